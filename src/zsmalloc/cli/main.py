@@ -1,0 +1,70 @@
+"""The ``zsmalloc`` command.
+
+Each sub-command lives in its own module under ``zsmalloc.cli`` and is loaded
+only when invoked, so ``zsmalloc --help`` and quick commands start fast.  To add
+a command, add one line to ``COMMANDS``: name -> "module:attribute" of a
+``click.Command``.
+
+A :class:`~zsmalloc.errors.ZsmallocError` is printed as one line on stderr with
+exit status 2; anything else escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from zsmalloc.errors import ZsmallocError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: ("module:attribute", one-line help)
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose sub-commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[cmd_name]
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="zsmalloc")
+def cli() -> None:
+    """Linux 6.18's zsmalloc, zram and zswap, exactly, in user space."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user errors into one clean line."""
+    try:
+        cli.main(args=argv, prog_name="zsmalloc", standalone_mode=False)
+    except ZsmallocError as exc:
+        click.echo(f"zsmalloc: error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("zsmalloc: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Fixtures shared by every test module.
+
+- ``testdata``: ``shared/testdata``, recorded on the real 6.18.44 kernel.  Tests
+  that need it skip (with the reason) when the checkout is not beside shared/.
+- ``live_zram``: a factory for our own hot-added zram device; skips with the
+  precise reason when there is no root or no zram.  Devices are always removed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from zsmalloc.testing.shared import testdata_dir
+
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    d = testdata_dir()
+    if d is None:
+        pytest.skip("shared/testdata not found beside this checkout (set ZSMALLOC_SHARED)")
+    return d
+
+
+@pytest.fixture
+def live_zram() -> Iterator[Callable[..., object]]:
+    """Factory: ``live_zram(algorithm="lz4", disksize=...)`` -> an entered LiveZram."""
+    from zsmalloc.kernel.live import LiveZram, zram_unavailable_reason
+
+    reason = zram_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    made: list[LiveZram] = []
+
+    def make(**kwargs: object) -> LiveZram:
+        dev = LiveZram(**kwargs)  # type: ignore[arg-type]
+        made.append(dev)
+        return dev.__enter__()
+
+    try:
+        yield make
+    finally:
+        for dev in made:
+            dev.remove()
