@@ -1,4 +1,4 @@
-"""The exception tree: user errors are catchable as ZsmallocError and as the builtin they resemble."""
+"""The exception tree: user errors are ZsmallocErrors and the builtin they resemble."""
 
 import errno
 

@@ -12,6 +12,7 @@ tests turn into a skip and the CLI into exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import mmap
 import os
@@ -138,14 +139,10 @@ class LiveZram:
         self.close()
         if self.dev_id is None:
             return
-        try:
+        with contextlib.suppress(OSError):
             (self.sysfs / "reset").write_text("1")
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(OSError):
             (ZRAM_CONTROL / "hot_remove").write_text(str(self.dev_id))
-        except OSError:
-            pass
         self.dev_id = None
 
     # -- I/O -------------------------------------------------------------------
