@@ -20,6 +20,7 @@ from zsmalloc.errors import ZsmallocError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attribute", one-line help)
+    "classes": ("zsmalloc.cli.classes:classes", "The size-class table and huge_class_size."),
 }
 
 

@@ -1,0 +1,88 @@
+"""``zsmalloc classes``: the size-class table a pool of this configuration would build."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from zsmalloc.zs.size_class import PAGE_SIZES, VERSIONS, ClassTable, build_class_table
+
+
+def class_rows(t: ClassTable) -> list[dict[str, object]]:
+    """One dict per real class: the columns of the spec's Appendix A."""
+    rows = []
+    for idx in t.real_indices:
+        i = int(idx)
+        lo, hi = t.merged_range(i)
+        ulo, uhi = t.user_size_range(i)
+        rows.append(
+            {
+                "index": i,
+                "size": int(t.size[i]),
+                "merged": [lo, hi],
+                "user_sizes": [ulo, uhi],
+                "pages_per_zspage": int(t.pages_per_zspage[i]),
+                "objs_per_zspage": int(t.objs_per_zspage[i]),
+                "waste": t.waste(i),
+                "huge": bool(t.huge[i]),
+            }
+        )
+    return rows
+
+
+def render_table(t: ClassTable, rows: list[dict[str, object]]) -> Table:
+    table = Table(
+        title=f"zsmalloc size classes: Linux {t.version}, {t.page_size} B pages, "
+        f"chain {t.chain_size}",
+        caption=f"{len(rows)} classes; huge_class_size {t.huge_class_size}",
+    )
+    for name in ("idx", "size", "merged idx", "user sizes", "ppz", "objs", "waste", ""):
+        table.add_column(name, justify="left" if name in ("merged idx", "user sizes") else "right")
+    for r in rows:
+        lo, hi = r["merged"]  # type: ignore[misc]
+        ulo, uhi = r["user_sizes"]  # type: ignore[misc]
+        table.add_row(
+            str(r["index"]),
+            str(r["size"]),
+            f"{lo}" if lo == hi else f"{lo}-{hi}",
+            f"{ulo}-{uhi}",
+            str(r["pages_per_zspage"]),
+            str(r["objs_per_zspage"]),
+            str(r["waste"]),
+            "huge" if r["huge"] else "",
+        )
+    return table
+
+
+@click.command("classes")
+@click.option("--chain", "chain_size", type=click.IntRange(1, 16), default=8, show_default=True,
+              help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.")
+@click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default="4096",
+              show_default=True, help="PAGE_SIZE in bytes.")
+@click.option("--kernel", "version", type=click.Choice(VERSIONS), default="6.18",
+              show_default=True, help="Kernel whose rules build the table (6.1: 4 pages, usedpc).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def classes(chain_size: int, page_size: str, version: str, as_json: bool) -> None:
+    """Print the size-class table: each real class with its merged index range, the
+    zs_malloc sizes it serves, pages and objects per zspage, tail waste, and the huge
+    class; then huge_class_size (zram stores pages compressing to at least that raw)."""
+    t = build_class_table(chain_size, int(page_size), version)
+    rows = class_rows(t)
+    if as_json:
+        doc = {
+            "kernel": version,
+            "page_size": t.page_size,
+            "chain_size": t.chain_size,
+            "nr_size_classes": t.nr_size_classes,
+            "nr_classes": len(rows),
+            "huge_class_size": t.huge_class_size,
+            "classes": rows,
+        }
+        click.echo(json.dumps(doc, indent=1))
+        return
+    console = Console()
+    console.print(render_table(t, rows))
+    console.print(f"huge_class_size {t.huge_class_size}")
