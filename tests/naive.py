@@ -1,0 +1,174 @@
+"""Slow, obvious oracles (stumpy's tests/naive.py habit).
+
+``NaiveZsmalloc`` re-states zsmalloc.md §4–§5 (6.18) with Python lists and no
+memory at all: per zspage a LIFO stack of free indices, per class twelve lists
+whose element 0 is the head.  It only knows page counts, fullness and object
+positions, which is all that the kernel's mm_stat shows.  It shares nothing with
+the package but the class table (itself checked against the spec's Appendix A),
+so agreement between the two is evidence, not tautology.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zsmalloc.zs.size_class import ClassTable, build_class_table
+
+NR_FULLNESS_GROUPS = 12
+
+
+def fullness_group(inuse: int, objs: int) -> int:
+    """zsmalloc.md §1.1: 0 empty, 11 full, else floor(100*inuse/objs)//10 + 1."""
+    if inuse == 0:
+        return 0
+    if inuse == objs:
+        return 11
+    return (100 * inuse // objs) // 10 + 1
+
+
+@dataclass(eq=False)
+class NaiveZspage:
+    cls: int
+    objs: int
+    free: list[int]  # stack: free[-1] is the free-list head
+    inuse: int = 0
+    group: int = -1  # -1: isolated (on no list)
+    live: dict[int, int] = field(default_factory=dict)  # obj index -> handle
+
+
+class NaiveZsmalloc:
+    """Page-count model of one pool; handles are small ints."""
+
+    def __init__(self, table: ClassTable | None = None) -> None:
+        self.t = table or build_class_table()
+        self.lists: dict[int, list[list[NaiveZspage]]] = {
+            int(i): [[] for _ in range(NR_FULLNESS_GROUPS)] for i in self.t.real_indices
+        }
+        self.where: dict[int, tuple[NaiveZspage, int]] = {}
+        self.pages = 0
+        self.pages_compacted = 0
+        self.next_handle = 1
+
+    # -- lists ------------------------------------------------------------------
+    def _insert(self, zp: NaiveZspage) -> None:
+        zp.group = fullness_group(zp.inuse, zp.objs)
+        self.lists[zp.cls][zp.group].insert(0, zp)  # always at the head
+
+    def _remove(self, zp: NaiveZspage) -> None:
+        self.lists[zp.cls][zp.group].remove(zp)
+        zp.group = -1
+
+    def _fix(self, zp: NaiveZspage) -> int:
+        g = fullness_group(zp.inuse, zp.objs)
+        if g != zp.group:
+            self._remove(zp)
+            self._insert(zp)
+        return g
+
+    def _free_zspage(self, zp: NaiveZspage) -> None:
+        self._remove(zp)
+        self.pages -= int(self.t.pages_per_zspage[zp.cls])
+
+    # -- objects ----------------------------------------------------------------
+    def _obj_malloc(self, zp: NaiveZspage, handle: int) -> None:
+        idx = zp.free.pop()
+        zp.inuse += 1
+        zp.live[idx] = handle
+        self.where[handle] = (zp, idx)
+
+    def _obj_free(self, zp: NaiveZspage, idx: int) -> None:
+        del zp.live[idx]
+        zp.free.append(idx)
+        zp.inuse -= 1
+
+    def malloc(self, size: int) -> int:
+        cls = self.t.class_index_for_malloc(size)
+        handle, self.next_handle = self.next_handle, self.next_handle + 1
+        lists = self.lists[cls]
+        for g in range(10, -1, -1):  # fullest non-full first; group 11 never
+            if lists[g]:
+                zp = lists[g][0]
+                self._obj_malloc(zp, handle)
+                self._fix(zp)
+                return handle
+        objs = int(self.t.objs_per_zspage[cls])
+        zp = NaiveZspage(cls, objs, list(range(objs - 1, -1, -1)))
+        self._obj_malloc(zp, handle)
+        self._insert(zp)
+        self.pages += int(self.t.pages_per_zspage[cls])
+        return handle
+
+    def free(self, handle: int) -> None:
+        zp, idx = self.where.pop(handle)
+        self._obj_free(zp, idx)
+        if self._fix(zp) == 0:
+            self._free_zspage(zp)
+
+    # -- compaction -------------------------------------------------------------
+    def can_compact(self, cls: int) -> int:
+        allocated = inuse = 0
+        for group in self.lists[cls]:
+            for zp in group:
+                allocated += zp.objs
+                inuse += zp.inuse
+        return 0 if allocated <= inuse else (
+            (allocated - inuse) // int(self.t.objs_per_zspage[cls])
+        ) * int(self.t.pages_per_zspage[cls])
+
+    def _isolate(self, cls: int, groups: range) -> NaiveZspage | None:
+        for g in groups:
+            if self.lists[cls][g]:
+                zp = self.lists[cls][g][0]
+                self._remove(zp)
+                return zp
+        return None
+
+    def _compact_class(self, cls: int) -> int:
+        freed = 0
+        dst: NaiveZspage | None = None
+        # can_compact is computed over listed zspages; an isolated dst must count too.
+        while self._can_compact_with(cls, dst) > 0:
+            if dst is None:
+                dst = self._isolate(cls, range(10, 0, -1))
+                if dst is None:
+                    break
+            src = self._isolate(cls, range(1, 11))
+            if src is None:
+                break
+            for idx in sorted(src.live):
+                handle = src.live[idx]
+                self._obj_malloc(dst, handle)
+                self._obj_free(src, idx)
+                if dst.inuse == dst.objs or src.inuse == 0:
+                    break
+            self._insert(src)
+            if src.group == 0:
+                self._free_zspage(src)
+                freed += int(self.t.pages_per_zspage[cls])
+            if dst.inuse == dst.objs:
+                self._insert(dst)
+                dst = None
+        if dst is not None:
+            self._insert(dst)
+        return freed
+
+    def _can_compact_with(self, cls: int, extra: NaiveZspage | None) -> int:
+        if extra is None:
+            return self.can_compact(cls)
+        # Stats count every zspage of the class, listed or isolated.
+        allocated = extra.objs
+        inuse = extra.inuse
+        for group in self.lists[cls]:
+            for zp in group:
+                allocated += zp.objs
+                inuse += zp.inuse
+        if allocated <= inuse:
+            return 0
+        return ((allocated - inuse) // extra.objs) * int(self.t.pages_per_zspage[cls])
+
+    def compact(self) -> int:
+        freed = 0
+        for cls in sorted(self.lists, reverse=True):
+            freed += self._compact_class(cls)
+        self.pages_compacted += freed
+        return freed
