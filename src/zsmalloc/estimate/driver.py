@@ -1,0 +1,203 @@
+"""The estimate driver: stream pages, compress them on every core, tally the lengths.
+
+One pass over the sources, in fixed-size chunks of pages:
+
+* a reader thread fills chunk k+1 from the sources (``read_pages``) while the
+  main thread compresses chunk k, so I/O overlaps compression; two or three
+  chunk buffers are reused, so memory stays bounded whatever the input size;
+* each chunk is compressed once per algorithm through the batch API
+  (:func:`zsmalloc.compress.stored_sizes`, a numba ``prange`` over pages), with
+  the huge threshold disabled so that the result is the same-filled mark (0)
+  or the exact compressed length;
+* the lengths go into one histogram per algorithm, which is all
+  :mod:`zsmalloc.estimate.fill` needs (the order of the pages does not matter
+  for a sequential fill of a fresh device), plus, on request, the per-page
+  lengths in page order (2 bytes a page) for a replay through the full zram
+  model.
+
+Ctrl-C stops the pass between chunks: the tally then covers the pages
+processed so far and says it was interrupted.  Page contents are only ever in
+the chunk buffers.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zsmalloc.errors import InputError, UnknownAlgorithmError
+from zsmalloc.estimate.sources import PageSource
+
+CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
+NO_HUGE = 1 << 30  # a huge threshold no length reaches: stored_sizes returns raw lengths
+
+
+def supported_algorithms() -> tuple[str, ...]:
+    """The compressors this package reproduces exactly (zram's names)."""
+    from zsmalloc.compress.batch import ALGO_CODES
+
+    return tuple(ALGO_CODES)
+
+
+def check_algorithms(algos: Sequence[str]) -> list[str]:
+    """Validate and de-duplicate algorithm names, keeping their order."""
+    known = supported_algorithms()
+    out: list[str] = []
+    for a in algos:
+        a = a.strip()
+        if not a:
+            continue
+        if a not in known:
+            raise UnknownAlgorithmError(
+                f"unknown compression algorithm {a!r}; this package knows {', '.join(known)}"
+            )
+        if a not in out:
+            out.append(a)
+    if not out:
+        raise UnknownAlgorithmError("no compression algorithm given")
+    return out
+
+
+@dataclass
+class SourceSummary:
+    """What one source delivered, for the report (no page contents)."""
+
+    label: str
+    kind: str
+    pages: int
+    skipped: dict[str, int]
+
+
+@dataclass
+class Tally:
+    """Everything the pass measured: per algorithm, a histogram of compressed lengths."""
+
+    page_size: int
+    algos: list[str]
+    len_hist: dict[str, np.ndarray]  # non-same-filled pages by compressed length
+    pages: int = 0
+    same_pages: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+    sources: list[SourceSummary] = field(default_factory=list)
+    lengths: dict[str, list[np.ndarray]] | None = None  # per page, in order; 0 = same-filled
+
+    def page_lengths(self, algo: str) -> np.ndarray:
+        """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
+        if self.lengths is None:
+            raise ValueError("per-page lengths were not kept (keep_lengths=False)")
+        parts = self.lengths[algo]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+
+
+def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
+    """Same-filled mark (0) or exact compressed length of each page, on every core."""
+    from zsmalloc.compress import stored_sizes
+
+    return np.asarray(stored_sizes(pages, algo, huge_class_size=NO_HUGE))
+
+
+class _Reader(threading.Thread):
+    """Fills free chunk buffers from the sources, in order, and queues them."""
+
+    def __init__(self, sources: Sequence[PageSource], buffers: list[np.ndarray]) -> None:
+        super().__init__(name="zsmalloc-estimate-reader", daemon=True)
+        self.sources = sources
+        self.free: queue.Queue[np.ndarray] = queue.Queue()
+        for b in buffers:
+            self.free.put(b)
+        self.filled: queue.Queue[tuple[np.ndarray, int] | BaseException | None] = queue.Queue()
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        try:
+            it = iter(self.sources)
+            src = next(it, None)
+            while src is not None and not self.stop.is_set():
+                try:
+                    buf = self.free.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                n = 0
+                while n < len(buf) and src is not None:
+                    got = src.read_pages(buf[n:])
+                    n += got
+                    if n < len(buf):  # src is exhausted
+                        src = next(it, None)
+                    if self.stop.is_set():
+                        break
+                if n:
+                    self.filled.put((buf, n))
+            self.filled.put(None)
+        except BaseException as exc:  # handed to the main thread, raised there
+            self.filled.put(exc)
+
+
+def run_estimate(
+    sources: Sequence[PageSource],
+    algos: Sequence[str],
+    *,
+    page_size: int = 4096,
+    chunk_pages: int = CHUNK_PAGES,
+    keep_lengths: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+) -> Tally:
+    """One pass over ``sources``: compress every page with every algorithm, tally lengths.
+
+    ``on_chunk(n)`` is called after each chunk of ``n`` pages (progress bars).
+    Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
+    single page raises :class:`InputError`.
+    """
+    algos = check_algorithms(algos)
+    hist_len = 2 * page_size + 1  # every compressor's worst case fits below 2 pages
+    tally = Tally(
+        page_size=page_size,
+        algos=algos,
+        len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
+        lengths={a: [] for a in algos} if keep_lengths else None,
+    )
+    buffers = [np.empty((chunk_pages, page_size), dtype=np.uint8) for _ in range(3)]
+    reader = _Reader(sources, buffers)
+    t0 = time.perf_counter()
+    reader.start()
+    try:
+        while True:
+            item = reader.filled.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            pages = buf[:n]
+            for i, algo in enumerate(algos):
+                lengths = _compress_lengths(pages, algo)
+                if i == 0:
+                    same = int(np.count_nonzero(lengths == 0))
+                counts = np.bincount(lengths, minlength=hist_len)
+                tally.len_hist[algo] += counts[:hist_len]
+                tally.len_hist[algo][0] = 0
+                if tally.lengths is not None:
+                    tally.lengths[algo].append(lengths.astype(np.uint16))
+            reader.free.put(buf)
+            tally.pages += n
+            tally.same_pages += same
+            if on_chunk is not None:
+                on_chunk(n)
+    except KeyboardInterrupt:
+        tally.interrupted = True
+    finally:
+        reader.stop.set()
+        reader.join(timeout=2.0)
+        tally.elapsed = time.perf_counter() - t0
+        for s in sources:
+            tally.sources.append(SourceSummary(s.label, s.kind, s.pages, dict(s.skipped)))
+            s.close()
+    if tally.pages == 0 and not tally.interrupted:
+        names = ", ".join(s.label for s in sources) or "no source"
+        raise InputError(f"{names}: no pages to estimate (empty input)")
+    return tally

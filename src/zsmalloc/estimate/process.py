@@ -1,0 +1,273 @@
+"""Live process memory as pages: what swapping a process out to zram would store.
+
+zram as swap receives a process's *anonymous* pages: private or heap/stack
+memory that has no file behind it.  So a process source reads, from
+``/proc/PID/maps``, the writable mappings with no backing file (inode 0: the
+heap, stacks, ``[anon:...]`` and unnamed mappings; not ``[vdso]``/``[vvar]``),
+asks ``/proc/PID/pagemap`` which of their pages are resident (bit 63), and
+reads those pages from ``/proc/PID/mem``, in address order.
+
+- Pages not resident (never touched, or already swapped out) are skipped and
+  counted: they are not in RAM, so they would not be written to zram now.
+- A page that cannot be read (the mapping vanished, ``EIO``) is skipped and
+  counted.  A process that exits midway ends its source early.
+- Reading another process needs ptrace access (``PTRACE_MODE_ATTACH``): root,
+  or the same user where Yama's ``ptrace_scope`` allows it.  An unreadable
+  ``--pid`` is an :class:`~zsmalloc.errors.InputError`; ``--all-processes``
+  skips and counts unreadable processes.  Our own process is never read: its
+  buffers would hold the very pages being measured.
+
+The pages are compressed in memory and only statistics leave this package.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from zsmalloc.errors import InputError
+
+PM_PRESENT = np.uint64(1 << 63)
+PM_SWAP = np.uint64(1 << 62)
+_NOT_ANON = ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]")
+PAGEMAP_BATCH = 1 << 16  # pagemap entries read at a time (512 KiB)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """One line of /proc/PID/maps that zram could receive pages from."""
+
+    start: int
+    end: int
+    name: str
+
+
+def anon_writable_mappings(maps_text: str) -> list[Mapping]:
+    """The anonymous, writable, private mappings of a ``/proc/PID/maps`` text."""
+    out = []
+    for line in maps_text.splitlines():
+        parts = line.split(maxsplit=5)
+        if len(parts) < 5:
+            continue
+        addr, perms, _off, _dev, inode = parts[:5]
+        name = parts[5].strip() if len(parts) > 5 else ""
+        if "w" not in perms or perms[3] != "p" or inode != "0" or name in _NOT_ANON:
+            continue
+        lo, hi = addr.split("-")
+        out.append(Mapping(int(lo, 16), int(hi, 16), name))
+    return out
+
+
+def process_name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _runs(mask: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, stop) of each run of True in a 1-d bool array."""
+    if not mask.any():
+        return
+    edges = np.diff(np.concatenate(([0], mask.view(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    yield from zip(starts.tolist(), stops.tolist(), strict=True)
+
+
+class ProcessSource:
+    """The resident anonymous memory of one live process."""
+
+    kind = "process"
+
+    def __init__(self, pid: int, page_size: int) -> None:
+        self.pid = pid
+        self.page_size = page_size
+        self.name = process_name(pid)
+        self.label = f"pid {pid} ({self.name})"
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+        sys_page = os.sysconf("SC_PAGE_SIZE")
+        if page_size != sys_page:
+            raise InputError(
+                f"process memory comes in this machine's {sys_page}-byte pages; "
+                f"--page-size {page_size} cannot be used with --pid/--all-processes"
+            )
+        if pid == os.getpid():
+            raise InputError(f"pid {pid} is this estimate itself")
+        self._mem_fd = self._pagemap_fd = -1
+        try:
+            with open(f"/proc/{pid}/maps") as f:
+                self.mappings = anon_writable_mappings(f.read())
+            self._mem_fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+            self._pagemap_fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+        except FileNotFoundError:
+            self.close()
+            raise InputError(f"pid {pid}: no such process") from None
+        except PermissionError:
+            self.close()
+            raise InputError(
+                f"pid {pid} ({self.name}): cannot read its memory: permission denied "
+                "(needs root, or a process of your own that ptrace may attach to)"
+            ) from None
+        except OSError as exc:
+            self.close()
+            raise InputError(f"pid {pid}: cannot read its memory: {exc.strerror}") from None
+        self._pending = self._present_runs()
+        self._carry: tuple[int, int] | None = None
+
+    def total_pages(self) -> int | None:
+        """Resident anonymous pages, from /proc/PID/status (RssAnon): a good guess."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        return int(line.split()[1]) * 1024 // self.page_size
+        except OSError:
+            return None
+        return None
+
+    def _count(self, reason: str, n: int) -> None:
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def _present_runs(self) -> Iterator[tuple[int, int]]:
+        """(address, nr_pages) of each run of resident pages, in address order."""
+        ps = self.page_size
+        for m in self.mappings:
+            first, last = m.start // ps, m.end // ps
+            for lo in range(first, last, PAGEMAP_BATCH):
+                hi = min(last, lo + PAGEMAP_BATCH)
+                try:
+                    raw = os.pread(self._pagemap_fd, (hi - lo) * 8, lo * 8)
+                except OSError:
+                    self._count("pages not readable", hi - lo)
+                    continue
+                if not raw:  # the process has exited
+                    return
+                entries = np.frombuffer(raw, dtype=np.uint64)
+                present = (entries & PM_PRESENT) != 0
+                self._count("pages swapped out", int(((entries & PM_SWAP) != 0).sum()))
+                self._count(
+                    "pages never touched", int((~present & ((entries & PM_SWAP) == 0)).sum())
+                )
+                self._count("pages not readable", (hi - lo) - len(entries))
+                for a, b in _runs(present):
+                    yield (lo + a) * ps, b - a
+
+    def _read_run(self, addr: int, out: np.ndarray) -> int:
+        """Read len(out) pages at addr; unreadable pages are skipped. Returns pages kept."""
+        want = out.nbytes
+        try:
+            got = os.preadv(self._mem_fd, [memoryview(out).cast("B")], addr)
+        except OSError as exc:
+            if exc.errno == _errno.ESRCH:
+                self._count("pages not readable", len(out))
+                return 0
+            got = 0
+        if got == want:
+            return len(out)
+        # Partial or failed: page by page, keeping the readable ones in order.
+        kept = got // self.page_size
+        for i in range(kept, len(out)):
+            try:
+                page = os.pread(self._mem_fd, self.page_size, addr + i * self.page_size)
+            except OSError:
+                page = b""
+            if len(page) != self.page_size:
+                self._count("pages not readable", 1)
+                continue
+            out[kept] = np.frombuffer(page, dtype=np.uint8)
+            kept += 1
+        return kept
+
+    def read_pages(self, out: np.ndarray) -> int:
+        n = 0
+        while n < len(out):
+            if self._carry is None:
+                self._carry = next(self._pending, None)
+                if self._carry is None:
+                    break
+            addr, count = self._carry
+            take = min(count, len(out) - n)
+            n += self._read_run(addr, out[n : n + take])
+            self._carry = None if take == count else (addr + take * self.page_size, count - take)
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        for fd in (self._mem_fd, self._pagemap_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._mem_fd = self._pagemap_fd = -1
+
+
+def all_pids() -> list[int]:
+    return sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
+
+
+class AllProcessesSource:
+    """Every readable process but this one, in pid order."""
+
+    kind = "all processes"
+
+    def __init__(self, page_size: int, pids: list[int] | None = None) -> None:
+        self.page_size = page_size
+        self.pids = [p for p in (pids if pids is not None else all_pids()) if p != os.getpid()]
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+        self.readable = 0
+        self.unreadable = 0
+        self._iter = iter(self.pids)
+        self._current: ProcessSource | None = None
+        self.label = "all processes"
+
+    def total_pages(self) -> int | None:
+        total = 0
+        for pid in self.pids:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("RssAnon:"):
+                            total += int(line.split()[1]) * 1024 // self.page_size
+            except OSError:
+                continue
+        return total
+
+    def _next(self) -> bool:
+        for pid in self._iter:
+            try:
+                self._current = ProcessSource(pid, self.page_size)
+            except InputError:
+                self.unreadable += 1
+                continue
+            self.readable += 1
+            return True
+        return False
+
+    def read_pages(self, out: np.ndarray) -> int:
+        n = 0
+        while n < len(out):
+            if self._current is None and not self._next():
+                break
+            assert self._current is not None
+            got = self._current.read_pages(out[n:])
+            n += got
+            if got == 0 or n < len(out):
+                for k, v in self._current.skipped.items():
+                    self.skipped[k] = self.skipped.get(k, 0) + v
+                self._current.close()
+                self._current = None
+        self.pages += n
+        self.label = f"all processes ({self.readable} readable, {self.unreadable} not)"
+        return n
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None

@@ -1,0 +1,398 @@
+"""Page sources: files, disk/memory images, directories and ELF core dumps as pages.
+
+zram stores whole pages, so every input is turned into a sequence of
+``page_size``-byte pages, in the order a sequential ``dd`` of it would write
+them to a zram device:
+
+============ ===============================================================
+raw file     its bytes, page after page; a partial last page is zero-padded
+             (as the page cache holds a file's tail page)
+compressed   ``.gz``/``.xz``/``.bz2``/``.zst`` (recognised by their magic bytes)
+             are decompressed on the fly: the pages are the decompressed bytes
+directory    every regular file below it, recursively, in sorted path order;
+             symlinks are not followed; unreadable files are skipped and counted
+core dump    an ELF ``ET_CORE`` file: the memory in its ``PT_LOAD`` segments
+             (``p_filesz`` bytes each, zero-padded to whole pages), not the
+             notes and headers
+============ ===============================================================
+
+Live processes are in :mod:`zsmalloc.estimate.process`, the built-in sample in
+:mod:`zsmalloc.estimate.sample`; all share the :class:`PageSource` interface.
+
+Design: a source *fills a caller's buffer* (``read_pages(out)``) rather than
+returning new arrays, so a large file goes straight from ``readinto`` into the
+chunk the compressors will read, with no copy and bounded memory (spec of the
+estimate: stream, never hold the input).  Page contents are never written
+anywhere else.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import stat
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Protocol
+
+import numpy as np
+
+from zsmalloc.errors import InputError
+
+
+class PageSource(Protocol):
+    """Something that yields pages into a caller's buffer.
+
+    ``label`` names it in reports; ``total_pages`` is a best-effort page count
+    for the progress bar (None when unknown); ``pages`` counts pages delivered
+    so far and ``skipped`` counts pages (or files) that could not be read, by
+    reason.
+    """
+
+    label: str
+    kind: str
+    pages: int
+    skipped: dict[str, int]
+
+    def total_pages(self) -> int | None: ...
+
+    def read_pages(self, out: np.ndarray) -> int:
+        """Fill ``out[:n]`` (shape (k, page_size), uint8) and return n; 0 = exhausted."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# -- opening files, transparently decompressing -------------------------------
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
+
+def _sniff(head: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def open_stream(path: Path) -> tuple[IO[bytes], str | None]:
+    """Open ``path`` for reading, decompressing it if its magic says so.
+
+    Returns the byte stream and the compression format (None for raw data).
+    A missing or unreadable file raises :class:`InputError` naming it.
+    """
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - the caller owns the stream
+    except FileNotFoundError:
+        raise InputError("no such file or directory", path=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a directory", path=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot open: {exc.strerror}", path=str(path)) from None
+    try:
+        head = raw.read(6)
+        raw.seek(0)
+    except OSError as exc:  # unseekable (a pipe): read it raw
+        if exc.errno not in (29,):  # ESPIPE
+            raw.close()
+            raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
+        return raw, None
+    fmt = _sniff(head)
+    if fmt == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), fmt
+    if fmt == "xz":
+        return lzma.LZMAFile(raw, "rb"), fmt
+    if fmt == "bzip2":
+        return bz2.BZ2File(raw, "rb"), fmt
+    if fmt == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), fmt
+    return raw, None
+
+
+def read_exact_into(stream: IO[bytes], mv: memoryview) -> int:
+    """``readinto`` until ``mv`` is full or the stream ends; returns bytes read."""
+    got = 0
+    while got < len(mv):
+        n = stream.readinto(mv[got:])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
+
+
+def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
+    """Read whole pages from ``stream`` into ``out``; zero-pad a partial last page."""
+    page_size = out.shape[1]
+    mv = memoryview(out).cast("B")
+    got = read_exact_into(stream, mv)
+    n = -(-got // page_size)
+    if got % page_size:
+        out[n - 1, got % page_size :] = 0
+    return n
+
+
+# -- raw files and images -----------------------------------------------------
+
+
+class FileSource:
+    """One file (or block device, or compressed image) read as pages."""
+
+    kind = "file"
+
+    def __init__(self, path: str | os.PathLike[str], page_size: int) -> None:
+        self.path = Path(path)
+        self.page_size = page_size
+        self.label = str(self.path)
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+        self._stream, self.compression = open_stream(self.path)
+        if self.compression:
+            self.kind = f"file ({self.compression})"
+
+    def total_pages(self) -> int | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        if self.compression == "gzip" and st.st_size >= 4:
+            # The gzip trailer holds the uncompressed size mod 2**32: a good guess.
+            with open(self.path, "rb") as f:
+                f.seek(-4, os.SEEK_END)
+                size = struct.unpack("<I", f.read(4))[0]
+            return -(-size // self.page_size)
+        if self.compression:
+            return None
+        if stat.S_ISBLK(st.st_mode):
+            with open(self.path, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+            return -(-size // self.page_size)
+        return -(-st.st_size // self.page_size)
+
+    def read_pages(self, out: np.ndarray) -> int:
+        try:
+            n = fill_pages(self._stream, out)
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise InputError(f"cannot read: {exc}", path=self.label) from None
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+# -- directories --------------------------------------------------------------
+
+
+def walk_files(root: Path) -> Iterator[Path]:
+    """Regular files below ``root``, sorted, not following symlinks."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from walk_files(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+        except OSError:
+            continue
+
+
+class DirectorySource:
+    """Every regular file under a directory, each as its own run of pages."""
+
+    kind = "directory"
+
+    def __init__(self, path: str | os.PathLike[str], page_size: int) -> None:
+        self.path = Path(path)
+        self.page_size = page_size
+        self.label = str(self.path)
+        self.pages = 0
+        self.files = 0
+        self.skipped: dict[str, int] = {}
+        self._files = walk_files(self.path)
+        self._current: IO[bytes] | None = None
+
+    def total_pages(self) -> int | None:
+        total = 0
+        for p in walk_files(self.path):
+            try:
+                total += -(-p.stat(follow_symlinks=False).st_size // self.page_size)
+            except OSError:
+                continue
+        return total
+
+    def _next_stream(self) -> bool:
+        for p in self._files:
+            try:
+                # Files in a directory are taken as they are (no decompression):
+                # the page cache would hold them that way.
+                self._current = open(p, "rb")  # noqa: SIM115 - closed in read_pages/close
+            except OSError:
+                self.skipped["unreadable files"] = self.skipped.get("unreadable files", 0) + 1
+                continue
+            self.files += 1
+            return True
+        return False
+
+    def read_pages(self, out: np.ndarray) -> int:
+        n = 0
+        while n < len(out):
+            if self._current is None and not self._next_stream():
+                break
+            assert self._current is not None
+            try:
+                got = fill_pages(self._current, out[n:])
+            except OSError:
+                self.skipped["unreadable files"] = self.skipped.get("unreadable files", 0) + 1
+                got = 0
+                self._current.close()
+                self._current = None
+                continue
+            n += got
+            if n < len(out):  # this file is exhausted: each file starts on a new page
+                self._current.close()
+                self._current = None
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
+            self._current = None
+
+
+# -- ELF core dumps -------------------------------------------------------------
+
+ELF_MAGIC = b"\x7fELF"
+ET_CORE = 4
+PT_LOAD = 1
+
+
+def core_segments(path: Path) -> list[tuple[int, int, int]] | None:
+    """``(file offset, file size, vaddr)`` of each PT_LOAD of an ELF core, else None.
+
+    Only ELF ``ET_CORE`` files qualify; executables and libraries are plain
+    files (their pages are what the page cache would hold).
+    """
+    try:
+        with open(path, "rb") as f:
+            ident = f.read(64)
+            if len(ident) < 52 or not ident.startswith(ELF_MAGIC):
+                return None
+            cls, data = ident[4], ident[5]
+            endian = "<" if data == 1 else ">"
+            if cls == 2:  # ELFCLASS64
+                (e_type,) = struct.unpack_from(endian + "H", ident, 16)
+                (e_phoff,) = struct.unpack_from(endian + "Q", ident, 32)
+                e_phentsize, e_phnum = struct.unpack_from(endian + "HH", ident, 54)
+                ph_fmt = endian + "IIQQQQQQ"
+            elif cls == 1:  # ELFCLASS32
+                (e_type,) = struct.unpack_from(endian + "H", ident, 16)
+                (e_phoff,) = struct.unpack_from(endian + "I", ident, 28)
+                e_phentsize, e_phnum = struct.unpack_from(endian + "HH", ident, 42)
+                ph_fmt = endian + "IIIIIIII"
+            else:
+                return None
+            if e_type != ET_CORE:
+                return None
+            f.seek(e_phoff)
+            table = f.read(e_phentsize * e_phnum)
+    except OSError:
+        return None
+    segs = []
+    for i in range(e_phnum):
+        rec = table[i * e_phentsize : (i + 1) * e_phentsize]
+        if len(rec) < struct.calcsize(ph_fmt):
+            raise InputError(f"truncated program header {i}", path=str(path))
+        f_ = struct.unpack_from(ph_fmt, rec)
+        if cls == 2:
+            p_type, _flags, p_offset, p_vaddr, _paddr, p_filesz = f_[:6]
+        else:
+            p_type, p_offset, p_vaddr, _paddr, p_filesz = f_[:5]
+        if p_type == PT_LOAD and p_filesz > 0:
+            segs.append((p_offset, p_filesz, p_vaddr))
+    return segs
+
+
+class CoreDumpSource:
+    """The memory segments of an ELF core dump, each zero-padded to whole pages."""
+
+    kind = "core dump"
+
+    def __init__(
+        self, path: str | os.PathLike[str], page_size: int, segments: list[tuple[int, int, int]]
+    ) -> None:
+        self.path = Path(path)
+        self.page_size = page_size
+        self.label = str(self.path)
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+        self.segments = segments
+        self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._seg = 0
+        self._done = 0  # bytes of the current segment already read
+
+    def total_pages(self) -> int | None:
+        return sum(-(-size // self.page_size) for _, size, _ in self.segments)
+
+    def read_pages(self, out: np.ndarray) -> int:
+        n = 0
+        while n < len(out) and self._seg < len(self.segments):
+            offset, size, _ = self.segments[self._seg]
+            want = min(size - self._done, (len(out) - n) * self.page_size)
+            self._f.seek(offset + self._done)
+            mv = memoryview(out[n:]).cast("B")[:want]
+            got = read_exact_into(self._f, mv)
+            if got < want:  # truncated core: the rest of the segment is missing
+                lost = -(-(size - self._done - got) // self.page_size)
+                self.skipped["pages past the end of a truncated core"] = (
+                    self.skipped.get("pages past the end of a truncated core", 0) + lost
+                )
+                want = got
+                self._done = size
+            else:
+                self._done += got
+            k = -(-want // self.page_size)
+            if want % self.page_size:
+                out[n + k - 1, want % self.page_size :] = 0
+            n += k
+            if self._done >= size:
+                self._seg += 1
+                self._done = 0
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def open_path(path: str | os.PathLike[str], page_size: int) -> PageSource:
+    """The right source for a path: directory, core dump or (possibly compressed) file."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputError("no such file or directory", path=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot stat: {exc.strerror}", path=str(p)) from None
+    if stat.S_ISDIR(st.st_mode):
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise InputError("directory not readable", path=str(p))
+        return DirectorySource(p, page_size)
+    if stat.S_ISREG(st.st_mode):
+        segs = core_segments(p)
+        if segs is not None:
+            return CoreDumpSource(p, page_size, segs)
+    return FileSource(p, page_size)
