@@ -1,0 +1,77 @@
+"""What ``zswap_compress()`` makes of a page: a stored length, or a reject counter.
+
+Mirrors zswap_compress() in mm/zswap.c (6.18), spec §5.  The crypto acomp call
+has a one-page (4096-byte) output buffer, so for a page whose compressed form
+would take ``clen`` bytes with unlimited room:
+
+================================  =========================  ========================
+outcome                           writeback allowed          writeback disabled
+================================  =========================  ========================
+``0 < clen < 4096``               stored, ``length = clen``  same
+``clen == 4096`` (fits exactly)   stored as-is, 4096         ``reject_compress_fail``
+``clen > 4096`` (does not fit)    stored as-is, 4096         by error code (below)
+================================  =========================  ========================
+
+The error code for output that does not fit depends on the crypto wrapper:
+lzo, lzo-rle, lz4, lz4hc and zstd give -EINVAL (``reject_compress_fail``),
+deflate and 842 give -ENOSPC (``reject_compress_poor``).  zswap has no huge
+threshold: any ``clen <= 4095`` is stored compressed.
+
+Lengths come from the kernel-exact compressors in :mod:`zsmalloc.compress`
+(crypto defaults: lz4 acceleration 1, lz4hc level 9, zstd's default level).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+PAGE = 4096
+# acomp wrappers whose "output does not fit" error is -ENOSPC rather than -EINVAL.
+_ENOSPC_ON_OVERFLOW = frozenset({"deflate", "842"})
+
+
+class CompressOutcome(NamedTuple):
+    """``length`` to zs_malloc (None = rejected) and the debugfs counter a reject bumps."""
+
+    length: int | None
+    reject_counter: str | None
+
+
+def zswap_compress_outcome(algorithm: str, clen: int, writeback: bool) -> CompressOutcome:
+    """Mirrors the decisions of zswap_compress() for a page compressing to ``clen`` bytes."""
+    if 0 < clen < PAGE:
+        return CompressOutcome(clen, None)
+    if writeback:
+        return CompressOutcome(PAGE, None)  # stored as-is
+    if clen > PAGE and algorithm in _ENOSPC_ON_OVERFLOW:
+        return CompressOutcome(None, "reject_compress_poor")
+    return CompressOutcome(None, "reject_compress_fail")
+
+
+def length_function(algorithm: str) -> Callable[[bytes], int]:
+    """``page -> clen``: the compressed length with unlimited room, from zsmalloc.compress.
+
+    Imported lazily so the rule logic (and trace replays given sizes) runs
+    without the compressors.
+    """
+    from zsmalloc import compress
+
+    return compress.get(algorithm).compressed_len  # type: ignore[no-any-return]
+
+
+def page_clens(pages: object, algorithm: str) -> list[int]:
+    """``clen`` of every page (batch, all cores), with 0 for all-zero pages."""
+    import numpy as np
+
+    from zsmalloc import compress
+
+    arr = compress.as_pages(pages)
+    lens = compress.compress_lengths(arr, algorithm)
+    zero = ~arr.any(axis=1)
+    return np.where(zero, 0, lens).astype(int).tolist()  # type: ignore[no-any-return]
+
+
+def is_zero_filled(page: bytes) -> bool:
+    """Mirrors is_folio_zero_filled(): such pages go to the swap zero map, never to zswap."""
+    return bytes(page).count(0) == len(page)

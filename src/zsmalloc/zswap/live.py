@@ -1,0 +1,370 @@
+"""The running kernel's zswap, borrowed for a live check and always given back.
+
+A live check pushes known pages through the kernel's zswap and reads its
+debugfs counters (``/sys/kernel/debug/zswap``, spec §10).  That needs machine
+state this package must not leave behind: a swap file, zswap enabled, a memory
+cgroup.  :class:`LiveZswap` is a context manager that sets all of it up and, on
+exit -- normal, exception or Ctrl-C -- kills its workload process, swaps off and
+deletes its swap file, writes back every zswap parameter it found
+(``enabled``, ``compressor``, ``max_pool_percent``, ``accept_threshold_percent``,
+``shrinker_enabled``), removes its cgroup and unmounts debugfs if it mounted it.
+
+How pages reach zswap.  A child Python process ("the holder") maps anonymous
+memory with ``MADV_NOHUGEPAGE`` (so every folio is one page), reads the pages
+from a pipe into it (contents never touch the disk), then calls
+``madvise(MADV_PAGEOUT)``: reclaim of exactly those pages, each going
+swap_writeout -> zero map (all-zero pages, spec §1) or ``zswap_store``.  The
+holder runs pinned to one CPU so the per-CPU LRU batches are drained by the
+madvise itself, and repeats the madvise until its mapping has no resident page.
+It runs inside a memory cgroup of our own (cgroup v2 when the memory controller
+is there, otherwise the v1 memory hierarchy, as on the reference machine), so
+any memory pressure stays local.  ``MADV_PAGEOUT`` is used rather than a low
+memory limit because a limit also swaps out the holder's own interpreter heap,
+whose contents are unknown; a limit is still set, as a backstop.
+
+Store-only workloads need no writeback, so the shrinker is switched off
+(``shrinker_enabled=N``) and ``max_pool_percent`` is left high enough that the
+pool limit is never hit: the counters then depend only on the pages.
+
+Everything here needs root; without it (or without zswap, debugfs or a memory
+cgroup) :func:`zswap_unavailable_reason` says why and :class:`LiveZswap` raises
+:class:`~zsmalloc.errors.KernelUnavailableError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from zsmalloc.errors import KernelUnavailableError, SysfsError
+
+PAGE = 4096
+ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
+DEBUGFS = Path("/sys/kernel/debug")
+ZSWAP_DEBUGFS = DEBUGFS / "zswap"
+CGROUP_V2 = Path("/sys/fs/cgroup")
+CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+SAVED_PARAMS = (
+    "enabled",
+    "compressor",
+    "max_pool_percent",
+    "accept_threshold_percent",
+    "shrinker_enabled",
+)
+# The debugfs files of 6.18 (spec §10), in the spec's order.
+DEBUGFS_COUNTERS = (
+    "pool_limit_hit",
+    "reject_reclaim_fail",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_compress_fail",
+    "reject_compress_poor",
+    "decompress_fail",
+    "written_back_pages",
+    "pool_total_size",
+    "stored_pages",
+    "stored_incompressible_pages",
+)
+MADV_PAGEOUT = 21  # include/uapi/asm-generic/mman-common.h; Python 3.11 lacks the name
+
+# The holder: reads NR pages from stdin into a private anonymous mapping, pages
+# them out, reports "ok <resident pages left>", then waits for stdin to close.
+# It is a string because it runs in a child interpreter; it imports nothing big.
+_HOLDER = r"""
+import mmap, os, sys
+nr = int(sys.argv[1])
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+m = mmap.mmap(-1, nr * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+m.madvise(mmap.MADV_NOHUGEPAGE)
+view = memoryview(m)
+got = 0
+inp = sys.stdin.buffer
+while got < nr * 4096:
+    n = inp.readinto(view[got:])
+    if not n:
+        sys.exit("holder: short input")
+    got += n
+del view
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+addr = ctypes.c_void_p.from_buffer(m)
+base = ctypes.addressof(addr)
+def resident():
+    vec = (ctypes.c_ubyte * nr)()
+    libc.mincore(ctypes.c_void_p(base), ctypes.c_size_t(nr * 4096), vec)
+    return sum(b & 1 for b in vec)
+left = nr
+for _ in range(20):
+    m.madvise(int(sys.argv[2]))
+    left = resident()
+    if left == 0:
+        break
+del addr
+sys.stdout.write(f"ok {left}\n")
+sys.stdout.flush()
+sys.stdin.buffer.read()
+"""
+
+
+def zswap_unavailable_reason() -> str | None:
+    """Why a live zswap check cannot run here, or None if it can."""
+    if os.geteuid() != 0:
+        return "not root: enabling zswap and swap needs root"
+    if not ZSWAP_PARAMS.is_dir():
+        return "no /sys/module/zswap/parameters: this kernel has no zswap"
+    if _memory_cgroup_root() is None:
+        return "no memory cgroup controller (neither cgroup v2 nor the v1 memory hierarchy)"
+    if not DEBUGFS.is_dir():
+        return "no /sys/kernel/debug directory to mount debugfs on"
+    return None
+
+
+def _memory_cgroup_root() -> tuple[Path, int] | None:
+    """(mount point, cgroup version) of a hierarchy with the memory controller."""
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if controllers.exists() and "memory" in controllers.read_text().split():
+        return CGROUP_V2, 2
+    if (CGROUP_V1_MEMORY / "memory.limit_in_bytes").exists():
+        return CGROUP_V1_MEMORY, 1
+    return None
+
+
+def read_param(name: str) -> str:
+    return (ZSWAP_PARAMS / name).read_text().strip()
+
+
+def write_param(name: str, value: str) -> None:
+    """Write a zswap module parameter; a refusal becomes SysfsError with the errno."""
+    try:
+        (ZSWAP_PARAMS / name).write_text(value)
+    except OSError as exc:
+        raise SysfsError(
+            f"zswap parameter {name} <- {value!r}: {os.strerror(exc.errno or 0)}",
+            errno=exc.errno,
+        ) from None
+
+
+def read_debugfs() -> dict[str, int]:
+    """Every 6.18 debugfs counter present (spec §10), as integers."""
+    out = {}
+    for name in DEBUGFS_COUNTERS:
+        path = ZSWAP_DEBUGFS / name
+        if path.exists():
+            out[name] = int(path.read_text())
+    return out
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _syscall_path(fn_name: str, path: Path, *args: int) -> None:
+    fn = getattr(_libc(), fn_name)
+    if fn(os.fsencode(path), *args) != 0:
+        err = ctypes.get_errno()
+        raise SysfsError(f"{fn_name}({path}): {os.strerror(err)}", errno=err)
+
+
+def make_swap_file(path: Path, size: int) -> None:
+    """Write a swap file: zeros, then the version-1 swap header mkswap would write.
+
+    Layout (include/linux/swap.h, union swap_header): at byte 1024 version=1,
+    last_page, nr_badpages=0, a uuid; "SWAPSPACE2" in the last 10 bytes of page 0.
+    The file is written, not fallocated, so it has no holes (swapon refuses holes).
+    """
+    nr_pages = size // PAGE
+    header = bytearray(PAGE)
+    header[1024:1036] = (1).to_bytes(4, "little") + (nr_pages - 1).to_bytes(4, "little") + bytes(4)
+    header[1036:1052] = uuid.uuid4().bytes
+    header[PAGE - 10 :] = b"SWAPSPACE2"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, header)
+        chunk = bytes(256 * PAGE)
+        left = (nr_pages - 1) * PAGE
+        while left:
+            left -= os.write(fd, chunk[: min(left, len(chunk))])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LiveZswap:
+    """zswap enabled on a swap file of our own, with a cgroup for the holder.
+
+    >>> with LiveZswap(compressor="lzo") as z:            # doctest: +SKIP
+    ...     z.hold(pages)          # pages -> MADV_PAGEOUT -> zswap_store
+    ...     z.counters()
+    """
+
+    def __init__(
+        self,
+        compressor: str = "lzo",
+        swap_size: int = 256 << 20,
+        swap_dir: Path = Path("/var/tmp"),
+        max_pool_percent: int | None = None,
+        accept_threshold_percent: int | None = None,
+        shrinker_enabled: bool = False,
+        memory_limit: int = 512 << 20,
+    ) -> None:
+        self.compressor = compressor
+        self.swap_size = swap_size
+        self.swap_path = swap_dir / f"zsmalloc-zswap-{os.getpid()}.swap"
+        self.max_pool_percent = max_pool_percent
+        self.accept_threshold_percent = accept_threshold_percent
+        self.shrinker_enabled = shrinker_enabled
+        self.memory_limit = memory_limit
+        self.saved: dict[str, str] = {}
+        self.cgroup: Path | None = None
+        self.cgroup_version = 0
+        self._swap_on = False
+        self._swap_made = False
+        self._mounted_debugfs = False
+        self._holders: list[subprocess.Popen[bytes]] = []
+        self.undo_errors: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------
+    def __enter__(self) -> LiveZswap:
+        reason = zswap_unavailable_reason()
+        if reason:
+            raise KernelUnavailableError(reason)
+        self.saved = {name: read_param(name) for name in SAVED_PARAMS}
+        try:
+            self._setup()
+        except BaseException:
+            self.restore()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.restore()
+
+    def _setup(self) -> None:
+        if not ZSWAP_DEBUGFS.parent.joinpath("zswap").exists() and not os.path.ismount(DEBUGFS):
+            subprocess.run(
+                ["mount", "-t", "debugfs", "none", str(DEBUGFS)], check=True, capture_output=True
+            )
+            self._mounted_debugfs = True
+        make_swap_file(self.swap_path, self.swap_size)
+        self._swap_made = True
+        _syscall_path("swapon", self.swap_path, 0)
+        self._swap_on = True
+        root, self.cgroup_version = _memory_cgroup_root()  # type: ignore[misc]
+        self.cgroup = root / f"zsmalloc-zswap-{os.getpid()}"
+        self.cgroup.mkdir()
+        limit_file = "memory.max" if self.cgroup_version == 2 else "memory.limit_in_bytes"
+        (self.cgroup / limit_file).write_text(str(self.memory_limit))
+        # Order matters: the compressor is only a string until the first enable,
+        # which then creates the pool with it (spec §2).
+        write_param("shrinker_enabled", "Y" if self.shrinker_enabled else "N")
+        if self.max_pool_percent is not None:
+            write_param("max_pool_percent", str(self.max_pool_percent))
+        if self.accept_threshold_percent is not None:
+            write_param("accept_threshold_percent", str(self.accept_threshold_percent))
+        write_param("compressor", self.compressor)
+        write_param("enabled", "Y")
+        if not ZSWAP_DEBUGFS.is_dir():
+            raise KernelUnavailableError("zswap enabled but /sys/kernel/debug/zswap is missing")
+
+    def restore(self) -> None:
+        """Give everything back; never raises (failures are kept in ``undo_errors``)."""
+
+        def attempt(what: str, fn: object, *args: object) -> None:
+            try:
+                fn(*args)  # type: ignore[operator]
+            except Exception as exc:  # restore must carry on
+                self.undo_errors.append(f"{what}: {exc}")
+
+        for proc in self._holders:
+            attempt("kill holder", self._kill, proc)
+        self._holders.clear()
+        if self._swap_on:
+            # swapoff loads every stored entry back (zswap_load), so zswap ends empty.
+            attempt("swapoff", _syscall_path, "swapoff", self.swap_path)
+            self._swap_on = False
+        for name in SAVED_PARAMS:
+            if name in self.saved and name != "enabled":
+                attempt(f"restore {name}", self._restore_param, name)
+        if "enabled" in self.saved:
+            attempt("restore enabled", self._restore_param, "enabled")
+        if self._swap_made:
+            attempt("remove swap file", self.swap_path.unlink)
+            self._swap_made = False
+        if self.cgroup is not None:
+            attempt("remove cgroup", self._remove_cgroup, self.cgroup)
+            self.cgroup = None
+        if self._mounted_debugfs:
+            attempt("umount debugfs", subprocess.run, ["umount", str(DEBUGFS)])
+            self._mounted_debugfs = False
+
+    def _restore_param(self, name: str) -> None:
+        if read_param(name) != self.saved[name]:
+            write_param(name, self.saved[name])
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    @staticmethod
+    def _remove_cgroup(path: Path) -> None:
+        # A killed task may take a moment to leave; rmdir fails with EBUSY until then.
+        for _ in range(100):
+            try:
+                path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.05)
+        path.rmdir()
+
+    # -- use -----------------------------------------------------------------------
+    def counters(self) -> dict[str, int]:
+        return read_debugfs()
+
+    def hold(self, pages: bytes | memoryview) -> int:
+        """Start a holder with these pages, page them out; return pages left resident.
+
+        The holder keeps its (swapped) pages until this context exits, so the
+        stored entries stay in zswap.  Call it once per workload.
+        """
+        if len(pages) % PAGE:
+            raise ValueError(f"expected whole 4096-byte pages, found {len(pages)} bytes")
+        nr = len(pages) // PAGE
+        assert self.cgroup is not None
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _HOLDER, str(nr), str(MADV_PAGEOUT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            preexec_fn=self._join_cgroup,
+        )
+        self._holders.append(proc)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(pages)
+        proc.stdin.flush()
+        line = proc.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "ok":
+            raise KernelUnavailableError(f"the page holder failed (exit {proc.wait()})")
+        return int(line[1])
+
+    def _join_cgroup(self) -> None:
+        # Runs in the child between fork and exec: move it into our cgroup.
+        assert self.cgroup is not None
+        (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))
