@@ -21,6 +21,7 @@ from zsmalloc.errors import ZsmallocError
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:attribute", one-line help)
     "classes": ("zsmalloc.cli.classes:classes", "The size-class table and huge_class_size."),
+    "estimate": ("zsmalloc.cli.estimate:estimate", "What zram would really take for these pages."),
     "sizes": ("zsmalloc.cli.sizes:sizes", "Per-page stored bytes as zram counts them."),
 }
 

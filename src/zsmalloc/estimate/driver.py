@@ -7,8 +7,8 @@ One pass over the sources, in fixed-size chunks of pages:
   chunk buffers are reused, so memory stays bounded whatever the input size;
 * each chunk is compressed once per algorithm through the batch API
   (:func:`zsmalloc.compress.stored_sizes`, a numba ``prange`` over pages), with
-  the huge threshold disabled so that the result is the same-filled mark (0)
-  or the exact compressed length;
+  the huge threshold at PAGE_SIZE so that the result is the same-filled mark (0)
+  or the exact compressed length (capped at PAGE_SIZE: huge at any chain size);
 * the lengths go into one histogram per algorithm, which is all
   :mod:`zsmalloc.estimate.fill` needs (the order of the pages does not matter
   for a sequential fill of a fresh device), plus, on request, the per-page
@@ -34,32 +34,20 @@ from zsmalloc.errors import InputError, UnknownAlgorithmError
 from zsmalloc.estimate.sources import PageSource
 
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
-NO_HUGE = 1 << 30  # a huge threshold no length reaches: stored_sizes returns raw lengths
-
-
-def supported_algorithms() -> tuple[str, ...]:
-    """The compressors this package reproduces exactly (zram's names)."""
-    from zsmalloc.compress.batch import ALGO_CODES
-
-    return tuple(ALGO_CODES)
 
 
 def check_algorithms(algos: Sequence[str]) -> list[str]:
-    """Validate and de-duplicate algorithm names, keeping their order."""
-    known = supported_algorithms()
+    """Validate (UnknownAlgorithmError) and de-duplicate algorithm names, keeping their order."""
+    from zsmalloc.compress import get
+
     out: list[str] = []
     for a in algos:
         a = a.strip()
-        if not a:
-            continue
-        if a not in known:
-            raise UnknownAlgorithmError(
-                f"unknown compression algorithm {a!r}; this package knows {', '.join(known)}"
-            )
-        if a not in out:
+        if a and a not in out:
+            get(a)  # raises UnknownAlgorithmError naming the known ones
             out.append(a)
     if not out:
-        raise UnknownAlgorithmError("no compression algorithm given")
+        raise UnknownAlgorithmError("no compression algorithm given (--algo)")
     return out
 
 
@@ -99,7 +87,9 @@ def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
     """Same-filled mark (0) or exact compressed length of each page, on every core."""
     from zsmalloc.compress import stored_sizes
 
-    return np.asarray(stored_sizes(pages, algo, huge_class_size=NO_HUGE))
+    # A huge threshold of PAGE_SIZE keeps every length below it as it is; longer ones
+    # come back as PAGE_SIZE, which is huge for every chain size anyway.
+    return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1]))
 
 
 class _Reader(threading.Thread):
@@ -154,7 +144,7 @@ def run_estimate(
     single page raises :class:`InputError`.
     """
     algos = check_algorithms(algos)
-    hist_len = 2 * page_size + 1  # every compressor's worst case fits below 2 pages
+    hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
     tally = Tally(
         page_size=page_size,
         algos=algos,

@@ -207,6 +207,15 @@ class ProcessSource:
         self._mem_fd = self._pagemap_fd = -1
 
 
+def is_kernel_thread(pid: int) -> bool:
+    """Kernel threads have no user memory: an empty maps file (PF_KTHREAD, no mm)."""
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            return not f.read(1)
+    except OSError:
+        return False
+
+
 def all_pids() -> list[int]:
     return sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
 
@@ -223,6 +232,7 @@ class AllProcessesSource:
         self.skipped: dict[str, int] = {}
         self.readable = 0
         self.unreadable = 0
+        self.kernel_threads = 0
         self._iter = iter(self.pids)
         self._current: ProcessSource | None = None
         self.label = "all processes"
@@ -241,6 +251,9 @@ class AllProcessesSource:
 
     def _next(self) -> bool:
         for pid in self._iter:
+            if is_kernel_thread(pid):
+                self.kernel_threads += 1
+                continue
             try:
                 self._current = ProcessSource(pid, self.page_size)
             except InputError:
@@ -264,7 +277,10 @@ class AllProcessesSource:
                 self._current.close()
                 self._current = None
         self.pages += n
-        self.label = f"all processes ({self.readable} readable, {self.unreadable} not)"
+        self.label = (
+            f"all processes ({self.readable} read, {self.unreadable} not readable, "
+            f"{self.kernel_threads} kernel threads)"
+        )
         return n
 
     def close(self) -> None:

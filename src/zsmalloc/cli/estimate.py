@@ -1,0 +1,235 @@
+"""``zsmalloc estimate``: what zram would really take for these pages, and why.
+
+Builds the page sources, runs the driver under a rich progress bar (stderr),
+then prints the report (stdout): rich tables, or JSON with ``--json``.
+Ctrl-C stops early and still prints the report for the pages done so far,
+with a summary line saying so (exit status 130).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from zsmalloc.errors import InputError
+from zsmalloc.estimate.driver import run_estimate
+from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, all_pids
+from zsmalloc.estimate.report import build_report
+from zsmalloc.estimate.sample import SampleSource
+from zsmalloc.estimate.sources import PageSource, open_path
+
+DEFAULT_ALGOS = "lzo-rle,lz4"
+
+
+class PagesPerSecond(ProgressColumn):
+    """Throughput in pages/s and MiB/s."""
+
+    def __init__(self, page_size: int) -> None:
+        super().__init__()
+        self.page_size = page_size
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("-- pages/s", style="progress.data.speed")
+        mib = speed * self.page_size / 2**20
+        return Text(f"{speed:,.0f} pages/s ({mib:,.0f} MiB/s)", style="progress.data.speed")
+
+
+def own_pids() -> list[int]:
+    """Processes of this user (what may be readable without root)."""
+    uid = os.getuid()
+    out = []
+    for pid in all_pids():
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def default_sources(page_size: int) -> tuple[list[PageSource], str]:
+    """This machine's readable process memory, or the built-in sample; and which it is."""
+    if page_size == os.sysconf("SC_PAGE_SIZE"):
+        root = os.geteuid() == 0
+        src = AllProcessesSource(page_size, None if root else own_pids())
+        if src.total_pages():
+            who = "all processes (running as root)" if root else "your own processes (not root)"
+            return [src], f"the memory of this machine's readable processes: {who}"
+    return [SampleSource(page_size)], "a built-in sample: no readable process memory here"
+
+
+def build_sources(
+    paths: tuple[str, ...], pids: tuple[int, ...], all_processes: bool, page_size: int
+) -> list[PageSource]:
+    sources: list[PageSource] = []
+    try:
+        for p in paths:
+            sources.append(open_path(p, page_size))
+        for pid in pids:
+            sources.append(ProcessSource(pid, page_size))
+        if all_processes:
+            root = os.geteuid() == 0
+            sources.append(AllProcessesSource(page_size, None if root else own_pids()))
+    except BaseException:
+        for s in sources:
+            s.close()
+        raise
+    return sources
+
+
+@click.command(
+    "estimate",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option(
+    "--pid",
+    "pids",
+    type=int,
+    multiple=True,
+    metavar="PID",
+    help="Also read live process PID: its resident anonymous, writable memory "
+    "(/proc/PID/maps + /proc/PID/mem). Needs root or your own process. Repeatable.",
+)
+@click.option(
+    "--all-processes",
+    is_flag=True,
+    help="Also read every readable process (all as root, your own otherwise); "
+    "unreadable ones are skipped and counted.",
+)
+@click.option(
+    "--algo",
+    default=DEFAULT_ALGOS,
+    show_default=True,
+    metavar="A[,B...]",
+    help="zram compression algorithms to compare side by side: lzo, lzo-rle, lz4.",
+)
+@click.option(
+    "--chain",
+    "chain_size",
+    type=click.IntRange(1, 16),
+    default=8,
+    show_default=True,
+    metavar="N",
+    help="CONFIG_ZSMALLOC_CHAIN_SIZE: most pages per zspage (the kernel's default is 8).",
+)
+@click.option(
+    "--page-size",
+    type=click.Choice(["4096", "16384", "65536"]),
+    default="4096",
+    show_default=True,
+    help="Kernel PAGE_SIZE in bytes; zram stores one page per slot.",
+)
+@click.option(
+    "--compact",
+    is_flag=True,
+    help="Also show mm_stat after `echo 1 > compact` (compaction run in the model; "
+    "JSON always has it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
+@click.option(
+    "--classes",
+    is_flag=True,
+    help="Add the debugfs-style size-class table (fullness bands 10%..100%) per algorithm.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, writable=True),
+    metavar="FILE",
+    help="Write a PNG: stored bytes and fragmentation per size class, and the "
+    "compressed-size histogram, per algorithm.",
+)
+def estimate(
+    sources: tuple[str, ...],
+    pids: tuple[int, ...],
+    all_processes: bool,
+    algo: str,
+    chain_size: int,
+    page_size: str,
+    compact: bool,
+    as_json: bool,
+    classes: bool,
+    plot: str | None,
+) -> None:
+    """How much RAM zram would really take for these pages, and why.
+
+    Each SOURCE is a file or disk/memory image (read as 4 KiB pages; .gz, .xz,
+    .bz2 and .zst are decompressed), a directory (every file below it), or an
+    ELF core dump (its memory segments). The pages are compressed exactly as
+    Linux 6.18 zram would, and the report shows, per algorithm side by side,
+    the nine mm_stat columns of a fresh zram device after writing them in
+    order, before and after compaction, with the compression and effective
+    ratios, the memory lost to fragmentation (by cause and by size class),
+    same-filled and huge pages, and the memory at other chain sizes.
+
+    With no SOURCE and no --pid/--all-processes, the input is the memory of this
+    machine's readable processes, or a built-in sample where there is none.
+
+    Only statistics are reported: page contents are never written anywhere.
+    """
+    ps = int(page_size)
+    algos = [a for a in algo.split(",") if a.strip()]
+    from zsmalloc.estimate.driver import check_algorithms
+
+    algos = check_algorithms(algos)
+    default_input = None
+    if not sources and not pids and not all_processes:
+        srcs, default_input = default_sources(ps)
+    else:
+        srcs = build_sources(sources, pids, all_processes, ps)
+
+    err = Console(stderr=True)
+    total = 0
+    for s in srcs:
+        t = s.total_pages()
+        if t is None:
+            total = None
+            break
+        total += t
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        PagesPerSecond(ps),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
+        task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
+        tally = run_estimate(srcs, algos, page_size=ps, on_chunk=lambda n: bar.advance(task, n))
+    if tally.pages == 0:
+        raise InputError("interrupted before any page was processed")
+    report = build_report(tally, chain_size, default_input)
+    if plot:
+        from zsmalloc.estimate.plot import write_plot
+
+        write_plot(report, plot)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=1))
+        if tally.interrupted:
+            err.print(report.summary_line())
+    else:
+        from zsmalloc.estimate.render import render
+
+        render(report, Console(), classes=classes, compact=compact)
+        if plot:
+            click.echo(f"plot written to {plot}")
+    if tally.interrupted:
+        sys.exit(130)

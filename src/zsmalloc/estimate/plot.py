@@ -1,0 +1,115 @@
+"""``--plot FILE``: one PNG, one row per algorithm.
+
+Left: per size class (x = class size in bytes), the compressed bytes stored
+there and, stacked on top, the bytes lost to fragmentation (handle headers,
+rounding up to the class size, zspage tails, free slots).  Right: the
+histogram of compressed lengths with zram's huge threshold marked; pages at
+or beyond it are stored raw, one page each.  Same-filled pages are not stored
+at all and are only counted in the title.
+
+matplotlib runs with the Agg backend (no display needed) and is imported only
+when a plot is asked for, keeping the command quick to start.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zsmalloc.estimate.render import human
+from zsmalloc.estimate.report import Report
+
+HIST_BIN = 64  # bytes per histogram bar
+
+
+def write_plot(rep: Report, path: str) -> None:
+    """Draw the report's per-class memory and length histograms into ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(rep.algos)
+    fig, axes = plt.subplots(n, 2, figsize=(15, 4.2 * n), squeeze=False)
+    mib = 2**20
+    for row, (algo, r) in enumerate(rep.algos.items()):
+        st = r.state
+        d = r.derived()
+        ps = rep.page_size
+        used = st.obj_used > 0
+        size = st.size[used]
+        stored = st.stored_bytes[used] / mib
+        lost = {k: v[used] / mib for k, v in st.lost_bytes().items()}
+        ax = axes[row][0]
+        width = np.maximum(np.diff(np.concatenate(([0], size))) * 0.9, 12)
+        ax.bar(size, stored, width=width, align="edge", label="compressed data", color="#4c72b0")
+        bottom = stored.copy()
+        colours = {
+            "header": "#dd8452",
+            "rounding": "#c44e52",
+            "tail": "#8172b3",
+            "free_slots": "#937860",
+        }
+        labels = {
+            "header": "lost: 8-byte handles",
+            "rounding": "lost: rounding to class size",
+            "tail": "lost: zspage tails",
+            "free_slots": "lost: free slots",
+        }
+        for cause, vals in lost.items():
+            ax.bar(
+                size,
+                vals,
+                width=width,
+                bottom=bottom,
+                align="edge",
+                color=colours[cause],
+                label=labels[cause],
+            )
+            bottom = bottom + vals
+        ax.set_xlim(0, ps + 64)
+        ax.set_xlabel("size class (bytes per object)")
+        ax.set_ylabel("MiB")
+        ax.set_title(
+            f"{algo}: {human(st.total_pages * ps)} of RAM for {human(st.pages_stored * ps)}; "
+            f"lost to fragmentation {human(d['lost_to_fragmentation_bytes'])} "
+            f"({d['lost_to_fragmentation_pct_of_mem_used']:.1f}%)",
+            fontsize=10,
+        )
+        ax.legend(fontsize=8, loc="upper left")
+        ax.grid(axis="y", alpha=0.3)
+
+        ax = axes[row][1]
+        h = r.len_hist
+        nbins = -(-len(h) // HIST_BIN)
+        padded = np.zeros(nbins * HIST_BIN, dtype=np.int64)
+        padded[: len(h)] = h
+        counts = padded.reshape(nbins, HIST_BIN).sum(axis=1)
+        last = int(np.flatnonzero(counts).max()) + 1 if counts.any() else 1
+        edges = np.arange(last) * HIST_BIN
+        hcs = st.table.huge_class_size
+        colour = np.where(edges + HIST_BIN <= hcs, "#55a868", "#c44e52")
+        ax.bar(edges, counts[:last], width=HIST_BIN, align="edge", color=colour)
+        ax.axvline(hcs, color="black", linestyle="--", linewidth=1)
+        ax.text(
+            hcs,
+            ax.get_ylim()[1] * 0.95,
+            f" huge_class_size {hcs}\n (stored raw)",
+            fontsize=8,
+            va="top",
+        )
+        ax.set_xlabel(f"compressed length (bytes, {HIST_BIN}-byte bins)")
+        ax.set_ylabel("pages")
+        ax.set_title(
+            f"{algo}: compressed sizes; {d['same_pages']} same-filled pages not shown "
+            f"(stored as 0 B), {d['huge_pages']} huge",
+            fontsize=10,
+        )
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(
+        f"zram estimate: {rep.tally.pages} pages of {rep.page_size} B, Linux 6.18 model, "
+        f"chain size {rep.chain_size}",
+        fontsize=12,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,194 @@
+"""Text views of an estimate report: rich tables, and the debugfs ``classes`` layout.
+
+Everything here reads a :class:`~zsmalloc.estimate.report.Report`; nothing is
+computed that the JSON view would not also contain.  Algorithms are shown side
+by side, one column each, so the choice between them reads across a row.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, Report
+
+
+def human(n: float) -> str:
+    """Bytes as KiB/MiB/GiB with three significant digits."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if abs(n) >= 1 << shift:
+            return (
+                f"{n / (1 << shift):.3g} {unit}"
+                if abs(n) < 1000 << shift
+                else (f"{n / (1 << shift):.0f} {unit}")
+            )
+    return f"{int(n)} B"
+
+
+def _ratio(x: float | None) -> str:
+    return f"{x:.2f}x" if x else "n/a"
+
+
+def input_lines(rep: Report) -> list[str]:
+    t = rep.tally
+    lines = []
+    if rep.default_input:
+        lines.append(f"input (default): {rep.default_input}")
+    for s in t.sources:
+        skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items() if v)
+        lines.append(
+            f"  {s.kind}: {s.label}: {s.pages} pages"
+            + (f" (skipped: {skipped})" if skipped else "")
+        )
+    lines.append(
+        f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}), "
+        f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
+        f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
+    )
+    return lines
+
+
+def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
+    title = "mm_stat after `echo 1 > compact`" if compacted else "mm_stat after writing the pages"
+    tab = Table(title=title, title_justify="left")
+    tab.add_column("column")
+    for a in rep.algos:
+        tab.add_column(a, justify="right")
+    vals = {a: (r.mm_stat_after_compact if compacted else r.mm_stat) for a, r in rep.algos.items()}
+    for i, col in enumerate(MM_STAT_COLUMNS):
+        tab.add_row(col, *[str(vals[a][i]) for a in rep.algos])
+    return tab
+
+
+def derived_table(rep: Report) -> Table:
+    tab = Table(title="what it means", title_justify="left")
+    tab.add_column("figure")
+    for a in rep.algos:
+        tab.add_column(a, justify="right")
+    d = {a: r.derived() for a, r in rep.algos.items()}
+    ps = rep.page_size
+
+    def row(name: str, f: object) -> None:
+        tab.add_row(name, *[f(d[a]) for a in rep.algos])  # type: ignore[operator]
+
+    tab.add_row(
+        "RAM used (mem_used_total)",
+        *[human(r.state.total_pages * ps) for r in rep.algos.values()],
+    )
+    row("compression (orig/compr)", lambda x: _ratio(x["compression_ratio"]))
+    row("effective (orig/RAM used)", lambda x: _ratio(x["effective_ratio"]))
+    row("saved", lambda x: human(x["saved_bytes"]))
+    row(
+        "lost to fragmentation",
+        lambda x: (
+            f"{human(x['lost_to_fragmentation_bytes'])} "
+            f"({x['lost_to_fragmentation_pct_of_mem_used']:.0f}%)"
+        ),
+    )
+    for cause, what in zip(
+        LOSS_CAUSES,
+        (
+            "  8-byte handles",
+            "  rounding to class size",
+            "  zspage tails",
+            "  free slots",
+        ),
+        strict=True,
+    ):
+        row(what, lambda x, c=cause: human(x["lost_by_cause_bytes"][c]))
+    row("same-filled pages (0 B each)", lambda x: str(x["same_pages"]))
+    row("huge pages (stored raw)", lambda x: f"{x['huge_pages']} ({human(x['huge_bytes'])})")
+    row("objects / zspages", lambda x: f"{x['stored_objects']} / {x['zspages']}")
+    row("`compact` would free", lambda x: human(x["compact_frees_bytes"]))
+    return tab
+
+
+def chain_table(rep: Report) -> Table:
+    tab = Table(title="RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE", title_justify="left")
+    tab.add_column("chain size")
+    for a in rep.algos:
+        tab.add_column(a, justify="right")
+    base = {a: r.chain_totals[rep.chain_size] for a, r in rep.algos.items()}
+    for chain in (4, 6, 8, 10, 12, 16):
+        cells = []
+        for a, r in rep.algos.items():
+            v = r.chain_totals[chain]
+            pct = 100.0 * (v - base[a]) / base[a] if base[a] else 0.0
+            cells.append(human(v) + ("" if chain == rep.chain_size else f" ({pct:+.0f}%)"))
+        tab.add_row(str(chain) + (" (model)" if chain == rep.chain_size else ""), *cells)
+    return tab
+
+
+def top_loss_table(rep: Report, top: int = 5) -> Table:
+    tab = Table(
+        title=f"fragmentation by size class (top {top}: class (size) lost)", title_justify="left"
+    )
+    for a in rep.algos:
+        tab.add_column(a)
+    columns = []
+    for r in rep.algos.values():
+        rows = sorted(r.classes(), key=lambda c: -c["lost_bytes"])[:top]
+        columns.append(
+            [
+                f"{c['class']:3d} ({c['size']:4d} B) {human(c['lost_bytes'])}"
+                for c in rows
+                if c["lost_bytes"]
+            ]
+        )
+    for i in range(max(map(len, columns), default=0)):
+        tab.add_row(*[col[i] if i < len(col) else "" for col in columns])
+    return tab
+
+
+def classes_text(rows: list[dict[str, object]]) -> str:
+    """The debugfs ``classes`` file for these rows (spec zsmalloc.md §8.1, 6.18 format).
+
+    Mirrors zs_stats_size_show() in mm/zsmalloc.c (6.18).
+    """
+    bands = ("10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%")
+    out = [
+        f" {'class':>5} {'size':>5} "
+        + "".join(f"{b:>9} " for b in bands)
+        + f"{'obj_allocated':>13} {'obj_used':>10} {'pages_used':>10} "
+        f"{'pages_per_zspage':>16} {'freeable':>8}"
+    ]
+    tot = [0] * 11
+    ta = tu = tp = tf = 0
+    for r in rows:
+        full = r["fullness"]
+        assert isinstance(full, list)
+        out.append(
+            f" {r['class']:5d} {r['size']:5d} "
+            + "".join(f"{x:9d} " for x in full)
+            + f"{r['obj_allocated']:13d} {r['obj_used']:10d} {r['pages_used']:10d} "
+            f"{r['pages_per_zspage']:16d} {r['freeable']:8d}"
+        )
+        tot = [a + b for a, b in zip(tot, full, strict=True)]
+        ta += int(r["obj_allocated"])  # type: ignore[call-overload]
+        tu += int(r["obj_used"])  # type: ignore[call-overload]
+        tp += int(r["pages_used"])  # type: ignore[call-overload]
+        tf += int(r["freeable"])  # type: ignore[call-overload]
+    out.append("")
+    out.append(
+        f" {'Total':>5} {'':>5} "
+        + "".join(f"{x:9d} " for x in tot)
+        + f"{ta:13d} {tu:10d} {tp:10d} {'':>16} {tf:8d}"
+    )
+    return "\n".join(out) + "\n"
+
+
+def render(rep: Report, console: Console, *, classes: bool = False, compact: bool = False) -> None:
+    """Print the report for people."""
+    for line in input_lines(rep):
+        console.print(Text(line))
+    parts: list[object] = [mm_stat_table(rep)]
+    if compact:
+        parts.append(mm_stat_table(rep, compacted=True))
+    parts += [derived_table(rep), chain_table(rep), top_loss_table(rep)]
+    console.print(Group(*parts))  # type: ignore[arg-type]
+    if classes:
+        for a, r in rep.algos.items():
+            console.print(Text(f"\n/sys/kernel/debug/zsmalloc/zramN/classes ({a}):", style="bold"))
+            console.print(Text(classes_text(r.classes())), soft_wrap=True)
+    console.print(Text(rep.summary_line(), style="bold"))

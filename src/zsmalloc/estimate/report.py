@@ -1,0 +1,209 @@
+"""The estimate report: figures per algorithm, as rich tables or as JSON.
+
+One :class:`Report` is built from a :class:`~zsmalloc.estimate.driver.Tally`;
+the text and the JSON views are rendered from the same objects, so they can
+never disagree.  For each algorithm it holds:
+
+* ``mm_stat`` — the nine columns exactly as ``/sys/block/zramN/mm_stat`` would
+  show them after the pages were written in order to a fresh device, and again
+  after ``echo 1 > compact``;
+* derived figures — compression ratio (orig/compr, zramctl's DATA/COMPR),
+  effective ratio (orig/mem_used_total: what the RAM really holds, allocator
+  overhead included), bytes lost to fragmentation by cause and by class,
+  same-filled and huge page counts, what compaction frees;
+* memory at other ``CONFIG_ZSMALLOC_CHAIN_SIZE`` values (4..16);
+* the per-class table (debugfs ``classes`` layout, fullness bands included)
+  and the compressed-length histogram, for ``--classes`` and ``--plot``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from zsmalloc.estimate.driver import Tally
+from zsmalloc.estimate.fill import FillState, chain_size_totals, fill_state
+from zsmalloc.zs.size_class import build_class_table
+
+MM_STAT_COLUMNS = (
+    "orig_data_size",
+    "compr_data_size",
+    "mem_used_total",
+    "mem_limit",
+    "mem_used_max",
+    "same_pages",
+    "pages_compacted",
+    "huge_pages",
+    "huge_pages_since",
+)
+BYTE_COLUMNS = frozenset(
+    ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit", "mem_used_max")
+)
+CHAIN_SIZES = range(4, 17)  # Kconfig ZSMALLOC_CHAIN_SIZE range
+LOSS_CAUSES = ("header", "rounding", "tail", "free_slots")
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+@dataclass
+class AlgoReport:
+    """Every figure for one compression algorithm."""
+
+    algo: str
+    state: FillState
+    len_hist: np.ndarray
+    chain_totals: dict[int, int]
+
+    @property
+    def mm_stat(self) -> list[int]:
+        return self.state.mm_stat()
+
+    @property
+    def mm_stat_after_compact(self) -> list[int]:
+        return self.state.mm_stat(compacted=True)
+
+    def derived(self) -> dict[str, Any]:
+        st = self.state
+        ps = st.table.page_size
+        orig, compr, total = st.pages_stored * ps, st.compr_data_size, st.total_pages * ps
+        lost = {k: int(v.sum()) for k, v in st.lost_bytes().items()}
+        return {
+            "compression_ratio": _ratio(orig, compr),
+            "effective_ratio": _ratio(orig, total),
+            "saved_bytes": orig - total,
+            "lost_to_fragmentation_bytes": total - compr,
+            "lost_to_fragmentation_pct_of_mem_used": (
+                100.0 * (total - compr) / total if total else 0.0
+            ),
+            "lost_by_cause_bytes": lost,
+            "same_pages": st.same_pages,
+            "huge_pages": st.huge_pages,
+            "huge_bytes": st.huge_pages * ps,
+            "stored_objects": int(st.obj_used.sum()),
+            "zspages": int((st.obj_allocated // st.objs_per_zspage).sum()),
+            "compact_frees_bytes": self.mm_stat_after_compact[6] * ps,
+            "classes_used": int((st.obj_used > 0).sum()),
+        }
+
+    def classes(self) -> list[dict[str, Any]]:
+        """One row per real class (all of them, as debugfs prints empty ones too)."""
+        st = self.state
+        lost = st.lost_bytes()
+        free = st.freeable
+        ps = st.table.page_size
+        rows = []
+        for k, idx in enumerate(st.index):
+            rows.append(
+                {
+                    "class": int(idx),
+                    "size": int(st.size[k]),
+                    "fullness": [int(x) for x in st.bands[k]],
+                    "obj_allocated": int(st.obj_allocated[k]),
+                    "obj_used": int(st.obj_used[k]),
+                    "pages_used": int(st.pages_used[k]),
+                    "pages_per_zspage": int(st.pages_per_zspage[k]),
+                    "freeable": int(free[k]),
+                    "stored_bytes": int(st.stored_bytes[k]),
+                    "lost_bytes": int(st.pages_used[k] * ps - st.stored_bytes[k]),
+                    "lost_by_cause_bytes": {c: int(lost[c][k]) for c in LOSS_CAUSES},
+                }
+            )
+        return rows
+
+    def histogram(self) -> dict[str, Any]:
+        """Non-same-filled pages by compressed length (sparse: only lengths that occur)."""
+        nz = np.flatnonzero(self.len_hist)
+        return {"length": nz.tolist(), "pages": self.len_hist[nz].tolist()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mm_stat": dict(zip(MM_STAT_COLUMNS, self.mm_stat, strict=True)),
+            "mm_stat_after_compact": dict(
+                zip(MM_STAT_COLUMNS, self.mm_stat_after_compact, strict=True)
+            ),
+            "mm_stat_line": format_mm_stat(self.mm_stat),
+            "mm_stat_after_compact_line": format_mm_stat(self.mm_stat_after_compact),
+            "derived": self.derived(),
+            "mem_used_total_by_chain_size": {str(k): v for k, v in self.chain_totals.items()},
+            "classes": self.classes(),
+            "compressed_length_histogram": self.histogram(),
+        }
+
+
+def format_mm_stat(values: list[int]) -> str:
+    """The mm_stat line as the kernel prints it (``%8llu`` fields, single spaces)."""
+    return " ".join(f"{int(v):8d}" for v in values)
+
+
+@dataclass
+class Report:
+    """The whole estimate: the input, the model and one AlgoReport per algorithm."""
+
+    tally: Tally
+    chain_size: int
+    algos: dict[str, AlgoReport]
+    default_input: str | None = None  # why this input was chosen, when no SOURCE was given
+
+    @property
+    def page_size(self) -> int:
+        return self.tally.page_size
+
+    @property
+    def huge_class_size(self) -> int:
+        return next(iter(self.algos.values())).state.table.huge_class_size
+
+    def summary_line(self) -> str:
+        t = self.tally
+        mib = t.pages * t.page_size / 2**20
+        rate = t.pages / t.elapsed if t.elapsed > 0 else 0.0
+        head = "interrupted after" if t.interrupted else "estimated"
+        best = min(self.algos.values(), key=lambda a: a.state.total_pages)
+        eff = best.derived()["effective_ratio"]
+        eff_s = f"{eff:.2f}x" if eff else "n/a"
+        return (
+            f"{head} {t.pages} pages ({mib:.1f} MiB) in {t.elapsed:.1f} s "
+            f"({rate:,.0f} pages/s); best: {best.algo}, "
+            f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM ({eff_s})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        t = self.tally
+        return {
+            "kernel": "Linux 6.18 zram + zsmalloc (model)",
+            "page_size": t.page_size,
+            "chain_size": self.chain_size,
+            "huge_class_size": self.huge_class_size,
+            "input": {
+                "pages": t.pages,
+                "bytes": t.pages * t.page_size,
+                "same_filled_pages": t.same_pages,
+                "interrupted": t.interrupted,
+                "elapsed_s": round(t.elapsed, 3),
+                "default_input": self.default_input,
+                "sources": [
+                    {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}
+                    for s in t.sources
+                ],
+            },
+            "mm_stat_columns": list(MM_STAT_COLUMNS),
+            "algorithms": {a: r.to_json() for a, r in self.algos.items()},
+        }
+
+
+def build_report(tally: Tally, chain_size: int = 8, default_input: str | None = None) -> Report:
+    """Turn a tally into the full report (the fill model per algorithm)."""
+    table = build_class_table(chain_size, tally.page_size)
+    algos = {}
+    for algo in tally.algos:
+        h = tally.len_hist[algo]
+        algos[algo] = AlgoReport(
+            algo=algo,
+            state=fill_state(h, tally.same_pages, table),
+            len_hist=h,
+            chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
+        )
+    return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
