@@ -1,0 +1,156 @@
+"""Random zram workloads for the live differential check (``zsmalloc verify --kernel``).
+
+A workload is a reproducible list of operations on a small device: writes of
+varied real pages (4 KiB pieces of files under /usr: ELF code, text, data)
+and synthetic ones (zeros, same-filled words, short periods, sparse pages,
+random bytes that end up huge, random-prefix-then-zeros pages that land on
+every size class), overwrites, discards, compactions, reads, ``mem_limit``
+set just above the current use so stores start failing (and lifted again),
+and ``mem_used_max`` resets.
+
+Everything is derived from one seed (numpy's PCG64), so a divergence can be
+reproduced with the same ``--seed``.  The set of files under /usr differs
+between machines, so the same seed gives the same workload on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PAGE_SIZE = 4096
+FILE_ROOTS = ("/usr/lib", "/usr/bin", "/usr/share", "/usr/include")
+
+
+@dataclass(frozen=True)
+class Op:
+    """One workload step: kind in write/discard/compact/read/limit/reset_max."""
+
+    kind: str
+    slot: int = 0
+    page: bytes = b""
+    value: int = 0
+    origin: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "write":
+            return f"write slot {self.slot} ({self.origin})"
+        if self.kind in ("discard", "read"):
+            return f"{self.kind} slot {self.slot}"
+        if self.kind == "limit":
+            return f"mem_limit {self.value}"
+        return self.kind
+
+
+def list_files(roots: tuple[str, ...] = FILE_ROOTS, per_root: int = 1000) -> list[Path]:
+    """Up to ``per_root`` readable files of at least one page under each root, in walk order."""
+    out: list[Path] = []
+    for root in roots:
+        found = 0
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                p = Path(dirpath, name)
+                try:
+                    if p.is_symlink() or not p.is_file() or p.stat().st_size < PAGE_SIZE:
+                        continue
+                except OSError:
+                    continue
+                out.append(p)
+                found += 1
+                if found >= per_root:
+                    break
+            if found >= per_root:
+                break
+    return out
+
+
+class PageSource:
+    """Real and synthetic 4 KiB pages, drawn reproducibly from one generator."""
+
+    def __init__(self, rng: np.random.Generator, files: list[Path] | None = None) -> None:
+        self.rng = rng
+        self.files = list_files() if files is None else files
+
+    def file_page(self) -> tuple[bytes, str]:
+        for _ in range(8):
+            if not self.files:
+                break
+            path = self.files[int(self.rng.integers(len(self.files)))]
+            try:
+                size = path.stat().st_size
+                with open(path, "rb") as f:
+                    f.seek(int(self.rng.integers(size // PAGE_SIZE)) * PAGE_SIZE)
+                    data = f.read(PAGE_SIZE)
+            except OSError:
+                continue
+            if len(data) == PAGE_SIZE:
+                return data, f"file {path.name}"
+        return self.synthetic_page()
+
+    def synthetic_page(self) -> tuple[bytes, str]:
+        rng = self.rng
+        kind = int(rng.integers(8))
+        if kind == 0:
+            return bytes(PAGE_SIZE), "zeros"
+        if kind == 1:
+            word = int(rng.integers(1, 1 << 63))
+            return word.to_bytes(8, "little") * (PAGE_SIZE // 8), "same-filled"
+        if kind == 2:
+            return rng.bytes(PAGE_SIZE), "random"
+        if kind == 3:  # random prefix then zeros: any compressed length
+            n = int(rng.integers(1, PAGE_SIZE))
+            return rng.bytes(n) + bytes(PAGE_SIZE - n), f"random prefix {n}"
+        if kind == 4:  # short period
+            period = int(rng.integers(3, 200))
+            unit = rng.bytes(period)
+            return (unit * (PAGE_SIZE // period + 1))[:PAGE_SIZE], f"period {period}"
+        if kind == 5:  # small integers
+            return rng.integers(0, 1000, PAGE_SIZE // 4, dtype=np.uint32).tobytes(), "ints"
+        if kind == 6:  # sparse
+            page = bytearray(PAGE_SIZE)
+            for pos in rng.integers(0, PAGE_SIZE, int(rng.integers(1, 300))):
+                page[int(pos)] = int(rng.integers(1, 256))
+            return bytes(page), "sparse"
+        text = b"".join(
+            rng.choice([b"the ", b"zram ", b"page ", b"slot ", b"kernel ", b"\n", b"0x1f, "])
+            for _ in range(1200)
+        )
+        return text[:PAGE_SIZE].ljust(PAGE_SIZE, b" "), "text"
+
+    def page(self) -> tuple[bytes, str]:
+        return self.file_page() if self.rng.random() < 0.5 else self.synthetic_page()
+
+
+def generate(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = None) -> Iterator[Op]:
+    """Yield ``n_ops`` operations on a device of ``nr_pages`` slots.
+
+    Mix: 70 % writes (over the whole device, so overwrites are common once it
+    fills), 15 % discards, 6 % reads, 4 % compactions, and limit episodes:
+    ``limit`` ops with value -1 mean "just above the current use" and are
+    resolved by the driver against the device's mem_used_total; 0 lifts it.
+    """
+    rng = np.random.default_rng(seed)
+    source = PageSource(rng, files)
+    limited = False
+    for _ in range(n_ops):
+        r = rng.random()
+        slot = int(rng.integers(nr_pages))
+        if r < 0.70:
+            page, origin = source.page()
+            yield Op("write", slot, page, origin=origin)
+        elif r < 0.85:
+            yield Op("discard", slot)
+        elif r < 0.91:
+            yield Op("read", slot)
+        elif r < 0.95:
+            yield Op("compact")
+        elif r < 0.98:
+            limited = not limited
+            yield Op("limit", value=-1 if limited else 0)
+        else:
+            yield Op("reset_max")

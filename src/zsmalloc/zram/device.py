@@ -1,0 +1,643 @@
+"""The zram block device: sysfs knobs, page I/O and counters, as Linux 6.18.
+
+Mirrors drivers/block/zram/zram_drv.c (6.18): the attribute handlers
+(``disksize_store``, ``comp_algorithm_store``, ``algorithm_params_store``,
+``mem_limit_store``, ``mem_used_max_store``, ``compact_store``,
+``reset_store``, ``idle_store``, ``backing_dev_store``, ``writeback_store``,
+``recomp_algorithm_store``, ``recompress_store`` and the ``*_show``
+functions), the bio paths (``zram_bio_read``/``write``/``discard``) and
+``zram_reset_device``.  Slot state and the store/free paths are the numba
+functions of :mod:`zsmalloc.zram.table`; writeback and recompression live in
+their own modules.
+
+A ``Zram`` starts like a freshly hot-added device: not initialised,
+``comp_algorithm`` at the build default (``lzo-rle``, read from the reference
+kernel's fresh device), no limit.  It can be driven through sysfs-style
+strings (``write_attr("disksize", "64M")``, ``read_attr("mm_stat")``), which
+refuse bad input with the kernel's errno (:class:`SysfsError`) before touching
+any state, or through the Pythonic methods they call.
+
+Features the reference kernel was built without are on by default here
+(``writeback=True``: CONFIG_ZRAM_WRITEBACK, ``multi_comp=True``:
+CONFIG_ZRAM_MULTI_COMP) and follow the 6.18 source (spec zram.md §2.13,
+§2.14); switch them off to get exactly the reference kernel's attribute set.
+The backing device may be a regular file (user space has no block device to
+claim); blocks are 4 KiB at offset ``block * 4096``.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmalloc.errors import OutOfMemoryError, SysfsError
+from zsmalloc.zram import stats as zs_stats
+from zsmalloc.zram.stats import (
+    BD_READS,
+    FAILED_READS,
+    FAILED_WRITES,
+    LIMIT_PAGES,
+    MAX_USED_PAGES,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    format_bd_stat,
+    format_debug_stat,
+    format_io_stat,
+    format_mm_stat,
+    mm_stat_values,
+    new_stats,
+)
+from zsmalloc.zram.sysfs import fail, kstrtoull, memparse, next_args, sysfs_streq
+from zsmalloc.zram.table import (
+    ZRAM_HUGE,
+    ZRAM_IDLE,
+    ZRAM_SAME,
+    ZRAM_SIZE_MASK,
+    ZRAM_WB,
+    new_table,
+    zram_accessed,
+    zram_allocated,
+    zram_discard_range,
+    zram_get_priority,
+    zram_read_obj,
+    zram_write_obj,
+    zram_write_same,
+)
+
+# Backend names in the kernel's fixed listing order (zcomp.c backends[]).
+ALL_BACKENDS = ("lzo-rle", "lzo", "lz4", "lz4hc", "zstd", "deflate", "842")
+# What the reference 6.18.44 kernel has built in (comp_algorithm listing).
+REFERENCE_BACKENDS = ("lzo-rle", "lzo", "lz4")
+CONFIG_ZRAM_DEF_COMP = "lzo-rle"  # read on a fresh hot-added device of the reference kernel
+ZRAM_MAX_ALGO_NAME_SZ = 128
+ZRAM_PRIMARY_COMP = 0
+ZRAM_SECONDARY_COMP = 1
+SECTOR_SIZE = 512
+SECTORS_PER_PAGE = PAGE_SIZE // SECTOR_SIZE
+RO, WO, RW = "r", "w", "rw"
+
+
+@dataclass
+class CompParams:
+    """Mirrors struct zcomp_params: None means ZCOMP_PARAM_NOT_SET."""
+
+    level: int | None = None
+    dict_data: bytes | None = None
+    winbits: int | None = None
+
+
+def is_same_filled(page: np.ndarray) -> tuple[bool, int]:
+    """Mirrors page_same_filled(): all 512 native words equal; returns (same, word)."""
+    words = page.view(np.int64)
+    w = int(words[0])
+    if words[-1] != w:  # the kernel compares the last word first
+        return False, 0
+    return bool((words == w).all()), w
+
+
+class Zram:
+    """One zram device (``/sys/block/zramN`` plus ``/dev/zramN``), exactly as 6.18."""
+
+    def __init__(
+        self,
+        *,
+        name: str = "zram0",
+        backends: tuple[str, ...] = REFERENCE_BACKENDS,
+        writeback: bool = True,
+        multi_comp: bool = True,
+        chain_size: int = 8,
+    ) -> None:
+        unknown = [b for b in backends if b not in ALL_BACKENDS]
+        if unknown:
+            raise SysfsError(f"unknown zram backend {unknown[0]!r}", errno=errno.EINVAL)
+        self.name = name
+        self.backends = tuple(b for b in ALL_BACKENDS if b in backends)
+        self.has_writeback = writeback
+        self.zram_max_comps = 4 if multi_comp else 1
+        self.chain_size = chain_size
+        self.stats = new_stats()
+        self.comp_algs: list[str | None] = [None] * self.zram_max_comps
+        self.params = [CompParams() for _ in range(self.zram_max_comps)]
+        self.comp_algs[ZRAM_PRIMARY_COMP] = self._default_comp()
+        self.disksize = 0
+        self.pool: Any = None
+        self.comps: list[Any] = [None] * self.zram_max_comps
+        self.handle, self.flags = new_table(0)
+        self._no_bd = np.zeros(1, dtype=np.uint8)
+        self.bd_map = self._no_bd
+        self.backing_dev: Path | None = None
+        self.wb_limit_enable = False
+        self.bd_wb_limit = 0
+        self.huge_class_size = 0
+
+    def _default_comp(self) -> str:
+        return CONFIG_ZRAM_DEF_COMP if CONFIG_ZRAM_DEF_COMP in self.backends else self.backends[0]
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def initstate(self) -> bool:
+        """Mirrors init_done(): disksize has been set."""
+        return self.disksize != 0
+
+    @property
+    def nr_pages(self) -> int:
+        return self.disksize >> PAGE_SHIFT
+
+    @property
+    def num_active_comps(self) -> int:
+        return sum(c is not None for c in self.comps)
+
+    def _require_init(self, attr: str, value: str) -> None:
+        if not self.initstate:
+            raise fail(attr, value, errno.EINVAL, f"{self.name} is not initialised")
+
+    # -- disksize / reset ------------------------------------------------------------
+    def set_disksize(self, value: int | str) -> None:
+        """Mirrors disksize_store(): memparse, EINVAL for 0, EBUSY once init, page-aligned up."""
+        text = str(value)
+        size, _ = memparse(text)
+        if size == 0:
+            raise fail("disksize", text, errno.EINVAL, "size must be a positive number of bytes")
+        if self.initstate:
+            raise fail(
+                "disksize", text, errno.EBUSY, "cannot change disksize of an initialised device"
+            )
+        size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        comps: list[Any] = [None] * self.zram_max_comps
+        for prio, alg in enumerate(self.comp_algs):
+            if alg is not None:
+                comps[prio] = self._zcomp_create(alg, self.params[prio])
+        from zsmalloc.zram.replay import new_replay_pool
+
+        self.pool = new_replay_pool(size >> PAGE_SHIFT, self.chain_size)
+        self.huge_class_size = self.pool.huge_class_size
+        self.handle, self.flags = new_table(size >> PAGE_SHIFT)
+        self.comps = comps
+        self.disksize = size
+
+    def _zcomp_create(self, alg: str, params: CompParams) -> Any:
+        from zsmalloc import compress
+
+        if params.dict_data is not None:
+            raise SysfsError(
+                f"disksize: {alg}: compression dictionaries are not modelled",
+                errno=errno.EOPNOTSUPP,
+            )
+        try:
+            return compress.get(alg, level=params.level)
+        except Exception as exc:  # a backend refusing its params fails disksize
+            err = getattr(exc, "errno", None) or errno.EINVAL
+            raise SysfsError(f"disksize: cannot create {alg}: {exc}", errno=err) from None
+
+    def reset(self) -> None:
+        """Mirrors zram_reset_device(): free everything, back to the build default."""
+        self.stats = new_stats()  # limit_pages, max_used_pages and every counter to 0
+        self.handle, self.flags = new_table(0)
+        self.pool = None
+        self.disksize = 0
+        self.comps = [None] * self.zram_max_comps
+        self.comp_algs = [None] * self.zram_max_comps
+        self.params = [CompParams() for _ in range(self.zram_max_comps)]
+        self.backing_dev = None
+        self.bd_map = self._no_bd
+        self.comp_algs[ZRAM_PRIMARY_COMP] = self._default_comp()
+
+    def _reset_store(self, text: str) -> None:
+        """Mirrors reset_store(): kstrtou16, 0 is EINVAL (nothing here holds the device open)."""
+        if kstrtoull("reset", text, limit=0xFFFF) == 0:
+            raise fail("reset", text, errno.EINVAL, "write a nonzero number to reset")
+        self.reset()
+
+    # -- algorithms ------------------------------------------------------------------
+    def _check_algorithm(self, attr: str, text: str) -> str:
+        """Mirrors __comp_algorithm_store()'s checks: length, trailing newline, availability."""
+        if len(text.encode()) >= ZRAM_MAX_ALGO_NAME_SZ:
+            raise fail(attr, text[:20] + "...", errno.E2BIG, "algorithm name too long")
+        name = text[:-1] if text.endswith("\n") else text
+        if name not in self.backends:
+            raise fail(
+                attr, text, errno.EINVAL, f"unknown algorithm; available: {' '.join(self.backends)}"
+            )
+        return name
+
+    def set_comp_algorithm(self, text: str) -> None:
+        """Mirrors comp_algorithm_store(); 6.18 keeps that priority's algorithm_params."""
+        name = self._check_algorithm("comp_algorithm", text)
+        if self.initstate:
+            raise fail(
+                "comp_algorithm",
+                text,
+                errno.EBUSY,
+                "cannot change the algorithm of an initialised device",
+            )
+        self.comp_algs[ZRAM_PRIMARY_COMP] = name
+
+    def _algorithm_listing(self, selected: str | None) -> str:
+        """Mirrors zcomp_available_show(): every backend, the selected one in brackets."""
+        return "".join(f"[{b}] " if b == selected else f"{b} " for b in self.backends) + "\n"
+
+    def set_recomp_algorithm(self, text: str) -> None:
+        """Mirrors recomp_algorithm_store(): ``algo=NAME [priority=P]``, P in 1..3."""
+        self._require_multi_comp("recomp_algorithm")
+        prio = ZRAM_SECONDARY_COMP
+        alg: str | None = None
+        for key, val in next_args(text):
+            if not val:
+                raise fail("recomp_algorithm", text, errno.EINVAL, f"{key} needs a value")
+            if key == "algo":
+                alg = val
+            elif key == "priority":
+                prio = kstrtoull("recomp_algorithm", val, limit=(1 << 32) - 1)
+        if alg is None:
+            raise fail("recomp_algorithm", text, errno.EINVAL, "algo=NAME is required")
+        if prio < ZRAM_SECONDARY_COMP or prio >= self.zram_max_comps:
+            raise fail(
+                "recomp_algorithm",
+                text,
+                errno.EINVAL,
+                f"priority must be 1..{self.zram_max_comps - 1}",
+            )
+        name = self._check_algorithm("recomp_algorithm", alg)
+        if self.initstate:
+            raise fail("recomp_algorithm", text, errno.EBUSY, "device is initialised")
+        self.comp_algs[prio] = name
+
+    def set_algorithm_params(self, text: str) -> None:
+        """Mirrors algorithm_params_store() (6.18): allowed after init; unknown keys ignored."""
+        prio = ZRAM_PRIMARY_COMP
+        level: int | None = None
+        winbits: int | None = None
+        alg: str | None = None
+        dict_path: str | None = None
+        from zsmalloc.zram.sysfs import kstrtoint
+
+        for key, val in next_args(text):
+            if not val:
+                raise fail("algorithm_params", text, errno.EINVAL, f"{key} needs a value")
+            if key == "priority":
+                prio = kstrtoint("algorithm_params", val)
+            elif key == "level":
+                level = kstrtoint("algorithm_params", val)
+            elif key == "algo":
+                alg = val
+            elif key == "dict":
+                dict_path = val
+            elif key == "deflate.winbits":
+                winbits = kstrtoint("algorithm_params", val)
+        if alg is not None:
+            prio = next((p for p, a in enumerate(self.comp_algs) if a == alg), -1)
+        if prio < 0 or prio >= self.zram_max_comps:
+            raise fail("algorithm_params", text, errno.EINVAL, "no such priority or algorithm")
+        dict_data = None
+        if dict_path is not None:
+            try:
+                dict_data = Path(dict_path).read_bytes()
+            except OSError:
+                raise fail("algorithm_params", text, errno.EINVAL, "cannot read dict") from None
+        self.params[prio] = CompParams(level, dict_data, winbits)
+
+    # -- memory limit and max --------------------------------------------------------
+    def set_mem_limit(self, value: int | str) -> None:
+        """Mirrors mem_limit_store(): memparse, EINVAL if nothing parsed, pages rounded up."""
+        text = str(value)
+        limit, used = memparse(text)
+        if used == 0:
+            raise fail("mem_limit", text, errno.EINVAL, "not a size")
+        self.stats[LIMIT_PAGES] = (limit + PAGE_SIZE - 1) >> PAGE_SHIFT
+
+    def reset_mem_used_max(self, text: str = "0") -> None:
+        """Mirrors mem_used_max_store(): only 0; sets the max to the current total."""
+        try:
+            val = kstrtoull("mem_used_max", text)
+        except SysfsError:
+            val = 1
+        if val != 0:
+            raise fail("mem_used_max", text, errno.EINVAL, "only 0 can be written")
+        if self.initstate:
+            self.stats[MAX_USED_PAGES] = self.total_pages()
+
+    # -- compaction and idle ---------------------------------------------------------
+    def compact(self) -> int:
+        """Mirrors compact_store(): zs_compact(); returns the pages freed."""
+        self._require_init("compact", "1")
+        from zsmalloc.zs.core import zs_compact
+
+        return int(zs_compact(self.pool.state))
+
+    def idle(self, text: str = "all") -> None:
+        """Mirrors idle_store()/mark_idle(): ``all`` (no ac_time tracking in this build)."""
+        if not sysfs_streq(text, "all"):
+            raise fail("idle", text, errno.EINVAL, "only 'all' (no CONFIG_ZRAM_TRACK_ENTRY_ACTIME)")
+        self._require_init("idle", text)
+        f = self.flags
+        allocated = ((f & ZRAM_SIZE_MASK) != 0) | ((f & (ZRAM_SAME | ZRAM_WB)) != 0)
+        eligible = allocated & ((f & (ZRAM_SAME | ZRAM_WB)) == 0)
+        f[eligible] |= ZRAM_IDLE
+
+    # -- statistics ------------------------------------------------------------------
+    def total_pages(self) -> int:
+        """zs_get_total_pages(), 0 when not initialised."""
+        if self.pool is None:
+            return 0
+        from zsmalloc.zs.core import zs_get_total_pages
+
+        return int(zs_get_total_pages(self.pool.state))
+
+    def pages_compacted(self) -> int:
+        if self.pool is None:
+            return 0
+        from zsmalloc.zs.core import zs_pages_compacted
+
+        return int(zs_pages_compacted(self.pool.state))
+
+    def mm_stat(self) -> list[int]:
+        """The nine mm_stat columns as integers."""
+        return mm_stat_values(self.stats, self.total_pages(), self.pages_compacted())
+
+    def io_stat(self) -> list[int]:
+        return [int(self.stats[i]) for i in (FAILED_READS, FAILED_WRITES)] + [
+            0,
+            int(self.stats[zs_stats.NOTIFY_FREE]),
+        ]
+
+    # -- sysfs-style access ----------------------------------------------------------
+    def attributes(self) -> dict[str, str]:
+        """The device's zram attributes and their modes, as this build has them."""
+        attrs = {
+            "algorithm_params": WO,
+            "comp_algorithm": RW,
+            "compact": WO,
+            "debug_stat": RO,
+            "disksize": RW,
+            "idle": WO,
+            "initstate": RO,
+            "io_stat": RO,
+            "mem_limit": WO,
+            "mem_used_max": WO,
+            "mm_stat": RO,
+            "reset": WO,
+        }
+        if self.has_writeback:
+            attrs.update(
+                backing_dev=RW,
+                bd_stat=RO,
+                writeback=WO,
+                writeback_limit=RW,
+                writeback_limit_enable=RW,
+            )
+        if self.zram_max_comps > 1:
+            attrs.update(recomp_algorithm=RW, recompress=WO)
+        return dict(sorted(attrs.items()))
+
+    def read_attr(self, name: str) -> str:
+        """The text ``cat /sys/block/zramN/<name>`` prints."""
+        mode = self.attributes().get(name)
+        if mode is None:
+            raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
+        if "r" not in mode:
+            raise SysfsError(f"{name} is write-only", errno=errno.EACCES)
+        if name == "mm_stat":
+            return format_mm_stat(self.mm_stat())
+        if name == "io_stat":
+            return format_io_stat(self.stats)
+        if name == "debug_stat":
+            return format_debug_stat(self.stats)
+        if name == "bd_stat":
+            return format_bd_stat(self.stats)
+        if name == "disksize":
+            return f"{self.disksize}\n"
+        if name == "initstate":
+            return f"{int(self.initstate)}\n"
+        if name == "comp_algorithm":
+            return self._algorithm_listing(self.comp_algs[ZRAM_PRIMARY_COMP])
+        if name == "recomp_algorithm":
+            return "".join(
+                f"#{p}: " + self._algorithm_listing(a)
+                for p, a in enumerate(self.comp_algs)
+                if p >= ZRAM_SECONDARY_COMP and a is not None
+            )
+        if name == "backing_dev":
+            return f"{self.backing_dev}\n" if self.backing_dev is not None else "none\n"
+        if name == "writeback_limit":
+            return f"{self.bd_wb_limit}\n"
+        if name == "writeback_limit_enable":
+            return f"{int(self.wb_limit_enable)}\n"
+        raise AssertionError(name)  # pragma: no cover - every readable attribute is above
+
+    def write_attr(self, name: str, value: str | int) -> None:
+        """``echo value > /sys/block/zramN/<name>``: refused writes raise SysfsError."""
+        text = str(value)
+        mode = self.attributes().get(name)
+        if mode is None:
+            raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
+        if "w" not in mode:
+            raise SysfsError(f"{name} is read-only", errno=errno.EACCES)
+        handler = {
+            "disksize": self.set_disksize,
+            "reset": self._reset_store,
+            "comp_algorithm": self.set_comp_algorithm,
+            "algorithm_params": self.set_algorithm_params,
+            "mem_limit": self.set_mem_limit,
+            "mem_used_max": self.reset_mem_used_max,
+            "compact": lambda _t: self.compact(),
+            "idle": self.idle,
+            "backing_dev": self.set_backing_dev,
+            "writeback": self.writeback,
+            "writeback_limit": self.set_writeback_limit,
+            "writeback_limit_enable": self.set_writeback_limit_enable,
+            "recomp_algorithm": self.set_recomp_algorithm,
+            "recompress": self.recompress,
+        }[name]
+        handler(text)
+
+    # -- block I/O -------------------------------------------------------------------
+    def _check_io(self, op: str, offset: int, length: int, unit: int) -> None:
+        if offset < 0 or length < 0 or offset % unit or length % unit:
+            raise SysfsError(
+                f"{op} at {offset}+{length}: O_DIRECT I/O on {self.name} must be aligned "
+                f"to its {unit}-byte blocks",
+                errno=errno.EINVAL,
+            )
+        if offset + length > self.disksize:
+            raise SysfsError(
+                f"{op} at {offset}+{length}: beyond the end of {self.name} "
+                f"(disksize {self.disksize})",
+                errno=errno.ENOSPC if op == "write" else errno.EINVAL,
+            )
+
+    def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
+        """Write whole pages at a page-aligned offset (one bio, page by page).
+
+        Mirrors zram_bio_write(): the first failing page (e.g. -ENOMEM over
+        mem_limit) counts one failed write and stops the bio; pages before it
+        stay written.  The failure is raised as OutOfMemoryError (write(2) on
+        the real device returns EIO).
+        """
+        buf = (
+            np.frombuffer(bytes(data), dtype=np.uint8)
+            if not isinstance(data, np.ndarray)
+            else (np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
+        )
+        self._check_io("write", offset, buf.size, PAGE_SIZE)
+        first = offset >> PAGE_SHIFT
+        for k in range(buf.size >> PAGE_SHIFT):
+            err = self.zram_write_page(first + k, buf[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
+            if err:
+                self.stats[FAILED_WRITES] += 1
+                raise OutOfMemoryError(
+                    f"{self.name}: store of slot {first + k} refused: "
+                    f"{errno.errorcode.get(-err, err)} (over mem_limit "
+                    f"{int(self.stats[LIMIT_PAGES])} pages); write(2) would fail with EIO",
+                    errno=-err,
+                )
+            zram_accessed(self.flags, first + k)
+
+    def zram_write_page(self, index: int, page: np.ndarray) -> int:
+        """Mirrors zram_write_page(): same-filled, else compress and store; 0 or -errno."""
+        same, word = is_same_filled(page)
+        if same:
+            zram_write_same(
+                self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, word
+            )
+            return 0
+        comp = bytes(self.comps[ZRAM_PRIMARY_COMP].compress(page.tobytes()))
+        comp_len = len(comp)
+        data = page if comp_len >= self.huge_class_size else np.frombuffer(comp, dtype=np.uint8)
+        return int(
+            zram_write_obj(
+                self.pool.state,
+                self.handle,
+                self.flags,
+                self.stats,
+                self.bd_map,
+                index,
+                comp_len,
+                self.huge_class_size,
+                np.ascontiguousarray(data),
+            )
+        )
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Read whole pages (mirrors zram_bio_read: each page then marked accessed)."""
+        self._check_io("read", offset, length, PAGE_SIZE)
+        first = offset >> PAGE_SHIFT
+        out = bytearray()
+        for index in range(first, first + (length >> PAGE_SHIFT)):
+            out += self.zram_read_page(index)
+            zram_accessed(self.flags, index)
+        return bytes(out)
+
+    def zram_read_page(self, index: int) -> bytes:
+        """Mirrors zram_read_page(): WB from the backing file, else from the pool."""
+        f = int(self.flags[index])
+        if f & ZRAM_WB:
+            from zsmalloc.zram.writeback import read_from_bdev
+
+            self.stats[BD_READS] += 1
+            return read_from_bdev(self, int(self.handle[index]))
+        return self.read_from_zspool(index)
+
+    def read_from_zspool(self, index: int) -> bytes:
+        """Mirrors zram_read_from_zspool(): fill word, raw huge page, or decompress."""
+        f = int(self.flags[index])
+        if f & ZRAM_SAME or self.handle[index] == 0:
+            return np.full(PAGE_SIZE // 8, self.handle[index], dtype=np.int64).tobytes()
+        dst = np.empty(PAGE_SIZE, dtype=np.uint8)
+        size = int(zram_read_obj(self.pool.state, self.handle, self.flags, index, dst))
+        if size == PAGE_SIZE:
+            return dst.tobytes()
+        prio = int(zram_get_priority(self.flags, index))
+        return bytes(self.comps[prio].decompress(dst[:size].tobytes()))
+
+    def discard(self, offset: int, length: int) -> None:
+        """BLKDISCARD: mirrors zram_bio_discard(); only whole slots are freed."""
+        self._check_io("discard", offset, length, SECTOR_SIZE)
+        if length == 0:
+            return
+        index = offset >> PAGE_SHIFT
+        n = length
+        in_page = offset & (PAGE_SIZE - 1)
+        if in_page:
+            if n <= PAGE_SIZE - in_page:
+                return
+            n -= PAGE_SIZE - in_page
+            index += 1
+        zram_discard_range(
+            self.pool.state,
+            self.handle,
+            self.flags,
+            self.stats,
+            self.bd_map,
+            index,
+            n >> PAGE_SHIFT,
+        )
+
+    # -- writeback and recompression (own modules) ----------------------------------
+    def _require_writeback(self, attr: str) -> None:
+        if not self.has_writeback:
+            raise SysfsError(
+                f"{attr}: this device has no CONFIG_ZRAM_WRITEBACK", errno=errno.ENOENT
+            )
+
+    def _require_multi_comp(self, attr: str) -> None:
+        if self.zram_max_comps == 1:
+            raise SysfsError(
+                f"{attr}: this device has no CONFIG_ZRAM_MULTI_COMP", errno=errno.ENOENT
+            )
+
+    def set_backing_dev(self, text: str) -> None:
+        from zsmalloc.zram.writeback import backing_dev_store
+
+        self._require_writeback("backing_dev")
+        backing_dev_store(self, text)
+
+    def writeback(self, text: str) -> None:
+        from zsmalloc.zram.writeback import writeback_store
+
+        self._require_writeback("writeback")
+        writeback_store(self, text)
+
+    def set_writeback_limit(self, text: str) -> None:
+        """Mirrors writeback_limit_store(): a u64 in 4 KiB units, stored as written."""
+        self._require_writeback("writeback_limit")
+        self.bd_wb_limit = kstrtoull("writeback_limit", text)
+
+    def set_writeback_limit_enable(self, text: str) -> None:
+        """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
+        self._require_writeback("writeback_limit_enable")
+        self.wb_limit_enable = kstrtoull("writeback_limit_enable", text) != 0
+
+    def recompress(self, text: str) -> None:
+        from zsmalloc.zram.recompress import recompress_store
+
+        self._require_multi_comp("recompress")
+        recompress_store(self, text)
+
+    # -- inspection ------------------------------------------------------------------
+    def slot(self, index: int) -> dict[str, Any]:
+        """One slot's state: kind, size, flags and priority (for tests and the CLI)."""
+        if not 0 <= index < self.nr_pages:
+            raise SysfsError(f"slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL)
+        f = int(self.flags[index])
+        if f & ZRAM_WB:
+            kind = "wb"
+        elif f & ZRAM_SAME:
+            kind = "same"
+        elif f & ZRAM_HUGE:
+            kind = "huge"
+        elif zram_allocated(self.handle, self.flags, index):
+            kind = "compressed"
+        else:
+            kind = "empty"
+        from zsmalloc.zram.table import FLAG_NAMES
+
+        return {
+            "kind": kind,
+            "size": f & ZRAM_SIZE_MASK,
+            "flags": [n for bit, n in FLAG_NAMES.items() if f & bit],
+            "priority": int(zram_get_priority(self.flags, index)),
+        }
