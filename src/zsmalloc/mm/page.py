@@ -1,0 +1,255 @@
+"""Page frames: ``struct page``, the physical-memory arena and an order-0 page allocator.
+
+Mirrors ``struct page`` (include/linux/mm_types.h), the PG_* bits
+(include/linux/page-flags.h) and the order-0 path of the buddy allocator
+(``alloc_pages`` / ``__free_page``) of Linux 6.18 on x86_64, as far as zsmalloc sees
+them.  One arena buffer holds ``max_pages`` real pages of ``page_size`` bytes; page
+frame number ``pfn`` is bytes ``pfn * page_size ...`` of it.  ``mem_map[pfn]`` is that
+page's 64-byte ``struct page`` record, a numpy structured array with the kernel's
+offsets (spec §9.1), checked at import.
+
+Why this shape:
+
+* The arena and ``mem_map`` are anonymous ``mmap``s: the kernel only backs what is
+  touched, so a pool sized for gigabytes costs RSS only for the pages it has used.
+  The allocator hands out never-used frames in ascending pfn order (a high-water
+  mark) and recycles freed frames LIFO, like the per-cpu page lists.
+* pfn 0 is never handed out, so 0 can mean NULL in the pointer-sized fields that
+  zsmalloc stores pfns and zspage ids in (``next``, ``private``).
+* Hot code runs under numba: it takes :class:`MemMap`, a named tuple of per-field views
+  (``mem_map["flags"]`` ...), never whole records.
+
+Field table (x86_64, 6.18, MEMCG=y, no KMSAN, last_cpupid in flags)::
+
+    off size  struct page          zsmalloc use
+      0    8  flags                PG_locked, PG_movable_ops(=uptodate), PG_private,
+                                   PG_movable_ops_isolated(=reclaim)
+      8   16  lru                  migration core's isolation lists (unused here)
+     24    8  mapping              must stay NULL (6.17+)
+     32    8  __folio_index        zpdesc next / handle
+     40    8  private              zpdesc zspage
+     48    4  page_type            0xF6 << 24 | first_obj_offset
+     52    4  _refcount            1 while a zspage owns the page
+     56    8  memcg_data           must stay 0 (not overlaid)
+
+The free-time checks of the kernel (``PAGE_FLAGS_CHECK_AT_FREE``, ``mapping`` and
+``memcg_data`` NULL) are made by :func:`free_page`; a failure is a bug in the caller
+and is reported as ``-EFAULT`` (the kernel's ``bad_page()``).
+"""
+
+from __future__ import annotations
+
+import mmap
+from typing import NamedTuple
+
+import numpy as np
+
+from zsmalloc._jit import njit
+from zsmalloc.layout import Field, Layout, check_struct
+
+# ---- PG_* bit numbers (mainline 6.18, spec §9.1; Android shifts PG_private to 15) ------
+PG_locked = 0
+PG_uptodate = 3
+PG_private = 14
+PG_reclaim = 16
+PG_movable_ops = PG_uptodate  # 6.17+: a movable_ops page reuses the uptodate bit
+PG_movable_ops_isolated = PG_reclaim  # set only by the migration core
+PAGE_FLAGS_CHECK_AT_FREE = (1 << PG_locked) | (1 << PG_private)  # the bits zsmalloc touches
+
+# ---- page_type --------------------------------------------------------------------------
+PAGE_TYPE_UNTYPED = 0xFFFFFFFF  # UINT_MAX == _mapcount -1: what the buddy allocator leaves
+PGTY_zsmalloc = 0xF6
+PAGE_TYPE_SHIFT = 24
+
+STRUCT_PAGE = Layout(
+    "struct page",
+    size=64,
+    fields=(
+        Field("flags", "memdesc_flags_t", "u8", 0, "PG_* bits"),
+        Field("lru", "struct list_head", "V16", 8, "buddy/pcp/isolation list link"),
+        Field("mapping", "struct address_space *", "u8", 24, "NULL for zsmalloc pages (6.17+)"),
+        Field("__folio_index", "pgoff_t", "u8", 32, "page-cache index; zpdesc next/handle"),
+        Field("private", "unsigned long", "u8", 40, "owner data; zpdesc zspage"),
+        Field("page_type", "unsigned int", "u4", 48, "PGTY_* << 24 | type data (_mapcount)"),
+        Field("_refcount", "atomic_t", "i4", 52, "reference count"),
+        Field("memcg_data", "unsigned long", "u8", 56, "memcg ownership; 0 for zsmalloc"),
+    ),
+    doc="struct page, x86_64, 6.18 (spec §9.1)",
+)
+check_struct(STRUCT_PAGE)  # our static_assert: declared offsets == dtype offsets
+PAGE_DTYPE = STRUCT_PAGE.dtype
+
+
+def anon_zeros(count: int, dtype: np.dtype | str) -> np.ndarray:
+    """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS."""
+    dt = np.dtype(dtype)
+    nbytes = max(1, count * dt.itemsize)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(buf, dtype=np.uint8, count=count * dt.itemsize).view(dt)
+
+
+class MemMap(NamedTuple):
+    """Physical memory as numba sees it: the arena, field views of ``mem_map``, the free lists.
+
+    ``flags`` .. ``memcg_data`` are ``struct page`` field views (strided over the
+    64-byte records); ``zp_*`` are the ``struct zpdesc`` views of the same bytes
+    (mm/zpdesc.py) - zsmalloc code uses only those.
+    """
+
+    page_size: int
+    page_shift: int
+    arena: np.ndarray  # uint8[max_pages * page_size]: the page frames
+    arena64: np.ndarray  # int64 view of the arena: 8-byte words (free links, headers)
+    flags: np.ndarray
+    mapping: np.ndarray
+    refcount: np.ndarray
+    page_type: np.ndarray
+    memcg_data: np.ndarray
+    zp_flags: np.ndarray  # zpdesc.flags
+    zp_next: np.ndarray  # zpdesc.next (pfn, 0 = NULL); same word as zp_handle
+    zp_handle: np.ndarray  # zpdesc.handle (handle | OBJ_ALLOCATED_TAG of a huge object)
+    zp_zspage: np.ndarray  # zpdesc.zspage (zspage id, 0 = NULL)
+    zp_first_obj_offset: np.ndarray  # zpdesc.first_obj_offset (whole page_type word)
+    zp_refcount: np.ndarray  # zpdesc._refcount
+    free_stack: np.ndarray  # int64[max_pages]: freed pfns, LIFO
+    vars: np.ndarray  # int64[NR_MM_VARS]
+
+
+# MemMap.vars slots
+MM_NR_FREE = 0  # depth of free_stack
+MM_HWM = 1  # next never-used pfn
+MM_MAX_PAGES = 2
+MM_NR_ZSPAGES = 3  # vmstat NR_ZSPAGES
+MM_NR_USED = 4  # pages currently allocated (any owner)
+NR_MM_VARS = 5
+
+
+def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
+    """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
+
+    ``max_pages`` counts pfn 0, which is reserved.
+    """
+    from zsmalloc.mm.zpdesc import ZPDESC_DTYPE
+
+    mem_map = anon_zeros(max_pages, PAGE_DTYPE)
+    zp = mem_map.view(ZPDESC_DTYPE)
+    arena = anon_zeros(max_pages * page_size, np.uint8)
+    vars_ = np.zeros(NR_MM_VARS, np.int64)
+    vars_[MM_HWM] = 1  # pfn 0 is never handed out: 0 means NULL
+    vars_[MM_MAX_PAGES] = max_pages
+    mm = MemMap(
+        page_size=page_size,
+        page_shift=page_size.bit_length() - 1,
+        arena=arena,
+        arena64=arena.view(np.int64),
+        flags=mem_map["flags"],
+        mapping=mem_map["mapping"],
+        refcount=mem_map["_refcount"],
+        page_type=mem_map["page_type"],
+        memcg_data=mem_map["memcg_data"],
+        zp_flags=zp["flags"],
+        zp_next=zp["next"],
+        zp_handle=zp["handle"],
+        zp_zspage=zp["zspage"],
+        zp_first_obj_offset=zp["first_obj_offset"],
+        zp_refcount=zp["_refcount"],
+        free_stack=anon_zeros(max_pages, np.int64),
+        vars=vars_,
+    )
+    return mem_map, mm
+
+
+@njit
+def page_address(mm: MemMap, pfn: int) -> int:
+    """Byte offset of page ``pfn`` in the arena (the kernel's page_address/kmap)."""
+    return pfn << mm.page_shift
+
+
+@njit
+def alloc_page(mm: MemMap) -> int:
+    """Allocate one order-0 page: its pfn, or -1 when the arena is exhausted.
+
+    Mirrors alloc_pages(gfp, 0) as seen by the caller: a recently freed frame first
+    (LIFO), else the next never-used one; ``_refcount`` 1, no flags, untyped.
+    The contents are whatever the frame held (the kernel does not zero them either).
+    """
+    v = mm.vars
+    if v[MM_NR_FREE] > 0:
+        v[MM_NR_FREE] -= 1
+        pfn = mm.free_stack[v[MM_NR_FREE]]
+    elif v[MM_HWM] < v[MM_MAX_PAGES]:
+        pfn = v[MM_HWM]
+        v[MM_HWM] += 1
+    else:
+        return -1
+    mm.flags[pfn] = np.uint64(0)
+    mm.page_type[pfn] = np.uint32(PAGE_TYPE_UNTYPED)
+    mm.refcount[pfn] = 1
+    v[MM_NR_USED] += 1
+    return pfn
+
+
+@njit
+def free_page(mm: MemMap, pfn: int) -> int:
+    """Return a page whose last reference is gone to the allocator; 0 or -EFAULT.
+
+    Mirrors the free-time checks of free_pages_prepare(): PG_locked and PG_private
+    clear, ``mapping`` and ``memcg_data`` NULL (else bad_page()).  Resets ``page_type``
+    to untyped and clears flags (PG_movable_ops goes with them), as the buddy does.
+    """
+    if (mm.flags[pfn] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)) != np.uint64(0):
+        return -14
+    if mm.mapping[pfn] != np.uint64(0) or mm.memcg_data[pfn] != np.uint64(0):
+        return -14
+    mm.flags[pfn] = np.uint64(0)
+    mm.page_type[pfn] = np.uint32(PAGE_TYPE_UNTYPED)
+    mm.refcount[pfn] = 0
+    v = mm.vars
+    mm.free_stack[v[MM_NR_FREE]] = pfn
+    v[MM_NR_FREE] += 1
+    v[MM_NR_USED] -= 1
+    return 0
+
+
+@njit
+def get_page(mm: MemMap, pfn: int) -> None:
+    """Take a reference (folio_get)."""
+    mm.refcount[pfn] += 1
+
+
+@njit
+def put_page(mm: MemMap, pfn: int) -> int:
+    """Drop a reference (folio_put); the last one frees the page.  0 or -EFAULT."""
+    mm.refcount[pfn] -= 1
+    if mm.refcount[pfn] == 0:
+        return free_page(mm, pfn)
+    return 0
+
+
+@njit
+def page_flag_test(mm: MemMap, pfn: int, bit: int) -> bool:
+    """Is PG_<bit> set on page ``pfn``?"""
+    return (mm.flags[pfn] >> np.uint64(bit)) & np.uint64(1) != np.uint64(0)
+
+
+@njit
+def page_flag_set(mm: MemMap, pfn: int, bit: int) -> None:
+    """Set PG_<bit> (the non-atomic __SetPage* form is fine: we are single-threaded)."""
+    mm.flags[pfn] = mm.flags[pfn] | (np.uint64(1) << np.uint64(bit))
+
+
+@njit
+def page_flag_clear(mm: MemMap, pfn: int, bit: int) -> None:
+    """Clear PG_<bit>."""
+    mm.flags[pfn] = mm.flags[pfn] & ~(np.uint64(1) << np.uint64(bit))
+
+
+@njit
+def page_has_type(mm: MemMap, pfn: int, pgty: int) -> bool:
+    """PageZsmalloc() and friends: is the top byte of ``page_type`` ``pgty``?"""
+    return (np.int64(mm.page_type[pfn]) >> PAGE_TYPE_SHIFT) == pgty
+
+
+def pfn_valid(mm: MemMap, pfn: int) -> bool:
+    """Is ``pfn`` a frame the allocator has ever handed out (and not the reserved 0)?"""
+    return 1 <= pfn < int(mm.vars[MM_HWM])

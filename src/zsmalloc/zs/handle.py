@@ -1,0 +1,110 @@
+"""Handles and the ``obj`` encoding.
+
+Mirrors cache_alloc_handle(), cache_free_handle(), record_obj(), handle_to_obj(),
+location_to_obj() and obj_to_location() in mm/zsmalloc.c (6.18).
+
+A handle is what ``zs_malloc`` returns: in the kernel, the address of an 8-byte
+object from the ``zs_handle-<pool>`` slab cache whose contents are ``obj``, the
+current location of the object.  Compaction and page migration move objects and
+rewrite ``obj``; the handle never changes.  Here the slab cache is the
+``handle_obj`` table of :class:`~zsmalloc.zs.state.PoolState`, a handle is
+``id << 3`` (8-aligned like a slab address, so the tagged header ``handle | 1`` of
+an allocated object is unambiguous), and free slots are chained LIFO, as a slab
+freelist would reuse them, with ``-1 - next_id`` so that one load tells a live
+handle (obj > 0) from a freed or never-allocated one.
+
+``obj`` (6.12 and later) is ``pfn << OBJ_INDEX_BITS | obj_idx``: the page the object
+*starts* in, and its zspage-wide index.  6.1 and 6.6 shifted that left by one more
+bit (``OBJ_TAG_BITS``); ``vars[V_OBJ_TAG_SHIFT]`` carries the difference.
+"""
+
+from __future__ import annotations
+
+from zsmalloc._jit import njit
+from zsmalloc.zs.state import (
+    HANDLE_SHIFT,
+    V_H_CAP,
+    V_H_FREE,
+    V_H_HWM,
+    V_H_LIVE,
+    V_OBJ_INDEX_BITS,
+    V_OBJ_TAG_SHIFT,
+    PoolState,
+)
+
+EINVAL = 22
+ENOMEM = 12
+ENOSPC = 28
+EBUSY = 16
+EAGAIN = 11
+
+
+@njit
+def cache_alloc_handle(st: PoolState) -> int:
+    """A fresh handle (> 0), or 0 when the handle table is full (the slab's -ENOMEM)."""
+    v = st.vars
+    hid = v[V_H_FREE]
+    if hid != 0:
+        v[V_H_FREE] = -1 - st.handle_obj[hid]
+    elif v[V_H_HWM] < v[V_H_CAP]:
+        hid = v[V_H_HWM]
+        v[V_H_HWM] += 1
+    else:
+        return 0
+    st.handle_obj[hid] = 0
+    v[V_H_LIVE] += 1
+    return hid << HANDLE_SHIFT
+
+
+@njit
+def cache_free_handle(st: PoolState, handle: int) -> None:
+    """Return ``handle`` to the table; its slot is poisoned so later use is detected."""
+    v = st.vars
+    hid = handle >> HANDLE_SHIFT
+    st.handle_obj[hid] = -1 - v[V_H_FREE]
+    v[V_H_FREE] = hid
+    v[V_H_LIVE] -= 1
+
+
+@njit
+def handle_is_live(st: PoolState, handle: int) -> bool:
+    """Is ``handle`` one that zs_malloc returned and zs_free has not yet taken back?"""
+    if handle <= 0 or (handle & ((1 << HANDLE_SHIFT) - 1)) != 0:
+        return False
+    hid = handle >> HANDLE_SHIFT
+    if hid >= st.vars[V_H_HWM]:
+        return False
+    return st.handle_obj[hid] > 0
+
+
+@njit
+def record_obj(st: PoolState, handle: int, obj: int) -> None:
+    """Store ``obj`` in the handle's slot."""
+    st.handle_obj[handle >> HANDLE_SHIFT] = obj
+
+
+@njit
+def handle_to_obj(st: PoolState, handle: int) -> int:
+    """The ``obj`` a handle holds."""
+    return st.handle_obj[handle >> HANDLE_SHIFT]
+
+
+@njit
+def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int) -> int:
+    """Encode (start page, zspage-wide index) as ``obj``."""
+    bits = st.vars[V_OBJ_INDEX_BITS]
+    obj = (zpdesc << bits) | (obj_idx & ((1 << bits) - 1))
+    return obj << st.vars[V_OBJ_TAG_SHIFT]
+
+
+@njit
+def obj_to_pfn(st: PoolState, obj: int) -> int:
+    """The start page of ``obj``."""
+    return (obj >> st.vars[V_OBJ_TAG_SHIFT]) >> st.vars[V_OBJ_INDEX_BITS]
+
+
+@njit
+def obj_to_obj_idx(st: PoolState, obj: int) -> int:
+    """The zspage-wide index of ``obj``."""
+    bits = st.vars[V_OBJ_INDEX_BITS]
+    return (obj >> st.vars[V_OBJ_TAG_SHIFT]) & ((1 << bits) - 1)

@@ -1,0 +1,154 @@
+"""Page migration: move one page of a zspage to another page frame.
+
+Mirrors zs_page_isolate(), zs_page_migrate(), zs_page_putback() and replace_sub_page()
+in mm/zsmalloc.c (6.18), driven the way the migration core drives a movable_ops page
+(isolate_movable_ops_page(), then move_to_new_folio(), then the put-backs).
+
+Migration copies the page, rewrites the ``obj`` of every allocated object that *starts*
+in it (objects continuing into it from the previous page name their start page), and
+rebuilds the zspage's chain with the new page in the old one's place.  It never changes
+page counts, fullness groups, list order, free lists or object indices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zsmalloc._jit import njit
+from zsmalloc.mm.page import alloc_page
+from zsmalloc.mm.zpdesc import (
+    __zpdesc_set_movable,
+    __zpdesc_set_zsmalloc,
+    get_first_obj_offset,
+    get_zpdesc_handle,
+    kmap_local_zpdesc,
+    reset_zpdesc,
+    set_first_obj_offset,
+    set_zpdesc_handle,
+    zpdesc_get,
+    zpdesc_is_isolated,
+    zpdesc_is_movable,
+    zpdesc_is_zsmalloc,
+    zpdesc_put,
+    zpdesc_set_isolated,
+    zpdesc_trylock,
+    zpdesc_unlock,
+)
+from zsmalloc.zs.handle import (
+    EAGAIN,
+    EBUSY,
+    EINVAL,
+    ENOMEM,
+    handle_to_obj,
+    location_to_obj,
+    obj_to_obj_idx,
+    record_obj,
+)
+from zsmalloc.zs.obj import obj_allocated
+from zsmalloc.zs.state import PoolState
+from zsmalloc.zs.zspage import (
+    ZsHugePage,
+    create_page_chain,
+    get_first_zpdesc,
+    get_next_zpdesc,
+    get_zspage,
+    zspage_class,
+)
+
+
+@njit
+def replace_sub_page(st: PoolState, cls: int, zspage: int, newzpdesc: int, oldzpdesc: int) -> None:
+    """Mirrors replace_sub_page(): the chain with ``newzpdesc`` in place of ``oldzpdesc``."""
+    mm = st.mm
+    zpdescs = np.empty(st.class_ppz[cls], np.int64)
+    idx = 0
+    zpdesc = get_first_zpdesc(st, zspage)
+    while zpdesc != 0:
+        zpdescs[idx] = newzpdesc if zpdesc == oldzpdesc else zpdesc
+        idx += 1
+        zpdesc = get_next_zpdesc(st, zspage, zpdesc)
+    create_page_chain(st, cls, zspage, zpdescs[:idx])
+    set_first_obj_offset(mm, newzpdesc, get_first_obj_offset(mm, oldzpdesc))
+    if ZsHugePage(st, zspage):
+        set_zpdesc_handle(mm, newzpdesc, get_zpdesc_handle(mm, oldzpdesc))
+    __zpdesc_set_movable(mm, newzpdesc)
+
+
+@njit
+def zs_page_isolate(st: PoolState, zpdesc: int) -> bool:
+    """Mirrors zs_page_isolate(): only asks whether the page still belongs to a zspage."""
+    return get_zspage(st, zpdesc) > 0
+
+
+@njit
+def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
+    """Mirrors zs_page_migrate(): copy ``zpdesc`` to ``newzpdesc`` and repoint everything.
+
+    Both pages are locked by the caller.  Returns 0 (MIGRATEPAGE_SUCCESS).
+    """
+    mm = st.mm
+    zspage = get_zspage(st, zpdesc)
+    if zspage <= 0:  # freed meanwhile: the core owns both pages
+        return 0
+    cls = zspage_class(st, zspage)
+    size = st.class_size[cls]
+    __zpdesc_set_zsmalloc(mm, newzpdesc)
+    s_addr = kmap_local_zpdesc(mm, zpdesc)
+    d_addr = kmap_local_zpdesc(mm, newzpdesc)
+    page_size = mm.page_size
+    mm.arena[d_addr : d_addr + page_size] = mm.arena[s_addr : s_addr + page_size]
+    offset = get_first_obj_offset(mm, zpdesc)
+    while offset < page_size:
+        handle = obj_allocated(st, zspage, zpdesc, s_addr + offset)
+        if handle != 0:
+            obj_idx = obj_to_obj_idx(st, handle_to_obj(st, handle))
+            record_obj(st, handle, location_to_obj(st, newzpdesc, obj_idx))
+        offset += size
+    replace_sub_page(st, cls, zspage, newzpdesc, zpdesc)
+    zpdesc_get(mm, newzpdesc)
+    # Same zone (one arena): NR_ZSPAGES does not move.
+    reset_zpdesc(mm, zpdesc)
+    zpdesc_put(mm, zpdesc)
+    return 0
+
+
+@njit
+def zs_page_migrate_pfn(st: PoolState, pfn: int) -> int:
+    """Migrate page ``pfn`` as the core would: the new pfn, or -errno with nothing changed.
+
+    -EINVAL: not a movable zsmalloc page of a live zspage; -EBUSY: locked or already
+    isolated; -ENOMEM (-EAGAIN in the core's terms) when no page frame is free.
+    """
+    mm = st.mm
+    if pfn <= 0 or pfn >= mm.vars[1]:
+        return -EINVAL
+    if mm.refcount[pfn] <= 0 or not zpdesc_is_zsmalloc(mm, pfn) or not zpdesc_is_movable(mm, pfn):
+        return -EINVAL
+    if get_zspage(st, pfn) <= 0:
+        return -EINVAL
+    if zpdesc_is_isolated(mm, pfn):
+        return -EBUSY
+    if mm.vars[0] == 0 and mm.vars[1] >= mm.vars[2]:
+        return -ENOMEM
+    # isolate_movable_ops_page(): pin, lock, ask zsmalloc, mark isolated, unlock.
+    zpdesc_get(mm, pfn)
+    if not zpdesc_trylock(mm, pfn):
+        zpdesc_put(mm, pfn)
+        return -EBUSY
+    if not zs_page_isolate(st, pfn):
+        zpdesc_unlock(mm, pfn)
+        zpdesc_put(mm, pfn)
+        return -EAGAIN
+    zpdesc_set_isolated(mm, pfn, True)
+    zpdesc_unlock(mm, pfn)
+    # migrate: a new frame, both locked, zsmalloc's callback, then the core's put-backs.
+    newpfn = alloc_page(mm)
+    zpdesc_trylock(mm, newpfn)
+    zpdesc_trylock(mm, pfn)
+    zs_page_migrate(st, newpfn, pfn)
+    zpdesc_set_isolated(mm, pfn, False)
+    zpdesc_unlock(mm, pfn)
+    zpdesc_put(mm, pfn)  # the isolation reference: the old frame goes back to the allocator
+    zpdesc_unlock(mm, newpfn)
+    zpdesc_put(mm, newpfn)  # the core's allocation reference; the zspage holds its own
+    return newpfn

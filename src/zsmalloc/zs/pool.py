@@ -1,0 +1,208 @@
+"""``Pool``: the Python face of one zsmalloc pool (``struct zs_pool``).
+
+Mirrors zs_create_pool(), zs_malloc(), zs_free(), zs_obj_write(),
+zs_obj_read_begin()/end(), zs_compact(), zs_get_total_pages(), zs_pool_stats(),
+zs_huge_class_size(), the shrinker and page migration of mm/zsmalloc.c (6.18), as
+methods.  The work is done by the ``@njit`` functions of :mod:`zsmalloc.zs.core` on
+``pool.state``; this class validates arguments first and raises
+:mod:`zsmalloc.errors` exceptions, so a refused call leaves the pool unchanged.
+
+Example::
+
+    >>> from zsmalloc import Pool
+    >>> pool = Pool()
+    >>> h = pool.malloc(3000)            # class 190: 3 pages, 4 objects
+    >>> pool.write(h, b"x" * 3000)
+    >>> pool.total_pages()
+    3
+    >>> pool.read(h, 3)
+    b'xxx'
+    >>> pool.free(h); pool.total_pages()
+    0
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+import numpy as np
+
+from zsmalloc.errors import BadHandleError, InvalidSizeError, OutOfMemoryError, ZsmallocError
+from zsmalloc.zs import core
+from zsmalloc.zs.size_class import ClassTable, build_class_table
+from zsmalloc.zs.state import (
+    NR_CLASS_STAT_TYPES,
+    V_H_LIVE,
+    V_NR_ZSPAGES,
+    PoolState,
+    host_bytes_used,
+    new_pool_state,
+)
+
+DEFAULT_ARENA_BYTES = 4 << 30  # virtual size of the default arena; only used pages are resident
+
+
+class Pool:
+    """One zsmalloc pool over its own arena of page frames.
+
+    ``chain_size`` is CONFIG_ZSMALLOC_CHAIN_SIZE, ``page_size`` PAGE_SIZE, ``version`` the
+    kernel whose class table to build (allocation rules are 6.18's).  ``max_pages``
+    bounds the arena (default: 4 GiB worth of pages); malloc fails with
+    OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.
+    """
+
+    def __init__(
+        self,
+        chain_size: int = 8,
+        page_size: int = 4096,
+        *,
+        max_pages: int | None = None,
+        version: str = "6.18",
+    ) -> None:
+        self.table: ClassTable = build_class_table(chain_size, page_size, version)
+        if max_pages is None:
+            max_pages = DEFAULT_ARENA_BYTES // page_size
+        if max_pages < 2:
+            raise InvalidSizeError(f"max_pages must be at least 2, found {max_pages}")
+        self.max_pages = max_pages
+        self.mem_map, self.state = new_pool_state(self.table, max_pages + 1)
+        self._buf = np.empty(page_size, np.uint8)
+
+    # ---- properties ------------------------------------------------------------------
+    @property
+    def page_size(self) -> int:
+        """PAGE_SIZE of this pool."""
+        return self.table.page_size
+
+    @property
+    def huge_class_size(self) -> int:
+        """zs_huge_class_size(): requests of at least this many bytes take a whole page."""
+        return self.table.huge_class_size
+
+    @property
+    def pages_compacted(self) -> int:
+        """Pages freed by all compactions so far (zs_pool_stats().pages_compacted)."""
+        return int(core.zs_pages_compacted(self.state))
+
+    @property
+    def nr_objects(self) -> int:
+        """Live objects (handles)."""
+        return int(self.state.vars[V_H_LIVE])
+
+    @property
+    def nr_zspages(self) -> int:
+        """Live zspages."""
+        return int(self.state.vars[V_NR_ZSPAGES])
+
+    # ---- allocation --------------------------------------------------------------------
+    def malloc(self, size: int) -> int:
+        """zs_malloc(size): a handle for an object of ``size`` bytes (1..PAGE_SIZE)."""
+        size = int(size)
+        if size <= 0 or size > self.page_size:
+            from zsmalloc.zs.size_class import check_malloc_size
+
+            check_malloc_size(size, self.page_size, self.table.version)
+        handle = int(core.zs_malloc(self.state, size))
+        if handle < 0:
+            raise OutOfMemoryError(
+                f"zs_malloc({size}): the arena of {self.max_pages} pages is exhausted",
+                errno=-handle,
+            )
+        return handle
+
+    def _check_handle(self, handle: object) -> int:
+        if not isinstance(handle, int | np.integer) or isinstance(handle, bool):
+            raise BadHandleError(f"expected an int handle from malloc, found {handle!r}")
+        h = int(handle)
+        if h <= 0 or h >= 1 << 63 or core.zs_obj_capacity(self.state, h) < 0:
+            raise BadHandleError(f"handle {h:#x} is not live (freed, forged or never allocated)")
+        return h
+
+    def free(self, handle: int) -> None:
+        """zs_free(handle).  BadHandleError for a freed, forged or unknown handle."""
+        h = self._check_handle(handle)
+        core.zs_free(self.state, h)
+
+    def capacity(self, handle: int) -> int:
+        """Bytes the object can hold: its class size less the 8-byte header (huge: a page)."""
+        return int(core.zs_obj_capacity(self.state, self._check_handle(handle)))
+
+    def write(self, handle: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
+        """zs_obj_write(): store ``data`` at the start of the object."""
+        h = self._check_handle(handle)
+        src = np.frombuffer(memoryview(data).cast("B"), np.uint8)
+        cap = self.capacity(h)
+        if len(src) > cap:
+            raise InvalidSizeError(
+                f"write of {len(src)} bytes to handle {h:#x}: the object holds at most {cap}",
+                errno=_errno.EINVAL,
+            )
+        core.zs_obj_write(self.state, h, src, len(src))
+
+    def read(self, handle: int, size: int) -> bytes:
+        """The object's first ``size`` bytes (zs_obj_read_begin() + copy + _end())."""
+        h = self._check_handle(handle)
+        cap = self.capacity(h)
+        if not 0 <= size <= cap:
+            raise InvalidSizeError(
+                f"read of {size} bytes from handle {h:#x}: the object holds at most {cap}",
+                errno=_errno.EINVAL,
+            )
+        core.zs_obj_read(self.state, h, self._buf, size)
+        return self._buf[:size].tobytes()
+
+    # ---- compaction, shrinker, migration ---------------------------------------------
+    def compact(self) -> int:
+        """zs_compact(): pages freed (also added to ``pages_compacted``)."""
+        return int(core.zs_compact(self.state))
+
+    def can_compact(self) -> int:
+        """The shrinker's count: pages a compaction would free now."""
+        return int(core.zs_can_compact_total(self.state))
+
+    def shrink(self) -> int:
+        """The shrinker's scan: a full compaction; pages freed."""
+        return int(core.zs_shrinker_scan(self.state))
+
+    def migrate(self, pfn: int) -> int:
+        """Migrate page ``pfn`` of a zspage to a new page frame; returns the new pfn."""
+        res = int(core.zs_page_migrate_pfn(self.state, int(pfn)))
+        if res == -_errno.ENOMEM:
+            raise OutOfMemoryError(f"migrate({pfn}): no free page frame for the copy")
+        if res < 0:
+            raise ZsmallocError(
+                f"migrate({pfn}): expected a movable, non-isolated page of a live zspage",
+                errno=-res,
+            )
+        return res
+
+    # ---- totals and statistics ---------------------------------------------------------
+    def total_pages(self) -> int:
+        """zs_get_total_pages(): pages held by zspages."""
+        return int(core.zs_get_total_pages(self.state))
+
+    def stats(self) -> np.ndarray:
+        """A copy of the per-class counters ``[class, 14]`` (groups 0..11, ALLOCATED, INUSE)."""
+        out = self.state.stats.copy()
+        assert out.shape[1] == NR_CLASS_STAT_TYPES
+        return out
+
+    def classes_text(self) -> str:
+        """The debugfs ``classes`` file, in 6.18's exact format."""
+        from zsmalloc.zs.stats import classes_text
+
+        return classes_text(self)
+
+    def host_bytes(self) -> dict[str, int]:
+        """Host memory spent on metadata beyond the arena, per structure."""
+        return host_bytes_used(self.state)
+
+    def __repr__(self) -> str:
+        return (
+            f"Pool(chain_size={self.table.chain_size}, page_size={self.page_size}, "
+            f"max_pages={self.max_pages}): {self.nr_objects} objects, "
+            f"{self.total_pages()} pages"
+        )
+
+
+__all__ = ["Pool", "PoolState"]
