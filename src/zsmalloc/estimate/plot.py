@@ -36,12 +36,14 @@ def write_plot(rep: Report, path: str) -> None:
         d = r.derived()
         ps = rep.page_size
         used = st.obj_used > 0
+        # Each bar spans the sizes its class serves: (previous real class size, size].
+        lower = np.concatenate(([0], st.size[:-1]))[used]
         size = st.size[used]
+        width = size - lower
         stored = st.stored_bytes[used] / mib
         lost = {k: v[used] / mib for k, v in st.lost_bytes().items()}
         ax = axes[row][0]
-        width = np.maximum(np.diff(np.concatenate(([0], size))) * 0.9, 12)
-        ax.bar(size, stored, width=width, align="edge", label="compressed data", color="#4c72b0")
+        ax.bar(lower, stored, width=width, align="edge", label="compressed data", color="#4c72b0")
         bottom = stored.copy()
         colours = {
             "header": "#dd8452",
@@ -57,7 +59,7 @@ def write_plot(rep: Report, path: str) -> None:
         }
         for cause, vals in lost.items():
             ax.bar(
-                size,
+                lower,
                 vals,
                 width=width,
                 bottom=bottom,
@@ -66,8 +68,8 @@ def write_plot(rep: Report, path: str) -> None:
                 label=labels[cause],
             )
             bottom = bottom + vals
-        ax.set_xlim(0, ps + 64)
-        ax.set_xlabel("size class (bytes per object)")
+        ax.set_xlim(0, ps)
+        ax.set_xlabel("size class (bar: the object sizes it serves, bytes)")
         ax.set_ylabel("MiB")
         ax.set_title(
             f"{algo}: {human(st.total_pages * ps)} of RAM for {human(st.pages_stored * ps)}; "

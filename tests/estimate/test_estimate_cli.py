@@ -1,0 +1,197 @@
+"""``zsmalloc estimate`` end to end: kernel-recorded mm_stat, options, errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsmalloc.cli.main import main
+from zsmalloc.estimate import driver
+from zsmalloc.estimate.driver import run_estimate
+from zsmalloc.estimate.sample import SampleSource
+from zsmalloc.estimate.sources import FileSource
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def kernel_mm_stat(testdata: Path) -> dict[str, tuple[list[int], list[int]]]:
+    rows: dict[str, dict[bool, list[int]]] = {}
+    for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
+        parts = line.split()
+        after = parts[2] == "after-compact"
+        rows.setdefault(parts[1], {})[after] = [int(x) for x in parts[3 if after else 2 :]]
+    return {a: (r[False], r[True]) for a, r in rows.items()}
+
+
+def test_shared_pages_json_matches_kernel(
+    testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's acceptance test: gzip input, three algorithms, before and after compact."""
+    code, out, _ = run_cli(
+        ["estimate", str(testdata / "shared_pages.bin.gz"), "--algo", "lzo,lzo-rle,lz4", "--json"],
+        capsys,
+    )
+    assert code == 0
+    rep = json.loads(out)
+    expected = kernel_mm_stat(testdata)
+    assert set(rep["algorithms"]) == set(expected) == {"lzo", "lzo-rle", "lz4"}
+    cols = rep["mm_stat_columns"]
+    for algo, (before, after) in expected.items():
+        got = rep["algorithms"][algo]
+        assert [got["mm_stat"][c] for c in cols] == before
+        assert [got["mm_stat_after_compact"][c] for c in cols] == after
+        assert [int(x) for x in got["mm_stat_line"].split()] == before
+    assert rep["input"]["pages"] == 1024
+
+
+def test_text_report_classes_and_plot(
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    png = tmp_path / "est.png"
+    code, out, _ = run_cli(
+        [
+            "estimate",
+            str(testdata / "shared_pages.bin.gz"),
+            "--algo",
+            "lz4",
+            "--classes",
+            "--compact",
+            "--plot",
+            str(png),
+        ],
+        capsys,
+    )
+    assert code == 0
+    before, _after = kernel_mm_stat(testdata)["lz4"]
+    # the mm_stat table shows the kernel's numbers
+    mm_row = next(line for line in out.splitlines() if "mem_used_total" in line)
+    assert str(before[2]) in mm_row
+    assert "obj_allocated" in out and "pages_per_zspage" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Debugfs table totals add up to mem_used_total.
+    total_line = next(line for line in out.splitlines() if line.startswith(" Total"))
+    pages_used = int(total_line.split()[-2])
+    assert pages_used * 4096 == before[2]
+
+
+def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["estimate", "--help"], capsys)
+    assert code == 0
+    for opt in (
+        "--pid",
+        "--all-processes",
+        "--algo",
+        "--chain",
+        "--page-size",
+        "--compact",
+        "--json",
+        "--classes",
+        "--plot",
+    ):
+        assert opt in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["/nonexistent/file.img"], "/nonexistent/file.img: no such file or directory"),
+        (["--pid", "999999999"], "pid 999999999: no such process"),
+        (["--algo", "lz5", "README.md"], "unknown compression algorithm 'lz5'"),
+    ],
+)
+def test_user_errors_are_one_line(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(["estimate", *args], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and needle in err, err
+
+
+def test_empty_source_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.img"
+    empty.write_bytes(b"")
+    code, _, err = run_cli(["estimate", str(empty)], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and "no pages to estimate" in err and str(empty) in err
+    os.mkdir(tmp_path / "emptydir")
+    code, _, err = run_cli(["estimate", str(tmp_path / "emptydir")], capsys)
+    assert code == 2 and "no pages" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read every process")
+def test_unreadable_pid_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["estimate", "--pid", "1"], capsys)
+    assert code == 2 and "permission denied" in err and err.count("\n") == 1
+
+
+def test_ctrl_c_keeps_what_was_done(testdata: Path) -> None:
+    """Ctrl-C between chunks: the tally covers whole chunks and says it was interrupted."""
+    calls = []
+
+    def on_chunk(n: int) -> None:
+        calls.append(n)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    src = FileSource(testdata / "shared_pages.bin.gz", 4096)
+    tally = run_estimate([src], ["lz4"], chunk_pages=100, on_chunk=on_chunk)
+    assert tally.interrupted
+    assert tally.pages == 200
+    assert int(tally.len_hist["lz4"].sum()) + tally.same_pages == 200
+
+
+def test_chunking_does_not_change_the_answer(testdata: Path) -> None:
+    """Chunk boundaries (and the reader thread) are invisible in the histogram."""
+    a = run_estimate(
+        [FileSource(testdata / "shared_pages.bin.gz", 4096)],
+        ["lzo"],
+        chunk_pages=4096,
+        keep_lengths=True,
+    )
+    b = run_estimate(
+        [FileSource(testdata / "shared_pages.bin.gz", 4096)],
+        ["lzo"],
+        chunk_pages=37,
+        keep_lengths=True,
+    )
+    assert np.array_equal(a.len_hist["lzo"], b.len_hist["lzo"])
+    assert np.array_equal(a.page_lengths("lzo"), b.page_lengths("lzo"))
+    with gzip.open(testdata / "shared_pages.bin.gz") as f:
+        assert a.pages == len(f.read()) // 4096
+
+
+def test_sample_source_is_reproducible() -> None:
+    t1 = run_estimate([SampleSource(4096, 300)], ["lz4"])
+    t2 = run_estimate([SampleSource(4096, 300)], ["lz4"])
+    assert np.array_equal(t1.len_hist["lz4"], t2.len_hist["lz4"])
+    assert t1.pages == 300 and t1.same_pages > 0
+    assert t1.len_hist["lz4"][4096] > 0  # the random share is stored raw
+
+
+def test_default_input_falls_back_to_sample(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zsmalloc.cli import estimate as cli_estimate
+
+    monkeypatch.setattr(cli_estimate, "all_pids", lambda: [])
+    monkeypatch.setattr(cli_estimate.AllProcessesSource, "total_pages", lambda self: 0)
+    monkeypatch.setattr(driver, "CHUNK_PAGES", 1024)
+    code, out, _ = run_cli(["estimate", "--json", "--algo", "lz4"], capsys)
+    assert code == 0
+    rep = json.loads(out)
+    assert "built-in sample" in rep["input"]["default_input"]
+    assert rep["input"]["pages"] == SampleSource(4096).nr_pages

@@ -1,0 +1,140 @@
+"""The closed-form fill model against the kernel's numbers and an independent allocator.
+
+- shared_pages.tsv gives, per page and algorithm, the bytes the kernel stored;
+  from those alone the model must give shared_pages.mm_stat (recorded on 6.18.44).
+- For any sequence of stored sizes, the model must agree with tests/naive.py (a
+  list-based zsmalloc that replays the kernel's traces exactly) fed one
+  zs_malloc per page in order: every mm_stat column, the fullness bands and the
+  pages freed by compaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from naive import NaiveZsmalloc
+from zsmalloc.estimate.fill import (
+    chain_size_totals,
+    fill_state,
+    stored_size_histogram,
+)
+from zsmalloc.zs.size_class import build_class_table
+
+PAGE = 4096
+
+
+def read_mm_stat(testdata: Path) -> dict[tuple[str, bool], list[int]]:
+    out = {}
+    for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
+        parts = line.split()
+        after = parts[2] == "after-compact"
+        out[(parts[1], after)] = [int(x) for x in parts[3 if after else 2 :]]
+    return out
+
+
+def read_tsv(testdata: Path) -> dict[str, np.ndarray]:
+    rows = [
+        line.split("\t")
+        for line in (testdata / "shared_pages.tsv").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    header = [h.strip() for h in rows[0]]
+    data = np.array([[int(x) for x in r] for r in rows[1:]])
+    return {name: data[:, j] for j, name in enumerate(header) if name != "page"}
+
+
+def hist_of(sizes: np.ndarray) -> tuple[np.ndarray, int]:
+    """(length histogram of non-same pages, same-filled count) from stored sizes."""
+    nz = sizes[sizes > 0]
+    return np.bincount(nz, minlength=PAGE + 1).astype(np.int64), int((sizes == 0).sum())
+
+
+@pytest.mark.parametrize("algo", ["lzo", "lzo-rle", "lz4"])
+def test_kernel_stored_sizes_give_kernel_mm_stat(testdata: Path, algo: str) -> None:
+    expected = read_mm_stat(testdata)
+    hist, same = hist_of(read_tsv(testdata)[algo])
+    state = fill_state(hist, same, build_class_table(8, PAGE))
+    assert state.mm_stat() == expected[(algo, False)]
+    assert state.mm_stat(compacted=True) == expected[(algo, True)]
+
+
+def naive_fill(sizes: list[int], chain: int) -> tuple[NaiveZsmalloc, list[int]]:
+    """Write the pages in order through the naive allocator, zram's way (spec zram.md §2.2)."""
+    t = build_class_table(chain, PAGE)
+    zs = NaiveZsmalloc(t)
+    max_used = 0
+    for s in sizes:
+        if s == 0:
+            continue
+        zs.malloc(PAGE if s >= t.huge_class_size else s)
+        max_used = max(max_used, zs.pages)
+    huge = sum(1 for s in sizes if s >= t.huge_class_size)
+    compr = sum(PAGE if s >= t.huge_class_size else s for s in sizes)
+    same = sum(1 for s in sizes if s == 0)
+    mm = [len(sizes) * PAGE, compr, zs.pages * PAGE, 0, max_used * PAGE, same, 0, huge, huge]
+    return zs, mm
+
+
+lengths = st.lists(
+    st.one_of(
+        st.just(0),  # same-filled
+        st.integers(1, 4096),  # any compressed length, huge ones included
+        st.integers(1, 400),  # many small objects: classes with many objs per zspage
+        st.sampled_from([3624, 3625, 3632, 4095]),  # the huge boundary
+    ),
+    max_size=600,
+)
+
+
+@given(sizes=lengths, chain=st.sampled_from([4, 8, 16]))
+def test_fill_model_matches_naive_allocator(sizes: list[int], chain: int) -> None:
+    zs, mm = naive_fill(sizes, chain)
+    hist, same = hist_of(np.array(sizes, dtype=np.int64))
+    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    assert state.mm_stat() == mm
+    # The fullness bands the debugfs table would show.
+    for k, cls in enumerate(state.index):
+        groups = [len(zs.lists[int(cls)][g]) for g in range(1, 12)]
+        assert list(state.bands[k]) == groups, int(cls)
+        assert state.freeable[k] == zs.can_compact(int(cls))
+    # Compaction in the allocator frees what the model says (nothing) and leaves mm_stat.
+    freed = zs.compact()
+    assert freed == state.mm_stat(compacted=True)[6]
+    assert zs.pages * PAGE == state.mm_stat(compacted=True)[2]
+
+
+@given(sizes=lengths)
+def test_lost_bytes_add_up(sizes: list[int]) -> None:
+    hist, same = hist_of(np.array(sizes, dtype=np.int64))
+    state = fill_state(hist, same, build_class_table(8, PAGE))
+    lost = state.lost_bytes()
+    for parts in lost.values():
+        assert (parts >= 0).all()
+    total = sum(lost.values())
+    assert (total == state.pages_used * PAGE - state.stored_bytes).all()
+    assert int(total.sum()) == state.total_pages * PAGE - state.compr_data_size
+
+
+def test_huge_threshold_moves_with_chain_size() -> None:
+    # 3700 bytes: huge at chain 8 (huge_class_size 3625), a normal object at chain 16 (3833).
+    hist = np.zeros(PAGE + 1, dtype=np.int64)
+    hist[3700] = 9
+    assert build_class_table(16, PAGE).huge_class_size == 3833
+    totals = chain_size_totals(hist, 0, PAGE, [8, 16])
+    assert totals[8] == 9 * PAGE
+    t16 = build_class_table(16, PAGE)
+    cls = t16.class_index_for_malloc(3700)
+    per = int(t16.objs_per_zspage[cls])
+    assert totals[16] == -(-9 // per) * int(t16.pages_per_zspage[cls]) * PAGE
+
+
+def test_stored_size_histogram_huge_rule() -> None:
+    h = np.zeros(PAGE + 1, dtype=np.int64)
+    h[[10, 3624, 3625, 4096]] = [1, 2, 3, 4]
+    out = stored_size_histogram(h, PAGE, 3625)
+    assert out[10] == 1 and out[3624] == 2 and out[3625] == 0 and out[PAGE] == 7
