@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import signal
 import subprocess
@@ -162,6 +163,18 @@ def read_debugfs() -> dict[str, int]:
     return out
 
 
+def crypto_compressors() -> set[str]:
+    """acomp/scomp algorithm names in /proc/crypto (what zswap's compressor can be)."""
+    names, name = set(), ""
+    for line in Path("/proc/crypto").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "name":
+            name = value.strip()
+        elif key.strip() == "type" and value.strip() in ("scomp", "acomp"):
+            names.add(name)
+    return names
+
+
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -274,6 +287,12 @@ class LiveZswap:
             write_param("max_pool_percent", str(self.max_pool_percent))
         if self.accept_threshold_percent is not None:
             write_param("accept_threshold_percent", str(self.accept_threshold_percent))
+        if self.compressor not in crypto_compressors():
+            raise SysfsError(
+                f"zswap compressor {self.compressor!r}: the running kernel's crypto API does not "
+                f"have it (has: {', '.join(sorted(crypto_compressors()))}; see /proc/crypto)",
+                errno=errno.ENOENT,
+            )
         write_param("compressor", self.compressor)
         write_param("enabled", "Y")
         if not ZSWAP_DEBUGFS.is_dir():

@@ -1,0 +1,247 @@
+"""The zswap swap trace: a text format of swap events, and its replayer.
+
+A trace says what the swap layer asked of zswap, one event a line; replaying
+it through :class:`~zsmalloc.zswap.zswap.Zswap` gives the debugfs counters of
+spec §10 after every step.  Pages are given by their compressed length (what a
+recorder can capture without keeping memory contents) or by index into a file
+of raw pages.  ``#`` starts a comment; blank lines are ignored; fields are
+separated by blanks.
+
+=============================  ==================================================
+line                           meaning
+=============================  ==================================================
+``zswap-trace 1``              optional magic and format version (first line)
+``ram SIZE``                   totalram: bytes, with an optional K/M/G/T suffix
+                               (``24G``); required before the first store
+``param NAME VALUE``           write ``/sys/module/zswap/parameters/NAME``
+``pages PATH``                 raw 4 KiB pages (``.gz`` allowed), for ``p`` lines;
+                               PATH is relative to the trace
+``cgroup NAME [PARENT]``       create a memory cgroup (default parent: the root)
+``cgset NAME FILE VALUE``      write ``memory.zswap.max`` or ``memory.zswap.writeback``
+``s OFF CLEN[,CLEN...] [CG]``  swap out a page (a folio with several CLENs, at OFF,
+                               OFF+1, ...) that compresses to CLEN bytes with
+                               unlimited room: 1..4095 stored compressed, 4096 fits
+                               exactly, > 4096 does not fit, 0 = all zeros
+``p OFF IDX [CG]``             swap out page IDX of the ``pages`` file at OFF
+``l OFF``                      swap in through the swap cache (the entry is freed)
+``L OFF``                      swap in bypassing the swap cache (the entry stays)
+``i OFF``                      the swap slot is freed (``zswap_invalidate``)
+``w``                          run the pool-limit shrink worker if it is pending
+``shrink NR [CG]``             the dynamic shrinker scans NR entries of CG's LRU
+``stat``                       report the counters at this point
+=============================  ==================================================
+
+CG is a cgroup name from a ``cgroup`` line; without it the page belongs to the
+root cgroup.  The whole trace is parsed before anything runs, so a corrupt
+line is reported (:class:`~zsmalloc.errors.InputError` with path and line)
+without output; an event the model refuses (a load of an offset that holds no
+page, a bad parameter value) is reported the same way, naming its line.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zsmalloc.errors import InputError, ZsmallocError
+from zsmalloc.zswap.compression import PAGE, page_clens
+from zsmalloc.zswap.params import ZswapParams
+from zsmalloc.zswap.zswap import ZsPoolLike, Zswap, default_pool_factory
+
+_SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+# op -> (min fields, max fields) after the op itself
+_ARITY = {
+    "zswap-trace": (1, 1),
+    "ram": (1, 1),
+    "param": (2, 2),
+    "pages": (1, 1),
+    "cgroup": (1, 2),
+    "cgset": (3, 3),
+    "s": (2, 3),
+    "p": (2, 3),
+    "l": (1, 1),
+    "L": (1, 1),
+    "i": (1, 1),
+    "w": (0, 0),
+    "shrink": (1, 2),
+    "stat": (0, 0),
+}
+
+
+def parse_size(text: str) -> int:
+    """Bytes with an optional K/M/G/T (binary) suffix; ValueError if malformed."""
+    mult = 1
+    if text[-1:].lower() in _SUFFIX:
+        mult, text = _SUFFIX[text[-1].lower()], text[:-1]
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text) * mult
+
+
+@dataclass(frozen=True)
+class Event:
+    line: int
+    op: str
+    args: tuple[str, ...]
+
+
+@dataclass
+class Trace:
+    """A parsed trace: its events in order, and the few header facts."""
+
+    path: str
+    events: list[Event] = field(default_factory=list)
+    ram: int | None = None
+    pages_path: Path | None = None
+
+    def error(self, line: int, message: str) -> InputError:
+        return InputError(message, path=self.path, line=line)
+
+
+def _int(trace: Trace, line: int, text: str, what: str, lo: int = 0) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise trace.error(line, f"{what}: expected an integer, found {text!r}") from None
+    if n < lo:
+        raise trace.error(line, f"{what}: expected >= {lo}, found {n}")
+    return n
+
+
+def parse_trace(path: str | Path) -> Trace:
+    """Read and check every line of a trace; the first bad line raises InputError."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read trace: {exc}", path=str(p)) from None
+    trace = Trace(str(p))
+    for n, raw in enumerate(text.splitlines(), start=1):
+        body = raw.split("#", 1)[0].split()
+        if not body:
+            continue
+        op, args = body[0], tuple(body[1:])
+        if op not in _ARITY:
+            raise trace.error(n, f"unknown event {op!r}; expected one of {', '.join(_ARITY)}")
+        lo, hi = _ARITY[op]
+        if not lo <= len(args) <= hi:
+            want = str(lo) if lo == hi else f"{lo}..{hi}"
+            raise trace.error(n, f"{op!r} takes {want} fields, found {len(args)}")
+        _check_event(trace, n, op, args)
+        trace.events.append(Event(n, op, args))
+    return trace
+
+
+def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
+    """Syntax of one event's fields (semantics are the model's business)."""
+    if op == "zswap-trace" and args[0] != "1":
+        raise trace.error(n, f"unsupported trace format version {args[0]!r}; expected 1")
+    elif op == "ram":
+        try:
+            trace.ram = parse_size(args[0])
+        except ValueError:
+            raise trace.error(n, f"ram: expected bytes like 8G, found {args[0]!r}") from None
+        if trace.ram < PAGE:
+            raise trace.error(n, f"ram: expected at least one page, found {args[0]!r}")
+    elif op == "pages":
+        trace.pages_path = (Path(trace.path).parent / args[0]).resolve()
+    elif op == "s":
+        _int(trace, n, args[0], "offset")
+        for c in args[1].split(","):
+            _int(trace, n, c, "compressed length")
+    elif op == "p":
+        if trace.pages_path is None:
+            raise trace.error(n, "'p' needs a 'pages PATH' line before it")
+        _int(trace, n, args[0], "offset")
+        _int(trace, n, args[1], "page index")
+    elif op in ("l", "L", "i"):
+        _int(trace, n, args[0], "offset")
+    elif op == "shrink":
+        _int(trace, n, args[0], "nr_to_scan")
+
+
+class _Pages:
+    """The ``pages`` file, read once; clens per compressor computed in one batch."""
+
+    def __init__(self, path: Path, trace: Trace) -> None:
+        try:
+            opener = gzip.open if path.suffix == ".gz" else open
+            with opener(path, "rb") as f:
+                self.data = f.read()
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read pages file: {exc}", path=str(path)) from None
+        if len(self.data) % PAGE:
+            raise InputError(
+                f"pages file must hold whole 4096-byte pages, found {len(self.data)} bytes",
+                path=str(path),
+            )
+        self.nr = len(self.data) // PAGE
+        self._clens: dict[str, list[int]] = {}
+
+    def clen(self, idx: int, compressor: str) -> int:
+        if compressor not in self._clens:
+            self._clens[compressor] = page_clens(self.data, compressor)
+        return self._clens[compressor][idx]
+
+
+def replay(
+    trace: Trace,
+    *,
+    every: int = 0,
+    worker: str = "sync",
+    ram: int | None = None,
+    pool_factory: Callable[[], ZsPoolLike] = default_pool_factory,
+) -> Iterator[tuple[int, dict[str, int]]]:
+    """Run the trace; yield ``(line, debugfs counters)`` at ``stat`` lines, every
+    ``every`` events (0 = never) and once at the end.
+    """
+    totalram = ram if ram is not None else trace.ram
+    if totalram is None:
+        raise InputError("no 'ram SIZE' line and no --ram given", path=trace.path)
+    z = Zswap(totalram // PAGE, ZswapParams(), pool_factory=pool_factory, worker=worker)
+    pages = _Pages(trace.pages_path, trace) if trace.pages_path else None
+    last = 0
+    for k, ev in enumerate(trace.events, start=1):
+        try:
+            _apply(z, ev, pages, trace)
+        except InputError as exc:
+            if exc.line is not None:
+                raise
+            raise trace.error(ev.line, str(exc)) from None
+        except ZsmallocError as exc:
+            raise trace.error(ev.line, str(exc)) from None
+        last = ev.line
+        if ev.op == "stat" or (every and k % every == 0):
+            yield ev.line, z.debugfs()
+    yield last, z.debugfs()
+
+
+def _apply(z: Zswap, ev: Event, pages: _Pages | None, trace: Trace) -> None:
+    op, a = ev.op, ev.args
+    if op == "param":
+        z.set_param(a[0], a[1])
+    elif op == "cgroup":
+        z.mkdir_memcg(a[0], a[1] if len(a) > 1 else None)
+    elif op == "cgset":
+        z.memcg(a[0]).set_file(a[1], a[2])
+    elif op == "s":
+        clens = [int(c) for c in a[1].split(",")]
+        z.store_folio(int(a[0]), clens=clens, memcg=a[2] if len(a) > 2 else None)
+    elif op == "p":
+        assert pages is not None
+        idx = int(a[1])
+        if idx >= pages.nr:
+            raise trace.error(ev.line, f"page index {idx} out of range 0..{pages.nr - 1}")
+        clen = pages.clen(idx, z.current_compressor)
+        z.store(int(a[0]), clen=clen, memcg=a[2] if len(a) > 2 else None)
+    elif op in ("l", "L"):
+        z.load(int(a[0]), swapcache=op == "l")
+    elif op == "i":
+        z.invalidate(int(a[0]))
+    elif op == "w":
+        if z.shrink_work_pending:
+            z.run_shrink_worker()
+    elif op == "shrink":
+        z.shrinker_scan(a[1] if len(a) > 1 else None, int(a[0]))

@@ -1,0 +1,279 @@
+"""``zsmalloc verify --zswap``: the zswap model against the running kernel's zswap.
+
+A store-only workload of known pages goes through the kernel's zswap (with
+:class:`~zsmalloc.zswap.live.LiveZswap`: own swap file, own cgroup, the pages
+paged out with ``MADV_PAGEOUT``) and through :class:`~zsmalloc.zswap.zswap.Zswap`
+on the package's zsmalloc :class:`~zsmalloc.Pool`, and the counters are
+compared.  For store-only runs the pool size depends only on how many objects
+each size class holds, so the model must match exactly.
+
+What is compared, and how (printed with the result):
+
+* exact: ``stored_pages``, ``stored_incompressible_pages``, ``pool_total_size``
+  and the change of every ``reject_*`` counter, ``decompress_fail`` and
+  ``pool_limit_hit`` (the limit is never reached: checked before the run).
+* exact, but timing-dependent in general: ``written_back_pages`` (0 expected:
+  the shrinker is off and the pool limit is not hit, so no writeback path runs;
+  in a run with the shrinker on it would depend on reclaim timing).
+* at least the model: ``zswpout`` in /proc/vmstat is machine-wide, so another
+  process swapping at the same moment can add to it; tolerance: +any.
+
+The workload (``--pages N``, ``--seed``) mixes pages of the shared testdata
+(recorded on the reference kernel) with synthetic ones: random bytes followed
+by zeros (every zsmalloc class), random pages (stored as-is, 4096 bytes),
+same-filled non-zero pages (compressed, 6.18 has no same-filled path) and
+all-zero pages (swap zero map, never zswap).  Page contents go to the holder
+process through a pipe and are never written anywhere.
+
+Root only; everything is restored afterwards (see :mod:`.live`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmalloc.errors import InputError, KernelUnavailableError
+from zsmalloc.zswap.compression import PAGE, page_clens
+from zsmalloc.zswap.live import LiveZswap, read_param, zswap_unavailable_reason
+from zsmalloc.zswap.params import ZswapParams
+from zsmalloc.zswap.zswap import Zswap, default_pool_factory
+
+EXACT = (
+    "stored_pages",
+    "stored_incompressible_pages",
+    "pool_total_size",
+    "reject_compress_fail",
+    "reject_compress_poor",
+    "reject_alloc_fail",
+    "reject_kmemcache_fail",
+    "reject_reclaim_fail",
+    "decompress_fail",
+    "pool_limit_hit",
+)
+DELTA_COUNTERS = (*EXACT[3:], "written_back_pages")
+
+
+def workload(nr_pages: int, seed: int, testdata_pages: bytes | None) -> bytes:
+    """``nr_pages`` pages of known content, deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((nr_pages, PAGE), np.uint8)
+    shared = np.frombuffer(testdata_pages, np.uint8).reshape(-1, PAGE) if testdata_pages else None
+    kinds = rng.choice(5, size=nr_pages, p=[0.40, 0.40, 0.08, 0.06, 0.06])
+    for i, kind in enumerate(kinds):
+        if kind == 0 and shared is not None:
+            out[i] = shared[rng.integers(len(shared))]
+        elif kind in (0, 1):  # random prefix, then zeros: clen spans every class
+            n = int(rng.integers(1, PAGE + 1))
+            out[i, :n] = rng.integers(0, 256, n, dtype=np.uint8)
+        elif kind == 2:  # incompressible
+            out[i] = rng.integers(0, 256, PAGE, dtype=np.uint8)
+        elif kind == 3:  # same-filled, not zero: zswap compresses it (6.10+)
+            out[i] = np.frombuffer(
+                np.full(PAGE // 8, rng.integers(1, 2**63), np.uint64).tobytes(), np.uint8
+            )
+        # kind 4: all zeros
+    return out.tobytes()
+
+
+def _testdata_pages() -> bytes | None:
+    import gzip
+
+    from zsmalloc.testing.shared import testdata_dir
+
+    d = testdata_dir()
+    if d is None or not (d / "shared_pages.bin.gz").exists():
+        return None
+    return gzip.open(d / "shared_pages.bin.gz").read()
+
+
+def totalram_pages() -> int:
+    """MemTotal / 4 KiB: the kernel's totalram_pages() (spec §6)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024 // PAGE
+    raise KernelUnavailableError("no MemTotal in /proc/meminfo")
+
+
+def vmstat(name: str) -> int:
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            return int(value)
+    return 0
+
+
+@dataclass
+class Comparison:
+    name: str
+    kernel: int
+    model: int
+    rule: str  # "exact" or ">= model"
+
+    @property
+    def ok(self) -> bool:
+        return self.kernel == self.model if self.rule == "exact" else self.kernel >= self.model
+
+
+@dataclass
+class VerifyResult:
+    compressor: str
+    nr_pages: int
+    seed: int
+    zero_pages: int
+    left_resident: int
+    rows: list[Comparison] = field(default_factory=list)
+    undo_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows) and self.left_resident == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "compressor": self.compressor,
+            "pages": self.nr_pages,
+            "seed": self.seed,
+            "zero_pages": self.zero_pages,
+            "left_resident": self.left_resident,
+            "counters": {
+                r.name: {"kernel": r.kernel, "model": r.model, "rule": r.rule, "ok": r.ok}
+                for r in self.rows
+            },
+            "restore_errors": self.undo_errors,
+        }
+
+    def render(self) -> str:
+        lines = [
+            f"zswap store-only check: {self.nr_pages} pages (seed {self.seed}, "
+            f"{self.zero_pages} all-zero -> swap zero map), compressor {self.compressor}",
+            f"{'counter':<30}{'kernel':>14}{'model':>14}  rule",
+        ]
+        for r in self.rows:
+            mark = "ok" if r.ok else "MISMATCH"
+            lines.append(f"{r.name:<30}{r.kernel:>14}{r.model:>14}  {r.rule:<9} {mark}")
+        lines += [
+            "rules: 'exact' must be equal.  written_back_pages would depend on reclaim timing",
+            "with the shrinker on; here the shrinker is off and the pool limit is not reached,",
+            "so it must stay 0.  zswpout (/proc/vmstat) is machine-wide: any other swapping",
+            "can only add to it, so the kernel may exceed the model (tolerance: +any).",
+        ]
+        if self.left_resident:
+            lines.append(f"{self.left_resident} pages could not be paged out (still resident)")
+        for e in self.undo_errors:
+            lines.append(f"RESTORE FAILED: {e}")
+        lines.append("result: " + ("MATCH" if self.ok else "MISMATCH"))
+        return "\n".join(lines)
+
+
+def model_counters(
+    pages: bytes,
+    compressor: str,
+    totalram: int,
+    params: ZswapParams,
+    pool_factory: Any = default_pool_factory,
+) -> tuple[Zswap, int]:
+    """Feed ``pages`` to the model as the kernel sees them; returns it and the zero count."""
+    z = Zswap(totalram, params, pool_factory=pool_factory, worker="sync")
+    clens = page_clens(pages, compressor)
+    zero = 0
+    for off, c in enumerate(clens):
+        zero += c == 0
+        z.store(off, clen=c)
+    return z, zero
+
+
+def run(
+    nr_pages: int,
+    seed: int = 1,
+    compressor: str = "lzo",
+    pool_factory: Any = default_pool_factory,
+) -> VerifyResult:
+    """Run the live check; raises KernelUnavailableError when it cannot run here."""
+    if nr_pages < 1:
+        raise InputError(f"--pages must be at least 1, found {nr_pages}")
+    reason = zswap_unavailable_reason()
+    if reason:
+        raise KernelUnavailableError(reason)
+    pages = workload(nr_pages, seed, _testdata_pages())
+    totalram = totalram_pages()
+    # Model first: a bad compressor name fails here, before the machine is touched.
+    params = ZswapParams(
+        enabled=True,
+        compressor=compressor,
+        max_pool_percent=int(read_param("max_pool_percent")),
+        accept_threshold_percent=int(read_param("accept_threshold_percent")),
+        shrinker_enabled=False,
+    )
+    model, zero = model_counters(pages, compressor, totalram, params, pool_factory)
+    if model.total_pages() >= model.max_pages() * 9 // 10:
+        raise InputError(
+            f"{nr_pages} pages would come near the pool limit ({model.max_pages()} pages); "
+            "use fewer pages"
+        )
+    swap_size = (nr_pages + 1024) * PAGE
+    live = LiveZswap(
+        compressor=compressor, swap_size=swap_size, memory_limit=max(512 << 20, 2 * len(pages))
+    )
+    with live:
+        before = live.counters()
+        if before.get("stored_pages", 0):
+            raise KernelUnavailableError(
+                f"zswap already holds {before['stored_pages']} pages of other processes; "
+                "an exact comparison needs it empty"
+            )
+        zswpout0 = vmstat("zswpout")
+        left = live.hold(pages)
+        after = live.counters()
+        zswpout = vmstat("zswpout") - zswpout0
+    result = VerifyResult(compressor, nr_pages, seed, zero, left, undo_errors=live.undo_errors)
+    m = model.debugfs()
+    for name in (*EXACT, "written_back_pages"):
+        k = after.get(name, 0) - (before.get(name, 0) if name in DELTA_COUNTERS else 0)
+        result.rows.append(Comparison(name, k, m[name], "exact"))
+    result.rows.append(Comparison("zswpout (vmstat)", zswpout, model.counters.zswpout, ">= model"))
+    return result
+
+
+def run_cli(
+    *,
+    algo: str = "lzo",
+    n_ops: int = 0,
+    seed: int = 1,
+    nr_pages: int = 20000,
+    save: str | None = None,
+    as_json: bool = False,
+    **_: Any,
+) -> int:
+    """Entry point for ``zsmalloc verify --zswap`` (``n_ops`` is unused: store-only)."""
+    import click
+
+    result = run(nr_pages, seed=seed, compressor=algo)
+    if save:
+        _save_trace(Path(save), nr_pages, seed, algo)
+    click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.render())
+    return 0 if result.ok else 1
+
+
+def _save_trace(path: Path, nr_pages: int, seed: int, compressor: str) -> None:
+    """Write the workload as a zswap trace of sizes (no contents): replayable."""
+    pages = workload(nr_pages, seed, _testdata_pages())
+    clens = page_clens(pages, compressor)
+    lines = [
+        "zswap-trace 1",
+        f"# verify --zswap workload: {nr_pages} pages, seed {seed}, compressor {compressor}",
+        f"ram {totalram_pages() * PAGE}",
+        f"param compressor {compressor}",
+        "param enabled Y",
+    ]
+    lines += [f"s {off} {c}" for off, c in enumerate(clens)]
+    lines.append("stat")
+    try:
+        path.write_text("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot write trace: {exc}", path=str(path)) from None
