@@ -23,9 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classes": ("zsmalloc.cli.classes:classes", "The size-class table and huge_class_size."),
     "estimate": ("zsmalloc.cli.estimate:estimate", "What zram would really take for these pages."),
     "sizes": ("zsmalloc.cli.sizes:sizes", "Per-page stored bytes as zram counts them."),
+    "layout": ("zsmalloc.cli.layout:layout", "struct page and struct zpdesc side by side."),
     "replay": ("zsmalloc.cli.replay:replay_cmd", "Replay a zram size trace; compare each mm_stat."),
     "verify": ("zsmalloc.cli.verify:verify_cmd", "Check the model against the live kernel."),
     "zram": ("zsmalloc.cli.zram:zram_cmd", "Run a zram workload script on the model device."),
+    "zswap": ("zsmalloc.cli.zswap:zswap_cmd", "zswap model: replay swap traces, live check."),
 }
 
 

@@ -1,0 +1,74 @@
+"""Pool statistics and the debugfs ``classes`` file.
+
+Mirrors zs_stats_size_show() in mm/zsmalloc.c (6.18; same columns since 6.6).  The
+kernel has the file only with CONFIG_ZSMALLOC_STAT; we always can render it.  Every
+value is read from the per-class counters ``stats[class, 14]`` (fullness groups 0..11,
+ZS_OBJS_ALLOCATED, ZS_OBJS_INUSE); derived columns (``pages_used``, ``freeable``) are
+computed when read, never stored, as the kernel does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from zsmalloc.zs.state import (
+    NR_FULLNESS_GROUPS,
+    ZS_INUSE_RATIO_10,
+    ZS_OBJS_ALLOCATED,
+    ZS_OBJS_INUSE,
+)
+
+if TYPE_CHECKING:
+    from zsmalloc.zs.pool import Pool
+
+GROUP_HEADERS = ("10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%")
+
+
+def zs_can_compact_py(stats_row: object, objs: int, ppz: int) -> int:
+    """zs_can_compact() from one class's counters: whole zspages of free slots, in pages."""
+    allocated = int(stats_row[ZS_OBJS_ALLOCATED])  # type: ignore[index]
+    used = int(stats_row[ZS_OBJS_INUSE])  # type: ignore[index]
+    if allocated <= used:
+        return 0
+    return (allocated - used) // objs * ppz
+
+
+def classes_text(pool: Pool) -> str:
+    """The ``/sys/kernel/debug/zsmalloc/<pool>/classes`` text, byte for byte (spec §8.1).
+
+    The kernel's format strings: header `` %5s %5s`` + 11 x `` %9s`` + `` %13s %10s %10s
+    %16s %8s``; rows `` %5u %5u `` + 11 x ``%9lu `` + ``%13lu %10lu %10lu %16d %8lu``;
+    a blank line, then the Total row in the same shape with empty size and
+    pages_per_zspage fields.
+    """
+    st = pool.state
+    groups = range(ZS_INUSE_RATIO_10, NR_FULLNESS_GROUPS)
+    header = f" {'class':>5} {'size':>5} " + " ".join(f"{h:>9}" for h in GROUP_HEADERS)
+    header += f" {'obj_allocated':>13} {'obj_used':>10} {'pages_used':>10}"
+    header += f" {'pages_per_zspage':>16} {'freeable':>8}\n"
+    lines = [header]
+    group_totals = [0] * NR_FULLNESS_GROUPS
+    total_objs = total_used = total_pages = total_freeable = 0
+    for i in range(len(st.class_size)):
+        if int(st.class_index[i]) != i:  # merged alias
+            continue
+        row = st.stats[i]
+        objs, ppz = int(st.class_objs[i]), int(st.class_ppz[i])
+        text = f" {i:5d} {int(st.class_size[i]):5d} "
+        for fg in groups:
+            group_totals[fg] += int(row[fg])
+            text += f"{int(row[fg]):9d} "
+        obj_allocated, obj_used = int(row[ZS_OBJS_ALLOCATED]), int(row[ZS_OBJS_INUSE])
+        freeable = zs_can_compact_py(row, objs, ppz)
+        pages_used = obj_allocated // objs * ppz
+        text += f"{obj_allocated:13d} {obj_used:10d} {pages_used:10d} {ppz:16d} {freeable:8d}\n"
+        lines.append(text)
+        total_objs += obj_allocated
+        total_used += obj_used
+        total_pages += pages_used
+        total_freeable += freeable
+    lines.append("\n")
+    total = f" {'Total':>5} {'':>5} " + "".join(f"{group_totals[fg]:9d} " for fg in groups)
+    total += f"{total_objs:13d} {total_used:10d} {total_pages:10d} {'':>16} {total_freeable:8d}\n"
+    lines.append(total)
+    return "".join(lines)
