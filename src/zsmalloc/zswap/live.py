@@ -266,6 +266,12 @@ class LiveZswap:
         self.restore()
 
     def _setup(self) -> None:
+        if self.compressor not in crypto_compressors():
+            raise SysfsError(
+                f"zswap compressor {self.compressor!r}: the running kernel's crypto API does not "
+                f"have it (has: {', '.join(sorted(crypto_compressors()))}; see /proc/crypto)",
+                errno=errno.ENOENT,
+            )
         if not ZSWAP_DEBUGFS.parent.joinpath("zswap").exists() and not os.path.ismount(DEBUGFS):
             subprocess.run(
                 ["mount", "-t", "debugfs", "none", str(DEBUGFS)], check=True, capture_output=True
@@ -287,12 +293,6 @@ class LiveZswap:
             write_param("max_pool_percent", str(self.max_pool_percent))
         if self.accept_threshold_percent is not None:
             write_param("accept_threshold_percent", str(self.accept_threshold_percent))
-        if self.compressor not in crypto_compressors():
-            raise SysfsError(
-                f"zswap compressor {self.compressor!r}: the running kernel's crypto API does not "
-                f"have it (has: {', '.join(sorted(crypto_compressors()))}; see /proc/crypto)",
-                errno=errno.ENOENT,
-            )
         write_param("compressor", self.compressor)
         write_param("enabled", "Y")
         if not ZSWAP_DEBUGFS.is_dir():

@@ -202,7 +202,7 @@ def replay(
         raise InputError("no 'ram SIZE' line and no --ram given", path=trace.path)
     z = Zswap(totalram // PAGE, ZswapParams(), pool_factory=pool_factory, worker=worker)
     pages = _Pages(trace.pages_path, trace) if trace.pages_path else None
-    last = 0
+    last, reported = 0, -1
     for k, ev in enumerate(trace.events, start=1):
         try:
             _apply(z, ev, pages, trace)
@@ -214,8 +214,10 @@ def replay(
             raise trace.error(ev.line, str(exc)) from None
         last = ev.line
         if ev.op == "stat" or (every and k % every == 0):
+            reported = ev.line
             yield ev.line, z.debugfs()
-    yield last, z.debugfs()
+    if reported != last:
+        yield last, z.debugfs()
 
 
 def _apply(z: Zswap, ev: Event, pages: _Pages | None, trace: Trace) -> None:

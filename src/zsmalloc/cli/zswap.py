@@ -1,0 +1,113 @@
+"""``zsmalloc zswap``: the zswap model from the command line.
+
+* ``zsmalloc zswap replay TRACE [--every N] [--worker sync|manual] [--ram SIZE] [--json]``
+  replays a swap trace (format: :mod:`zsmalloc.zswap.trace`, docs/zswap.md) and
+  prints the debugfs counters over time: at each ``stat`` line, every N events,
+  and at the end.
+* ``zsmalloc zswap verify [--pages N] [--seed S] [--algo lzo]``: the live
+  store-only check (the same as ``zsmalloc verify --zswap``).
+
+A corrupt trace line is one error line naming file and line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from zsmalloc.zswap.stats import DEBUGFS_FILES
+
+# Short column titles for the text table, in debugfs order.
+_TITLES = {
+    "pool_limit_hit": "limit_hit",
+    "reject_reclaim_fail": "rej_reclaim",
+    "reject_alloc_fail": "rej_alloc",
+    "reject_kmemcache_fail": "rej_kmem",
+    "reject_compress_fail": "rej_cfail",
+    "reject_compress_poor": "rej_cpoor",
+    "decompress_fail": "decomp_fail",
+    "written_back_pages": "written_back",
+    "pool_total_size": "pool_total_size",
+    "stored_pages": "stored",
+    "stored_incompressible_pages": "incomp",
+}
+
+
+@click.group("zswap")
+def zswap_cmd() -> None:
+    """The zswap model: replay swap traces, check against the live kernel."""
+
+
+@zswap_cmd.command("replay")
+@click.argument("trace", type=click.Path(dir_okay=False))
+@click.option(
+    "--every",
+    default=0,
+    type=click.IntRange(0),
+    show_default=True,
+    help="Also print the counters every N events (0: only at 'stat' lines and the end).",
+)
+@click.option(
+    "--worker",
+    type=click.Choice(["sync", "manual"]),
+    default="sync",
+    show_default=True,
+    help="Run the pool-limit shrink worker right after the rejected store (sync) or "
+    "only at 'w' lines (manual).",
+)
+@click.option("--ram", default=None, help="totalram, e.g. 16G (overrides the trace's 'ram').")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per report line.")
+def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bool) -> None:
+    """Replay a zswap swap trace; print the debugfs counters over time."""
+    from zsmalloc.errors import InputError
+    from zsmalloc.zswap.trace import parse_size, parse_trace, replay
+
+    ram_bytes = None
+    if ram is not None:
+        try:
+            ram_bytes = parse_size(ram)
+        except ValueError:
+            raise InputError(f"--ram: expected bytes like 16G, found {ram!r}") from None
+    t = parse_trace(trace)
+    rows = list(replay(t, every=every, worker=worker, ram=ram_bytes))  # errors before output
+    if as_json:
+        for line, counters in rows:
+            click.echo(json.dumps({"line": line, **counters}))
+        return
+    widths = [max(len(_TITLES[n]), 6) for n in DEBUGFS_FILES]
+    click.echo(
+        f"{'line':>8} "
+        + " ".join(f"{_TITLES[n]:>{w}}" for n, w in zip(DEBUGFS_FILES, widths, strict=True))
+    )
+    for line, counters in rows:
+        click.echo(
+            f"{line:>8} "
+            + " ".join(f"{counters[n]:>{w}}" for n, w in zip(DEBUGFS_FILES, widths, strict=True))
+        )
+
+
+@zswap_cmd.command("verify")
+@click.option(
+    "--pages",
+    "nr_pages",
+    default=20000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Pages in the store-only workload.",
+)
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--algo", default="lzo", show_default=True, help="zswap compressor.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify_cmd(nr_pages: int, seed: int, algo: str, as_json: bool) -> None:
+    """Live store-only check of zswap against the running kernel (root)."""
+    from zsmalloc.errors import KernelUnavailableError
+    from zsmalloc.zswap.verify import run_cli
+
+    try:
+        status = run_cli(algo=algo, seed=seed, nr_pages=nr_pages, as_json=as_json)
+    except KernelUnavailableError as exc:
+        click.echo(f"zsmalloc: no live zswap can be used: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(status)
