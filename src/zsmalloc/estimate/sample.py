@@ -97,3 +97,55 @@ class SampleSource:
 
     def close(self) -> None:
         pass
+
+
+# -- a mix of this machine's real data, for checks against the live kernel -------------
+
+MIX_ROOTS = ("/usr/bin", "/usr/lib", "/usr/share")
+MIX_BLOCK = 64  # pages per run from one source, runs interleaved in a fixed random order
+
+
+def machine_mix(nr_pages: int, page_size: int = 4096, seed: int = SEED) -> np.ndarray:
+    """``nr_pages`` pages of real data from this machine, in memory (never written out).
+
+    Half files under /usr (binaries, libraries, text), a quarter resident
+    anonymous memory of the readable processes, a quarter the built-in sample;
+    interleaved in runs of 64 pages.  Where processes or files run short the
+    other sources fill in.  Used by the live tests and the benchmark to check
+    ``estimate`` against a real zram device on the same pages.
+    """
+    from zsmalloc.estimate.process import AllProcessesSource
+    from zsmalloc.estimate.sources import DirectorySource
+
+    out = np.empty((nr_pages, page_size), dtype=np.uint8)
+    nblocks = -(-nr_pages // MIX_BLOCK)
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(3, size=nblocks, p=[0.5, 0.25, 0.25])  # files, processes, sample
+    files = [DirectorySource(r, page_size) for r in MIX_ROOTS if Path(r).is_dir()]
+    procs: list[object] = []
+    if page_size == 4096:
+        procs = [AllProcessesSource(page_size)]
+    sample = [SampleSource(page_size, nr_pages)]
+    pools = {0: files, 1: procs, 2: sample}
+    for b in range(nblocks):
+        lo, hi = b * MIX_BLOCK, min(nr_pages, (b + 1) * MIX_BLOCK)
+        n = lo
+        # The block's own kind first; then files, then the sample.
+        order = [int(kinds[b])] + [k for k in (0, 2, 1) if k != kinds[b]]
+        for kind in order:
+            pool = pools[kind]
+            while n < hi and pool:
+                src = pool[b % len(pool)]
+                got = src.read_pages(out[n:hi])  # type: ignore[attr-defined]
+                n += got
+                if n < hi:  # exhausted
+                    src.close()  # type: ignore[attr-defined]
+                    pool.remove(src)
+            if n == hi:
+                break
+        if n < hi:  # cannot happen: the sample alone has nr_pages pages
+            raise RuntimeError("machine_mix: ran out of pages")
+    for pool in pools.values():
+        for src in pool:
+            src.close()  # type: ignore[attr-defined]
+    return out

@@ -141,6 +141,39 @@ def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
     return n
 
 
+# -- pages already in memory ----------------------------------------------------
+
+
+class ArraySource:
+    """Pages already in memory (a bytes-like object or an (n, page_size) uint8 array)."""
+
+    kind = "memory"
+
+    def __init__(self, data: object, page_size: int, label: str = "pages in memory") -> None:
+        arr = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)  # type: ignore[arg-type]
+        if arr.size % page_size:
+            raise InputError(
+                f"{label}: expected whole {page_size}-byte pages, found {arr.size} bytes"
+            )
+        self.data = arr.reshape(-1, page_size)
+        self.page_size = page_size
+        self.label = label
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+
+    def total_pages(self) -> int | None:
+        return len(self.data)
+
+    def read_pages(self, out: np.ndarray) -> int:
+        n = min(len(out), len(self.data) - self.pages)
+        out[:n] = self.data[self.pages : self.pages + n]
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        pass
+
+
 # -- raw files and images -----------------------------------------------------
 
 
