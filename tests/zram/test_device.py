@@ -1,0 +1,265 @@
+"""The zram device model: kernel-recorded mm_stat, data integrity, counter invariants."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from zsmalloc.errors import OutOfMemoryError, ZsmallocError
+from zsmalloc.zram.device import Zram
+from zsmalloc.zram.table import ZRAM_HUGE, ZRAM_IDLE, ZRAM_SAME, ZRAM_SIZE_MASK, ZRAM_WB
+
+PAGE = 4096
+
+
+def shared_pages(testdata: Path) -> bytes:
+    return gzip.decompress((testdata / "shared_pages.bin.gz").read_bytes())
+
+
+def kernel_rows(testdata: Path) -> dict[str, list[int]]:
+    """shared_pages.mm_stat: 'shared ALGO [after-compact] C1..C9' -> the nine columns."""
+    rows = {}
+    for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
+        words = line.split()
+        key = " ".join(w for w in words[1:] if not w.isdigit())
+        rows[key] = [int(w) for w in words if w.isdigit()]
+    return rows
+
+
+@pytest.mark.parametrize("algo", ["lzo", "lzo-rle", "lz4"])
+def test_shared_pages_mm_stat_matches_the_kernel(testdata: Path, algo: str) -> None:
+    data = shared_pages(testdata)
+    rows = kernel_rows(testdata)
+    z = Zram()
+    z.write_attr("comp_algorithm", algo)
+    z.write_attr("disksize", str(len(data)))
+    z.write(0, data)  # one sequential write, in page order, as recorded
+    assert z.mm_stat() == rows[algo]
+    z.write_attr("compact", "1")
+    assert z.mm_stat() == rows[f"{algo} after-compact"]
+    # and the data is still there, page for page
+    assert z.read(0, len(data)) == data
+
+
+def test_shared_pages_per_page_sizes_match_the_kernel(testdata: Path) -> None:
+    """compr_data_size after writing one page alone (shared_pages.tsv), on one device."""
+    data = shared_pages(testdata)
+    lines = (testdata / "shared_pages.tsv").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("page")).split("\t")
+    table = [line.split("\t") for line in lines if line[:1].isdigit()]
+    for col, algo in enumerate(header[1:], 1):
+        z = Zram()
+        z.write_attr("comp_algorithm", algo)
+        z.write_attr("disksize", "4K")
+        for row in table[::7]:
+            i = int(row[0])
+            z.write(0, data[i * PAGE : (i + 1) * PAGE])
+            assert z.mm_stat()[1] == int(row[col]), (algo, i)
+
+
+def page_of(kind: str, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    if kind == "zero":
+        return bytes(PAGE)
+    if kind == "same":
+        return int(rng.integers(1, 1 << 62)).to_bytes(8, "little") * (PAGE // 8)
+    if kind == "random":  # incompressible: stored huge
+        return rng.bytes(PAGE)
+    n = int(rng.integers(1, PAGE))  # random prefix: any compressed length
+    return rng.bytes(n) + bytes(PAGE - n)
+
+
+NR_SLOTS = 24
+
+
+class ZramMachine(RuleBasedStateMachine):
+    """Model test: the device against a dict of slot -> last written page.
+
+    Invariants recount the counters from the slot table, as zram defines them.
+    """
+
+    @initialize(algo=st.sampled_from(["lzo", "lzo-rle", "lz4"]))
+    def setup(self, algo: str) -> None:
+        self.z = Zram()
+        self.z.write_attr("comp_algorithm", algo)
+        self.z.write_attr("disksize", str(NR_SLOTS * PAGE))
+        self.data: dict[int, bytes] = {}
+        self.failed = 0
+
+    @rule(
+        slot=st.integers(0, NR_SLOTS - 1),
+        kind=st.sampled_from(["zero", "same", "random", "prefix", "prefix"]),
+        seed=st.integers(0, 2**32 - 1),
+    )
+    def write(self, slot: int, kind: str, seed: int) -> None:
+        page = page_of(kind, seed)
+        before = self.z.mm_stat()
+        try:
+            self.z.write(slot * PAGE, page)
+        except OutOfMemoryError:
+            self.failed += 1
+            after = self.z.mm_stat()
+            # refused: the old content stays, nothing but max/total moved
+            assert after[0:2] == before[0:2] and after[5:] == before[5:]
+            return
+        self.data[slot] = page
+
+    @rule(first=st.integers(0, NR_SLOTS - 1), n=st.integers(1, 4))
+    def discard(self, first: int, n: int) -> None:
+        n = min(n, NR_SLOTS - first)
+        notify = self.z.io_stat()[3]
+        self.z.discard(first * PAGE, n * PAGE)
+        assert self.z.io_stat()[3] == notify + n  # counted per slot, even empty ones
+        for s in range(first, first + n):
+            self.data.pop(s, None)
+
+    @rule()
+    def compact(self) -> None:
+        before = self.z.mm_stat()
+        freed = self.z.compact()
+        after = self.z.mm_stat()
+        assert after[2] == before[2] - freed * PAGE
+        assert after[6] == before[6] + freed
+        assert after[:2] == before[:2] and after[3:6] == before[3:6]
+
+    @rule(start=st.integers(1, 64))
+    def migrate(self, start: int) -> None:
+        pool = self.z.pool
+        for pfn in range(start, start + 64):
+            try:
+                pool.migrate(pfn)
+                return
+            except ZsmallocError:
+                continue
+
+    @rule(extra_pages=st.integers(0, 3))
+    def limit(self, extra_pages: int) -> None:
+        self.z.write_attr("mem_limit", str(self.z.mm_stat()[2] + extra_pages * PAGE))
+
+    @rule()
+    def unlimit(self) -> None:
+        self.z.write_attr("mem_limit", "0")
+
+    @rule()
+    def reset_max(self) -> None:
+        self.z.write_attr("mem_used_max", "0")
+        assert self.z.mm_stat()[4] == self.z.mm_stat()[2]
+
+    @rule()
+    def idle(self) -> None:
+        self.z.write_attr("idle", "all")
+        f = self.z.flags
+        stored = ((f & ZRAM_SIZE_MASK) != 0) & ((f & (ZRAM_SAME | ZRAM_WB)) == 0)
+        assert ((f & ZRAM_IDLE) != 0).tolist() == stored.tolist()
+
+    @rule(slot=st.integers(0, NR_SLOTS - 1))
+    def read_clears_idle(self, slot: int) -> None:
+        self.z.read(slot * PAGE, PAGE)
+        assert not self.z.flags[slot] & ZRAM_IDLE
+
+    @invariant()
+    def data_reads_back(self) -> None:
+        if not hasattr(self, "z"):
+            return
+        for slot in range(NR_SLOTS):
+            want = self.data.get(slot, bytes(PAGE))
+            assert self.z.read_from_zspool(slot) == want, slot
+
+    @invariant()
+    def counters_match_the_table(self) -> None:
+        if not hasattr(self, "z"):
+            return
+        f = self.z.flags
+        size = f & ZRAM_SIZE_MASK
+        same = (f & ZRAM_SAME) != 0
+        huge = (f & ZRAM_HUGE) != 0
+        mm = self.z.mm_stat()
+        assert mm[0] == PAGE * int(((size != 0) | same).sum()) == PAGE * len(self.data)
+        assert mm[1] == int(size.sum())
+        assert mm[5] == int(same.sum())
+        assert mm[7] == int(huge.sum())
+        assert (size[huge] == PAGE).all()
+        assert (size[~huge] < self.z.huge_class_size).all()
+        assert mm[4] >= mm[2]  # the max is sampled after every allocation
+        assert self.z.io_stat()[1] == self.failed
+
+
+TestZramMachine = ZramMachine.TestCase
+TestZramMachine.settings = settings(max_examples=25, stateful_step_count=40, deadline=None)
+
+
+def test_overwrite_allocates_before_freeing() -> None:
+    """mem_used_max holds old and new object at once (spec §2.5): two huge pages for one slot."""
+    z = Zram()
+    z.write_attr("disksize", "8K")
+    rng = np.random.default_rng(1)
+    z.write(0, rng.bytes(PAGE))
+    z.write(0, rng.bytes(PAGE))  # huge over huge: 2 pages held during the store
+    mm = z.mm_stat()
+    assert mm[2] == PAGE and mm[4] == 2 * PAGE
+    assert mm[7] == 1 and mm[8] == 2  # huge_pages current, huge_pages_since counts both
+
+
+def test_limit_refusal_keeps_old_data_and_counts_failed_write() -> None:
+    z = Zram()
+    z.write_attr("disksize", "8K")
+    rng = np.random.default_rng(2)
+    old = rng.bytes(PAGE)
+    z.write(0, old)
+    z.write_attr("mem_limit", "4096")
+    with pytest.raises(OutOfMemoryError) as exc:
+        z.write(0, rng.bytes(PAGE))
+    assert exc.value.errno == 12
+    assert z.read(0, PAGE) == old
+    mm = z.mm_stat()
+    assert mm[2] == PAGE and mm[3] == PAGE and mm[4] == 2 * PAGE  # max raised before the check
+    assert z.read_attr("io_stat") == "       0        1 0        0\n"
+
+
+def test_multi_page_write_stops_at_the_first_failure() -> None:
+    z = Zram()
+    z.write_attr("disksize", "16K")
+    rng = np.random.default_rng(3)
+    z.write_attr("mem_limit", "8K")
+    pages = [rng.bytes(PAGE) for _ in range(4)]
+    with pytest.raises(OutOfMemoryError, match="slot 2"):
+        z.write(0, b"".join(pages))
+    assert z.read(0, 2 * PAGE) == pages[0] + pages[1]
+    assert z.read(2 * PAGE, 2 * PAGE) == bytes(2 * PAGE)  # not processed
+    assert z.io_stat()[1] == 1  # one failed page per bio
+
+
+def test_same_filled_pages_store_their_word() -> None:
+    z = Zram()
+    z.write_attr("disksize", "16K")
+    word = (0x0123456789ABCDEF).to_bytes(8, "little")
+    z.write(0, word * 512)
+    z.write(PAGE, b"\xab\xcd" * 2048)  # a 2-byte period is same-filled too
+    z.write(2 * PAGE, bytes(range(16)) * 256)  # 16-byte period with unequal halves is not
+    assert z.slot(0)["kind"] == "same" and z.slot(1)["kind"] == "same"
+    assert z.slot(2)["kind"] == "compressed"
+    assert z.read(0, 3 * PAGE) == word * 512 + b"\xab\xcd" * 2048 + bytes(range(16)) * 256
+    mm = z.mm_stat()
+    assert mm[5] == 2 and mm[0] == 3 * PAGE
+
+
+def test_discard_rules_for_partial_ranges() -> None:
+    """zram_bio_discard: a partial first slot is skipped, a trailing partial slot ignored."""
+    z = Zram()
+    z.write_attr("disksize", "16K")
+    for s in range(4):
+        z.write(s * PAGE, bytes([s + 1]) * 7 + bytes(PAGE - 7))
+    z.discard(512, PAGE - 512)  # entirely inside slot 0: nothing
+    assert z.mm_stat()[0] == 4 * PAGE and z.io_stat()[3] == 0
+    z.discard(512, 2 * PAGE)  # skips slot 0, frees slot 1, ignores the 512 bytes of slot 2
+    assert [z.slot(s)["kind"] for s in range(4)] == ["compressed", "empty", "compressed",
+                                                     "compressed"]
+    assert z.io_stat()[3] == 1
+    z.discard(0, 4 * PAGE)  # empty slot 1 still counts
+    assert z.io_stat()[3] == 5 and z.mm_stat()[0] == 0
