@@ -53,6 +53,12 @@ class Layout:
 
     def __post_init__(self) -> None:
         itemsize = self.base.size if self.base is not None else self.size
+        for f in self.fields:
+            if f.offset < 0 or f.offset + f.size > itemsize:
+                raise LayoutError(
+                    f"{self.name}.{f.name}: expected inside 0..{itemsize}, "
+                    f"found bytes {f.offset}..{f.offset + f.size}"
+                )
         dt = np.dtype(
             {
                 "names": [f.name for f in self.fields],

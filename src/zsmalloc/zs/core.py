@@ -75,6 +75,7 @@ from zsmalloc.zs.zspage import (
     SetZsPageMovable,
     ZsHugePage,
     alloc_zspage,
+    can_alloc_zspage,
     class_stat_add,
     class_stat_sub,
     fix_fullness_group,
@@ -135,21 +136,22 @@ def zs_malloc(st: PoolState, size: int) -> int:
         return -EINVAL
     if size > st.vars[V_MAX_ALLOC_SIZE]:
         return -ENOSPC
-    handle = cache_alloc_handle(st)
-    if handle == 0:
-        return -ENOMEM
     # Always add the header before the lookup, even for objects that end up huge.
     cls = st.class_index[get_size_class_index(st, size + ZS_HANDLE_SIZE)]
     zspage = find_get_zspage(st, cls)
+    # The kernel takes the handle first and gives it back if no zspage can be made;
+    # checking first instead leaves a failed call with nothing changed.
+    if zspage == 0 and not can_alloc_zspage(st, cls):
+        return -ENOMEM
+    handle = cache_alloc_handle(st)
+    if handle == 0:
+        return -ENOMEM
     if zspage != 0:
         obj_malloc(st, zspage, handle)
         fix_fullness_group(st, cls, zspage)
         class_stat_add(st, cls, ZS_OBJS_INUSE, 1)
         return handle
     zspage = alloc_zspage(st, cls)
-    if zspage == 0:
-        cache_free_handle(st, handle)
-        return -ENOMEM
     obj_malloc(st, zspage, handle)
     insert_zspage(st, cls, zspage, get_fullness_group(st, cls, zspage))
     st.vars[V_PAGES_ALLOCATED] += st.class_ppz[cls]

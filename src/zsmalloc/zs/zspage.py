@@ -357,6 +357,14 @@ def pages_available(st: PoolState) -> int:
 
 
 @njit
+def can_alloc_zspage(st: PoolState, cls: int) -> bool:
+    """Are there enough free page frames and a free zspage id for a new zspage?"""
+    if pages_available(st) < st.class_ppz[cls]:
+        return False
+    return st.vars[V_ZS_FREE] != 0 or st.vars[V_ZS_HWM] < st.vars[V_ZS_CAP]
+
+
+@njit
 def alloc_zspage(st: PoolState, cls: int) -> int:
     """Mirrors alloc_zspage(): a zspage id, or 0 when pages or zspage ids run out.
 
@@ -364,9 +372,7 @@ def alloc_zspage(st: PoolState, cls: int) -> int:
     allocates page by page and undoes on failure; the outcome is the same).
     """
     ppz = st.class_ppz[cls]
-    if pages_available(st) < ppz or (st.vars[V_ZS_FREE] == 0 and (
-        st.vars[V_ZS_HWM] >= st.vars[V_ZS_CAP]
-    )):
+    if not can_alloc_zspage(st, cls):
         return 0
     zspage = cache_alloc_zspage(st)
     zspage_bits_set(st, zspage, ZS_MAGIC_SHIFT, ZS_MAGIC_MASK, ZSPAGE_MAGIC)
