@@ -258,8 +258,12 @@ def test_discard_rules_for_partial_ranges() -> None:
     z.discard(512, PAGE - 512)  # entirely inside slot 0: nothing
     assert z.mm_stat()[0] == 4 * PAGE and z.io_stat()[3] == 0
     z.discard(512, 2 * PAGE)  # skips slot 0, frees slot 1, ignores the 512 bytes of slot 2
-    assert [z.slot(s)["kind"] for s in range(4)] == ["compressed", "empty", "compressed",
-                                                     "compressed"]
+    assert [z.slot(s)["kind"] for s in range(4)] == [
+        "compressed",
+        "empty",
+        "compressed",
+        "compressed",
+    ]
     assert z.io_stat()[3] == 1
     z.discard(0, 4 * PAGE)  # empty slot 1 still counts
     assert z.io_stat()[3] == 5 and z.mm_stat()[0] == 0
