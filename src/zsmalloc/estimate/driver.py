@@ -74,6 +74,7 @@ class Tally:
     elapsed: float = 0.0
     sources: list[SourceSummary] = field(default_factory=list)
     lengths: dict[str, list[np.ndarray]] | None = None  # per page, in order; 0 = same-filled
+    peak_rss: int | None = None  # this process's VmHWM after the pass (bytes)
 
     def page_lengths(self, algo: str) -> np.ndarray:
         """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
@@ -81,6 +82,21 @@ class Tally:
             raise ValueError("per-page lengths were not kept (keep_lengths=False)")
         parts = self.lengths[algo]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint16)
+
+
+def peak_rss_bytes() -> int | None:
+    """This process's own peak resident set (VmHWM), or None where /proc has none.
+
+    Not ``ru_maxrss``: after a vfork-based spawn that also counts the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
@@ -184,6 +200,7 @@ def run_estimate(
         reader.stop.set()
         reader.join(timeout=2.0)
         tally.elapsed = time.perf_counter() - t0
+        tally.peak_rss = peak_rss_bytes()
         for s in sources:
             tally.sources.append(SourceSummary(s.label, s.kind, s.pages, dict(s.skipped)))
             s.close()

@@ -183,6 +183,8 @@ class Report:
                 "same_filled_pages": t.same_pages,
                 "interrupted": t.interrupted,
                 "elapsed_s": round(t.elapsed, 3),
+                "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
+                "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
                 "sources": [
                     {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}

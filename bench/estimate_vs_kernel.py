@@ -1,0 +1,125 @@
+"""``zsmalloc estimate`` against the kernel writing the same image into zram.
+
+Builds an image of mixed real data (files under /usr, resident process memory,
+the built-in sample; :func:`zsmalloc.estimate.sample.machine_mix`) in a private
+tmpfs file (mode 0600, removed at exit), then, per algorithm and alternating in
+the same run:
+
+* kernel: ``dd if=IMAGE of=/dev/zramN bs=1M oflag=direct`` into a hot-added
+  zram device (:class:`~zsmalloc.kernel.live.LiveZram`), timed;
+* estimate: ``zsmalloc estimate IMAGE --algo A --json`` as a subprocess, timed
+  wall-clock (interpreter start included), with its peak RSS from ``wait4``.
+
+Prints the throughput ratio estimate/kernel (target >= 1.0), the peak RSS
+against ``mem_used_total + 64 B/page + 300 MiB``, and whether every mm_stat
+column agreed.  Needs root and zram.  The load average is printed because the
+machine may be shared.
+
+    sudo .venv/bin/python bench/estimate_vs_kernel.py [--mib 1024] [--repeat 2] [--algo lz4,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from zsmalloc.estimate.sample import machine_mix
+from zsmalloc.kernel.live import LiveZram, zram_unavailable_reason
+
+PAGE = 4096
+
+
+def run_kernel(image: Path, algo: str, nr_pages: int) -> tuple[float, list[int]]:
+    """Seconds for dd to write the image into a fresh device; the device's mm_stat."""
+    with LiveZram(algorithm=algo, disksize=nr_pages * PAGE) as z:
+        z.close()  # dd opens the device itself
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["dd", f"if={image}", f"of={z.path}", "bs=1M", "oflag=direct", "status=none"],
+            check=True,
+        )
+        dt = time.perf_counter() - t0
+        return dt, z.mm_stat()
+
+
+def run_estimate(image: Path, algo: str) -> tuple[float, int, dict[str, Any]]:
+    """Seconds and peak RSS (bytes, its own VmHWM) of ``zsmalloc estimate``; its JSON report."""
+    exe = Path(sys.executable).with_name("zsmalloc")
+    cmd = [str(exe), "estimate", str(image), "--algo", algo, "--json"]
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out)
+        _, status, _usage = os.wait4(proc.pid, 0)
+        dt = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise SystemExit(f"estimate failed with status {proc.returncode}")
+        out.seek(0)
+        report = json.loads(out.read())
+    # Not ru_maxrss: a vfork-spawned child inherits this process's peak (the image).
+    return dt, int(report["input"]["peak_rss_bytes"]), report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--mib", type=int, default=1024, help="image size (MiB), default 1024")
+    ap.add_argument("--repeat", type=int, default=2, help="alternating rounds per algorithm")
+    ap.add_argument("--algo", default="lzo,lzo-rle,lz4")
+    args = ap.parse_args()
+    reason = zram_unavailable_reason()
+    if reason:
+        raise SystemExit(f"needs a live zram device: {reason}")
+    nr_pages = args.mib * 256
+    t0 = time.perf_counter()
+    image_pages = machine_mix(nr_pages)
+    fd, name = tempfile.mkstemp(prefix="zsmalloc-bench-", suffix=".img", dir="/dev/shm")
+    image = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:  # mkstemp: mode 0600
+            f.write(image_pages.data)
+        del image_pages
+        print(
+            f"image: {args.mib} MiB ({nr_pages} pages) of mixed real data, built in "
+            f"{time.perf_counter() - t0:.1f} s; load average {os.getloadavg()}; "
+            f"{os.cpu_count()} CPUs"
+        )
+        print(
+            f"{'algo':8} {'kernel MB/s':>12} {'estimate MB/s':>14} {'ratio':>6} "
+            f"{'est. RSS':>10} {'RSS budget':>11} {'mm_stat':>8}"
+        )
+        for algo in args.algo.split(","):
+            kt, et, rss, same = [], [], [], True
+            for _ in range(args.repeat):
+                dt, mm = run_kernel(image, algo, nr_pages)
+                kt.append(dt)
+                dt, peak, rep = run_estimate(image, algo)
+                et.append(dt)
+                rss.append(peak)
+                cols = rep["mm_stat_columns"]
+                got = [rep["algorithms"][algo]["mm_stat"][c] for c in cols]
+                same = same and got == mm
+            mb = nr_pages * PAGE / 1e6
+            k, e = statistics.median(kt), statistics.median(et)
+            budget = mm[2] + 64 * nr_pages + (300 << 20)
+            print(
+                f"{algo:8} {mb / k:12.0f} {mb / e:14.0f} {k / e:6.2f} "
+                f"{max(rss) / 2**20:8.0f} MiB {budget / 2**20:7.0f} MiB "
+                f"{'equal' if same else 'DIFFER':>8}"
+            )
+            if not same:
+                print(f"  kernel   {mm}\n  estimate {got}")
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        image.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
