@@ -291,7 +291,13 @@ def _zstd(level: int | None) -> LibraryBackend:
             return cctx.compress(b)
 
     def decompress(b: bytes, n: int) -> bytes:
-        return dctx.decompress(b, max_output_size=n)
+        # One frame, nothing after it (zstd_decompress_dctx() takes the whole buffer).
+        out = dctx.decompress(b, max_output_size=n)
+        d = dctx.decompressobj()
+        d.decompress(b)
+        if not d.eof or d.unused_data:
+            raise zstandard.ZstdError("truncated frame, or bytes after the frame")
+        return out
 
     return LibraryBackend("zstd", level, compress, decompress, (zstandard.ZstdError,))
 
