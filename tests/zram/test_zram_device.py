@@ -249,21 +249,15 @@ def test_same_filled_pages_store_their_word() -> None:
     assert mm[5] == 2 and mm[0] == 3 * PAGE
 
 
-def test_discard_rules_for_partial_ranges() -> None:
-    """zram_bio_discard: a partial first slot is skipped, a trailing partial slot ignored."""
+def test_discard_counts_every_covered_slot() -> None:
+    """zram_bio_discard: each whole slot freed, notify_free per slot even when empty."""
     z = Zram()
     z.write_attr("disksize", "16K")
     for s in range(4):
-        z.write(s * PAGE, bytes([s + 1]) * 7 + bytes(PAGE - 7))
-    z.discard(512, PAGE - 512)  # entirely inside slot 0: nothing
-    assert z.mm_stat()[0] == 4 * PAGE and z.io_stat()[3] == 0
-    z.discard(512, 2 * PAGE)  # skips slot 0, frees slot 1, ignores the 512 bytes of slot 2
-    assert [z.slot(s)["kind"] for s in range(4)] == [
-        "compressed",
-        "empty",
-        "compressed",
-        "compressed",
-    ]
-    assert z.io_stat()[3] == 1
-    z.discard(0, 4 * PAGE)  # empty slot 1 still counts
-    assert z.io_stat()[3] == 5 and z.mm_stat()[0] == 0
+        if s != 1:
+            z.write(s * PAGE, bytes([s + 1]) * 7 + bytes(PAGE - 7))
+    z.discard(PAGE, 2 * PAGE)
+    assert [z.slot(s)["kind"] for s in range(4)] == ["compressed", "empty", "empty", "compressed"]
+    assert z.io_stat()[3] == 2 and z.mm_stat()[0] == 2 * PAGE
+    z.discard(0, 4 * PAGE)
+    assert z.io_stat()[3] == 6 and z.mm_stat()[0:2] == [0, 0]

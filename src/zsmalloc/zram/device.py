@@ -76,8 +76,6 @@ CONFIG_ZRAM_DEF_COMP = "lzo-rle"  # read on a fresh hot-added device of the refe
 ZRAM_MAX_ALGO_NAME_SZ = 128
 ZRAM_PRIMARY_COMP = 0
 ZRAM_SECONDARY_COMP = 1
-SECTOR_SIZE = 512
-SECTORS_PER_PAGE = PAGE_SIZE // SECTOR_SIZE
 RO, WO, RW = "r", "w", "rw"
 
 
@@ -455,36 +453,52 @@ class Zram:
         handler(text)
 
     # -- block I/O -------------------------------------------------------------------
-    def _check_io(self, op: str, offset: int, length: int, unit: int) -> None:
-        if offset < 0 or length < 0 or offset % unit or length % unit:
+    def _io_length(self, op: str, offset: int, length: int) -> int:
+        """The bytes a block-device request really covers, or SysfsError.
+
+        Mirrors what the reference kernel does with O_DIRECT on /dev/zramN
+        (observed): offsets and lengths must be multiples of the 4096-byte
+        logical block (EINVAL); a write starting at or past the end fails with
+        ENOSPC and one crossing it is cut short (blkdev_write_iter); a read
+        past the end returns nothing and one crossing it is cut short; a
+        discard must lie inside the device (blk_ioctl_discard, EINVAL).
+        """
+        if offset < 0 or length < 0 or offset % PAGE_SIZE or length % PAGE_SIZE:
             raise SysfsError(
-                f"{op} at {offset}+{length}: O_DIRECT I/O on {self.name} must be aligned "
-                f"to its {unit}-byte blocks",
+                f"{op} at {offset}+{length}: I/O on {self.name} must be aligned to its "
+                f"{PAGE_SIZE}-byte blocks",
                 errno=errno.EINVAL,
             )
-        if offset + length > self.disksize:
+        if op == "discard" and offset + length > self.disksize:
             raise SysfsError(
-                f"{op} at {offset}+{length}: beyond the end of {self.name} "
+                f"discard at {offset}+{length}: beyond the end of {self.name} "
                 f"(disksize {self.disksize})",
-                errno=errno.ENOSPC if op == "write" else errno.EINVAL,
+                errno=errno.EINVAL,
             )
+        if op == "write" and length and offset >= self.disksize:
+            raise SysfsError(
+                f"write at {offset}: at or beyond the end of {self.name} "
+                f"(disksize {self.disksize})",
+                errno=errno.ENOSPC,
+            )
+        return max(0, min(length, self.disksize - offset))
 
-    def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        """Write whole pages at a page-aligned offset (one bio, page by page).
+    def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> int:
+        """Write whole pages at a page-aligned offset; returns the bytes written.
 
-        Mirrors zram_bio_write(): the first failing page (e.g. -ENOMEM over
-        mem_limit) counts one failed write and stops the bio; pages before it
-        stay written.  The failure is raised as OutOfMemoryError (write(2) on
-        the real device returns EIO).
+        Mirrors zram_bio_write(): one bio, page by page.  The first failing
+        page (-ENOMEM over mem_limit) counts one failed write and stops the
+        bio; pages before it stay written.  The failure is raised as
+        OutOfMemoryError (write(2) on the real device returns EIO).
         """
         buf = (
             np.frombuffer(bytes(data), dtype=np.uint8)
             if not isinstance(data, np.ndarray)
             else (np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
         )
-        self._check_io("write", offset, buf.size, PAGE_SIZE)
+        length = self._io_length("write", offset, buf.size)
         first = offset >> PAGE_SHIFT
-        for k in range(buf.size >> PAGE_SHIFT):
+        for k in range(length >> PAGE_SHIFT):
             err = self.zram_write_page(first + k, buf[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
             if err:
                 self.stats[FAILED_WRITES] += 1
@@ -495,6 +509,7 @@ class Zram:
                     errno=-err,
                 )
             zram_accessed(self.flags, first + k)
+        return length
 
     def zram_write_page(self, index: int, page: np.ndarray) -> int:
         """Mirrors zram_write_page(): same-filled, else compress and store; 0 or -errno."""
@@ -522,8 +537,11 @@ class Zram:
         )
 
     def read(self, offset: int, length: int) -> bytes:
-        """Read whole pages (mirrors zram_bio_read: each page then marked accessed)."""
-        self._check_io("read", offset, length, PAGE_SIZE)
+        """Read whole pages (mirrors zram_bio_read: each page then marked accessed).
+
+        As on the real device, a read past the end is cut short (EOF).
+        """
+        length = self._io_length("read", offset, length)
         first = offset >> PAGE_SHIFT
         out = bytearray()
         for index in range(first, first + (length >> PAGE_SHIFT)):
@@ -554,27 +572,24 @@ class Zram:
         return bytes(self.comps[prio].decompress(dst[:size].tobytes()))
 
     def discard(self, offset: int, length: int) -> None:
-        """BLKDISCARD: mirrors zram_bio_discard(); only whole slots are freed."""
-        self._check_io("discard", offset, length, SECTOR_SIZE)
-        if length == 0:
-            return
-        index = offset >> PAGE_SHIFT
-        n = length
-        in_page = offset & (PAGE_SIZE - 1)
-        if in_page:
-            if n <= PAGE_SIZE - in_page:
-                return
-            n -= PAGE_SIZE - in_page
-            index += 1
-        zram_discard_range(
-            self.pool.state,
-            self.handle,
-            self.flags,
-            self.stats,
-            self.bd_map,
-            index,
-            n >> PAGE_SHIFT,
-        )
+        """BLKDISCARD of whole slots: mirrors zram_bio_discard().
+
+        The ioctl refuses anything not aligned to the 4096-byte logical block
+        (observed on the reference kernel), so zram's partial-slot rules never
+        apply with 4 KiB pages and every covered slot is freed, notify_free
+        counted per slot.
+        """
+        length = self._io_length("discard", offset, length)
+        if length:
+            zram_discard_range(
+                self.pool.state,
+                self.handle,
+                self.flags,
+                self.stats,
+                self.bd_map,
+                offset >> PAGE_SHIFT,
+                length >> PAGE_SHIFT,
+            )
 
     # -- writeback and recompression (own modules) ----------------------------------
     def _require_writeback(self, attr: str) -> None:
