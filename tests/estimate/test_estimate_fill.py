@@ -138,3 +138,27 @@ def test_stored_size_histogram_huge_rule() -> None:
     h[[10, 3624, 3625, 4096]] = [1, 2, 3, 4]
     out = stored_size_histogram(h, PAGE, 3625)
     assert out[10] == 1 and out[3624] == 2 and out[3625] == 0 and out[PAGE] == 7
+
+
+@given(sizes=lengths, chain=st.sampled_from([4, 8, 16]))
+def test_fill_model_matches_full_zram_replay(sizes: list[int], chain: int) -> None:
+    """The closed form equals the step-by-step zram + numba zsmalloc model (--verify)."""
+    from zsmalloc.estimate.verify import replay_check
+
+    arr = np.array(sizes, dtype=np.int64)
+    hist, same = hist_of(arr)
+    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    summary = replay_check(arr, state)  # raises InvariantError on any differing column
+    assert summary["m_checked"] == 2
+
+
+def test_replay_check_catches_a_wrong_closed_form(testdata: Path) -> None:
+    from zsmalloc.errors import InvariantError
+    from zsmalloc.estimate.verify import replay_check
+
+    sizes = read_tsv(testdata)["lz4"]
+    hist, same = hist_of(sizes)
+    hist[100] += 1  # one object too many in the closed form
+    state = fill_state(hist, same, build_class_table(8, PAGE))
+    with pytest.raises(InvariantError, match="disagree"):
+        replay_check(sizes, state)

@@ -34,6 +34,7 @@ from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
+SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
 
 
 class PagesPerSecond(ProgressColumn):
@@ -135,13 +136,21 @@ def build_sources(
     type=click.Choice(["4096", "16384", "65536"]),
     default="4096",
     show_default=True,
-    help="Kernel PAGE_SIZE in bytes; zram stores one page per slot.",
+    help="Kernel PAGE_SIZE in bytes; zram stores one page per slot. Only 4096 for now: "
+    "the exact compressors work on 4 KiB pages.",
 )
 @click.option(
     "--compact",
     is_flag=True,
     help="Also show mm_stat after `echo 1 > compact` (compaction run in the model; "
     "JSON always has it).",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Also replay every page, in order, through the full step-by-step zram and "
+    "zsmalloc model and check it agrees with the report, column by column (slower; "
+    "keeps 2 bytes per page per algorithm).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @click.option(
@@ -164,6 +173,7 @@ def estimate(
     chain_size: int,
     page_size: str,
     compact: bool,
+    verify: bool,
     as_json: bool,
     classes: bool,
     plot: str | None,
@@ -185,6 +195,11 @@ def estimate(
     Only statistics are reported: page contents are never written anywhere.
     """
     ps = int(page_size)
+    if ps != SUPPORTED_PAGE_SIZE:
+        raise InputError(
+            f"--page-size {ps}: the exact compressors here work on {SUPPORTED_PAGE_SIZE}-byte "
+            "pages only (the size classes for 16 and 64 KiB pages are in `zsmalloc classes`)"
+        )
     algos = [a for a in algo.split(",") if a.strip()]
     from zsmalloc.estimate.driver import check_algorithms
 
@@ -213,10 +228,21 @@ def estimate(
     ]
     with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
         task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-        tally = run_estimate(srcs, algos, page_size=ps, on_chunk=lambda n: bar.advance(task, n))
+        tally = run_estimate(
+            srcs,
+            algos,
+            page_size=ps,
+            keep_lengths=verify,
+            on_chunk=lambda n: bar.advance(task, n),
+        )
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
     report = build_report(tally, chain_size, default_input)
+    if verify:
+        from zsmalloc.estimate.verify import replay_check
+
+        for a, r in report.algos.items():
+            r.verified = replay_check(tally.page_lengths(a), r.state)
     if plot:
         from zsmalloc.estimate.plot import write_plot
 

@@ -57,6 +57,7 @@ class AlgoReport:
     state: FillState
     len_hist: np.ndarray
     chain_totals: dict[int, int]
+    verified: dict[str, object] | None = None  # replay_check's summary, with --verify
 
     @property
     def mm_stat(self) -> list[int]:
@@ -131,6 +132,7 @@ class AlgoReport:
             "mem_used_total_by_chain_size": {str(k): v for k, v in self.chain_totals.items()},
             "classes": self.classes(),
             "compressed_length_histogram": self.histogram(),
+            "verified_by_replay": self.verified,
         }
 
 

@@ -7,7 +7,7 @@ them to a zram device:
 ============ ===============================================================
 raw file     its bytes, page after page; a partial last page is zero-padded
              (as the page cache holds a file's tail page)
-compressed   ``.gz``/``.xz``/``.bz2``/``.zst`` (recognised by their magic bytes)
+compressed   ``.gz``/``.xz``/``.bz2``/``.zst`` (by name *and* magic bytes)
              are decompressed on the fly: the pages are the decompressed bytes
 directory    every regular file below it, recursively, in sorted path order;
              symlinks are not followed; unreadable files are skipped and counted
@@ -68,17 +68,22 @@ class PageSource(Protocol):
 
 # -- opening files, transparently decompressing -------------------------------
 
-_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"BZh", "bzip2"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
+_MAGIC = (  # (file name suffixes, magic bytes, format)
+    ((".gz", ".gzip"), b"\x1f\x8b", "gzip"),
+    ((".xz",), b"\xfd7zXZ\x00", "xz"),
+    ((".bz2",), b"BZh", "bzip2"),
+    ((".zst", ".zstd"), b"\x28\xb5\x2f\xfd", "zstd"),
 )
 
 
-def _sniff(head: bytes) -> str | None:
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
+def _sniff(path: Path, head: bytes) -> str | None:
+    """The compression format when both the name and the magic bytes say so.
+
+    Both are required: a raw image may well start with bytes that look like a
+    magic number, and it must then be measured as it is.
+    """
+    for suffixes, magic, name in _MAGIC:
+        if path.suffix.lower() in suffixes and head.startswith(magic):
             return name
     return None
 
@@ -105,7 +110,7 @@ def open_stream(path: Path) -> tuple[IO[bytes], str | None]:
             raw.close()
             raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
         return raw, None
-    fmt = _sniff(head)
+    fmt = _sniff(path, head)
     if fmt == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb"), fmt
     if fmt == "xz":

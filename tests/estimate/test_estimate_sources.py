@@ -1,0 +1,221 @@
+"""Page sources: what pages each kind of input yields, and what it skips."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zstandard
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zsmalloc.errors import InputError
+from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, anon_writable_mappings
+from zsmalloc.estimate.sources import (
+    ArraySource,
+    CoreDumpSource,
+    DirectorySource,
+    FileSource,
+    open_path,
+)
+
+PAGE = 4096
+
+
+def drain(src: object, chunk: int = 7) -> np.ndarray:
+    """All pages of a source, read through a small buffer (exercises refills)."""
+    out = []
+    buf = np.empty((chunk, PAGE), dtype=np.uint8)
+    while True:
+        n = src.read_pages(buf)  # type: ignore[attr-defined]
+        out.append(buf[:n].copy())
+        if n < chunk:
+            break
+    src.close()  # type: ignore[attr-defined]
+    return np.concatenate(out)
+
+
+def as_pages(data: bytes) -> np.ndarray:
+    """What zram would hold: the bytes, the last page zero-padded."""
+    padded = data + bytes(-len(data) % PAGE)
+    return np.frombuffer(padded, dtype=np.uint8).reshape(-1, PAGE)
+
+
+@given(data=st.binary(max_size=5 * PAGE + 100))
+def test_file_pages_are_the_bytes_zero_padded(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes
+) -> None:
+    p = tmp_path_factory.mktemp("f") / "img"
+    p.write_bytes(data)
+    src = open_path(p, PAGE)
+    assert src.total_pages() == -(-len(data) // PAGE)
+    assert np.array_equal(drain(src), as_pages(data))
+
+
+@pytest.mark.parametrize(
+    ("name", "pack"),
+    [
+        ("gz", gzip.compress),
+        ("xz", lzma.compress),
+        ("bz2", bz2.compress),
+        ("zst", lambda d: zstandard.ZstdCompressor().compress(d)),
+    ],
+)
+def test_compressed_images_are_decompressed(tmp_path: Path, name: str, pack: object) -> None:
+    data = os.urandom(3 * PAGE) + b"tail"
+    p = tmp_path / f"img.{name}"
+    p.write_bytes(pack(data))  # type: ignore[operator]
+    src = open_path(p, PAGE)
+    assert isinstance(src, FileSource) and src.compression is not None
+    assert np.array_equal(drain(src), as_pages(data))
+
+
+def test_directory_files_in_sorted_order_each_on_new_pages(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    files = {"a.txt": b"A" * 10, "b/c.bin": b"C" * (PAGE + 1), "b/d": b"", "z": b"Z" * PAGE}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    os.symlink(tmp_path / "z", tmp_path / "link")  # not followed
+    src = open_path(tmp_path, PAGE)
+    assert isinstance(src, DirectorySource)
+    expected = np.concatenate([as_pages(files[n]) for n in ("a.txt", "b/c.bin", "b/d", "z")])
+    assert src.total_pages() == len(expected)
+    assert np.array_equal(drain(src, chunk=2), expected)
+    assert src.files == 4
+
+
+def elf_core(segments: list[tuple[int, bytes]]) -> bytes:
+    """A minimal ELF64 little-endian ET_CORE: a PT_NOTE and one PT_LOAD per segment."""
+    phnum = len(segments) + 1
+    phoff = 64
+    data_off = phoff + 56 * phnum
+    note = b"\0" * 20
+    ehdr = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    ehdr += struct.pack("<HHIQQQIHHHHHH", 4, 62, 1, 0, phoff, 0, 0, 64, 56, phnum, 0, 0, 0)
+    phdrs = struct.pack("<IIQQQQQQ", 4, 0, data_off, 0, 0, len(note), 0, 4)
+    body = note
+    for vaddr, seg in segments:
+        off = data_off + len(body)
+        phdrs += struct.pack("<IIQQQQQQ", 1, 6, off, vaddr, 0, len(seg), len(seg), PAGE)
+        body += seg
+    return ehdr + phdrs + body
+
+
+def test_core_dump_yields_its_memory_segments(tmp_path: Path) -> None:
+    seg1, seg2 = os.urandom(2 * PAGE), b"x" * 100
+    p = tmp_path / "core"
+    p.write_bytes(elf_core([(0x400000, seg1), (0x7F0000000000, seg2)]))
+    src = open_path(p, PAGE)
+    assert isinstance(src, CoreDumpSource)
+    assert src.total_pages() == 3
+    assert np.array_equal(drain(src, chunk=2), np.concatenate([as_pages(seg1), as_pages(seg2)]))
+
+
+def test_elf_executable_is_a_plain_file() -> None:
+    src = open_path(sys.executable, PAGE)
+    assert isinstance(src, FileSource)
+    src.close()
+
+
+def test_maps_filter_keeps_anonymous_writable_private() -> None:
+    maps = """\
+55d0c0000000-55d0c0021000 rw-p 00000000 00:00 0                          [heap]
+7f0000000000-7f0000100000 rw-p 00000000 00:00 0
+7f0000100000-7f0000200000 r--p 00000000 00:00 0
+7f0000200000-7f0000300000 rw-s 00000000 00:01 1234                       /dev/zero (deleted)
+7f0000300000-7f0000400000 rw-p 00001000 08:01 4242                       /usr/lib/libc.so.6
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
+7ffd00100000-7ffd00102000 r--p 00000000 00:00 0                          [vvar]
+7ffd00102000-7ffd00104000 rw-p 00000000 00:00 0                          [anon:jit]
+"""
+    got = [(m.start, m.name) for m in anon_writable_mappings(maps)]
+    assert got == [
+        (0x55D0C0000000, "[heap]"),
+        (0x7F0000000000, ""),
+        (0x7FFD00000000, "[stack]"),
+        (0x7FFD00102000, "[anon:jit]"),
+    ]
+
+
+CHILD = """
+import mmap, sys
+m = mmap.mmap(-1, 64 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(48):                       # touch 48 pages with a known pattern
+    m[i * 4096:(i + 1) * 4096] = bytes([i + 1]) * 8 + b"zsmalloc" * 511
+print(hex(__import__("ctypes").addressof(__import__("ctypes").c_char.from_buffer(m))))
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def child() -> tuple[subprocess.Popen[str], int]:
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout is not None
+    addr = int(p.stdout.readline(), 16)
+    yield p, addr
+    p.kill()
+    p.wait()
+
+
+def test_process_source_reads_resident_anonymous_pages(
+    child: tuple[subprocess.Popen[str], int],
+) -> None:
+    proc, _addr = child
+    try:
+        src = ProcessSource(proc.pid, PAGE)
+    except InputError as exc:  # e.g. Yama ptrace_scope forbids it here
+        pytest.skip(str(exc))
+    pages = drain(src, chunk=64)
+    # Every page the child touched is there, byte for byte, and untouched ones are not.
+    marker = b"zsmalloc" * 511
+    found = {
+        int(p[0]) for p in pages if p[8:].tobytes() == marker and len(set(p[:8].tolist())) == 1
+    }
+    assert found == set(range(1, 49))
+    assert src.skipped.get("pages never touched", 0) >= 16
+
+
+def test_process_exit_midway_ends_the_source(child: tuple[subprocess.Popen[str], int]) -> None:
+    proc, _ = child
+    try:
+        src = ProcessSource(proc.pid, PAGE)
+    except InputError as exc:
+        pytest.skip(str(exc))
+    proc.kill()
+    proc.wait()
+    time.sleep(0.05)
+    pages = drain(src)  # no exception: what could not be read is skipped
+    assert len(pages) == src.pages
+
+
+def test_self_and_missing_pids_are_refused() -> None:
+    with pytest.raises(InputError, match="this estimate itself"):
+        ProcessSource(os.getpid(), PAGE)
+    with pytest.raises(InputError, match="no such process"):
+        ProcessSource(2**22 + 12345, PAGE)
+    with pytest.raises(InputError, match="--page-size"):
+        ProcessSource(1, 16384)
+
+
+def test_all_processes_never_reads_itself() -> None:
+    src = AllProcessesSource(PAGE, [os.getpid()])
+    assert src.pids == [] and drain(src).shape == (0, PAGE)
+
+
+def test_array_source_and_bad_sizes() -> None:
+    a = np.arange(3 * PAGE, dtype=np.uint32).view(np.uint8)[: 3 * PAGE]
+    assert np.array_equal(drain(ArraySource(a, PAGE)), a.reshape(-1, PAGE))
+    with pytest.raises(InputError, match="whole 4096-byte pages"):
+        ArraySource(b"x" * 100, PAGE)
