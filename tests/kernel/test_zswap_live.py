@@ -58,6 +58,20 @@ def test_store_only_matches_kernel() -> None:
 
 
 @pytest.mark.usefixtures("live_ok")
+def test_pool_limit_matches_kernel() -> None:
+    """max = totalram // 100 pages at 1 %; every store beyond it counts (spec §6)."""
+    from zsmalloc.zswap.verify import run, totalram_pages
+
+    before = machine_state()
+    result = run(500, seed=3, limit=True)
+    rows = {r.name: r for r in result.rows}
+    assert rows["stored_pages"].kernel == totalram_pages() // 100
+    assert rows["pool_limit_hit"].kernel == 500
+    assert result.ok, result.render()
+    assert machine_state() == before
+
+
+@pytest.mark.usefixtures("live_ok")
 def test_restores_everything_after_an_error() -> None:
     from zsmalloc.zswap.live import LiveZswap, read_param
 

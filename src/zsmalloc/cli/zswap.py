@@ -4,8 +4,9 @@
   replays a swap trace (format: :mod:`zsmalloc.zswap.trace`, docs/zswap.md) and
   prints the debugfs counters over time: at each ``stat`` line, every N events,
   and at the end.
-* ``zsmalloc zswap verify [--pages N] [--seed S] [--algo lzo]``: the live
-  store-only check (the same as ``zsmalloc verify --zswap``).
+* ``zsmalloc zswap verify [--pages N] [--seed S] [--algo lzo] [--limit]``: the
+  live check (store-only, as ``zsmalloc verify --zswap``; ``--limit`` fills the
+  pool to ``max_pool_percent=1`` and offers N more pages beyond it).
 
 A corrupt trace line is one error line naming file and line, exit status 2.
 """
@@ -99,14 +100,20 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
 )
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--algo", default="lzo", show_default=True, help="zswap compressor.")
+@click.option(
+    "--limit",
+    is_flag=True,
+    help="Fill the pool to max_pool_percent=1 with incompressible pages, then offer "
+    "--pages more (checks pool_limit_hit).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(nr_pages: int, seed: int, algo: str, as_json: bool) -> None:
+def verify_cmd(nr_pages: int, seed: int, algo: str, limit: bool, as_json: bool) -> None:
     """Live store-only check of zswap against the running kernel (root)."""
     from zsmalloc.errors import KernelUnavailableError
     from zsmalloc.zswap.verify import run_cli
 
     try:
-        status = run_cli(algo=algo, seed=seed, nr_pages=nr_pages, as_json=as_json)
+        status = run_cli(algo=algo, seed=seed, nr_pages=nr_pages, as_json=as_json, limit=limit)
     except KernelUnavailableError as exc:
         click.echo(f"zsmalloc: no live zswap can be used: {exc}", err=True)
         sys.exit(2)

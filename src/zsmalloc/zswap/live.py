@@ -80,7 +80,7 @@ MADV_PAGEOUT = 21  # include/uapi/asm-generic/mman-common.h; Python 3.11 lacks t
 # them out, reports "ok <resident pages left>", then waits for stdin to close.
 # It is a string because it runs in a child interpreter; it imports nothing big.
 _HOLDER = r"""
-import mmap, os, sys
+import mmap, os, sys, time
 nr = int(sys.argv[1])
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 m = mmap.mmap(-1, nr * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
@@ -95,19 +95,25 @@ while got < nr * 4096:
     got += n
 del view
 import ctypes
-libc = ctypes.CDLL(None, use_errno=True)
 addr = ctypes.c_void_p.from_buffer(m)
 base = ctypes.addressof(addr)
 def resident():
-    vec = (ctypes.c_ubyte * nr)()
-    libc.mincore(ctypes.c_void_p(base), ctypes.c_size_t(nr * 4096), vec)
-    return sum(b & 1 for b in vec)
+    # Rss of our mapping in smaps: pages still mapped.  (mincore would also count
+    # refused pages sitting unmapped in the swap cache after their disk write.)
+    found = False
+    for line in open("/proc/self/smaps"):
+        if line.startswith(f"{base:x}-"):
+            found = True
+        elif found and line.startswith("Rss:"):
+            return int(line.split()[1]) // 4
+    return nr
 left = nr
 for _ in range(20):
     m.madvise(int(sys.argv[2]))
     left = resident()
     if left == 0:
         break
+    time.sleep(0.05)  # let per-CPU LRU batches and in-flight I/O settle, then retry
 del addr
 sys.stdout.write(f"ok {left}\n")
 sys.stdout.flush()

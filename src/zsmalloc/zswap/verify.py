@@ -128,6 +128,7 @@ class VerifyResult:
     left_resident: int
     rows: list[Comparison] = field(default_factory=list)
     undo_errors: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -150,19 +151,14 @@ class VerifyResult:
 
     def render(self) -> str:
         lines = [
-            f"zswap store-only check: {self.nr_pages} pages (seed {self.seed}, "
+            f"zswap check: {self.nr_pages} pages (seed {self.seed}, "
             f"{self.zero_pages} all-zero -> swap zero map), compressor {self.compressor}",
             f"{'counter':<30}{'kernel':>14}{'model':>14}  rule",
         ]
         for r in self.rows:
             mark = "ok" if r.ok else "MISMATCH"
             lines.append(f"{r.name:<30}{r.kernel:>14}{r.model:>14}  {r.rule:<9} {mark}")
-        lines += [
-            "rules: 'exact' must be equal.  written_back_pages would depend on reclaim timing",
-            "with the shrinker on; here the shrinker is off and the pool limit is not reached,",
-            "so it must stay 0.  zswpout (/proc/vmstat) is machine-wide: any other swapping",
-            "can only add to it, so the kernel may exceed the model (tolerance: +any).",
-        ]
+        lines += self.notes
         if self.left_resident:
             lines.append(f"{self.left_resident} pages could not be paged out (still resident)")
         for e in self.undo_errors:
@@ -188,37 +184,75 @@ def model_counters(
     return z, zero
 
 
+STORE_ONLY_NOTES = (
+    "rules: 'exact' must be equal.  written_back_pages would depend on reclaim timing",
+    "with the shrinker on; here the shrinker is off and the pool limit is not reached,",
+    "so it must stay 0.  zswpout (/proc/vmstat) is machine-wide: any other swapping",
+    "can only add to it, so the kernel may exceed the model (tolerance: +any).",
+)
+LIMIT_NOTES = (
+    "pool-limit run: max_pool_percent=1, incompressible pages (one zsmalloc page each),",
+    "so the pool fills to max = totalram // 100 pages and every later store is refused",
+    "and counted in pool_limit_hit (spec §6).  Each refusal queues the shrink worker;",
+    "when it runs depends on timing (asynchronous), but on fresh (referenced) entries it",
+    "gives up after 16 rotations, and 16 x refusals < stored entries, so however often",
+    "it runs it writes nothing back: written_back_pages must be 0.  zswpout: +any.",
+)
+
+
+def _live_pages(nr_pages: int, seed: int, limit: bool, totalram: int) -> bytes:
+    if not limit:
+        return workload(nr_pages, seed, _testdata_pages())
+    rng = np.random.default_rng(seed)
+    n = totalram // 100 + nr_pages
+    return rng.integers(0, 256, n * PAGE, dtype=np.uint8).tobytes()
+
+
 def run(
     nr_pages: int,
     seed: int = 1,
     compressor: str = "lzo",
     pool_factory: Any = default_pool_factory,
+    limit: bool = False,
 ) -> VerifyResult:
-    """Run the live check; raises KernelUnavailableError when it cannot run here."""
+    """Run the live check; raises KernelUnavailableError when it cannot run here.
+
+    Store-only by default (``nr_pages`` pages, pool limit far away).  With
+    ``limit``, the pool is filled to ``max_pool_percent=1`` with incompressible
+    pages and ``nr_pages`` more are offered beyond it.
+    """
     if nr_pages < 1:
         raise InputError(f"--pages must be at least 1, found {nr_pages}")
     reason = zswap_unavailable_reason()
     if reason:
         raise KernelUnavailableError(reason)
-    pages = workload(nr_pages, seed, _testdata_pages())
     totalram = totalram_pages()
+    max_pct = 1 if limit else int(read_param("max_pool_percent"))
+    if limit and 16 * nr_pages >= totalram // 100:
+        raise InputError(
+            f"--limit needs 16 x pages < {totalram // 100} (the pool limit in pages) so that "
+            f"the outcome does not depend on when the shrink worker runs; found {nr_pages}"
+        )
+    pages = _live_pages(nr_pages, seed, limit, totalram)
     # Model first: a bad compressor name fails here, before the machine is touched.
     params = ZswapParams(
         enabled=True,
         compressor=compressor,
-        max_pool_percent=int(read_param("max_pool_percent")),
+        max_pool_percent=max_pct,
         accept_threshold_percent=int(read_param("accept_threshold_percent")),
         shrinker_enabled=False,
     )
     model, zero = model_counters(pages, compressor, totalram, params, pool_factory)
-    if model.total_pages() >= model.max_pages() * 9 // 10:
+    if not limit and model.total_pages() >= model.max_pages() * 9 // 10:
         raise InputError(
             f"{nr_pages} pages would come near the pool limit ({model.max_pages()} pages); "
             "use fewer pages"
         )
-    swap_size = (nr_pages + 1024) * PAGE
     live = LiveZswap(
-        compressor=compressor, swap_size=swap_size, memory_limit=max(512 << 20, 2 * len(pages))
+        compressor=compressor,
+        swap_size=(len(pages) // PAGE + 1024) * PAGE,
+        memory_limit=max(512 << 20, 2 * len(pages)),
+        max_pool_percent=max_pct if limit else None,
     )
     with live:
         before = live.counters()
@@ -231,7 +265,15 @@ def run(
         left = live.hold(pages)
         after = live.counters()
         zswpout = vmstat("zswpout") - zswpout0
-    result = VerifyResult(compressor, nr_pages, seed, zero, left, undo_errors=live.undo_errors)
+    result = VerifyResult(
+        compressor,
+        len(pages) // PAGE,
+        seed,
+        zero,
+        left,
+        undo_errors=live.undo_errors,
+        notes=LIMIT_NOTES if limit else STORE_ONLY_NOTES,
+    )
     m = model.debugfs()
     for name in (*EXACT, "written_back_pages"):
         k = after.get(name, 0) - (before.get(name, 0) if name in DELTA_COUNTERS else 0)
@@ -248,13 +290,14 @@ def run_cli(
     nr_pages: int = 20000,
     save: str | None = None,
     as_json: bool = False,
+    limit: bool = False,
     **_: Any,
 ) -> int:
     """Entry point for ``zsmalloc verify --zswap`` (``n_ops`` is unused: store-only)."""
     import click
 
-    result = run(nr_pages, seed=seed, compressor=algo)
-    if save:
+    result = run(nr_pages, seed=seed, compressor=algo, limit=limit)
+    if save and not limit:
         _save_trace(Path(save), nr_pages, seed, algo)
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.render())
     return 0 if result.ok else 1
