@@ -57,6 +57,7 @@ def test_store_only_matches_kernel() -> None:
     assert machine_state() == before
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("live_ok")
 def test_pool_limit_matches_kernel() -> None:
     """max = totalram // 100 pages at 1 %; every store beyond it counts (spec §6)."""
