@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc._jit import HAVE_NUMBA
+from zsmalloc._jit import HAVE_NUMBA, njit
 
 PAGE_SIZE = 4096
 
@@ -37,6 +37,33 @@ def read32(buf: np.ndarray, p: int) -> int:
 def read64(buf: np.ndarray, p: int) -> int:
     """get_unaligned_le64(buf + p) (for equality tests only)."""
     return read32(buf, p) | (read32(buf, p + 4) << 32)
+
+
+def equal_bytes8(buf: np.ndarray, p: int, q: int) -> int:
+    """How many of the 8 bytes at ``p`` and at ``q`` are equal before the first difference.
+
+    The kernel's ``__builtin_ctzll(v) >> 3`` on ``v = le64(p) ^ le64(q)`` (8 when equal).
+    """
+    k = 0
+    while k < 8 and buf[p + k] == buf[q + k]:
+        k += 1
+    return k
+
+
+@njit(inline="always")
+def count_equal(buf: np.ndarray, p: int, q: int, limit: int) -> int:
+    """Mirrors LZ4_count(): equal bytes at ``p`` and ``q``, with ``p`` stopping at ``limit``."""
+    start = p
+    while p + 8 <= limit:
+        k = equal_bytes8(buf, p, q)
+        p += k
+        if k < 8:
+            return p - start
+        q += 8
+    while p < limit and buf[p] == buf[q]:
+        p += 1
+        q += 1
+    return p - start
 
 
 if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
@@ -82,3 +109,30 @@ if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
         if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
             return lambda buf, p: _load64(buf, p)
         return lambda buf, p: _bytewise32(buf, p) | (_bytewise32(buf, p + 4) << 32)
+
+    def _equal_bytes8_loop(buf, p, q):  # type: ignore[no-untyped-def]
+        k = 0
+        while k < 8 and buf[p + k] == buf[q + k]:
+            k += 1
+        return k
+
+    @intrinsic
+    def _equal_bytes8(typingctx, arr, p, q):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            i64 = ir.IntType(64)
+            pa = builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer())
+            pb = builder.bitcast(builder.gep(ary.data, [args[2]]), i64.as_pointer())
+            a = builder.load(pa, align=1)
+            b = builder.load(pb, align=1)
+            # cttz(0) is 64 (flag false: defined), so equal words give 8.
+            tz = builder.cttz(builder.xor(a, b), ir.Constant(ir.IntType(1), 0))
+            return builder.lshr(tz, ir.Constant(i64, 3))
+
+        return types.int64(arr, types.intp, types.intp), codegen
+
+    @overload(equal_bytes8, inline="always")
+    def _equal_bytes8_jit(buf, p, q):  # type: ignore[no-untyped-def]
+        if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+            return lambda buf, p, q: _equal_bytes8(buf, p, q)
+        return _equal_bytes8_loop

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import read32, read64
+from zsmalloc.compress._bytes import count_equal, read32
 
 LZ4_HASH_ENTRIES = 1 << 13  # byU16 table: LZ4_HASHLOG (12) + 1 bits
 MINMATCH = 4
@@ -139,15 +139,8 @@ def lz4_compress_page(
                     dst[op] = off & 0xFF
                     dst[op + 1] = off >> 8
                 op += 2
-                p = ip + MINMATCH
-                q = cand + MINMATCH
-                while p + 8 <= matchlimit and read64(src, p) == read64(src, q):
-                    p += 8
-                    q += 8
-                while p < matchlimit and src[p] == src[q]:
-                    p += 1
-                    q += 1
-                ml = p - ip - MINMATCH
+                ml = count_equal(src, ip + MINMATCH, cand + MINMATCH, matchlimit)
+                p = ip + MINMATCH + ml
                 if ml >= ML_MASK:
                     if emit:
                         dst[token] += ML_MASK

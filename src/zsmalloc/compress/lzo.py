@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import read32, read64
+from zsmalloc.compress._bytes import equal_bytes8, read32, read64
 
 D_BITS = 13
 D_SIZE = 1 << D_BITS
@@ -170,9 +170,9 @@ def lzo_compress_page(
             # Match length, 8 bytes at a time; a step reaching ip_end ends it there.
             m_len = 4
             while True:
-                if read64(src, ip + m_len) != read64(src, cand + m_len):
-                    while src[ip + m_len] == src[cand + m_len]:
-                        m_len += 1
+                k = equal_bytes8(src, ip + m_len, cand + m_len)
+                if k < 8:
+                    m_len += k
                     break
                 m_len += 8
                 if ip + m_len >= ip_end:
