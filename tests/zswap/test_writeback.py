@@ -152,3 +152,47 @@ def test_lru_is_second_chance_clock(
     assert z.shrinker_scan(None, nr) == len(expected_wb)
     assert z.lru_order() == [e[0] for e in clock]
     assert sorted(z.tree) == sorted(e[0] for e in clock)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s", "l", "L", "i", "shrink", "w"]),
+            st.integers(0, 15),
+            st.sampled_from([0, 60, 900, 3000, 4095, 4096, 6000]),
+            st.sampled_from([None, "a", "b"]),
+        ),
+        max_size=120,
+    )
+)
+def test_accounting_invariants(
+    make_zswap: Callable[..., Zswap], ops: list[tuple[str, int, int, str | None]]
+) -> None:
+    """Whatever happens, the counters recount from the entries (spec §8, §10, §12)."""
+    z = make_zswap(1500, max_pool_percent=1, accept_threshold_percent=60, shrinker_enabled=True)
+    z.mkdir_memcg("a")
+    z.mkdir_memcg("b", "a")
+    z.memcg("b").set_file("memory.zswap.writeback", "0")
+    for op, off, clen, cg in ops:
+        if op == "s":
+            z.store(off, clen=clen, memcg=cg)
+        elif op in ("l", "L") and (off in z.tree or off in z.slots):
+            z.load(off, swapcache=op == "l")
+        elif op == "i":
+            z.invalidate(off)
+        elif op == "shrink":
+            z.shrinker_scan(cg, clen % 7)
+        elif op == "w" and z.shrink_work_pending:
+            z.run_shrink_worker()
+        entries = list(z.tree.values())
+        d = z.debugfs()
+        assert d["stored_pages"] == len(entries) == sum(len(lru) for lru in z.lrus.values())
+        assert d["stored_incompressible_pages"] == sum(e.length == 4096 for e in entries)
+        assert d["pool_total_size"] > 0 or not entries
+        for name in ("/", "a", "b"):
+            mc = z.memcg(name)
+            mine = [e for e in entries if mc in list(e.memcg.ancestors())]
+            assert mc.zswap_b == sum(e.length for e in mine)
+            assert mc.zswapped == len(mine)
+        assert not any(e.memcg is z.memcg("b") and e.length == 4096 for e in entries)
+        assert z.counters.zswpout - z.counters.zswpin >= 0

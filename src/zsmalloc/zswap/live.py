@@ -46,6 +46,7 @@ from pathlib import Path
 from types import TracebackType
 
 from zsmalloc.errors import KernelUnavailableError, SysfsError
+from zsmalloc.zswap.stats import DEBUGFS_FILES
 
 PAGE = 4096
 ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
@@ -59,20 +60,6 @@ SAVED_PARAMS = (
     "max_pool_percent",
     "accept_threshold_percent",
     "shrinker_enabled",
-)
-# The debugfs files of 6.18 (spec §10), in the spec's order.
-DEBUGFS_COUNTERS = (
-    "pool_limit_hit",
-    "reject_reclaim_fail",
-    "reject_alloc_fail",
-    "reject_kmemcache_fail",
-    "reject_compress_fail",
-    "reject_compress_poor",
-    "decompress_fail",
-    "written_back_pages",
-    "pool_total_size",
-    "stored_pages",
-    "stored_incompressible_pages",
 )
 MADV_PAGEOUT = 21  # include/uapi/asm-generic/mman-common.h; Python 3.11 lacks the name
 
@@ -162,7 +149,7 @@ def write_param(name: str, value: str) -> None:
 def read_debugfs() -> dict[str, int]:
     """Every 6.18 debugfs counter present (spec §10), as integers."""
     out = {}
-    for name in DEBUGFS_COUNTERS:
+    for name in DEBUGFS_FILES:
         path = ZSWAP_DEBUGFS / name
         if path.exists():
             out[name] = int(path.read_text())

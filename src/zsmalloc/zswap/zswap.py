@@ -295,7 +295,9 @@ class Zswap:
             for k in range(n):
                 self.slots[offset + k] = SwapSlot("zero", mc)
             return StoreResult(False, "zero")
-        ok = self._zswap_store(offset, n, pages, clens, mc)
+        if pages is not None:
+            clens = [self._clen(p, self.current_compressor) for p in pages]
+        ok = self._zswap_store(offset, clens, mc)  # type: ignore[arg-type]
         if ok:
             for k in range(n):
                 self.slots.pop(offset + k, None)
@@ -306,20 +308,12 @@ class Zswap:
             self.slots[offset + k] = SwapSlot(where, mc)
         return StoreResult(False, where)
 
-    def _zswap_store(
-        self,
-        offset: int,
-        n: int,
-        pages: Sequence[bytes] | None,
-        clens: Sequence[int] | None,
-        mc: MemCgroup,
-    ) -> bool:
-        """Mirrors zswap_store() in mm/zswap.c (6.18)."""
-        ret = False
-        if self.params.enabled:
-            ret = self._zswap_store_enabled(offset, n, pages, clens, mc)
-            if not ret and self.reached_full:
-                self._queue_shrink_work()
+    def _zswap_store(self, offset: int, clens: Sequence[int], mc: MemCgroup) -> bool:
+        """Mirrors zswap_store() in mm/zswap.c (6.18), for a folio of ``len(clens)`` pages."""
+        n = len(clens)
+        ret = self.params.enabled and self._zswap_store_pages(offset, clens, mc)
+        if not ret and self.params.enabled and self.reached_full:
+            self._queue_shrink_work()
         if not ret:
             # check_old: drop stale entries at every offset of the folio.
             for k in range(n):
@@ -328,14 +322,7 @@ class Zswap:
                     self._entry_free(entry)
         return ret
 
-    def _zswap_store_enabled(
-        self,
-        offset: int,
-        n: int,
-        pages: Sequence[bytes] | None,
-        clens: Sequence[int] | None,
-        mc: MemCgroup,
-    ) -> bool:
+    def _zswap_store_pages(self, offset: int, clens: Sequence[int], mc: MemCgroup) -> bool:
         if not mc.may_zswap() and self.shrink_memcg(mc) != 0:
             return False  # no counter for a memcg zswap.max reject
         if self.check_limits():
@@ -343,12 +330,11 @@ class Zswap:
         if not self.pools:
             return False
         pool = self.pools[0]
-        for k in range(n):
-            clen = clens[k] if clens is not None else self._clen(pages[k], pool.compressor)  # type: ignore[index]
+        for k, clen in enumerate(clens):
             if not self._store_page(offset + k, clen, pool, mc):
                 return False
-        self.counters.zswpout += n
-        mc.count_event("zswpout", n)
+        self.counters.zswpout += len(clens)
+        mc.count_event("zswpout", len(clens))
         return True
 
     def _store_page(self, offset: int, clen: int, pool: ZswapPool, mc: MemCgroup) -> bool:
