@@ -237,3 +237,14 @@ def test_default_input_falls_back_to_sample(
     rep = json.loads(out)
     assert "built-in sample" in rep["input"]["default_input"]
     assert rep["input"]["pages"] == SampleSource(4096).nr_pages
+
+
+def test_library_entry_point(testdata: Path) -> None:
+    from zsmalloc.estimate import estimate
+
+    zeros = np.zeros((4, 4096), dtype=np.uint8)  # four more same-filled pages
+    rep = estimate(testdata / "shared_pages.bin.gz", zeros.tobytes(), algos=["lz4"])
+    before, _ = kernel_mm_stat(testdata)["lz4"]
+    got = rep.algos["lz4"].mm_stat
+    assert got[0] == before[0] + 4 * 4096 and got[5] == before[5] + 4
+    assert got[1:5] == before[1:5] and got[6:] == before[6:]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from contextlib import nullcontext
 
 import click
 from rich.console import Console
@@ -211,13 +212,14 @@ def estimate(
         srcs = build_sources(sources, pids, all_processes, ps)
 
     err = Console(stderr=True)
-    total = 0
-    for s in srcs:
-        t = s.total_pages()
-        if t is None:
-            total = None
-            break
-        total += t
+    total: int | None = 0
+    with err.status("sizing the input...") if err.is_terminal else nullcontext():
+        for s in srcs:
+            t = s.total_pages()
+            if t is None:
+                total = None
+                break
+            total += t
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -278,8 +278,8 @@ class AllProcessesSource:
                 self._current = None
         self.pages += n
         self.label = (
-            f"all processes ({self.readable} read, {self.unreadable} not readable, "
-            f"{self.kernel_threads} kernel threads)"
+            f"{self.readable} processes read, {self.unreadable} exited or unreadable, "
+            f"{self.kernel_threads} kernel threads"
         )
         return n
 

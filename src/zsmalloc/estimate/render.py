@@ -34,7 +34,7 @@ def input_lines(rep: Report) -> list[str]:
     t = rep.tally
     lines = []
     if rep.default_input:
-        lines.append(f"input (default): {rep.default_input}")
+        lines.append(f"input (no SOURCE given): {rep.default_input}")
     for s in t.sources:
         skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items() if v)
         lines.append(
@@ -46,6 +46,8 @@ def input_lines(rep: Report) -> list[str]:
         f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
+    if t.interrupted:
+        lines.append("INTERRUPTED: the figures cover only the pages read before Ctrl-C")
     return lines
 
 
