@@ -44,8 +44,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from zsmalloc._jit import njit
 from zsmalloc.layout import Field, Layout, check_struct
+from zsmalloc.mm.hotpath import hot_njit
 
 # ---- PG_* bit numbers (mainline 6.18, spec §9.1; Android shifts PG_private to 15) ------
 PG_locked = 0
@@ -159,13 +159,20 @@ def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemM
     return mem_map, mm
 
 
-@njit
+@hot_njit
 def page_address(mm: MemMap, pfn: int) -> int:
     """Byte offset of page ``pfn`` in the arena (the kernel's page_address/kmap)."""
     return pfn << mm.page_shift
 
 
-@njit
+@hot_njit
+def memcpy(dst: np.ndarray, dst_off: int, src: np.ndarray, src_off: int, n: int) -> None:
+    """Copy ``n`` bytes (the kernel's memcpy/copy_page); a loop, as slices would need NRT."""
+    for k in range(n):
+        dst[dst_off + k] = src[src_off + k]
+
+
+@hot_njit
 def alloc_page(mm: MemMap) -> int:
     """Allocate one order-0 page: its pfn, or -1 when the arena is exhausted.
 
@@ -189,7 +196,7 @@ def alloc_page(mm: MemMap) -> int:
     return pfn
 
 
-@njit
+@hot_njit
 def free_page(mm: MemMap, pfn: int) -> int:
     """Return a page whose last reference is gone to the allocator; 0 or -EFAULT.
 
@@ -211,13 +218,13 @@ def free_page(mm: MemMap, pfn: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def get_page(mm: MemMap, pfn: int) -> None:
     """Take a reference (folio_get)."""
     mm.refcount[pfn] += 1
 
 
-@njit
+@hot_njit
 def put_page(mm: MemMap, pfn: int) -> int:
     """Drop a reference (folio_put); the last one frees the page.  0 or -EFAULT."""
     mm.refcount[pfn] -= 1
@@ -226,25 +233,25 @@ def put_page(mm: MemMap, pfn: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def page_flag_test(mm: MemMap, pfn: int, bit: int) -> bool:
     """Is PG_<bit> set on page ``pfn``?"""
     return (mm.flags[pfn] >> np.uint64(bit)) & np.uint64(1) != np.uint64(0)
 
 
-@njit
+@hot_njit
 def page_flag_set(mm: MemMap, pfn: int, bit: int) -> None:
     """Set PG_<bit> (the non-atomic __SetPage* form is fine: we are single-threaded)."""
     mm.flags[pfn] = mm.flags[pfn] | (np.uint64(1) << np.uint64(bit))
 
 
-@njit
+@hot_njit
 def page_flag_clear(mm: MemMap, pfn: int, bit: int) -> None:
     """Clear PG_<bit>."""
     mm.flags[pfn] = mm.flags[pfn] & ~(np.uint64(1) << np.uint64(bit))
 
 
-@njit
+@hot_njit
 def page_has_type(mm: MemMap, pfn: int, pgty: int) -> bool:
     """PageZsmalloc() and friends: is the top byte of ``page_type`` ``pgty``?"""
     return (np.int64(mm.page_type[pfn]) >> PAGE_TYPE_SHIFT) == pgty

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc._jit import njit
 from zsmalloc.errors import LayoutError
 from zsmalloc.layout import Field, Layout, check_overlay
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import (
     PAGE_TYPE_SHIFT,
     PAGE_TYPE_UNTYPED,
@@ -91,38 +91,38 @@ ZPDESC_DTYPE = STRUCT_ZPDESC.dtype
 
 
 # ---- casts (zero cost: a zpdesc is its struct page) -----------------------------------
-@njit
+@hot_njit
 def zpdesc_page(zpdesc: int) -> int:
     """The struct page of a zpdesc: the same frame."""
     return zpdesc
 
 
-@njit
+@hot_njit
 def page_zpdesc(page: int) -> int:
     """The zpdesc of a struct page: the same frame."""
     return page
 
 
-@njit
+@hot_njit
 def zpdesc_pfn(zpdesc: int) -> int:
     """Page frame number of a zpdesc."""
     return zpdesc
 
 
-@njit
+@hot_njit
 def pfn_zpdesc(pfn: int) -> int:
     """The zpdesc of page frame ``pfn``."""
     return pfn
 
 
-@njit
+@hot_njit
 def kmap_local_zpdesc(mm: MemMap, zpdesc: int) -> int:
     """Map the page: its byte offset in the arena (every page is always mapped here)."""
     return page_address(mm, zpdesc)
 
 
 # ---- lock, refcount, flags --------------------------------------------------------------
-@njit
+@hot_njit
 def zpdesc_trylock(mm: MemMap, zpdesc: int) -> bool:
     """folio_trylock(): take PG_locked if free."""
     if page_flag_test(mm, zpdesc, PG_locked):
@@ -131,67 +131,67 @@ def zpdesc_trylock(mm: MemMap, zpdesc: int) -> bool:
     return True
 
 
-@njit
+@hot_njit
 def zpdesc_lock(mm: MemMap, zpdesc: int) -> None:
     """folio_lock(); single-threaded, so it never waits."""
     page_flag_set(mm, zpdesc, PG_locked)
 
 
-@njit
+@hot_njit
 def zpdesc_unlock(mm: MemMap, zpdesc: int) -> None:
     """folio_unlock()."""
     page_flag_clear(mm, zpdesc, PG_locked)
 
 
-@njit
+@hot_njit
 def zpdesc_is_locked(mm: MemMap, zpdesc: int) -> bool:
     """folio_test_locked()."""
     return page_flag_test(mm, zpdesc, PG_locked)
 
 
-@njit
+@hot_njit
 def zpdesc_get(mm: MemMap, zpdesc: int) -> None:
     """folio_get()."""
     get_page(mm, zpdesc)
 
 
-@njit
+@hot_njit
 def zpdesc_put(mm: MemMap, zpdesc: int) -> int:
     """folio_put(): the last reference frees the page (0, or -EFAULT for a bad page)."""
     return put_page(mm, zpdesc)
 
 
-@njit
+@hot_njit
 def zpdesc_set_first(mm: MemMap, zpdesc: int) -> None:
     """Mark the first page of a zspage (SetPagePrivate)."""
     page_flag_set(mm, zpdesc, PG_private)
 
 
-@njit
+@hot_njit
 def is_first_zpdesc(mm: MemMap, zpdesc: int) -> bool:
     """Is this the first page of its zspage (PagePrivate)?"""
     return page_flag_test(mm, zpdesc, PG_private)
 
 
-@njit
+@hot_njit
 def __zpdesc_set_movable(mm: MemMap, zpdesc: int) -> None:
     """Set PG_movable_ops: the page may be migrated through zsmalloc's movable ops."""
     page_flag_set(mm, zpdesc, PG_movable_ops)
 
 
-@njit
+@hot_njit
 def zpdesc_is_movable(mm: MemMap, zpdesc: int) -> bool:
     """Has PG_movable_ops (the migration core's candidate test, with PageZsmalloc)."""
     return page_flag_test(mm, zpdesc, PG_movable_ops)
 
 
-@njit
+@hot_njit
 def zpdesc_is_isolated(mm: MemMap, zpdesc: int) -> bool:
     """Is PG_movable_ops_isolated set (the core isolated it for migration)?"""
     return page_flag_test(mm, zpdesc, PG_movable_ops_isolated)
 
 
-@njit
+@hot_njit
 def zpdesc_set_isolated(mm: MemMap, zpdesc: int, isolated: bool) -> None:
     """Set or clear PG_movable_ops_isolated (migration core only)."""
     if isolated:
@@ -200,7 +200,7 @@ def zpdesc_set_isolated(mm: MemMap, zpdesc: int, isolated: bool) -> None:
         page_flag_clear(mm, zpdesc, PG_movable_ops_isolated)
 
 
-@njit
+@hot_njit
 def __zpdesc_set_zsmalloc(mm: MemMap, zpdesc: int) -> bool:
     """__SetPageZsmalloc(): an untyped page becomes PGTY_zsmalloc (offset 0).  False if typed."""
     if mm.zp_first_obj_offset[zpdesc] != np.uint32(PAGE_TYPE_UNTYPED):
@@ -209,26 +209,26 @@ def __zpdesc_set_zsmalloc(mm: MemMap, zpdesc: int) -> bool:
     return True
 
 
-@njit
+@hot_njit
 def zpdesc_is_zsmalloc(mm: MemMap, zpdesc: int) -> bool:
     """PageZsmalloc()."""
     return page_has_type(mm, zpdesc, PGTY_zsmalloc)
 
 
-@njit
+@hot_njit
 def zpdesc_zone(mm: MemMap, zpdesc: int) -> int:
     """page_zone(): the arena is one zone (ZONE_NORMAL of node 0), numbered 0."""
     return 0
 
 
 # ---- zsmalloc's own fields ----------------------------------------------------------------
-@njit
+@hot_njit
 def get_first_obj_offset(mm: MemMap, zpdesc: int) -> int:
     """Offset of the first object starting in this page (low 24 bits of page_type)."""
     return np.int64(mm.zp_first_obj_offset[zpdesc]) & FIRST_OBJ_PAGE_TYPE_MASK
 
 
-@njit
+@hot_njit
 def set_first_obj_offset(mm: MemMap, zpdesc: int, offset: int) -> None:
     """Store ``offset`` in the low 24 bits of page_type, keeping the PGTY byte."""
     word = np.int64(mm.zp_first_obj_offset[zpdesc])
@@ -236,43 +236,43 @@ def set_first_obj_offset(mm: MemMap, zpdesc: int, offset: int) -> None:
     mm.zp_first_obj_offset[zpdesc] = np.uint32(word)
 
 
-@njit
+@hot_njit
 def get_next_zpdesc_raw(mm: MemMap, zpdesc: int) -> int:
     """zpdesc->next as stored (the caller knows the zspage is not huge)."""
     return mm.zp_next[zpdesc]
 
 
-@njit
+@hot_njit
 def set_zpdesc_next(mm: MemMap, zpdesc: int, next_zpdesc: int) -> None:
     """zpdesc->next = next_zpdesc (0 = NULL); also clears a huge page's handle word."""
     mm.zp_next[zpdesc] = next_zpdesc
 
 
-@njit
+@hot_njit
 def get_zpdesc_handle(mm: MemMap, zpdesc: int) -> int:
     """zpdesc->handle: handle | OBJ_ALLOCATED_TAG of a huge zspage's object, or 0."""
     return mm.zp_handle[zpdesc]
 
 
-@njit
+@hot_njit
 def set_zpdesc_handle(mm: MemMap, zpdesc: int, handle: int) -> None:
     """zpdesc->handle = handle."""
     mm.zp_handle[zpdesc] = handle
 
 
-@njit
+@hot_njit
 def get_zpdesc_zspage(mm: MemMap, zpdesc: int) -> int:
     """zpdesc->zspage: the owning zspage id, 0 if none."""
     return mm.zp_zspage[zpdesc]
 
 
-@njit
+@hot_njit
 def set_zpdesc_zspage(mm: MemMap, zpdesc: int, zspage: int) -> None:
     """zpdesc->zspage = zspage."""
     mm.zp_zspage[zpdesc] = zspage
 
 
-@njit
+@hot_njit
 def reset_zpdesc(mm: MemMap, zpdesc: int) -> None:
     """Mirrors reset_zpdesc() in mm/zsmalloc.c (6.18): clear PG_private, zspage, next.
 

@@ -16,7 +16,7 @@ compaction reorders the lists - which later allocations see.
 
 from __future__ import annotations
 
-from zsmalloc._jit import njit
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.zs.handle import handle_to_obj
 from zsmalloc.zs.obj import find_alloced_obj, obj_free, obj_malloc, zs_object_copy
 from zsmalloc.zs.state import (
@@ -41,7 +41,7 @@ from zsmalloc.zs.zspage import (
 )
 
 
-@njit
+@hot_njit
 def isolate_src_zspage(st: PoolState, cls: int) -> int:
     """Mirrors isolate_src_zspage(): head of the first non-empty group 10 % .. 99 %, unlinked."""
     for fg in range(ZS_INUSE_RATIO_10, ZS_INUSE_RATIO_99 + 1):
@@ -52,7 +52,7 @@ def isolate_src_zspage(st: PoolState, cls: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def isolate_dst_zspage(st: PoolState, cls: int) -> int:
     """Mirrors isolate_dst_zspage(): head of the first non-empty group 99 % .. 10 %, unlinked."""
     for fg in range(ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_10 - 1, -1):
@@ -63,7 +63,7 @@ def isolate_dst_zspage(st: PoolState, cls: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def putback_zspage(st: PoolState, cls: int, zspage: int) -> int:
     """Mirrors putback_zspage(): insert at the head of the group its inuse implies."""
     fullness = get_fullness_group(st, cls, zspage)
@@ -71,7 +71,7 @@ def putback_zspage(st: PoolState, cls: int, zspage: int) -> int:
     return fullness
 
 
-@njit
+@hot_njit
 def migrate_zspage(st: PoolState, cls: int, src_zspage: int, dst_zspage: int) -> None:
     """Mirrors migrate_zspage(): move src's objects, ascending, until dst full or src empty."""
     size = st.class_size[cls]
@@ -96,7 +96,7 @@ def migrate_zspage(st: PoolState, cls: int, src_zspage: int, dst_zspage: int) ->
             break
 
 
-@njit
+@hot_njit
 def __zs_compact(st: PoolState, cls: int) -> int:
     """Mirrors __zs_compact(): compact one class; returns the pages freed."""
     dst_zspage = 0
@@ -121,7 +121,7 @@ def __zs_compact(st: PoolState, cls: int) -> int:
     return pages_freed
 
 
-@njit
+@hot_njit
 def zs_compact(st: PoolState) -> int:
     """Mirrors zs_compact(): every real class, largest first; adds to pages_compacted."""
     v = st.vars
@@ -138,13 +138,13 @@ def zs_compact(st: PoolState) -> int:
     return pages_freed
 
 
-@njit
+@hot_njit
 def zs_pages_compacted(st: PoolState) -> int:
     """pool->stats.pages_compacted (what zs_pool_stats() reports)."""
     return st.vars[V_PAGES_COMPACTED]
 
 
-@njit
+@hot_njit
 def zs_can_compact_total(st: PoolState) -> int:
     """Mirrors zs_shrinker_count(): the sum of zs_can_compact over real classes."""
     total = 0
@@ -154,7 +154,7 @@ def zs_can_compact_total(st: PoolState) -> int:
     return total
 
 
-@njit
+@hot_njit
 def zs_shrinker_scan(st: PoolState) -> int:
     """Mirrors zs_shrinker_scan(): a full zs_compact, ignoring nr_to_scan; pages freed."""
     return zs_compact(st)

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc._jit import njit
+from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.page import memcpy
 from zsmalloc.mm.zpdesc import kmap_local_zpdesc
 from zsmalloc.zs.compact import (
     zs_can_compact_total,
@@ -105,7 +106,7 @@ __all__ = [
 ]
 
 
-@njit
+@hot_njit
 def get_size_class_index(st: PoolState, size: int) -> int:
     """Mirrors get_size_class_index(): the size_class[] index for a slot of ``size``."""
     min_size = st.vars[V_MIN_ALLOC_SIZE]
@@ -119,7 +120,7 @@ def get_size_class_index(st: PoolState, size: int) -> int:
     return idx
 
 
-@njit
+@hot_njit
 def find_get_zspage(st: PoolState, cls: int) -> int:
     """Mirrors find_get_zspage(): the head of groups 99 % down to 0 %; never the full group."""
     for fg in range(ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_0 - 1, -1):
@@ -129,7 +130,7 @@ def find_get_zspage(st: PoolState, cls: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def zs_malloc(st: PoolState, size: int) -> int:
     """Mirrors zs_malloc(): a handle, or -EINVAL / -ENOSPC / -ENOMEM (nothing changed)."""
     if size <= 0:
@@ -161,7 +162,7 @@ def zs_malloc(st: PoolState, size: int) -> int:
     return handle
 
 
-@njit
+@hot_njit
 def handle_zspage(st: PoolState, handle: int) -> int:
     """The zspage of a live handle, or -EINVAL (freed, forged, or its page is not ours)."""
     if not handle_is_live(st, handle):
@@ -175,7 +176,7 @@ def handle_zspage(st: PoolState, handle: int) -> int:
     return zspage
 
 
-@njit
+@hot_njit
 def zs_free(st: PoolState, handle: int) -> int:
     """Mirrors zs_free(): 0, or -EINVAL for a handle that is not live (nothing changed)."""
     zspage = handle_zspage(st, handle)
@@ -191,7 +192,7 @@ def zs_free(st: PoolState, handle: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def zs_obj_capacity(st: PoolState, handle: int) -> int:
     """Bytes an object can hold: class size less the header, or the page if huge."""
     zspage = handle_zspage(st, handle)
@@ -201,7 +202,7 @@ def zs_obj_capacity(st: PoolState, handle: int) -> int:
     return size if ZsHugePage(st, zspage) else size - ZS_HANDLE_SIZE
 
 
-@njit
+@hot_njit
 def obj_span(st: PoolState, handle: int, length: int) -> tuple[int, int, int, int]:
     """Where an object's data lies: (arena offset 1, bytes there, arena offset 2, bytes there).
 
@@ -230,7 +231,7 @@ def obj_span(st: PoolState, handle: int, length: int) -> tuple[int, int, int, in
     return addr1, first, kmap_local_zpdesc(mm, nxt), length - first
 
 
-@njit
+@hot_njit
 def zs_obj_write(st: PoolState, handle: int, src: np.ndarray, length: int) -> int:
     """Mirrors zs_obj_write(): copy ``src[:length]`` into the object (split at a page end)."""
     if length > src.shape[0]:
@@ -239,13 +240,12 @@ def zs_obj_write(st: PoolState, handle: int, src: np.ndarray, length: int) -> in
     if a1 < 0:
         return a1
     arena = st.mm.arena
-    arena[a1 : a1 + n1] = src[:n1]
-    if n2:
-        arena[a2 : a2 + n2] = src[n1 : n1 + n2]
+    memcpy(arena, a1, src, 0, n1)
+    memcpy(arena, a2, src, n1, n2)
     return 0
 
 
-@njit
+@hot_njit
 def zs_obj_read(st: PoolState, handle: int, dst: np.ndarray, length: int) -> int:
     """zs_obj_read_begin() + copy + zs_obj_read_end(): the first ``length`` bytes into dst."""
     if length > dst.shape[0]:
@@ -254,19 +254,18 @@ def zs_obj_read(st: PoolState, handle: int, dst: np.ndarray, length: int) -> int
     if a1 < 0:
         return a1
     arena = st.mm.arena
-    dst[:n1] = arena[a1 : a1 + n1]
-    if n2:
-        dst[n1 : n1 + n2] = arena[a2 : a2 + n2]
+    memcpy(dst, 0, arena, a1, n1)
+    memcpy(dst, n1, arena, a2, n2)
     return 0
 
 
-@njit
+@hot_njit
 def zs_get_total_pages(st: PoolState) -> int:
     """Mirrors zs_get_total_pages(): pool->pages_allocated."""
     return st.vars[V_PAGES_ALLOCATED]
 
 
-@njit
+@hot_njit
 def zs_huge_class_size(st: PoolState) -> int:
     """Mirrors zs_huge_class_size(): requests of at least this size are stored huge."""
     return st.vars[V_HUGE_CLASS_SIZE]

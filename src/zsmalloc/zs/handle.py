@@ -20,7 +20,7 @@ bit (``OBJ_TAG_BITS``); ``vars[V_OBJ_TAG_SHIFT]`` carries the difference.
 
 from __future__ import annotations
 
-from zsmalloc._jit import njit
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.zs.state import (
     HANDLE_SHIFT,
     V_H_CAP,
@@ -39,7 +39,7 @@ EBUSY = 16
 EAGAIN = 11
 
 
-@njit
+@hot_njit
 def cache_alloc_handle(st: PoolState) -> int:
     """A fresh handle (> 0), or 0 when the handle table is full (the slab's -ENOMEM)."""
     v = st.vars
@@ -56,7 +56,7 @@ def cache_alloc_handle(st: PoolState) -> int:
     return hid << HANDLE_SHIFT
 
 
-@njit
+@hot_njit
 def cache_free_handle(st: PoolState, handle: int) -> None:
     """Return ``handle`` to the table; its slot is poisoned so later use is detected."""
     v = st.vars
@@ -66,7 +66,7 @@ def cache_free_handle(st: PoolState, handle: int) -> None:
     v[V_H_LIVE] -= 1
 
 
-@njit
+@hot_njit
 def handle_is_live(st: PoolState, handle: int) -> bool:
     """Is ``handle`` one that zs_malloc returned and zs_free has not yet taken back?"""
     if handle <= 0 or (handle & ((1 << HANDLE_SHIFT) - 1)) != 0:
@@ -77,19 +77,19 @@ def handle_is_live(st: PoolState, handle: int) -> bool:
     return st.handle_obj[hid] > 0
 
 
-@njit
+@hot_njit
 def record_obj(st: PoolState, handle: int, obj: int) -> None:
     """Store ``obj`` in the handle's slot."""
     st.handle_obj[handle >> HANDLE_SHIFT] = obj
 
 
-@njit
+@hot_njit
 def handle_to_obj(st: PoolState, handle: int) -> int:
     """The ``obj`` a handle holds."""
     return st.handle_obj[handle >> HANDLE_SHIFT]
 
 
-@njit
+@hot_njit
 def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int) -> int:
     """Encode (start page, zspage-wide index) as ``obj``."""
     bits = st.vars[V_OBJ_INDEX_BITS]
@@ -97,13 +97,13 @@ def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int) -> int:
     return obj << st.vars[V_OBJ_TAG_SHIFT]
 
 
-@njit
+@hot_njit
 def obj_to_pfn(st: PoolState, obj: int) -> int:
     """The start page of ``obj``."""
     return (obj >> st.vars[V_OBJ_TAG_SHIFT]) >> st.vars[V_OBJ_INDEX_BITS]
 
 
-@njit
+@hot_njit
 def obj_to_obj_idx(st: PoolState, obj: int) -> int:
     """The zspage-wide index of ``obj``."""
     bits = st.vars[V_OBJ_INDEX_BITS]

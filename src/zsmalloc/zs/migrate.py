@@ -12,10 +12,8 @@ page counts, fullness groups, list order, free lists or object indices.
 
 from __future__ import annotations
 
-import numpy as np
-
-from zsmalloc._jit import njit
-from zsmalloc.mm.page import alloc_page
+from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.page import alloc_page, memcpy
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
     __zpdesc_set_zsmalloc,
@@ -56,31 +54,31 @@ from zsmalloc.zs.zspage import (
 )
 
 
-@njit
+@hot_njit
 def replace_sub_page(st: PoolState, cls: int, zspage: int, newzpdesc: int, oldzpdesc: int) -> None:
     """Mirrors replace_sub_page(): the chain with ``newzpdesc`` in place of ``oldzpdesc``."""
     mm = st.mm
-    zpdescs = np.empty(st.class_ppz[cls], np.int64)
+    zpdescs = st.scratch
     idx = 0
     zpdesc = get_first_zpdesc(st, zspage)
     while zpdesc != 0:
         zpdescs[idx] = newzpdesc if zpdesc == oldzpdesc else zpdesc
         idx += 1
         zpdesc = get_next_zpdesc(st, zspage, zpdesc)
-    create_page_chain(st, cls, zspage, zpdescs[:idx])
+    create_page_chain(st, cls, zspage, zpdescs, idx)
     set_first_obj_offset(mm, newzpdesc, get_first_obj_offset(mm, oldzpdesc))
     if ZsHugePage(st, zspage):
         set_zpdesc_handle(mm, newzpdesc, get_zpdesc_handle(mm, oldzpdesc))
     __zpdesc_set_movable(mm, newzpdesc)
 
 
-@njit
+@hot_njit
 def zs_page_isolate(st: PoolState, zpdesc: int) -> bool:
     """Mirrors zs_page_isolate(): only asks whether the page still belongs to a zspage."""
     return get_zspage(st, zpdesc) > 0
 
 
-@njit
+@hot_njit
 def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
     """Mirrors zs_page_migrate(): copy ``zpdesc`` to ``newzpdesc`` and repoint everything.
 
@@ -96,7 +94,7 @@ def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
     s_addr = kmap_local_zpdesc(mm, zpdesc)
     d_addr = kmap_local_zpdesc(mm, newzpdesc)
     page_size = mm.page_size
-    mm.arena[d_addr : d_addr + page_size] = mm.arena[s_addr : s_addr + page_size]
+    memcpy(mm.arena, d_addr, mm.arena, s_addr, page_size)  # copy_page()
     offset = get_first_obj_offset(mm, zpdesc)
     while offset < page_size:
         handle = obj_allocated(st, zspage, zpdesc, s_addr + offset)
@@ -112,7 +110,7 @@ def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
     return 0
 
 
-@njit
+@hot_njit
 def zs_page_migrate_pfn(st: PoolState, pfn: int) -> int:
     """Migrate page ``pfn`` as the core would: the new pfn, or -errno with nothing changed.
 

@@ -12,7 +12,8 @@ a huge zspage keeps the tagged handle in ``first_zpdesc->handle`` instead.
 
 from __future__ import annotations
 
-from zsmalloc._jit import njit
+from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.page import memcpy
 from zsmalloc.mm.zpdesc import (
     get_first_obj_offset,
     get_zpdesc_handle,
@@ -34,7 +35,7 @@ from zsmalloc.zs.zspage import (
 )
 
 
-@njit
+@hot_njit
 def obj_malloc(st: PoolState, zspage: int, handle: int) -> int:
     """Mirrors obj_malloc(): pop the free-list head, tag it with the handle, record obj."""
     mm = st.mm
@@ -55,7 +56,7 @@ def obj_malloc(st: PoolState, zspage: int, handle: int) -> int:
     return obj
 
 
-@njit
+@hot_njit
 def obj_free(st: PoolState, class_size: int, obj: int) -> None:
     """Mirrors obj_free(): push the slot on its zspage's free list (LIFO)."""
     mm = st.mm
@@ -74,7 +75,7 @@ def obj_free(st: PoolState, class_size: int, obj: int) -> None:
 
 
 
-@njit
+@hot_njit
 def obj_allocated(st: PoolState, zspage: int, zpdesc: int, addr: int) -> int:
     """Mirrors obj_allocated(): the handle of the slot at arena offset ``addr``, or 0 if free."""
     if ZsHugePage(st, zspage):
@@ -86,7 +87,7 @@ def obj_allocated(st: PoolState, zspage: int, zpdesc: int, addr: int) -> int:
     return handle & ~OBJ_TAG_MASK
 
 
-@njit
+@hot_njit
 def find_alloced_obj(st: PoolState, zspage: int, zpdesc: int, index: int) -> tuple[int, int]:
     """Mirrors find_alloced_obj(): the first allocated slot starting in ``zpdesc``.
 
@@ -107,7 +108,7 @@ def find_alloced_obj(st: PoolState, zspage: int, zpdesc: int, index: int) -> tup
     return handle, index
 
 
-@njit
+@hot_njit
 def zs_object_copy(st: PoolState, size: int, dst_obj: int, src_obj: int) -> None:
     """Mirrors zs_object_copy(): copy a whole slot (header included) between two objs.
 
@@ -128,7 +129,7 @@ def zs_object_copy(st: PoolState, size: int, dst_obj: int, src_obj: int) -> None
         n = min(left, page_size - s_off, page_size - d_off)
         s = kmap_local_zpdesc(mm, s_zpdesc) + s_off
         d = kmap_local_zpdesc(mm, d_zpdesc) + d_off
-        arena[d : d + n] = arena[s : s + n]
+        memcpy(arena, d, arena, s, n)
         left -= n
         s_off += n
         d_off += n

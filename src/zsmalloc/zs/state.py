@@ -50,6 +50,7 @@ ZS_OBJS_ALLOCATED = NR_FULLNESS_GROUPS  # 12
 ZS_OBJS_INUSE = NR_FULLNESS_GROUPS + 1  # 13
 NR_CLASS_STAT_TYPES = NR_FULLNESS_GROUPS + 2  # 14
 HANDLE_SHIFT = 3  # handles are 8-aligned, like slab object addresses
+MAX_SCRATCH = 64  # >= the longest page chain (CONFIG_ZSMALLOC_CHAIN_SIZE <= 16)
 
 # zspage bitfield positions (struct zspage: huge:1, fullness:4, class:9, magic:8)
 ZS_HUGE_SHIFT = 0
@@ -99,6 +100,7 @@ class PoolState(NamedTuple):
     zs_next: np.ndarray  # int32[cap]
     handle_obj: np.ndarray  # int64[cap]: the handle slots
     vars: np.ndarray  # int64[NR_POOL_VARS]
+    scratch: np.ndarray  # int64[MAX_SCRATCH]: page lists built by alloc/migrate (no NRT)
 
 
 def obj_index_bits(page_size: int, version: str = "6.18") -> int:
@@ -146,6 +148,7 @@ def new_pool_state(table: object, max_pages: int) -> tuple[np.ndarray, PoolState
         zs_next=anon_zeros(zs_cap, np.int32),
         handle_obj=anon_zeros(h_cap, np.int64),
         vars=v,
+        scratch=np.zeros(MAX_SCRATCH, np.int64),
     )
     return mem_map, st
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc._jit import njit
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import MM_HWM, MM_MAX_PAGES, MM_NR_FREE, MM_NR_ZSPAGES, alloc_page
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
@@ -67,32 +67,32 @@ FREE_LINK_END = -1 << OBJ_TAG_BITS  # -1UL << OBJ_TAG_BITS: the last link of ini
 
 
 # ---- class statistics (class->stats.objs[]) ----------------------------------------------
-@njit
+@hot_njit
 def class_stat_add(st: PoolState, cls: int, stat: int, cnt: int) -> None:
     """Mirrors class_stat_add(): the only way up for a class counter."""
     st.stats[cls, stat] += cnt
 
 
-@njit
+@hot_njit
 def class_stat_sub(st: PoolState, cls: int, stat: int, cnt: int) -> None:
     """Mirrors class_stat_sub(): the only way down for a class counter."""
     st.stats[cls, stat] -= cnt
 
 
-@njit
+@hot_njit
 def class_stat_read(st: PoolState, cls: int, stat: int) -> int:
     """Mirrors class_stat_read()."""
     return st.stats[cls, stat]
 
 
 # ---- zspage bitfields ----------------------------------------------------------------------
-@njit
+@hot_njit
 def zspage_bits_get(st: PoolState, zspage: int, shift: int, mask: int) -> int:
     """One bitfield of ``struct zspage``."""
     return (np.int64(st.zs_bits[zspage]) >> shift) & mask
 
 
-@njit
+@hot_njit
 def zspage_bits_set(st: PoolState, zspage: int, shift: int, mask: int, value: int) -> None:
     """Set one bitfield of ``struct zspage``."""
     word = np.int64(st.zs_bits[zspage])
@@ -100,55 +100,55 @@ def zspage_bits_set(st: PoolState, zspage: int, shift: int, mask: int, value: in
     st.zs_bits[zspage] = np.uint32(word)
 
 
-@njit
+@hot_njit
 def ZsHugePage(st: PoolState, zspage: int) -> bool:
     """Is this a huge zspage (one object filling one page, handle in the zpdesc)?"""
     return zspage_bits_get(st, zspage, ZS_HUGE_SHIFT, 1) != 0
 
 
-@njit
+@hot_njit
 def zspage_class(st: PoolState, zspage: int) -> int:
     """The zspage's (real) class index."""
     return zspage_bits_get(st, zspage, ZS_CLASS_SHIFT, ZS_CLASS_MASK)
 
 
-@njit
+@hot_njit
 def zspage_fullness(st: PoolState, zspage: int) -> int:
     """The fullness group recorded in the zspage (the list it sits on)."""
     return zspage_bits_get(st, zspage, ZS_FULLNESS_SHIFT, ZS_FULLNESS_MASK)
 
 
-@njit
+@hot_njit
 def zspage_magic_ok(st: PoolState, zspage: int) -> bool:
     """Does the zspage carry ZSPAGE_MAGIC (i.e. is it live)?"""
     return zspage_bits_get(st, zspage, ZS_MAGIC_SHIFT, ZS_MAGIC_MASK) == ZSPAGE_MAGIC
 
 
-@njit
+@hot_njit
 def get_freeobj(st: PoolState, zspage: int) -> int:
     """Index of the first free object (unsigned int in the kernel)."""
     return np.int64(st.zs_freeobj[zspage])
 
 
-@njit
+@hot_njit
 def set_freeobj(st: PoolState, zspage: int, obj: int) -> None:
     """Set the first free object index, truncated to 32 bits as the kernel's field is."""
     st.zs_freeobj[zspage] = np.uint32(obj & 0xFFFFFFFF)
 
 
-@njit
+@hot_njit
 def get_zspage_inuse(st: PoolState, zspage: int) -> int:
     """Live objects in the zspage."""
     return np.int64(st.zs_inuse[zspage])
 
 
-@njit
+@hot_njit
 def mod_zspage_inuse(st: PoolState, zspage: int, val: int) -> None:
     """inuse += val."""
     st.zs_inuse[zspage] += val
 
 
-@njit
+@hot_njit
 def get_zspage(st: PoolState, zpdesc: int) -> int:
     """The zspage owning a page (0 if none, -1 if its magic is wrong: BUG_ON in the kernel)."""
     zspage = get_zpdesc_zspage(st.mm, zpdesc)
@@ -159,13 +159,13 @@ def get_zspage(st: PoolState, zpdesc: int) -> int:
     return zspage
 
 
-@njit
+@hot_njit
 def get_first_zpdesc(st: PoolState, zspage: int) -> int:
     """First page of the zspage."""
     return st.zs_first[zspage]
 
 
-@njit
+@hot_njit
 def get_next_zpdesc(st: PoolState, zspage: int, zpdesc: int) -> int:
     """Next page of the chain, 0 at the end; always 0 for a huge zspage (next = handle)."""
     if ZsHugePage(st, zspage):
@@ -173,7 +173,7 @@ def get_next_zpdesc(st: PoolState, zspage: int, zpdesc: int) -> int:
     return get_next_zpdesc_raw(st.mm, zpdesc)
 
 
-@njit
+@hot_njit
 def nth_zpdesc(st: PoolState, zspage: int, n: int) -> int:
     """Walk ``n`` steps down the chain from the first page."""
     zpdesc = get_first_zpdesc(st, zspage)
@@ -183,7 +183,7 @@ def nth_zpdesc(st: PoolState, zspage: int, n: int) -> int:
 
 
 # ---- fullness groups and lists ------------------------------------------------------------
-@njit
+@hot_njit
 def get_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
     """Mirrors get_fullness_group(): 0 empty, 11 full, else floor(100*inuse/objs)//10 + 1."""
     inuse = get_zspage_inuse(st, zspage)
@@ -196,7 +196,7 @@ def get_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
     return ratio // 10 + 1
 
 
-@njit
+@hot_njit
 def insert_zspage(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
     """Mirrors insert_zspage(): list_add at the *head* of the group's list."""
     class_stat_add(st, cls, fullness, 1)
@@ -209,7 +209,7 @@ def insert_zspage(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
     zspage_bits_set(st, zspage, ZS_FULLNESS_SHIFT, ZS_FULLNESS_MASK, fullness)
 
 
-@njit
+@hot_njit
 def remove_zspage(st: PoolState, cls: int, zspage: int) -> None:
     """Mirrors remove_zspage(): list_del from wherever it is; others keep their order."""
     fullness = zspage_fullness(st, zspage)
@@ -226,7 +226,7 @@ def remove_zspage(st: PoolState, cls: int, zspage: int) -> None:
     class_stat_sub(st, cls, fullness, 1)
 
 
-@njit
+@hot_njit
 def fix_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
     """Mirrors fix_fullness_group(): move to the head of the new group only if it changed."""
     newfg = get_fullness_group(st, cls, zspage)
@@ -237,19 +237,19 @@ def fix_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
     return newfg
 
 
-@njit
+@hot_njit
 def zspage_full(st: PoolState, cls: int, zspage: int) -> bool:
     """Are all objects in use?"""
     return get_zspage_inuse(st, zspage) == st.class_objs[cls]
 
 
-@njit
+@hot_njit
 def zspage_empty(st: PoolState, zspage: int) -> bool:
     """Is no object in use?"""
     return get_zspage_inuse(st, zspage) == 0
 
 
-@njit
+@hot_njit
 def zs_can_compact(st: PoolState, cls: int) -> int:
     """Mirrors zs_can_compact(): whole zspages' worth of free slots, in pages."""
     obj_allocated = class_stat_read(st, cls, ZS_OBJS_ALLOCATED)
@@ -261,7 +261,7 @@ def zs_can_compact(st: PoolState, cls: int) -> int:
 
 
 # ---- creation -----------------------------------------------------------------------------
-@njit
+@hot_njit
 def cache_alloc_zspage(st: PoolState) -> int:
     """A zspage id from the zspage table (0 if full)."""
     v = st.vars
@@ -283,7 +283,7 @@ def cache_alloc_zspage(st: PoolState) -> int:
     return zspage
 
 
-@njit
+@hot_njit
 def cache_free_zspage(st: PoolState, zspage: int) -> None:
     """Return a zspage id; clearing the magic makes stale lookups fail get_zspage()."""
     v = st.vars
@@ -295,12 +295,14 @@ def cache_free_zspage(st: PoolState, zspage: int) -> None:
     v[V_NR_ZSPAGES] -= 1
 
 
-@njit
-def create_page_chain(st: PoolState, cls: int, zspage: int, zpdescs: np.ndarray) -> None:
+@hot_njit
+def create_page_chain(
+    st: PoolState, cls: int, zspage: int, zpdescs: np.ndarray, nr_zpdescs: int
+) -> None:
     """Mirrors create_page_chain(): back-pointers, next links, PG_private, the huge flag."""
     mm = st.mm
     prev = 0
-    for i in range(zpdescs.shape[0]):
+    for i in range(nr_zpdescs):
         zpdesc = zpdescs[i]
         set_zpdesc_zspage(mm, zpdesc, zspage)
         set_zpdesc_next(mm, zpdesc, 0)
@@ -314,7 +316,7 @@ def create_page_chain(st: PoolState, cls: int, zspage: int, zpdescs: np.ndarray)
         prev = zpdesc
 
 
-@njit
+@hot_njit
 def init_zspage(st: PoolState, cls: int, zspage: int) -> None:
     """Mirrors init_zspage(): first_obj_offset per page and the free list 0 -> 1 -> ... .
 
@@ -349,14 +351,14 @@ def init_zspage(st: PoolState, cls: int, zspage: int) -> None:
     set_freeobj(st, zspage, 0)
 
 
-@njit
+@hot_njit
 def pages_available(st: PoolState) -> int:
     """Order-0 pages the arena can still hand out."""
     v = st.mm.vars
     return v[MM_NR_FREE] + v[MM_MAX_PAGES] - v[MM_HWM]
 
 
-@njit
+@hot_njit
 def can_alloc_zspage(st: PoolState, cls: int) -> bool:
     """Are there enough free page frames and a free zspage id for a new zspage?"""
     if pages_available(st) < st.class_ppz[cls]:
@@ -364,7 +366,7 @@ def can_alloc_zspage(st: PoolState, cls: int) -> bool:
     return st.vars[V_ZS_FREE] != 0 or st.vars[V_ZS_HWM] < st.vars[V_ZS_CAP]
 
 
-@njit
+@hot_njit
 def alloc_zspage(st: PoolState, cls: int) -> int:
     """Mirrors alloc_zspage(): a zspage id, or 0 when pages or zspage ids run out.
 
@@ -378,18 +380,18 @@ def alloc_zspage(st: PoolState, cls: int) -> int:
     zspage_bits_set(st, zspage, ZS_MAGIC_SHIFT, ZS_MAGIC_MASK, ZSPAGE_MAGIC)
     zspage_bits_set(st, zspage, ZS_CLASS_SHIFT, ZS_CLASS_MASK, cls)
     mm = st.mm
-    zpdescs = np.empty(ppz, np.int64)
+    zpdescs = st.scratch
     for i in range(ppz):
         zpdesc = alloc_page(mm)
         __zpdesc_set_zsmalloc(mm, zpdesc)
         mm.vars[MM_NR_ZSPAGES] += 1  # zpdesc_inc_zone_page_state
         zpdescs[i] = zpdesc
-    create_page_chain(st, cls, zspage, zpdescs)
+    create_page_chain(st, cls, zspage, zpdescs, ppz)
     init_zspage(st, cls, zspage)
     return zspage
 
 
-@njit
+@hot_njit
 def SetZsPageMovable(st: PoolState, zspage: int) -> None:
     """Mirrors SetZsPageMovable(): PG_movable_ops on every page (under its page lock)."""
     mm = st.mm
@@ -402,7 +404,7 @@ def SetZsPageMovable(st: PoolState, zspage: int) -> None:
 
 
 # ---- teardown -----------------------------------------------------------------------------
-@njit
+@hot_njit
 def trylock_zspage(st: PoolState, zspage: int) -> bool:
     """Mirrors trylock_zspage(): lock every page, or none."""
     mm = st.mm
@@ -418,7 +420,7 @@ def trylock_zspage(st: PoolState, zspage: int) -> bool:
     return True
 
 
-@njit
+@hot_njit
 def __free_zspage(st: PoolState, cls: int, zspage: int) -> None:
     """Mirrors __free_zspage(): reset, unlock and put every page; ALLOCATED -= objs."""
     mm = st.mm
@@ -435,7 +437,7 @@ def __free_zspage(st: PoolState, cls: int, zspage: int) -> None:
     st.vars[V_PAGES_ALLOCATED] -= st.class_ppz[cls]
 
 
-@njit
+@hot_njit
 def free_zspage(st: PoolState, cls: int, zspage: int) -> bool:
     """Mirrors free_zspage(): take it off its (group-0) list and free it.
 
@@ -449,7 +451,7 @@ def free_zspage(st: PoolState, cls: int, zspage: int) -> bool:
     return True
 
 
-@njit
+@hot_njit
 def zspage_first_is_private(st: PoolState, zspage: int) -> bool:
     """Debug check: the first zpdesc carries PG_private (is_first_zpdesc)."""
     return is_first_zpdesc(st.mm, get_first_zpdesc(st, zspage))
