@@ -66,9 +66,14 @@ def count_equal(buf: np.ndarray, p: int, q: int, limit: int) -> int:
     return p - start
 
 
+def copy_bytes(dst: np.ndarray, op: int, src: np.ndarray, start: int, n: int) -> None:
+    """memcpy(dst + op, src + start, n) between two different arrays (in bounds)."""
+    dst[op : op + n] = src[start : start + n]
+
+
 if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
     from llvmlite import ir
-    from numba.core import types
+    from numba.core import cgutils, types
     from numba.extending import intrinsic, overload
 
     def _unaligned_load(bits: int):  # type: ignore[no-untyped-def]
@@ -136,3 +141,28 @@ if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
         if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
             return lambda buf, p, q: _equal_bytes8(buf, p, q)
         return _equal_bytes8_loop
+
+    @intrinsic
+    def _memcpy(typingctx, dst, op, src, start, n):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            d = context.make_array(signature.args[0])(context, builder, args[0])
+            s = context.make_array(signature.args[2])(context, builder, args[2])
+            cgutils.raw_memcpy(
+                builder, builder.gep(d.data, [args[1]]), builder.gep(s.data, [args[3]]), args[4], 1
+            )
+            return context.get_dummy_value()
+
+        return types.none(dst, types.intp, src, types.intp, types.intp), codegen
+
+    def _copy_loop(dst, op, src, start, n):  # type: ignore[no-untyped-def]
+        for k in range(n):
+            dst[op + k] = src[start + k]
+
+    @overload(copy_bytes, inline="always")
+    def _copy_bytes_jit(dst, op, src, start, n):  # type: ignore[no-untyped-def]
+        if all(
+            isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.uint8
+            for a in (dst, src)
+        ):
+            return lambda dst, op, src, start, n: _memcpy(dst, op, src, start, n)
+        return _copy_loop

@@ -40,6 +40,9 @@ HUGE_CLASS_SIZE = 3625
 COMPRESS_BOUND = 2 * PAGE_SIZE
 """zcomp's destination buffer: 2 pages, above every worst case (lz4 4128, lzo 4419)."""
 
+BATCH_BOUND = 4480
+"""Per-page room in batch output: above LZ4_COMPRESSBOUND(4096) = 4128 and lzo's 4419."""
+
 SCRATCH_ENTRIES = max(LZ4_HASH_ENTRIES, D_SIZE)
 
 
@@ -126,19 +129,16 @@ def _batch_lengths(
 
 @njit(parallel=True)
 def _batch_compress(
-    pages: np.ndarray, algo: int, level: int, nchunks: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Compressed bytes (row i, first lengths[i] bytes) and lengths of every page."""
+    pages: np.ndarray, out: np.ndarray, lengths: np.ndarray, algo: int, level: int, nchunks: int
+) -> None:
+    """Compress every page into row i of ``out`` (the first lengths[i] bytes)."""
     n = pages.shape[0]
-    out = np.empty((n, COMPRESS_BOUND), dtype=np.uint8)
-    lengths = np.empty(n, dtype=np.int32)
     for c in prange(nchunks):
         lo = c * n // nchunks
         hi = (c + 1) * n // nchunks
         scratch = np.empty(SCRATCH_ENTRIES, dtype=np.uint16)
         for i in range(lo, hi):
             lengths[i] = compress_one(pages[i], out[i], True, algo, level, scratch)
-    return out, lengths
 
 
 @njit(parallel=True)

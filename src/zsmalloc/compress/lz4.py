@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import count_equal, read32
+from zsmalloc.compress._bytes import copy_bytes, count_equal, read32
 
 LZ4_HASH_ENTRIES = 1 << 13  # byU16 table: LZ4_HASHLOG (12) + 1 bits
 MINMATCH = 4
@@ -130,7 +130,7 @@ def lz4_compress_page(
             elif emit:
                 dst[token] = lit << 4
             if emit:
-                dst[op : op + lit] = src[anchor:ip]
+                copy_bytes(dst, op, src, anchor, lit)
             op += lit
             while True:
                 # _next_match: offset, then the match length.
@@ -176,7 +176,7 @@ def lz4_compress_page(
     elif emit:
         dst[token] = last << 4
     if emit:
-        dst[op : op + last] = src[anchor:n]
+        copy_bytes(dst, op, src, anchor, last)
     return op + last
 
 
@@ -211,7 +211,7 @@ def lz4_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
             return LZ4_E_INPUT_OVERRUN
         if op + lit > n_out:
             return LZ4_E_OUTPUT_OVERRUN
-        dst[op : op + lit] = src[ip : ip + lit]
+        copy_bytes(dst, op, src, ip, lit)
         ip += lit
         op += lit
         if ip == n_in:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import equal_bytes8, read32, read64
+from zsmalloc.compress._bytes import copy_bytes, equal_bytes8, read32, read64
 
 D_BITS = 13
 D_SIZE = 1 << D_BITS
@@ -98,7 +98,7 @@ def _put_literals(
             dst[op] = 0
         op = _put_zero_run(dst, op + 1, t - 18, emit)
     if emit:
-        dst[op : op + t] = src[ii : ii + t]
+        copy_bytes(dst, op, src, ii, t)
     return op + t
 
 
@@ -208,7 +208,7 @@ def lzo_compress_page(
         if op == data_start and t <= 238:
             if emit:
                 dst[op] = 17 + t
-                dst[op + 1 : op + 1 + t] = src[ii:n]
+                copy_bytes(dst, op + 1, src, ii, t)
             op += 1 + t
         else:
             op = _put_literals(dst, op, src, ii, t, state_offset, emit)
@@ -269,7 +269,7 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
                 return LZO_E_OUTPUT_OVERRUN
             if ip + t + 3 > n_in:
                 return LZO_E_INPUT_OVERRUN
-            dst[op : op + t] = src[ip : ip + t]
+            copy_bytes(dst, op, src, ip, t)
             op += t
             ip += t
             state = 4
@@ -291,7 +291,7 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
                         return LZO_E_OUTPUT_OVERRUN
                     if ip + t + 3 > n_in:
                         return LZO_E_INPUT_OVERRUN
-                    dst[op : op + t] = src[ip : ip + t]
+                    copy_bytes(dst, op, src, ip, t)
                     op += t
                     ip += t
                     state = 4
