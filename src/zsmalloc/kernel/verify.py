@@ -125,7 +125,11 @@ def verify_zram(
                 where = f"op {i + 1} ({op.describe()})"
                 div = _apply(op, live, model, written, result, writer, where)
                 if div is None:
+                    shrinker_before = result.shrinker_events
                     div = _compare(live, model, result, where)
+                    if writer is not None and result.shrinker_events > shrinker_before:
+                        writer.comment("the kernel's zsmalloc shrinker compacted here")
+                        writer.compact()
                 result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
                 result.ops_done = i + 1
                 if writer is not None and op.kind != "read":
