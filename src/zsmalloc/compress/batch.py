@@ -63,15 +63,16 @@ def as_pages(data: object, what: str = "input") -> np.ndarray:
             raise InvalidSizeError(
                 f"{what}: expected bytes or a uint8 array of pages, found {type(data).__name__}"
             ) from None
-    if arr.ndim == 2 and arr.shape[1] == PAGE_SIZE:
-        return np.ascontiguousarray(arr)
     if arr.size % PAGE_SIZE != 0 or (arr.ndim == 2 and arr.shape[1] != PAGE_SIZE):
         raise InvalidSizeError(
             f"{what}: expected a multiple of {PAGE_SIZE} bytes (whole pages), "
             f"found {arr.size} bytes"
             + (f" in shape {arr.shape}" if arr.ndim > 1 else "")
         )
-    return np.ascontiguousarray(arr).reshape(-1, PAGE_SIZE)
+    # Always a read-only view: one numba signature for every caller (compile once).
+    view = np.ascontiguousarray(arr).reshape(-1, PAGE_SIZE).view()
+    view.flags.writeable = False
+    return view
 
 
 def _nchunks(n: int) -> int:

@@ -190,7 +190,8 @@ class KernelBackend(Backend):
     def decompress(self, data: bytes, out_len: int = PAGE_SIZE) -> bytes:
         out_len = self._check_out_len(out_len)
         try:
-            src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+            src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8).view()
+            src.flags.writeable = False  # one numba signature, whatever the caller passed
         except TypeError:
             raise InputError(
                 f"{self.name}: expected bytes to decompress, found {type(data).__name__}"
