@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsmalloc.errors import InputError
+from zsmalloc.estimate.sources import ChainedSource, PageSource
 
 PM_PRESENT = np.uint64(1 << 63)
 PM_SWAP = np.uint64(1 << 62)
@@ -80,18 +81,15 @@ def _runs(mask: np.ndarray) -> Iterator[tuple[int, int]]:
     yield from zip(starts.tolist(), stops.tolist(), strict=True)
 
 
-class ProcessSource:
+class ProcessSource(PageSource):
     """The resident anonymous memory of one live process."""
 
     kind = "process"
 
     def __init__(self, pid: int, page_size: int) -> None:
         self.pid = pid
-        self.page_size = page_size
         self.name = process_name(pid)
-        self.label = f"pid {pid} ({self.name})"
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
+        super().__init__(f"pid {pid} ({self.name})", page_size)
         sys_page = os.sysconf("SC_PAGE_SIZE")
         if page_size != sys_page:
             raise InputError(
@@ -122,19 +120,7 @@ class ProcessSource:
         self._carry: tuple[int, int] | None = None
 
     def total_pages(self) -> int | None:
-        """Resident anonymous pages, from /proc/PID/status (RssAnon): a good guess."""
-        try:
-            with open(f"/proc/{self.pid}/status") as f:
-                for line in f:
-                    if line.startswith("RssAnon:"):
-                        return int(line.split()[1]) * 1024 // self.page_size
-        except OSError:
-            return None
-        return None
-
-    def _count(self, reason: str, n: int) -> None:
-        if n:
-            self.skipped[reason] = self.skipped.get(reason, 0) + n
+        return rss_anon_pages(self.pid, self.page_size)
 
     def _present_runs(self) -> Iterator[tuple[int, int]]:
         """(address, nr_pages) of each run of resident pages, in address order."""
@@ -146,17 +132,17 @@ class ProcessSource:
                 try:
                     raw = os.pread(self._pagemap_fd, (hi - lo) * 8, lo * 8)
                 except OSError:
-                    self._count("pages not readable", hi - lo)
+                    self.count_skipped("pages not readable", hi - lo)
                     continue
                 if not raw:  # the process has exited
                     return
                 entries = np.frombuffer(raw, dtype=np.uint64)
                 present = (entries & PM_PRESENT) != 0
-                self._count("pages swapped out", int(((entries & PM_SWAP) != 0).sum()))
-                self._count(
+                self.count_skipped("pages swapped out", int(((entries & PM_SWAP) != 0).sum()))
+                self.count_skipped(
                     "pages never touched", int((~present & ((entries & PM_SWAP) == 0)).sum())
                 )
-                self._count("pages not readable", (hi - lo) - len(entries))
+                self.count_skipped("pages not readable", (hi - lo) - len(entries))
                 for a, b in _runs(present):
                     yield (lo + a) * ps, b - a
 
@@ -167,7 +153,7 @@ class ProcessSource:
             got = os.preadv(self._mem_fd, [memoryview(out).cast("B")], addr)
         except OSError as exc:
             if exc.errno == _errno.ESRCH:
-                self._count("pages not readable", len(out))
+                self.count_skipped("pages not readable", len(out))
                 return 0
             got = 0
         if got == want:
@@ -180,7 +166,7 @@ class ProcessSource:
             except OSError:
                 page = b""
             if len(page) != self.page_size:
-                self._count("pages not readable", 1)
+                self.count_skipped("pages not readable", 1)
                 continue
             out[kept] = np.frombuffer(page, dtype=np.uint8)
             kept += 1
@@ -207,6 +193,18 @@ class ProcessSource:
         self._mem_fd = self._pagemap_fd = -1
 
 
+def rss_anon_pages(pid: int, page_size: int) -> int:
+    """Resident anonymous pages, from /proc/PID/status (RssAnon): a good guess."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024 // page_size
+    except OSError:
+        return 0
+    return 0
+
+
 def is_kernel_thread(pid: int) -> bool:
     """Kernel threads have no user memory: an empty maps file (PF_KTHREAD, no mm)."""
     try:
@@ -220,70 +218,35 @@ def all_pids() -> list[int]:
     return sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
 
 
-class AllProcessesSource:
+class AllProcessesSource(ChainedSource):
     """Every readable process but this one, in pid order."""
 
     kind = "all processes"
+    part_unreadable = "processes that vanished while read"
 
     def __init__(self, page_size: int, pids: list[int] | None = None) -> None:
-        self.page_size = page_size
+        super().__init__("all processes", page_size)
         self.pids = [p for p in (pids if pids is not None else all_pids()) if p != os.getpid()]
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
         self.readable = 0
         self.unreadable = 0
         self.kernel_threads = 0
-        self._iter = iter(self.pids)
-        self._current: ProcessSource | None = None
-        self.label = "all processes"
 
     def total_pages(self) -> int | None:
-        total = 0
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("RssAnon:"):
-                            total += int(line.split()[1]) * 1024 // self.page_size
-            except OSError:
-                continue
-        return total
+        return sum(rss_anon_pages(pid, self.page_size) for pid in self.pids)
 
-    def _next(self) -> bool:
-        for pid in self._iter:
+    def parts(self) -> Iterator[PageSource]:
+        for pid in self.pids:
             if is_kernel_thread(pid):
                 self.kernel_threads += 1
                 continue
             try:
-                self._current = ProcessSource(pid, self.page_size)
+                src = ProcessSource(pid, self.page_size)
             except InputError:
                 self.unreadable += 1
                 continue
             self.readable += 1
-            return True
-        return False
-
-    def read_pages(self, out: np.ndarray) -> int:
-        n = 0
-        while n < len(out):
-            if self._current is None and not self._next():
-                break
-            assert self._current is not None
-            got = self._current.read_pages(out[n:])
-            n += got
-            if got == 0 or n < len(out):
-                for k, v in self._current.skipped.items():
-                    self.skipped[k] = self.skipped.get(k, 0) + v
-                self._current.close()
-                self._current = None
-        self.pages += n
-        self.label = (
-            f"{self.readable} processes read, {self.unreadable} exited or unreadable, "
-            f"{self.kernel_threads} kernel threads"
-        )
-        return n
-
-    def close(self) -> None:
-        if self._current is not None:
-            self._current.close()
-            self._current = None
+            self.label = (
+                f"{self.readable} processes read, {self.unreadable} exited or unreadable, "
+                f"{self.kernel_threads} kernel threads"
+            )
+            yield src

@@ -51,12 +51,18 @@ def input_lines(rep: Report) -> list[str]:
     return lines
 
 
-def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
-    title = "mm_stat after `echo 1 > compact`" if compacted else "mm_stat after writing the pages"
+def algo_table(rep: Report, title: str, first: str) -> Table:
+    """A table with a label column, then one right-aligned column per algorithm."""
     tab = Table(title=title, title_justify="left")
-    tab.add_column("column")
+    tab.add_column(first)
     for a in rep.algos:
         tab.add_column(a, justify="right")
+    return tab
+
+
+def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
+    title = "mm_stat after `echo 1 > compact`" if compacted else "mm_stat after writing the pages"
+    tab = algo_table(rep, title, "column")
     vals = {a: (r.mm_stat_after_compact if compacted else r.mm_stat) for a, r in rep.algos.items()}
     for i, col in enumerate(MM_STAT_COLUMNS):
         tab.add_row(col, *[str(vals[a][i]) for a in rep.algos])
@@ -64,10 +70,7 @@ def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
 
 
 def derived_table(rep: Report) -> Table:
-    tab = Table(title="what it means", title_justify="left")
-    tab.add_column("figure")
-    for a in rep.algos:
-        tab.add_column(a, justify="right")
+    tab = algo_table(rep, "what it means", "figure")
     d = {a: r.derived() for a, r in rep.algos.items()}
     ps = rep.page_size
 
@@ -107,10 +110,7 @@ def derived_table(rep: Report) -> Table:
 
 
 def chain_table(rep: Report) -> Table:
-    tab = Table(title="RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE", title_justify="left")
-    tab.add_column("chain size")
-    for a in rep.algos:
-        tab.add_column(a, justify="right")
+    tab = algo_table(rep, "RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE", "chain size")
     base = {a: r.chain_totals[rep.chain_size] for a, r in rep.algos.items()}
     for chain in (4, 6, 8, 10, 12, 16):
         cells = []

@@ -25,22 +25,9 @@ import numpy as np
 
 from zsmalloc.estimate.driver import Tally
 from zsmalloc.estimate.fill import FillState, chain_size_totals, fill_state
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
 from zsmalloc.zs.size_class import build_class_table
 
-MM_STAT_COLUMNS = (
-    "orig_data_size",
-    "compr_data_size",
-    "mem_used_total",
-    "mem_limit",
-    "mem_used_max",
-    "same_pages",
-    "pages_compacted",
-    "huge_pages",
-    "huge_pages_since",
-)
-BYTE_COLUMNS = frozenset(
-    ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit", "mem_used_max")
-)
 CHAIN_SIZES = range(4, 17)  # Kconfig ZSMALLOC_CHAIN_SIZE range
 LOSS_CAUSES = ("header", "rounding", "tail", "free_slots")
 
@@ -126,19 +113,14 @@ class AlgoReport:
             "mm_stat_after_compact": dict(
                 zip(MM_STAT_COLUMNS, self.mm_stat_after_compact, strict=True)
             ),
-            "mm_stat_line": format_mm_stat(self.mm_stat),
-            "mm_stat_after_compact_line": format_mm_stat(self.mm_stat_after_compact),
+            "mm_stat_line": format_mm_stat(self.mm_stat).rstrip("\n"),
+            "mm_stat_after_compact_line": format_mm_stat(self.mm_stat_after_compact).rstrip("\n"),
             "derived": self.derived(),
             "mem_used_total_by_chain_size": {str(k): v for k, v in self.chain_totals.items()},
             "classes": self.classes(),
             "compressed_length_histogram": self.histogram(),
             "verified_by_replay": self.verified,
         }
-
-
-def format_mm_stat(values: list[int]) -> str:
-    """The mm_stat line as the kernel prints it (``%8llu`` fields, single spaces)."""
-    return " ".join(f"{int(v):8d}" for v in values)
 
 
 @dataclass

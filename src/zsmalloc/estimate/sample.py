@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zsmalloc.estimate.sources import PageSource
+
 SAMPLE_PAGES = 8192  # 32 MiB of 4 KiB pages: a few seconds at most
 SEED = 0x5A5A_2024
 
@@ -38,17 +40,15 @@ def _package_text() -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*.py")))
 
 
-class SampleSource:
+class SampleSource(PageSource):
     """The built-in sample as a page source (see the module docstring)."""
 
     kind = "built-in sample"
     label = "built-in sample (synthetic mix; no readable process memory here)"
 
     def __init__(self, page_size: int, nr_pages: int = SAMPLE_PAGES) -> None:
-        self.page_size = page_size
+        super().__init__(self.label, page_size)
         self.nr_pages = nr_pages
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
         rng = np.random.default_rng(SEED)
         # Which kind each page is: fixed shares, interleaved in a fixed random order.
         counts = [nr_pages * s // 100 for s in SHARES]
@@ -95,9 +95,6 @@ class SampleSource:
         self.pages += n
         return n
 
-    def close(self) -> None:
-        pass
-
 
 # -- a mix of this machine's real data, for checks against the live kernel -------------
 
@@ -121,11 +118,11 @@ def machine_mix(nr_pages: int, page_size: int = 4096, seed: int = SEED) -> np.nd
     nblocks = -(-nr_pages // MIX_BLOCK)
     rng = np.random.default_rng(seed)
     kinds = rng.choice(3, size=nblocks, p=[0.5, 0.25, 0.25])  # files, processes, sample
-    files = [DirectorySource(r, page_size) for r in MIX_ROOTS if Path(r).is_dir()]
-    procs: list[object] = []
+    files: list[PageSource] = [DirectorySource(r, page_size) for r in MIX_ROOTS if Path(r).is_dir()]
+    procs: list[PageSource] = []
     if page_size == 4096:
         procs = [AllProcessesSource(page_size)]
-    sample = [SampleSource(page_size, nr_pages)]
+    sample: list[PageSource] = [SampleSource(page_size, nr_pages)]
     pools = {0: files, 1: procs, 2: sample}
     for b in range(nblocks):
         lo, hi = b * MIX_BLOCK, min(nr_pages, (b + 1) * MIX_BLOCK)
@@ -136,10 +133,10 @@ def machine_mix(nr_pages: int, page_size: int = 4096, seed: int = SEED) -> np.nd
             pool = pools[kind]
             while n < hi and pool:
                 src = pool[b % len(pool)]
-                got = src.read_pages(out[n:hi])  # type: ignore[attr-defined]
+                got = src.read_pages(out[n:hi])
                 n += got
                 if n < hi:  # exhausted
-                    src.close()  # type: ignore[attr-defined]
+                    src.close()
                     pool.remove(src)
             if n == hi:
                 break
@@ -147,5 +144,5 @@ def machine_mix(nr_pages: int, page_size: int = 4096, seed: int = SEED) -> np.nd
             raise RuntimeError("machine_mix: ran out of pages")
     for pool in pools.values():
         for src in pool:
-            src.close()  # type: ignore[attr-defined]
+            src.close()
     return out

@@ -36,34 +36,95 @@ import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO
 
 import numpy as np
 
 from zsmalloc.errors import InputError
 
 
-class PageSource(Protocol):
-    """Something that yields pages into a caller's buffer.
+class PageSource:
+    """Something that yields pages into a caller's buffer (the base of every source).
 
     ``label`` names it in reports; ``total_pages`` is a best-effort page count
     for the progress bar (None when unknown); ``pages`` counts pages delivered
-    so far and ``skipped`` counts pages (or files) that could not be read, by
-    reason.
+    so far and ``skipped`` counts pages (or files, or processes) that could not
+    be read, by reason.  ``read_pages`` returns fewer pages than asked for only
+    when the source is exhausted.
     """
 
-    label: str
-    kind: str
-    pages: int
-    skipped: dict[str, int]
+    kind = "source"
 
-    def total_pages(self) -> int | None: ...
+    def __init__(self, label: str, page_size: int) -> None:
+        self.label = label
+        self.page_size = page_size
+        self.pages = 0
+        self.skipped: dict[str, int] = {}
+
+    def count_skipped(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def total_pages(self) -> int | None:
+        return None
 
     def read_pages(self, out: np.ndarray) -> int:
-        """Fill ``out[:n]`` (shape (k, page_size), uint8) and return n; 0 = exhausted."""
-        ...
+        """Fill ``out[:n]`` (shape (k, page_size), uint8) and return n; n < k = exhausted."""
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        pass
+
+
+class ChainedSource(PageSource):
+    """Several sources one after another: the files of a directory, the processes.
+
+    Subclasses yield opened parts from ``parts()``; each part starts on a new
+    page.  A part that fails to read (``InputError``) is skipped and counted
+    under ``part_unreadable``; each finished part's own skip counts are merged.
+    """
+
+    part_unreadable = "unreadable parts"
+
+    def __init__(self, label: str, page_size: int) -> None:
+        super().__init__(label, page_size)
+        self._parts: Iterator[PageSource] | None = None
+        self._current: PageSource | None = None
+
+    def parts(self) -> Iterator[PageSource]:
+        raise NotImplementedError
+
+    def _finish_part(self) -> None:
+        assert self._current is not None
+        for k, v in self._current.skipped.items():
+            self.count_skipped(k, v)
+        self._current.close()
+        self._current = None
+
+    def read_pages(self, out: np.ndarray) -> int:
+        if self._parts is None:
+            self._parts = self.parts()
+        n = 0
+        while n < len(out):
+            if self._current is None:
+                self._current = next(self._parts, None)
+                if self._current is None:
+                    break
+            try:
+                got = self._current.read_pages(out[n:])
+            except InputError:
+                self.count_skipped(self.part_unreadable)
+                self._finish_part()
+                continue
+            n += got
+            if n < len(out):  # the part is exhausted
+                self._finish_part()
+        self.pages += n
+        return n
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._finish_part()
 
 
 # -- opening files, transparently decompressing -------------------------------
@@ -88,7 +149,7 @@ def _sniff(path: Path, head: bytes) -> str | None:
     return None
 
 
-def open_stream(path: Path) -> tuple[IO[bytes], str | None]:
+def open_stream(path: Path, *, decompress: bool = True) -> tuple[IO[bytes], str | None]:
     """Open ``path`` for reading, decompressing it if its magic says so.
 
     Returns the byte stream and the compression format (None for raw data).
@@ -102,6 +163,8 @@ def open_stream(path: Path) -> tuple[IO[bytes], str | None]:
         raise InputError("is a directory", path=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", path=str(path)) from None
+    if not decompress:
+        return raw, None
     try:
         head = raw.read(6)
         raw.seek(0)
@@ -149,7 +212,7 @@ def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
 # -- pages already in memory ----------------------------------------------------
 
 
-class ArraySource:
+class ArraySource(PageSource):
     """Pages already in memory (a bytes-like object or an (n, page_size) uint8 array)."""
 
     kind = "memory"
@@ -160,11 +223,8 @@ class ArraySource:
             raise InputError(
                 f"{label}: expected whole {page_size}-byte pages, found {arr.size} bytes"
             )
+        super().__init__(label, page_size)
         self.data = arr.reshape(-1, page_size)
-        self.page_size = page_size
-        self.label = label
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
 
     def total_pages(self) -> int | None:
         return len(self.data)
@@ -175,25 +235,25 @@ class ArraySource:
         self.pages += n
         return n
 
-    def close(self) -> None:
-        pass
-
 
 # -- raw files and images -----------------------------------------------------
 
 
-class FileSource:
-    """One file (or block device, or compressed image) read as pages."""
+class FileSource(PageSource):
+    """One file (or block device, or compressed image) read as pages.
+
+    ``decompress=False`` takes the bytes as they are, as for the files of a
+    directory (the page cache holds them that way).
+    """
 
     kind = "file"
 
-    def __init__(self, path: str | os.PathLike[str], page_size: int) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], page_size: int, *, decompress: bool = True
+    ) -> None:
+        super().__init__(str(path), page_size)
         self.path = Path(path)
-        self.page_size = page_size
-        self.label = str(self.path)
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
-        self._stream, self.compression = open_stream(self.path)
+        self._stream, self.compression = open_stream(self.path, decompress=decompress)
         if self.compression:
             self.kind = f"file ({self.compression})"
 
@@ -247,20 +307,16 @@ def walk_files(root: Path) -> Iterator[Path]:
             continue
 
 
-class DirectorySource:
+class DirectorySource(ChainedSource):
     """Every regular file under a directory, each as its own run of pages."""
 
     kind = "directory"
+    part_unreadable = "unreadable files"
 
     def __init__(self, path: str | os.PathLike[str], page_size: int) -> None:
+        super().__init__(str(path), page_size)
         self.path = Path(path)
-        self.page_size = page_size
-        self.label = str(self.path)
-        self.pages = 0
         self.files = 0
-        self.skipped: dict[str, int] = {}
-        self._files = walk_files(self.path)
-        self._current: IO[bytes] | None = None
 
     def total_pages(self) -> int | None:
         total = 0
@@ -271,44 +327,15 @@ class DirectorySource:
                 continue
         return total
 
-    def _next_stream(self) -> bool:
-        for p in self._files:
+    def parts(self) -> Iterator[PageSource]:
+        for p in walk_files(self.path):
             try:
-                # Files in a directory are taken as they are (no decompression):
-                # the page cache would hold them that way.
-                self._current = open(p, "rb")  # noqa: SIM115 - closed in read_pages/close
-            except OSError:
-                self.skipped["unreadable files"] = self.skipped.get("unreadable files", 0) + 1
+                src = FileSource(p, self.page_size, decompress=False)
+            except InputError:
+                self.count_skipped(self.part_unreadable)
                 continue
             self.files += 1
-            return True
-        return False
-
-    def read_pages(self, out: np.ndarray) -> int:
-        n = 0
-        while n < len(out):
-            if self._current is None and not self._next_stream():
-                break
-            assert self._current is not None
-            try:
-                got = fill_pages(self._current, out[n:])
-            except OSError:
-                self.skipped["unreadable files"] = self.skipped.get("unreadable files", 0) + 1
-                got = 0
-                self._current.close()
-                self._current = None
-                continue
-            n += got
-            if n < len(out):  # this file is exhausted: each file starts on a new page
-                self._current.close()
-                self._current = None
-        self.pages += n
-        return n
-
-    def close(self) -> None:
-        if self._current is not None:
-            self._current.close()
-            self._current = None
+            yield src
 
 
 # -- ELF core dumps -------------------------------------------------------------
@@ -364,7 +391,7 @@ def core_segments(path: Path) -> list[tuple[int, int, int]] | None:
     return segs
 
 
-class CoreDumpSource:
+class CoreDumpSource(PageSource):
     """The memory segments of an ELF core dump, each zero-padded to whole pages."""
 
     kind = "core dump"
@@ -372,11 +399,8 @@ class CoreDumpSource:
     def __init__(
         self, path: str | os.PathLike[str], page_size: int, segments: list[tuple[int, int, int]]
     ) -> None:
+        super().__init__(str(path), page_size)
         self.path = Path(path)
-        self.page_size = page_size
-        self.label = str(self.path)
-        self.pages = 0
-        self.skipped: dict[str, int] = {}
         self.segments = segments
         self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         self._seg = 0
@@ -395,9 +419,7 @@ class CoreDumpSource:
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
                 lost = -(-(size - self._done - got) // self.page_size)
-                self.skipped["pages past the end of a truncated core"] = (
-                    self.skipped.get("pages past the end of a truncated core", 0) + lost
-                )
+                self.count_skipped("pages past the end of a truncated core", lost)
                 want = got
                 self._done = size
             else:
