@@ -58,11 +58,14 @@ def test_every_page_length_matches_the_kernel(live_zram, algo: str) -> None:
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("level", [2, 9, 0])
+@pytest.mark.parametrize("level", [2, 9, 0, -1, 2**26, 2**31 - 1])
 def test_lz4_acceleration_level_matches_the_kernel(live_zram, level: int) -> None:
-    """zram's ``algorithm_params algo=lz4 level=N`` is LZ4's acceleration (< 1 means 1)."""
+    """zram's ``algorithm_params algo=lz4 level=N`` is LZ4's acceleration (< 1 means 1).
+
+    ``acceleration << 6`` is a u32 in the kernel: 2^26 starts with step 0.
+    """
     n = max(60, LIVE_PAGES // 3)
-    pages, kinds = make_pages(n, seed=LIVE_SEED + level)
+    pages, kinds = make_pages(n, seed=LIVE_SEED + level % 1000)
     z = live_zram(
         algorithm="lz4", disksize=(n + 16) * PAGE, algorithm_params=f"algo=lz4 level={level}"
     )
