@@ -261,3 +261,15 @@ def test_discard_counts_every_covered_slot() -> None:
     assert z.io_stat()[3] == 2 and z.mm_stat()[0] == 2 * PAGE
     z.discard(0, 4 * PAGE)
     assert z.io_stat()[3] == 6 and z.mm_stat()[0:2] == [0, 0]
+
+
+def test_swap_slot_free_notify() -> None:
+    """zram_slot_free_notify: notify_free counted, slot freed (no lock miss in the model)."""
+    z = Zram()
+    z.write_attr("disksize", "8K")
+    z.write(0, b"\x05" * 9 + bytes(PAGE - 9))
+    z.slot_free_notify(0)
+    z.slot_free_notify(1)  # empty: still counted
+    assert z.io_stat() == [0, 0, 0, 2]
+    assert z.read_attr("debug_stat") == "version: 1\n0        0\n"
+    assert z.mm_stat()[0:2] == [0, 0]

@@ -591,6 +591,21 @@ class Zram:
                 length >> PAGE_SHIFT,
             )
 
+    def slot_free_notify(self, index: int) -> None:
+        """Mirrors zram_slot_free_notify(): the swap layer freed swap slot ``index``.
+
+        ``notify_free += 1``, then the slot is freed if its lock can be taken
+        without waiting; in the model nothing else holds it, so ``miss_free``
+        (the lock-miss count) stays 0.
+        """
+        if not 0 <= index < self.nr_pages:
+            raise SysfsError(
+                f"slot_free_notify: slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL
+            )
+        zram_discard_range(
+            self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, 1
+        )
+
     # -- writeback and recompression (own modules) ----------------------------------
     def _require_writeback(self, attr: str) -> None:
         if not self.has_writeback:
