@@ -257,6 +257,20 @@ def page_has_type(mm: MemMap, pfn: int, pgty: int) -> bool:
     return (np.int64(mm.page_type[pfn]) >> PAGE_TYPE_SHIFT) == pgty
 
 
+@hot_njit
 def pfn_valid(mm: MemMap, pfn: int) -> bool:
     """Is ``pfn`` a frame the allocator has ever handed out (and not the reserved 0)?"""
-    return 1 <= pfn < int(mm.vars[MM_HWM])
+    return 1 <= pfn < mm.vars[MM_HWM]
+
+
+@hot_njit
+def nr_free_pages(mm: MemMap) -> int:
+    """Order-0 pages the arena can still hand out."""
+    v = mm.vars
+    return v[MM_NR_FREE] + v[MM_MAX_PAGES] - v[MM_HWM]
+
+
+@hot_njit
+def mod_zspages_stat(mm: MemMap, delta: int) -> None:
+    """vmstat NR_ZSPAGES += delta (inc/dec_zone_page_state; the arena is one zone)."""
+    mm.vars[MM_NR_ZSPAGES] += delta

@@ -50,6 +50,7 @@ from zsmalloc.mm.page import (
     PG_private,
     PGTY_zsmalloc,
     get_page,
+    mod_zspages_stat,
     page_address,
     page_flag_clear,
     page_flag_set,
@@ -156,6 +157,17 @@ def zpdesc_get(mm: MemMap, zpdesc: int) -> None:
 
 
 @hot_njit
+def zpdesc_ref_count(mm: MemMap, zpdesc: int) -> int:
+    """folio_ref_count()."""
+    return np.int64(mm.zp_refcount[zpdesc])
+
+
+@hot_njit
+def zpdesc_wait_locked(mm: MemMap, zpdesc: int) -> None:
+    """folio_wait_locked(): single-threaded, a held lock would never be released: no-op."""
+
+
+@hot_njit
 def zpdesc_put(mm: MemMap, zpdesc: int) -> int:
     """folio_put(): the last reference frees the page (0, or -EFAULT for a bad page)."""
     return put_page(mm, zpdesc)
@@ -207,6 +219,12 @@ def __zpdesc_set_zsmalloc(mm: MemMap, zpdesc: int) -> bool:
         return False
     mm.zp_first_obj_offset[zpdesc] = np.uint32(ZS_PAGE_TYPE)
     return True
+
+
+@hot_njit
+def __zpdesc_clear_zsmalloc(mm: MemMap, zpdesc: int) -> None:
+    """__ClearPageZsmalloc(): back to untyped (6.14-6.16; 6.18 leaves it to the buddy)."""
+    mm.zp_first_obj_offset[zpdesc] = np.uint32(PAGE_TYPE_UNTYPED)
 
 
 @hot_njit
@@ -281,3 +299,15 @@ def reset_zpdesc(mm: MemMap, zpdesc: int) -> None:
     page_flag_clear(mm, zpdesc, PG_private)
     mm.zp_zspage[zpdesc] = 0
     mm.zp_next[zpdesc] = 0
+
+
+@hot_njit
+def zpdesc_inc_zone_page_state(mm: MemMap, zpdesc: int) -> None:
+    """NR_ZSPAGES += 1 for the page's zone (one zone here)."""
+    mod_zspages_stat(mm, 1)
+
+
+@hot_njit
+def zpdesc_dec_zone_page_state(mm: MemMap, zpdesc: int) -> None:
+    """NR_ZSPAGES -= 1 for the page's zone (one zone here)."""
+    mod_zspages_stat(mm, -1)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import memcpy
+from zsmalloc.mm.page import memcpy, pfn_valid
 from zsmalloc.mm.zpdesc import kmap_local_zpdesc
 from zsmalloc.zs.compact import (
     zs_can_compact_total,
@@ -49,7 +49,6 @@ from zsmalloc.zs.compact import (
 from zsmalloc.zs.handle import (
     EINVAL,
     ENOMEM,
-    ENOSPC,
     cache_alloc_handle,
     cache_free_handle,
     handle_is_live,
@@ -63,6 +62,7 @@ from zsmalloc.zs.state import (
     V_HUGE_CLASS_SIZE,
     V_MAX_ALLOC_SIZE,
     V_MIN_ALLOC_SIZE,
+    V_OVERSIZE_ERRNO,
     V_PAGES_ALLOCATED,
     V_SIZE_CLASS_DELTA,
     ZS_HANDLE_SIZE,
@@ -136,7 +136,7 @@ def zs_malloc(st: PoolState, size: int) -> int:
     if size <= 0:
         return -EINVAL
     if size > st.vars[V_MAX_ALLOC_SIZE]:
-        return -ENOSPC
+        return -st.vars[V_OVERSIZE_ERRNO]  # -ENOSPC since 6.12
     # Always add the header before the lookup, even for objects that end up huge.
     cls = st.class_index[get_size_class_index(st, size + ZS_HANDLE_SIZE)]
     zspage = find_get_zspage(st, cls)
@@ -168,7 +168,7 @@ def handle_zspage(st: PoolState, handle: int) -> int:
     if not handle_is_live(st, handle):
         return -EINVAL
     pfn = obj_to_pfn(st, handle_to_obj(st, handle))
-    if pfn <= 0 or pfn >= st.mm.vars[1]:
+    if not pfn_valid(st.mm, pfn):
         return -EINVAL
     zspage = get_zspage(st, pfn)
     if zspage <= 0:

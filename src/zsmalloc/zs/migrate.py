@@ -13,7 +13,7 @@ page counts, fullness groups, list order, free lists or object indices.
 from __future__ import annotations
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import alloc_page, memcpy
+from zsmalloc.mm.page import alloc_page, memcpy, nr_free_pages, pfn_valid
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
     __zpdesc_set_zsmalloc,
@@ -28,6 +28,7 @@ from zsmalloc.mm.zpdesc import (
     zpdesc_is_movable,
     zpdesc_is_zsmalloc,
     zpdesc_put,
+    zpdesc_ref_count,
     zpdesc_set_isolated,
     zpdesc_trylock,
     zpdesc_unlock,
@@ -118,15 +119,15 @@ def zs_page_migrate_pfn(st: PoolState, pfn: int) -> int:
     isolated; -ENOMEM (-EAGAIN in the core's terms) when no page frame is free.
     """
     mm = st.mm
-    if pfn <= 0 or pfn >= mm.vars[1]:
+    if not pfn_valid(mm, pfn) or zpdesc_ref_count(mm, pfn) <= 0:
         return -EINVAL
-    if mm.refcount[pfn] <= 0 or not zpdesc_is_zsmalloc(mm, pfn) or not zpdesc_is_movable(mm, pfn):
+    if not zpdesc_is_zsmalloc(mm, pfn) or not zpdesc_is_movable(mm, pfn):
         return -EINVAL
     if get_zspage(st, pfn) <= 0:
         return -EINVAL
     if zpdesc_is_isolated(mm, pfn):
         return -EBUSY
-    if mm.vars[0] == 0 and mm.vars[1] >= mm.vars[2]:
+    if nr_free_pages(mm) == 0:
         return -ENOMEM
     # isolate_movable_ops_page(): pin, lock, ask zsmalloc, mark isolated, unlock.
     zpdesc_get(mm, pfn)

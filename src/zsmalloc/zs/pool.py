@@ -24,10 +24,12 @@ Example::
 from __future__ import annotations
 
 import errno as _errno
+import os
 
 import numpy as np
 
 from zsmalloc.errors import BadHandleError, InvalidSizeError, OutOfMemoryError, ZsmallocError
+from zsmalloc.profile import profile_for
 from zsmalloc.zs import core
 from zsmalloc.zs.size_class import ClassTable, build_class_table
 from zsmalloc.zs.state import (
@@ -46,7 +48,8 @@ class Pool:
     """One zsmalloc pool over its own arena of page frames.
 
     ``chain_size`` is CONFIG_ZSMALLOC_CHAIN_SIZE, ``page_size`` PAGE_SIZE, ``version`` the
-    kernel whose class table to build (allocation rules are 6.18's).  ``max_pages``
+    kernel (6.6, 6.12 or 6.18: they share the allocation rules; the class table, obj
+    encoding and errno follow the version, see :mod:`zsmalloc.profile`).  ``max_pages``
     bounds the arena (default: 4 GiB worth of pages); malloc fails with
     OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.
     """
@@ -59,6 +62,7 @@ class Pool:
         max_pages: int | None = None,
         version: str = "6.18",
     ) -> None:
+        self.profile = profile_for(version, page_size, chain_size)
         self.table: ClassTable = build_class_table(chain_size, page_size, version)
         if max_pages is None:
             max_pages = DEFAULT_ARENA_BYTES // page_size
@@ -67,6 +71,14 @@ class Pool:
         self.max_pages = max_pages
         self.mem_map, self.state = new_pool_state(self.table, max_pages + 1)
         self._buf = np.empty(page_size, np.uint8)
+        # ZSMALLOC_DEBUG=1: recount everything after each change (zsmalloc.zs.check).
+        self.debug = os.environ.get("ZSMALLOC_DEBUG", "0") not in ("", "0")
+
+    def _debug_check(self) -> None:
+        if self.debug:
+            from zsmalloc.zs.check import check_pool
+
+            check_pool(self.state)
 
     # ---- properties ------------------------------------------------------------------
     @property
@@ -108,6 +120,7 @@ class Pool:
                 f"zs_malloc({size}): the arena of {self.max_pages} pages is exhausted",
                 errno=-handle,
             )
+        self._debug_check()
         return handle
 
     def _check_handle(self, handle: object) -> int:
@@ -122,6 +135,7 @@ class Pool:
         """zs_free(handle).  BadHandleError for a freed, forged or unknown handle."""
         h = self._check_handle(handle)
         core.zs_free(self.state, h)
+        self._debug_check()
 
     def capacity(self, handle: int) -> int:
         """Bytes the object can hold: its class size less the 8-byte header (huge: a page)."""
@@ -154,7 +168,9 @@ class Pool:
     # ---- compaction, shrinker, migration ---------------------------------------------
     def compact(self) -> int:
         """zs_compact(): pages freed (also added to ``pages_compacted``)."""
-        return int(core.zs_compact(self.state))
+        freed = int(core.zs_compact(self.state))
+        self._debug_check()
+        return freed
 
     def can_compact(self) -> int:
         """The shrinker's count: pages a compaction would free now."""
@@ -162,7 +178,9 @@ class Pool:
 
     def shrink(self) -> int:
         """The shrinker's scan: a full compaction; pages freed."""
-        return int(core.zs_shrinker_scan(self.state))
+        freed = int(core.zs_shrinker_scan(self.state))
+        self._debug_check()
+        return freed
 
     def migrate(self, pfn: int) -> int:
         """Migrate page ``pfn`` of a zspage to a new page frame; returns the new pfn."""
@@ -174,6 +192,7 @@ class Pool:
                 f"migrate({pfn}): expected a movable, non-isolated page of a live zspage",
                 errno=-res,
             )
+        self._debug_check()
         return res
 
     # ---- totals and statistics ---------------------------------------------------------

@@ -33,13 +33,13 @@ from typing import NamedTuple
 import numpy as np
 
 from zsmalloc.mm.page import MemMap, anon_zeros, new_mem_map
+from zsmalloc.profile import KernelProfile
 
 # ---- fixed constants (x86_64) ------------------------------------------------------------
 ZS_HANDLE_SIZE = 8
 OBJ_ALLOCATED_TAG = 1
 OBJ_TAG_BITS = 1
 OBJ_TAG_MASK = 1
-MAX_POSSIBLE_PHYSMEM_BITS = 52
 ZSPAGE_MAGIC = 0x58
 NR_FULLNESS_GROUPS = 12
 ZS_INUSE_RATIO_0 = 0
@@ -79,7 +79,8 @@ V_MAX_ALLOC_SIZE = 13  # ZS_MAX_ALLOC_SIZE = PAGE_SIZE
 V_MIN_ALLOC_SIZE = 14  # ZS_MIN_ALLOC_SIZE
 V_SIZE_CLASS_DELTA = 15  # ZS_SIZE_CLASS_DELTA
 V_HUGE_CLASS_SIZE = 16  # zs_huge_class_size()
-NR_POOL_VARS = 17
+V_OVERSIZE_ERRNO = 17  # errno of zs_malloc(size > PAGE_SIZE): ENOSPC since 6.12
+NR_POOL_VARS = 18
 
 
 class PoolState(NamedTuple):
@@ -103,19 +104,13 @@ class PoolState(NamedTuple):
     scratch: np.ndarray  # int64[MAX_SCRATCH]: page lists built by alloc/migrate (no NRT)
 
 
-def obj_index_bits(page_size: int, version: str = "6.18") -> int:
-    """OBJ_INDEX_BITS: 64 - _PFN_BITS, less the tag bit in 6.1 and 6.6."""
-    pfn_bits = MAX_POSSIBLE_PHYSMEM_BITS - (page_size.bit_length() - 1)
-    return 64 - pfn_bits - (OBJ_TAG_BITS if version in ("6.1", "6.6") else 0)
-
-
 def new_pool_state(table: object, max_pages: int) -> tuple[np.ndarray, PoolState]:
     """Allocate a pool for class table ``table`` (a ``size_class.ClassTable``).
 
     Returns ``(mem_map, state)``.  ``max_pages`` bounds the arena (pfn 0 reserved).
     """
     page_size = int(table.page_size)  # type: ignore[attr-defined]
-    version = str(getattr(table, "version", "6.18"))
+    prof = KernelProfile(str(table.version), page_size, int(table.chain_size))  # type: ignore[attr-defined]
     nr = len(table.size)  # type: ignore[attr-defined]
     mem_map, mm = new_mem_map(max_pages, page_size)
     zs_cap = max_pages + 1  # every zspage owns at least one page
@@ -126,8 +121,9 @@ def new_pool_state(table: object, max_pages: int) -> tuple[np.ndarray, PoolState
     v[V_ZS_CAP] = zs_cap
     v[V_H_HWM] = 1
     v[V_H_CAP] = h_cap
-    v[V_OBJ_INDEX_BITS] = obj_index_bits(page_size, version)
-    v[V_OBJ_TAG_SHIFT] = OBJ_TAG_BITS if version in ("6.1", "6.6") else 0
+    v[V_OBJ_INDEX_BITS] = prof.OBJ_INDEX_BITS
+    v[V_OBJ_TAG_SHIFT] = prof.obj_tag_shift
+    v[V_OVERSIZE_ERRNO] = prof.oversize_errno
     v[V_MAX_ALLOC_SIZE] = page_size
     v[V_MIN_ALLOC_SIZE] = int(table.min_alloc_size)  # type: ignore[attr-defined]
     v[V_SIZE_CLASS_DELTA] = int(table.size_class_delta)  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import MM_HWM, MM_MAX_PAGES, MM_NR_FREE, MM_NR_ZSPAGES, alloc_page
+from zsmalloc.mm.page import alloc_page, nr_free_pages
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
     __zpdesc_set_zsmalloc,
@@ -36,6 +36,8 @@ from zsmalloc.mm.zpdesc import (
     set_first_obj_offset,
     set_zpdesc_next,
     set_zpdesc_zspage,
+    zpdesc_dec_zone_page_state,
+    zpdesc_inc_zone_page_state,
     zpdesc_put,
     zpdesc_set_first,
     zpdesc_trylock,
@@ -354,8 +356,7 @@ def init_zspage(st: PoolState, cls: int, zspage: int) -> None:
 @hot_njit
 def pages_available(st: PoolState) -> int:
     """Order-0 pages the arena can still hand out."""
-    v = st.mm.vars
-    return v[MM_NR_FREE] + v[MM_MAX_PAGES] - v[MM_HWM]
+    return nr_free_pages(st.mm)
 
 
 @hot_njit
@@ -384,7 +385,7 @@ def alloc_zspage(st: PoolState, cls: int) -> int:
     for i in range(ppz):
         zpdesc = alloc_page(mm)
         __zpdesc_set_zsmalloc(mm, zpdesc)
-        mm.vars[MM_NR_ZSPAGES] += 1  # zpdesc_inc_zone_page_state
+        zpdesc_inc_zone_page_state(mm, zpdesc)
         zpdescs[i] = zpdesc
     create_page_chain(st, cls, zspage, zpdescs, ppz)
     init_zspage(st, cls, zspage)
@@ -429,7 +430,7 @@ def __free_zspage(st: PoolState, cls: int, zspage: int) -> None:
         nxt = get_next_zpdesc(st, zspage, zpdesc)  # before reset clears it
         reset_zpdesc(mm, zpdesc)
         zpdesc_unlock(mm, zpdesc)
-        mm.vars[MM_NR_ZSPAGES] -= 1  # zpdesc_dec_zone_page_state
+        zpdesc_dec_zone_page_state(mm, zpdesc)
         zpdesc_put(mm, zpdesc)
         zpdesc = nxt
     cache_free_zspage(st, zspage)

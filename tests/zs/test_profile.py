@@ -1,0 +1,72 @@
+"""Kernel profiles (spec §10): version differences as data, and pools for 6.6 / 6.12."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+from pathlib import Path
+
+import pytest
+
+from zsmalloc import InvalidSizeError, Pool
+from zsmalloc.errors import ZsmallocError
+from zsmalloc.profile import KernelProfile, profile_for
+from zsmalloc.zs import core
+
+
+def test_constants_from_the_spec() -> None:
+    p = KernelProfile("6.18")
+    assert (p.OBJ_INDEX_BITS, p.ZS_MIN_ALLOC_SIZE, p.ZS_SIZE_CLASS_DELTA) == (24, 32, 16)
+    assert p.oversize_errno == errno.ENOSPC and p.obj_tag_shift == 0
+    old = KernelProfile("6.6")
+    assert (old.OBJ_INDEX_BITS, old.obj_tag_shift, old.oversize_errno) == (23, 1, errno.EINVAL)
+    assert KernelProfile("6.1").ZS_MAX_PAGES_PER_ZSPAGE == 4
+    assert KernelProfile("6.12").page_type_on_reset == "cleared"
+    assert KernelProfile("6.18").page_type_on_reset == "sticky"
+
+
+def test_unimplemented_and_unknown_versions_refused() -> None:
+    with pytest.raises(ZsmallocError, match=r"6\.1 allocation rules .* not implemented"):
+        Pool(version="6.1")
+    with pytest.raises(ZsmallocError, match=r"unknown kernel version .5\.10."):
+        profile_for("5.10")
+
+
+def test_66_obj_encoding_and_errno() -> None:
+    pool = Pool(version="6.6", max_pages=16)
+    h = pool.malloc(3000)
+    obj = int(pool.state.handle_obj[h >> 3])
+    # 6.6: obj = ((pfn << 23) | idx) << 1, i.e. pfn << 24 | idx << 1 (spec §3.3)
+    pfn = int(pool.state.zs_first[1])
+    assert obj == pfn << 24
+    h1 = pool.malloc(3000)
+    assert int(pool.state.handle_obj[h1 >> 3]) == pfn << 24 | 1 << 1
+    with pytest.raises(InvalidSizeError) as e:
+        pool.malloc(4097)
+    assert e.value.errno == errno.EINVAL
+    assert core.zs_malloc(pool.state, 4097) == -errno.EINVAL
+    pool.write(h1, b"abc")
+    assert pool.read(h1, 3) == b"abc"
+
+
+@pytest.mark.parametrize("version", ["6.6", "6.12"])
+def test_same_page_counts_as_618(testdata: Path, version: str) -> None:
+    """6.6 and 6.12 share 6.18's rules (spec §10): the 6.18 trace replays exactly."""
+    pool = Pool(version=version, max_pages=1 << 14)
+    slots: dict[int, int] = {}
+    with gzip.open(testdata / "traces" / "churn-lzo-rle.trace.gz", "rt") as f:
+        for line in f:
+            op = line.split()
+            if op[0] == "w":
+                h = pool.malloc(int(op[2]))
+                if int(op[1]) in slots:
+                    pool.free(slots[int(op[1])])
+                slots[int(op[1])] = h
+            elif op[0] in ("s", "d") and int(op[1]) in slots:
+                pool.free(slots.pop(int(op[1])))
+            elif op[0] == "c":
+                pool.compact()
+            elif op[0] == "m":
+                cols = op[1:]
+                assert (pool.total_pages() * 4096, pool.pages_compacted) == (
+                    int(cols[2]), int(cols[6]))
