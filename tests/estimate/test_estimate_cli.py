@@ -248,3 +248,23 @@ def test_library_entry_point(testdata: Path) -> None:
     got = rep.algos["lz4"].mm_stat
     assert got[0] == before[0] + 4 * 4096 and got[5] == before[5] + 4
     assert got[1:5] == before[1:5] and got[6:] == before[6:]
+
+
+@pytest.mark.parametrize("algo", ["lzo", "lz4"])
+def test_zswap_view_matches_zswap_estimate_on_the_pages(
+    testdata: Path, algo: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--zswap derives zswap's lengths from the zram pass; zswap's own estimate agrees."""
+    from zsmalloc.zswap.estimate import estimate_zswap
+
+    path = testdata / "shared_pages.bin.gz"
+    code, out, _ = run_cli(["estimate", str(path), "--algo", algo, "--zswap", "--json"], capsys)
+    assert code == 0
+    with gzip.open(path) as f:
+        pages = np.frombuffer(f.read(), dtype=np.uint8).reshape(-1, 4096)
+    # Same-filled but not all-zero pages reach zswap: the data must hold some.
+    words = pages.view(np.uint64)
+    same = (words == words[:, :1]).all(axis=1)
+    assert (same & pages.any(axis=1)).any()
+    expected = estimate_zswap(pages=pages, compressor=algo).as_dict()
+    assert json.loads(out)["algorithms"][algo]["zswap"] == expected

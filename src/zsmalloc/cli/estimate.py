@@ -153,6 +153,12 @@ def build_sources(
     "zsmalloc model and check it agrees with the report, column by column (slower; "
     "keeps 2 bytes per page per algorithm).",
 )
+@click.option(
+    "--zswap",
+    is_flag=True,
+    help="Also show what zswap would hold for the same pages, each swapped out once "
+    "(all-zero pages go to the swap zero map; no pool limit).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @click.option(
     "--classes",
@@ -175,6 +181,7 @@ def estimate(
     page_size: str,
     compact: bool,
     verify: bool,
+    zswap: bool,
     as_json: bool,
     classes: bool,
     plot: str | None,
@@ -235,6 +242,7 @@ def estimate(
             algos,
             page_size=ps,
             keep_lengths=verify,
+            zswap=zswap,
             on_chunk=lambda n: bar.advance(task, n),
         )
     if tally.pages == 0:

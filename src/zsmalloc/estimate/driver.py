@@ -75,6 +75,8 @@ class Tally:
     sources: list[SourceSummary] = field(default_factory=list)
     lengths: dict[str, list[np.ndarray]] | None = None  # per page, in order; 0 = same-filled
     peak_rss: int | None = None  # this process's VmHWM after the pass (bytes)
+    # zswap's compressed lengths (0 = all-zero page), capped at PAGE_SIZE, with --zswap
+    zswap_hist: dict[str, np.ndarray] | None = None
 
     def page_lengths(self, algo: str) -> np.ndarray:
         """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
@@ -106,6 +108,37 @@ def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
     # A huge threshold of PAGE_SIZE keeps every length below it as it is; longer ones
     # come back as PAGE_SIZE, which is huge for every chain size anyway.
     return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1]))
+
+
+def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
+    """Compress one chunk with every algorithm and add it to the tally."""
+    hist_len = tally.page_size + 1
+    same_idx = nonzero_same = None
+    for algo in tally.algos:
+        lengths = _compress_lengths(pages, algo)
+        if same_idx is None:
+            same_idx = np.flatnonzero(lengths == 0)
+            tally.same_pages += len(same_idx)
+        counts = np.bincount(lengths, minlength=hist_len)
+        counts[0] = 0  # same-filled pages are counted apart
+        tally.len_hist[algo] += counts
+        if tally.lengths is not None:
+            tally.lengths[algo].append(lengths.astype(np.uint16))
+        if tally.zswap_hist is not None:
+            # zswap skips only all-zero pages; other same-filled pages are compressed.
+            if nonzero_same is None:
+                nonzero_same = same_idx[pages[same_idx].any(axis=1)]
+            if len(nonzero_same):
+                from zsmalloc.compress import compress_lengths
+
+                clens = lengths.copy()
+                clens[nonzero_same] = np.minimum(
+                    compress_lengths(pages[nonzero_same], algo), tally.page_size
+                )
+            else:
+                clens = lengths
+            tally.zswap_hist[algo] += np.bincount(clens, minlength=hist_len)
+    tally.pages += len(pages)
 
 
 class _Reader(threading.Thread):
@@ -151,10 +184,13 @@ def run_estimate(
     page_size: int = 4096,
     chunk_pages: int = CHUNK_PAGES,
     keep_lengths: bool = False,
+    zswap: bool = False,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Tally:
     """One pass over ``sources``: compress every page with every algorithm, tally lengths.
 
+    ``zswap`` also tallies zswap's view of the same pages (all-zero pages only
+    skip zswap, so other same-filled pages are compressed too).
     ``on_chunk(n)`` is called after each chunk of ``n`` pages (progress bars).
     Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
     single page raises :class:`InputError`.
@@ -166,6 +202,7 @@ def run_estimate(
         algos=algos,
         len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
         lengths={a: [] for a in algos} if keep_lengths else None,
+        zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
     )
     buffers = [np.empty((chunk_pages, page_size), dtype=np.uint8) for _ in range(3)]
     reader = _Reader(sources, buffers)
@@ -179,19 +216,8 @@ def run_estimate(
             if isinstance(item, BaseException):
                 raise item
             buf, n = item
-            pages = buf[:n]
-            for i, algo in enumerate(algos):
-                lengths = _compress_lengths(pages, algo)
-                if i == 0:
-                    same = int(np.count_nonzero(lengths == 0))
-                counts = np.bincount(lengths, minlength=hist_len)
-                tally.len_hist[algo] += counts[:hist_len]
-                tally.len_hist[algo][0] = 0
-                if tally.lengths is not None:
-                    tally.lengths[algo].append(lengths.astype(np.uint16))
+            _tally_chunk(tally, buf[:n])
             reader.free.put(buf)
-            tally.pages += n
-            tally.same_pages += same
             if on_chunk is not None:
                 on_chunk(n)
     except KeyboardInterrupt:

@@ -143,6 +143,22 @@ def top_loss_table(rep: Report, top: int = 5) -> Table:
     return tab
 
 
+def zswap_table(rep: Report) -> Table:
+    tab = algo_table(rep, "zswap instead (each page swapped out once, no pool limit)", "figure")
+    z = {a: r.zswap or {} for a, r in rep.algos.items()}
+
+    def row(name: str, key: str, f: object = str) -> None:
+        tab.add_row(name, *[f(z[a][key]) for a in rep.algos])  # type: ignore[operator]
+
+    row("all-zero pages (swap zero map)", "zero_pages")
+    row("pages stored in zswap", "stored_pages")
+    row("  of which stored as-is (4 KiB)", "stored_incompressible_pages")
+    row("compressed bytes", "compressed_bytes", human)
+    row("pool_total_size", "pool_total_size", human)
+    row("RAM saved", "saved_bytes", human)
+    return tab
+
+
 def classes_text(rows: list[dict[str, object]]) -> str:
     """The debugfs ``classes`` file for these rows (spec zsmalloc.md §8.1, 6.18 format).
 
@@ -188,6 +204,8 @@ def render(rep: Report, console: Console, *, classes: bool = False, compact: boo
     if compact:
         parts.append(mm_stat_table(rep, compacted=True))
     parts += [derived_table(rep), chain_table(rep), top_loss_table(rep)]
+    if any(r.zswap for r in rep.algos.values()):
+        parts.append(zswap_table(rep))
     console.print(Group(*parts))  # type: ignore[arg-type]
     if classes:
         for a, r in rep.algos.items():

@@ -13,7 +13,10 @@ never disagree.  For each algorithm it holds:
   same-filled and huge page counts, what compaction frees;
 * memory at other ``CONFIG_ZSMALLOC_CHAIN_SIZE`` values (4..16);
 * the per-class table (debugfs ``classes`` layout, fullness bands included)
-  and the compressed-length histogram, for ``--classes`` and ``--plot``.
+  and the compressed-length histogram, for ``--classes`` and ``--plot``;
+* with ``--zswap``, zswap's view of the same pages (swapped out once each:
+  stored, zero-filled, incompressible, pool size), from
+  :func:`zsmalloc.zswap.estimate.estimate_zswap`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class AlgoReport:
     len_hist: np.ndarray
     chain_totals: dict[int, int]
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
+    zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
 
     @property
     def mm_stat(self) -> list[int]:
@@ -120,6 +124,7 @@ class AlgoReport:
             "classes": self.classes(),
             "compressed_length_histogram": self.histogram(),
             "verified_by_replay": self.verified,
+            "zswap": self.zswap,
         }
 
 
@@ -180,6 +185,18 @@ class Report:
         }
 
 
+def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
+    """zswap's store-only figures for the same pages (zsmalloc.zswap.estimate), or None."""
+    if tally.zswap_hist is None:
+        return None
+    from zsmalloc.zswap.estimate import estimate_zswap
+
+    h = tally.zswap_hist[algo]
+    # Only the counts matter for a store-only run with no pool limit: any order will do.
+    clens = np.repeat(np.arange(len(h)), h)
+    return estimate_zswap(clens=clens, compressor=algo).as_dict()
+
+
 def build_report(tally: Tally, chain_size: int = 8, default_input: str | None = None) -> Report:
     """Turn a tally into the full report (the fill model per algorithm)."""
     table = build_class_table(chain_size, tally.page_size)
@@ -191,5 +208,6 @@ def build_report(tally: Tally, chain_size: int = 8, default_input: str | None = 
             state=fill_state(h, tally.same_pages, table),
             len_hist=h,
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
+            zswap=zswap_view(tally, algo),
         )
     return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
