@@ -122,7 +122,7 @@ def _parse(buf: np.ndarray, nfields: np.ndarray):
             while i < size and buf[i] >= 48 and buf[i] <= 57:
                 if v > 461168601842738790:  # v * 10 would pass 2**62
                     return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 5, c
-                v = v * 10 + (buf[i] - 48)
+                v = v * 10 + (int(buf[i]) - 48)
                 digits += 1
                 i += 1
             if digits == 0 or (
