@@ -111,7 +111,7 @@ class MemMap(NamedTuple):
     zp_zspage: np.ndarray  # zpdesc.zspage (zspage id, 0 = NULL)
     zp_first_obj_offset: np.ndarray  # zpdesc.first_obj_offset (whole page_type word)
     zp_refcount: np.ndarray  # zpdesc._refcount
-    free_stack: np.ndarray  # int64[max_pages]: freed pfns, LIFO
+    free_stack: np.ndarray  # int32[max_pages]: freed pfns, LIFO
     vars: np.ndarray  # int64[NR_MM_VARS]
 
 
@@ -127,8 +127,11 @@ NR_MM_VARS = 5
 def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
     """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
 
-    ``max_pages`` counts pfn 0, which is reserved.
+    ``max_pages`` counts pfn 0, which is reserved; pfns are kept in 32 bits (16 TiB of
+    4 KiB pages), as MAX_POSSIBLE_PHYSMEM_BITS allows at most 2^40 anyway.
     """
+    if not 2 <= max_pages < 2**31:
+        raise ValueError(f"max_pages must be 2..2**31-1, found {max_pages}")
     from zsmalloc.mm.zpdesc import ZPDESC_DTYPE
 
     mem_map = anon_zeros(max_pages, PAGE_DTYPE)
@@ -153,7 +156,7 @@ def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemM
         zp_zspage=zp["zspage"],
         zp_first_obj_offset=zp["first_obj_offset"],
         zp_refcount=zp["_refcount"],
-        free_stack=anon_zeros(max_pages, np.int64),
+        free_stack=anon_zeros(max_pages, np.int32),
         vars=vars_,
     )
     return mem_map, mm
@@ -183,7 +186,7 @@ def alloc_page(mm: MemMap) -> int:
     v = mm.vars
     if v[MM_NR_FREE] > 0:
         v[MM_NR_FREE] -= 1
-        pfn = mm.free_stack[v[MM_NR_FREE]]
+        pfn = np.int64(mm.free_stack[v[MM_NR_FREE]])
     elif v[MM_HWM] < v[MM_MAX_PAGES]:
         pfn = v[MM_HWM]
         v[MM_HWM] += 1

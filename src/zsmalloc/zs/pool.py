@@ -66,8 +66,8 @@ class Pool:
         self.table: ClassTable = build_class_table(chain_size, page_size, version)
         if max_pages is None:
             max_pages = DEFAULT_ARENA_BYTES // page_size
-        if max_pages < 2:
-            raise InvalidSizeError(f"max_pages must be at least 2, found {max_pages}")
+        if not 2 <= max_pages < 2**31 - 1:
+            raise InvalidSizeError(f"max_pages must be 2..2**31-2, found {max_pages}")
         self.max_pages = max_pages
         self.mem_map, self.state = new_pool_state(self.table, max_pages + 1)
         self._buf = np.empty(page_size, np.uint8)
@@ -211,6 +211,12 @@ class Pool:
         from zsmalloc.zs.stats import classes_text
 
         return classes_text(self)
+
+    def bytes_report(self) -> dict[str, int]:
+        """Where the arena bytes held by zspages went; the parts sum to total_pages * PAGE_SIZE."""
+        from zsmalloc.zs.stats import bytes_report
+
+        return bytes_report(self)
 
     def host_bytes(self) -> dict[str, int]:
         """Host memory spent on metadata beyond the arena, per structure."""

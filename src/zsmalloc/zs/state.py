@@ -96,7 +96,7 @@ class PoolState(NamedTuple):
     zs_bits: np.ndarray  # uint32[cap]: huge, fullness, class, magic
     zs_inuse: np.ndarray  # int32[cap]: live objects
     zs_freeobj: np.ndarray  # uint32[cap]: first free object index
-    zs_first: np.ndarray  # int64[cap]: first_zpdesc (pfn)
+    zs_first: np.ndarray  # int32[cap]: first_zpdesc (pfn)
     zs_prev: np.ndarray  # int32[cap]: fullness-list links (zs_next also chains free ids)
     zs_next: np.ndarray  # int32[cap]
     handle_obj: np.ndarray  # int64[cap]: the handle slots
@@ -139,7 +139,7 @@ def new_pool_state(table: object, max_pages: int) -> tuple[np.ndarray, PoolState
         zs_bits=anon_zeros(zs_cap, np.uint32),
         zs_inuse=anon_zeros(zs_cap, np.int32),
         zs_freeobj=anon_zeros(zs_cap, np.uint32),
-        zs_first=anon_zeros(zs_cap, np.int64),
+        zs_first=anon_zeros(zs_cap, np.int32),
         zs_prev=anon_zeros(zs_cap, np.int32),
         zs_next=anon_zeros(zs_cap, np.int32),
         handle_obj=anon_zeros(h_cap, np.int64),

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from zsmalloc.errors import InvariantError
 from zsmalloc.zs.state import (
     NR_FULLNESS_GROUPS,
+    ZS_HANDLE_SIZE,
     ZS_INUSE_RATIO_10,
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
@@ -72,3 +74,37 @@ def classes_text(pool: Pool) -> str:
     total += f"{total_objs:13d} {total_used:10d} {total_pages:10d} {'':>16} {total_freeable:8d}\n"
     lines.append(total)
     return "".join(lines)
+
+
+def bytes_report(pool: Pool) -> dict[str, int]:
+    """Account for every byte of the pages zspages hold (obmalloc's habit).
+
+    ``objects``: capacity of live objects (slot size less the 8-byte handle header;
+    a whole page for huge ones); ``handle_headers``: those headers; ``free_slots``:
+    slots on free lists; ``tail_waste``: the unused end of each zspage.  The four sum
+    to ``zs_get_total_pages() * PAGE_SIZE``, which is asserted.  (The allocator does not
+    know the requested sizes, so slack inside a slot counts as object capacity.)
+    """
+    st = pool.state
+    page_size = pool.page_size
+    out = {"objects": 0, "handle_headers": 0, "free_slots": 0, "tail_waste": 0}
+    total = 0
+    for i in range(len(st.class_size)):
+        if int(st.class_index[i]) != i:
+            continue
+        size, objs, ppz = int(st.class_size[i]), int(st.class_objs[i]), int(st.class_ppz[i])
+        allocated = int(st.stats[i, ZS_OBJS_ALLOCATED])
+        used = int(st.stats[i, ZS_OBJS_INUSE])
+        zspages = allocated // objs
+        header = 0 if (objs == 1 and ppz == 1) else ZS_HANDLE_SIZE  # huge: no header
+        out["objects"] += used * (size - header)
+        out["handle_headers"] += used * header
+        out["free_slots"] += (allocated - used) * size
+        out["tail_waste"] += zspages * (ppz * page_size - objs * size)
+        total += zspages * ppz * page_size
+    if sum(out.values()) != total or total != pool.total_pages() * page_size:
+        raise InvariantError(
+            f"bytes report sums to {sum(out.values())}, zspages hold {total}, "
+            f"pages_allocated says {pool.total_pages() * page_size}"
+        )
+    return out

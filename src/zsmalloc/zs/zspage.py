@@ -164,7 +164,7 @@ def get_zspage(st: PoolState, zpdesc: int) -> int:
 @hot_njit
 def get_first_zpdesc(st: PoolState, zspage: int) -> int:
     """First page of the zspage."""
-    return st.zs_first[zspage]
+    return np.int64(st.zs_first[zspage])
 
 
 @hot_njit
