@@ -180,6 +180,20 @@ def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
     stats = new_stats()
     bd_map = np.zeros(1, dtype=np.uint8)
     row = np.zeros(9, dtype=np.int64)
+    # compile (or load from the cache) before the clock starts: an empty run, same types
+    replay_ops(
+        st,
+        trace.op[:0],
+        trace.a[:0],
+        trace.b[:0],
+        trace.mrows,
+        handle,
+        flags,
+        stats,
+        bd_map,
+        huge_class_size,
+        row,
+    )
     t0 = time.perf_counter()
     bad, checked = replay_ops(
         st,
