@@ -42,9 +42,9 @@ from zsmalloc.zs.zspage import (
 
 
 @hot_njit
-def isolate_src_zspage(st: PoolState, cls: int) -> int:
-    """Mirrors isolate_src_zspage(): head of the first non-empty group 10 % .. 99 %, unlinked."""
-    for fg in range(ZS_INUSE_RATIO_10, ZS_INUSE_RATIO_99 + 1):
+def isolate_head_zspage(st: PoolState, cls: int, first: int, last: int, step: int) -> int:
+    """The head of the first non-empty group from ``first`` to ``last``, taken off its list."""
+    for fg in range(first, last + step, step):
         zspage = st.fullness_head[cls, fg]
         if zspage != 0:
             remove_zspage(st, cls, zspage)
@@ -53,14 +53,15 @@ def isolate_src_zspage(st: PoolState, cls: int) -> int:
 
 
 @hot_njit
+def isolate_src_zspage(st: PoolState, cls: int) -> int:
+    """Mirrors isolate_src_zspage(): the emptiest non-empty zspage (groups 10 % .. 99 %)."""
+    return isolate_head_zspage(st, cls, ZS_INUSE_RATIO_10, ZS_INUSE_RATIO_99, 1)
+
+
+@hot_njit
 def isolate_dst_zspage(st: PoolState, cls: int) -> int:
-    """Mirrors isolate_dst_zspage(): head of the first non-empty group 99 % .. 10 %, unlinked."""
-    for fg in range(ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_10 - 1, -1):
-        zspage = st.fullness_head[cls, fg]
-        if zspage != 0:
-            remove_zspage(st, cls, zspage)
-            return zspage
-    return 0
+    """Mirrors isolate_dst_zspage(): the fullest non-full zspage (groups 99 % .. 10 %)."""
+    return isolate_head_zspage(st, cls, ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_10, -1)
 
 
 @hot_njit
