@@ -180,34 +180,11 @@ def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
     stats = new_stats()
     bd_map = np.zeros(1, dtype=np.uint8)
     row = np.zeros(9, dtype=np.int64)
+    tables = (handle, flags, stats, bd_map, huge_class_size, row)
     # compile (or load from the cache) before the clock starts: an empty run, same types
-    replay_ops(
-        st,
-        trace.op[:0],
-        trace.a[:0],
-        trace.b[:0],
-        trace.mrows,
-        handle,
-        flags,
-        stats,
-        bd_map,
-        huge_class_size,
-        row,
-    )
+    replay_ops(st, trace.op[:0], trace.a[:0], trace.b[:0], trace.mrows, *tables)
     t0 = time.perf_counter()
-    bad, checked = replay_ops(
-        st,
-        trace.op,
-        trace.a,
-        trace.b,
-        trace.mrows,
-        handle,
-        flags,
-        stats,
-        bd_map,
-        huge_class_size,
-        row,
-    )
+    bad, checked = replay_ops(st, trace.op, trace.a, trace.b, trace.mrows, *tables)
     seconds = time.perf_counter() - t0
     final = mm_stat_values(stats, int(zs_get_total_pages(st)), int(zs_pages_compacted(st)))
     result = ReplayResult(

@@ -205,21 +205,15 @@ def writeback_store(zram: Zram, text: str) -> None:
     if zram.backing_dev is None:
         raise fail("writeback", text, errno.ENODEV, "no backing device (write backing_dev first)")
     nr_pages = zram.nr_pages
-    lo, hi, mode = 0, nr_pages, 0
+    lo, hi, mode = 0, nr_pages, 0  # page_index alone: any slot
     ctl = PpCtl()
     try:
         for key, val in next_args(text):
-            if not val:
-                if key not in _MODES:
-                    raise fail("writeback", text, errno.EINVAL, f"unknown writeback mode {key!r}")
-                mode = _MODES[key]
-                scan_slots_for_writeback(zram, mode, lo, hi, ctl)
-                break
-            if key == "type":
-                if val not in _MODES:
-                    raise fail("writeback", text, errno.EINVAL, f"unknown writeback mode {val!r}")
-                mode = _MODES[val]
-                scan_slots_for_writeback(zram, mode, lo, hi, ctl)
+            if not val or key == "type":  # a bare (legacy) mode word, or type=MODE
+                word = val or key
+                if word not in _MODES:
+                    raise fail("writeback", text, errno.EINVAL, f"unknown writeback mode {word!r}")
+                scan_slots_for_writeback(zram, _MODES[word], lo, hi, ctl)
                 break
             if key == "page_index":
                 lo, hi = _parse_page_index(text, val, nr_pages)
