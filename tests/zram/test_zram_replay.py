@@ -93,3 +93,12 @@ def test_limit_extension_lines_replay() -> None:
     )
     result = replay(parse_trace(text.encode(), "limit"))
     assert result.ok, result.to_dict()
+
+
+def test_header_mem_limit_applies_from_the_start() -> None:
+    text = (
+        "# zram size trace v1 algo=lz4 disksize=8192 mem_limit=4000\n"
+        "w 0 4096\nm 4096 4096 4096 4096 4096 0 0 1 1\n"
+        "w 1 4096\nm 4096 4096 4096 4096 8192 0 0 1 1\n"
+    )
+    assert replay(parse_trace(text.encode(), "hdr")).ok

@@ -178,6 +178,8 @@ def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
     huge_class_size = int(zs_huge_class_size(st))
     handle, flags = new_table(nr_slots)
     stats = new_stats()
+    limit = trace.header.get("mem_limit", "0")  # a limit set before the recording started
+    stats[LIMIT_PAGES] = (int(limit) + PAGE_SIZE - 1) >> PAGE_SHIFT if limit.isdigit() else 0
     bd_map = np.zeros(1, dtype=np.uint8)
     row = np.zeros(9, dtype=np.int64)
     tables = (handle, flags, stats, bd_map, huge_class_size, row)
