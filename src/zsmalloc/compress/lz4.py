@@ -45,7 +45,6 @@ LZ4_ACCELERATION_DEFAULT = 1
 LZ4_E_INPUT_OVERRUN = -1
 LZ4_E_OUTPUT_OVERRUN = -2
 LZ4_E_LOOKBEHIND = -3
-LZ4_E_TRAILING = -4
 
 
 @njit(inline="always")
@@ -68,6 +67,24 @@ def _put_length(dst: np.ndarray, op: int, extra: int, emit: bool) -> int:
     if emit:
         dst[op] = extra
     return op + 1
+
+
+@njit(inline="always")
+def _put_literals(
+    dst: np.ndarray, op: int, src: np.ndarray, anchor: int, lit: int, emit: bool
+) -> int:
+    """A token at ``op`` (match length 0 for now), the literal length, the literals."""
+    token = op
+    op += 1
+    if lit >= RUN_MASK:
+        if emit:
+            dst[token] = RUN_MASK << 4
+        op = _put_length(dst, op, lit - RUN_MASK, emit)
+    elif emit:
+        dst[token] = lit << 4
+    if emit:
+        copy_bytes(dst, op, src, anchor, lit)
+    return op + lit
 
 
 @njit
@@ -119,19 +136,8 @@ def lz4_compress_page(
             while ip > anchor and cand > 0 and src[ip - 1] == src[cand - 1]:
                 ip -= 1
                 cand -= 1
-            # Token and literal run.
-            lit = ip - anchor
             token = op
-            op += 1
-            if lit >= RUN_MASK:
-                if emit:
-                    dst[token] = RUN_MASK << 4
-                op = _put_length(dst, op, lit - RUN_MASK, emit)
-            elif emit:
-                dst[token] = lit << 4
-            if emit:
-                copy_bytes(dst, op, src, anchor, lit)
-            op += lit
+            op = _put_literals(dst, op, src, anchor, ip - anchor, emit)
             while True:
                 # _next_match: offset, then the match length.
                 off = ip - cand
@@ -165,19 +171,20 @@ def lz4_compress_page(
                 if emit:
                     dst[token] = 0
                 op += 1
-    # _last_literals
-    last = n - anchor
-    token = op
-    op += 1
-    if last >= RUN_MASK:
-        if emit:
-            dst[token] = RUN_MASK << 4
-        op = _put_length(dst, op, last - RUN_MASK, emit)
-    elif emit:
-        dst[token] = last << 4
-    if emit:
-        copy_bytes(dst, op, src, anchor, last)
-    return op + last
+    # _last_literals: a final sequence of literals only.
+    return _put_literals(dst, op, src, anchor, n - anchor, emit)
+
+
+@njit
+def _read_length(src: np.ndarray, ip: int, length: int) -> tuple[int, int]:
+    """Add the 255-run length bytes at ``ip``; (-1, ip) when the stream ends first."""
+    while ip < src.shape[0]:
+        b = int(src[ip])
+        ip += 1
+        length += b
+        if b != 255:
+            return length, ip
+    return -1, ip
 
 
 @njit
@@ -195,19 +202,12 @@ def lz4_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
     while True:
         if ip >= n_in:
             return LZ4_E_INPUT_OVERRUN
-        token = int(src[ip])
+        token = int(src[ip]) & 0xFF  # int64 under numba (int(uint8) >> 4 is uint64)
         ip += 1
         lit = token >> 4
         if lit == RUN_MASK:
-            while True:
-                if ip >= n_in:
-                    return LZ4_E_INPUT_OVERRUN
-                b = int(src[ip])
-                ip += 1
-                lit += b
-                if b != 255:
-                    break
-        if ip + lit > n_in:
+            lit, ip = _read_length(src, ip, lit)
+        if lit < 0 or ip + lit > n_in:
             return LZ4_E_INPUT_OVERRUN
         if op + lit > n_out:
             return LZ4_E_OUTPUT_OVERRUN
@@ -224,14 +224,9 @@ def lz4_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
             return LZ4_E_LOOKBEHIND
         ml = token & ML_MASK
         if ml == ML_MASK:
-            while True:
-                if ip >= n_in:
-                    return LZ4_E_INPUT_OVERRUN
-                b = int(src[ip])
-                ip += 1
-                ml += b
-                if b != 255:
-                    break
+            ml, ip = _read_length(src, ip, ml)
+            if ml < 0:
+                return LZ4_E_INPUT_OVERRUN
         ml += MINMATCH
         if op + ml > n_out:
             return LZ4_E_OUTPUT_OVERRUN

@@ -233,6 +233,22 @@ def _count_zero_run(src: np.ndarray, ip: int, n_in: int, base: int) -> tuple[int
 
 
 @njit
+def _copy_literals(
+    src: np.ndarray, dst: np.ndarray, ip: int, op: int, t: int
+) -> tuple[int, int, int]:
+    """Copy ``t`` literals: (0, ip, op) after, or (LZO_E_*, ...) if out of bounds.
+
+    The input must still hold the 3-byte end marker after them (NEED_IP(t + 3)).
+    """
+    if op + t > dst.shape[0]:
+        return LZO_E_OUTPUT_OVERRUN, ip, op
+    if ip + t + 3 > src.shape[0]:
+        return LZO_E_INPUT_OVERRUN, ip, op
+    copy_bytes(dst, op, src, ip, t)
+    return 0, ip + t, op + t
+
+
+@njit
 def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
     """Decode an LZO1X stream (with lzo-rle's header and zero runs) into ``dst``.
 
@@ -257,7 +273,7 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
     t = 0
     m_pos = 0
     skip_to_match_next = False
-    first = int(src[ip])
+    first = int(src[ip]) & 0xFF
     if first > 17:
         ip += 1
         t = first - 17
@@ -265,35 +281,28 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
             nxt = t
             skip_to_match_next = True
         else:
-            if op + t > n_out:
-                return LZO_E_OUTPUT_OVERRUN
-            if ip + t + 3 > n_in:
-                return LZO_E_INPUT_OVERRUN
-            copy_bytes(dst, op, src, ip, t)
-            op += t
-            ip += t
+            err, ip, op = _copy_literals(src, dst, ip, op, t)
+            if err:
+                return err
             state = 4
     while True:
         if not skip_to_match_next:
             if ip >= n_in:
                 return LZO_E_INPUT_OVERRUN
-            t = int(src[ip])
+            t = int(src[ip]) & 0xFF  # int64 under numba, like every t below
             ip += 1
             if t < 16:
                 if state == 0:
                     # A literal run.
                     if t == 0:
-                        t, ip = _count_zero_run(src, ip, n_in, 15)
+                        t, ip = _count_zero_run(src, ip, n_in, 15 + 3)
                         if t < 0:
                             return LZO_E_INPUT_OVERRUN
-                    t += 3
-                    if op + t > n_out:
-                        return LZO_E_OUTPUT_OVERRUN
-                    if ip + t + 3 > n_in:
-                        return LZO_E_INPUT_OVERRUN
-                    copy_bytes(dst, op, src, ip, t)
-                    op += t
-                    ip += t
+                    else:
+                        t += 3
+                    err, ip, op = _copy_literals(src, dst, ip, op, t)
+                    if err:
+                        return err
                     state = 4
                     continue
                 if ip >= n_in:
@@ -321,11 +330,8 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
                 # M3.
                 t = (t & 31) + 2
                 if t == 2:
-                    t, ip = _count_zero_run(src, ip, n_in, 31)
-                    if t < 0:
-                        return LZO_E_INPUT_OVERRUN
-                    t += 2
-                if ip + 2 > n_in:
+                    t, ip = _count_zero_run(src, ip, n_in, 31 + 2)
+                if t < 0 or ip + 2 > n_in:
                     return LZO_E_INPUT_OVERRUN
                 word = int(src[ip]) | (int(src[ip + 1]) << 8)
                 ip += 2
@@ -351,11 +357,8 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
                     m_pos = op - ((t & 8) << 11)
                     t = (t & 7) + 2
                     if t == 2:
-                        t, ip = _count_zero_run(src, ip, n_in, 7)
-                        if t < 0:
-                            return LZO_E_INPUT_OVERRUN
-                        t += 2
-                        if ip + 2 > n_in:
+                        t, ip = _count_zero_run(src, ip, n_in, 7 + 2)
+                        if t < 0 or ip + 2 > n_in:
                             return LZO_E_INPUT_OVERRUN
                         word = int(src[ip]) | (int(src[ip + 1]) << 8)
                     ip += 2
@@ -380,12 +383,6 @@ def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
         skip_to_match_next = False
         # match_next: 0..3 literals carried in the instruction's state bits.
         state = nxt
-        t = nxt
-        if ip + t + 3 > n_in:
-            return LZO_E_INPUT_OVERRUN
-        if op + t > n_out:
-            return LZO_E_OUTPUT_OVERRUN
-        for k in range(t):
-            dst[op + k] = src[ip + k]
-        op += t
-        ip += t
+        err, ip, op = _copy_literals(src, dst, ip, op, nxt)
+        if err:
+            return err
