@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.text import Text
 
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.driver import run_estimate
+from zsmalloc.estimate.driver import run_estimate, warm_up
 from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, all_pids
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
@@ -227,6 +227,12 @@ def estimate(
                 total = None
                 break
             total += t
+    with (
+        err.status("loading the compressors (compiled on first use)...")
+        if (err.is_terminal)
+        else nullcontext()
+    ):
+        warm_up(algos, ps)
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

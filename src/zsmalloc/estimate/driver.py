@@ -110,6 +110,14 @@ def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
     return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1]))
 
 
+def warm_up(algos: Sequence[str], page_size: int = 4096) -> None:
+    """Compile (first run) or load (later runs) each compressor before the pass starts."""
+    page = np.zeros((1, page_size), dtype=np.uint8)
+    page[0, ::7] = 1  # not same-filled: the compressor itself runs
+    for algo in algos:
+        _compress_lengths(page, algo)
+
+
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     """Compress one chunk with every algorithm and add it to the tally."""
     hist_len = tally.page_size + 1
