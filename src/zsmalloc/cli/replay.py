@@ -30,8 +30,9 @@ def replay_cmd(trace: str, as_json: bool) -> None:
     else:
         algo = t.algorithm or "?"
         click.echo(
-            f"{trace}: {result.ops} ops ({algo}), {result.m_checked}/{result.m_lines} mm_stat "
-            f"lines checked, {result.ops_per_second:,.0f} ops/s"
+            f"{trace}: {result.ops_replayed}/{result.ops} ops replayed ({algo}), "
+            f"{result.m_checked}/{result.m_lines} mm_stat lines checked, "
+            f"{result.ops_per_second:,.0f} ops/s"
         )
         if result.ok:
             click.echo(f"all {result.m_lines} mm_stat lines match")

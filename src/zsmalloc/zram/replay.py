@@ -117,6 +117,7 @@ class ReplayResult:
     m_lines: int
     m_checked: int
     seconds: float
+    ops_replayed: int = 0  # up to and including the first mismatch
     mismatch_line: int | None = None
     kernel_row: list[int] = field(default_factory=list)
     model_row: list[int] = field(default_factory=list)
@@ -128,7 +129,7 @@ class ReplayResult:
 
     @property
     def ops_per_second(self) -> float:
-        return self.ops / self.seconds if self.seconds > 0 else float("inf")
+        return self.ops_replayed / self.seconds if self.seconds > 0 else float("inf")
 
     @property
     def differing_columns(self) -> list[str]:
@@ -143,6 +144,7 @@ class ReplayResult:
             "path": self.path,
             "ok": self.ok,
             "ops": self.ops,
+            "ops_replayed": self.ops_replayed,
             "m_lines": self.m_lines,
             "m_checked": self.m_checked,
             "seconds": round(self.seconds, 6),
@@ -195,6 +197,7 @@ def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
         int(trace.mrows.shape[0]),
         int(checked),
         seconds,
+        ops_replayed=len(trace) if bad < 0 else int(bad) + 1,
         final_mm_stat=final,
     )
     if bad >= 0:
