@@ -50,6 +50,7 @@ def test_first_mismatch_is_reported_with_line_and_rows(
     assert not result.ok
     assert result.mismatch_line == lineno
     assert result.m_checked == m_index + 1
+    assert result.ops_replayed == lineno - 1  # one op a line after the header
     assert result.kernel_row[column] == result.model_row[column] + 4096
     diff = [i for i in range(9) if result.kernel_row[i] != result.model_row[i]]
     assert diff == [column]
