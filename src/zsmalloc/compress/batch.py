@@ -3,8 +3,10 @@
 Estimation compresses millions of pages, so the kernel-exact compressors are
 also run in one numba ``prange`` loop over pages (``parallel=True``; each chunk
 of pages has its own dictionary and scratch buffer, as each CPU has its own
-zcomp stream in the kernel).  The lengths-only path walks exactly the same
-parse as the byte-emitting one, only without writing the output.
+zcomp stream in the kernel).  Entry points release the GIL (``nogil``), so a
+caller's reader thread keeps filling buffers meanwhile.  The lengths-only path
+walks exactly the same parse as the byte-emitting one, only without writing the
+output.
 
 zram's rule on top (``zram_write_page()`` in drivers/block/zram/zram_drv.c,
 6.18; ../shared/spec/compressors.md §7):
@@ -84,7 +86,7 @@ def _nchunks(n: int) -> int:
     return max(1, min(n, 8 * numba.get_num_threads()))
 
 
-@njit
+@njit(nogil=True)
 def compress_one(
     src: np.ndarray, dst: np.ndarray, emit: bool, algo: int, level: int, scratch: np.ndarray
 ) -> int:
@@ -104,7 +106,7 @@ def page_same_filled(page: np.ndarray) -> bool:
     return True
 
 
-@njit(parallel=True)
+@njit(parallel=True, nogil=True)
 def _batch_lengths(
     pages: np.ndarray, algo: int, level: int, huge_class_size: int, nchunks: int
 ) -> np.ndarray:
@@ -128,7 +130,7 @@ def _batch_lengths(
     return out
 
 
-@njit(parallel=True)
+@njit(parallel=True, nogil=True)
 def _batch_compress(
     pages: np.ndarray, out: np.ndarray, lengths: np.ndarray, algo: int, level: int, nchunks: int
 ) -> None:
@@ -142,7 +144,7 @@ def _batch_compress(
             lengths[i] = compress_one(pages[i], out[i], True, algo, level, scratch)
 
 
-@njit(parallel=True)
+@njit(parallel=True, nogil=True)
 def _batch_same_filled(pages: np.ndarray, nchunks: int) -> np.ndarray:
     n = pages.shape[0]
     same = np.zeros(n, dtype=np.bool_)

@@ -187,7 +187,7 @@ def _read_length(src: np.ndarray, ip: int, length: int) -> tuple[int, int]:
     return -1, ip
 
 
-@njit
+@njit(nogil=True)
 def lz4_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
     """Decode one LZ4 block into ``dst``; return its length or a negative LZ4_E_*.
 

@@ -248,7 +248,7 @@ def _copy_literals(
     return 0, ip + t, op + t
 
 
-@njit
+@njit(nogil=True)
 def lzo_decompress_page(src: np.ndarray, dst: np.ndarray) -> int:
     """Decode an LZO1X stream (with lzo-rle's header and zero runs) into ``dst``.
 

@@ -58,7 +58,18 @@ DEFLATE_DEF_MEMLEVEL = 8  # MAX_MEM_LEVEL in the kernel's include/linux/zconf.h
 
 
 def _page_array(page: object) -> np.ndarray:
-    """One page as a uint8 array of PAGE_SIZE bytes (InvalidSizeError otherwise)."""
+    """One page as a read-only uint8 array of PAGE_SIZE bytes (InvalidSizeError otherwise)."""
+    # Fast paths for the common one-page calls (zswap stores, zram writes).
+    if type(page) is bytes and len(page) == PAGE_SIZE:
+        return np.frombuffer(page, dtype=np.uint8)  # read-only already
+    if (
+        type(page) is np.ndarray
+        and page.dtype == np.uint8
+        and page.shape == (PAGE_SIZE,)
+        and page.flags.c_contiguous
+        and not page.flags.writeable
+    ):
+        return page
     arr = as_pages(page, "page")
     if arr.shape[0] != 1:
         from zsmalloc.errors import InvalidSizeError
