@@ -268,3 +268,32 @@ def test_zswap_view_matches_zswap_estimate_on_the_pages(
     assert (same & pages.any(axis=1)).any()
     expected = estimate_zswap(pages=pages, compressor=algo).as_dict()
     assert json.loads(out)["algorithms"][algo]["zswap"] == expected
+
+
+def test_sigint_prints_the_report_so_far(tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT) to the command: report of the pages done, summary, status 130."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = shutil.which("zsmalloc") or str(Path(sys.executable).with_name("zsmalloc"))
+    big = tmp_path / "sparse.img"
+    with open(big, "wb") as f:  # 256 GiB of holes: quick to make, long to read
+        f.truncate(256 << 30)
+    proc = subprocess.Popen(
+        [exe, "estimate", str(big), "--algo", "lz4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("interrupted after ") and " pages " in summary
+    pages = int(summary.split()[2])
+    assert 0 < pages < (256 << 30) // 4096

@@ -199,7 +199,7 @@ def classes_text(rows: list[dict[str, object]]) -> str:
 def render(rep: Report, console: Console, *, classes: bool = False, compact: bool = False) -> None:
     """Print the report for people."""
     for line in input_lines(rep):
-        console.print(Text(line))
+        console.print(Text(line), soft_wrap=True)
     parts: list[object] = [mm_stat_table(rep)]
     if compact:
         parts.append(mm_stat_table(rep, compacted=True))
@@ -211,4 +211,4 @@ def render(rep: Report, console: Console, *, classes: bool = False, compact: boo
         for a, r in rep.algos.items():
             console.print(Text(f"\n/sys/kernel/debug/zsmalloc/zramN/classes ({a}):", style="bold"))
             console.print(Text(classes_text(r.classes())), soft_wrap=True)
-    console.print(Text(rep.summary_line(), style="bold"))
+    console.print(Text(rep.summary_line(), style="bold"), soft_wrap=True)
