@@ -1,0 +1,129 @@
+"""The verify driver's logic, against a stand-in for the kernel device (no root needed).
+
+The stand-in is a second model device behind LiveZram's interface; faults are
+injected into it to check that divergences are found where they happen, and
+that a compaction the kernel's shrinker did by itself is followed, not blamed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+import zsmalloc.kernel.verify as verify
+from zsmalloc.errors import OutOfMemoryError
+from zsmalloc.kernel.workload import generate
+from zsmalloc.zram.device import Zram
+from zsmalloc.zram.replay import replay
+from zsmalloc.zram.trace import read_trace
+
+PAGE = 4096
+
+
+class FakeLive:
+    """LiveZram's interface over a model device, with optional injected behaviour."""
+
+    shrink_at: int | None = None  # compact on its own, once, from this many writes on
+    skew_at: int | None = None  # from this many writes on, report one byte more compressed
+
+    def __init__(self, algorithm: str, disksize: int, **_: object) -> None:
+        self.z = Zram()
+        self.z.write_attr("comp_algorithm", algorithm)
+        self.z.write_attr("disksize", str(disksize))
+        self.writes = 0
+        self.shrunk = False
+
+    def __enter__(self) -> FakeLive:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    def write_page(self, slot: int, data: bytes) -> None:
+        self.writes += 1
+        try:
+            self.z.write(slot * PAGE, data)
+        except OutOfMemoryError:
+            raise OSError(5, "Input/output error") from None
+        if (
+            self.shrink_at is not None
+            and self.writes >= self.shrink_at
+            and not self.shrunk
+            and self.z.pool.can_compact() > 0  # the shrinker's count: only when it pays
+        ):
+            self.shrunk = self.z.compact() > 0
+
+    def read_page(self, slot: int) -> bytes:
+        return self.z.read(slot * PAGE, PAGE)
+
+    def discard(self, slot: int) -> None:
+        self.z.discard(slot * PAGE, PAGE)
+
+    def compact(self) -> None:
+        self.z.compact()
+
+    def set_attr(self, name: str, value: object) -> None:
+        self.z.write_attr(name, str(value))
+
+    def attr(self, name: str) -> str:
+        return self.z.read_attr(name)
+
+    def mm_stat(self) -> list[int]:
+        mm = self.z.mm_stat()
+        if self.skew_at is not None and self.writes >= self.skew_at:
+            mm[1] += 1
+        return mm
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeLive]:
+    class Fake(FakeLive):
+        pass
+
+    monkeypatch.setattr(verify, "LiveZram", Fake)
+    return Fake
+
+
+def test_identical_devices_agree(fake: type[FakeLive], tmp_path: Path) -> None:
+    trace = tmp_path / "t.trace"
+    result = verify.verify_zram("lz4", n_ops=400, seed=3, nr_pages=32, save=trace)
+    assert result.ok and result.ops_done == 400
+    assert result.failed_stores > 0  # the workload hits mem_limit
+    assert result.counts["compact"] > 0 and result.counts["discard"] > 0
+    assert replay(read_trace(trace)).ok
+
+
+def test_a_counter_divergence_is_reported_where_it_starts(fake: type[FakeLive]) -> None:
+    fake.skew_at = 50
+    result = verify.verify_zram("lzo", n_ops=400, seed=4, nr_pages=32)
+    div = result.divergence
+    assert div is not None and div.kind == "model"
+    assert div.differing == ["compr_data_size"]
+    assert div.kernel[1] == div.model[1] + 1
+    assert "write slot" in div.where
+    writes = [op for op in generate(result.ops_done, 4, 32) if op.kind == "write"]
+    assert len(writes) == 50  # the 50th write is the op that diverged
+
+
+def test_shrinker_compaction_is_followed_not_blamed(fake: type[FakeLive], tmp_path: Path) -> None:
+    fake.shrink_at = 120
+    trace = tmp_path / "t.trace"
+    result = verify.verify_zram("lzo-rle", n_ops=300, seed=5, nr_pages=32, save=trace)
+    assert result.ok, result.divergence.render() if result.divergence else ""
+    assert result.shrinker_events == 1
+    # the saved trace records the shrinker's compaction, so it still replays
+    assert replay(read_trace(trace)).ok
+
+
+def test_workload_is_reproducible() -> None:
+    a = [(op.kind, op.slot, op.page, op.value) for op in generate(300, 9, 64)]
+    b = [(op.kind, op.slot, op.page, op.value) for op in generate(300, 9, 64)]
+    assert a == b
+    kinds = {k for k, *_ in a}
+    assert kinds == {"write", "discard", "read", "compact", "limit", "reset_max"}
+    origins = {op.origin.split()[0] for op in generate(300, 9, 64) if op.kind == "write"}
+    assert "file" in origins and {"random", "zeros", "same-filled"} & origins
