@@ -110,6 +110,11 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         (["/nonexistent/file.img"], "/nonexistent/file.img: no such file or directory"),
         (["--pid", "999999999"], "pid 999999999: no such process"),
         (["--algo", "lz5", "README.md"], "unknown compression algorithm 'lz5'"),
+        (
+            ["--plot", "/nonexistent/x.png", "README.md"],
+            "/nonexistent/x.png: cannot write the plot",
+        ),
+        (["--page-size", "16384", "README.md"], "--page-size 16384"),
     ],
 )
 def test_user_errors_are_one_line(
@@ -119,6 +124,17 @@ def test_user_errors_are_one_line(
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err, err
+
+
+def test_kernel_thread_pid_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmalloc.estimate.process import is_kernel_thread
+
+    pid = next((p for p in (2, 3, 4) if is_kernel_thread(p)), None)
+    if pid is None:
+        pytest.skip("no kernel thread visible here (a pid namespace?)")
+    code, _, err = run_cli(["estimate", "--pid", str(pid)], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "is a kernel thread: it has no user memory" in err
 
 
 def test_empty_source_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -212,6 +213,10 @@ def estimate(
     from zsmalloc.estimate.driver import check_algorithms
 
     algos = check_algorithms(algos)
+    if plot:
+        parent = Path(plot).resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise InputError("cannot write the plot: no writable directory there", path=plot)
     default_input = None
     if not sources and not pids and not all_processes:
         srcs, default_input = default_sources(ps)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from zsmalloc.errors import InputError
 from zsmalloc.estimate.render import human
 from zsmalloc.estimate.report import Report
 
@@ -113,5 +114,9 @@ def write_plot(rep: Report, path: str) -> None:
         fontsize=12,
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=90, format="png")
+    except OSError as exc:
+        raise InputError(f"cannot write the plot: {exc.strerror}", path=path) from None
+    finally:
+        plt.close(fig)

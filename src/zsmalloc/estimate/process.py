@@ -115,6 +115,10 @@ class ProcessSource(PageSource):
             ) from None
         except OSError as exc:
             self.close()
+            if exc.errno == _errno.ESRCH and is_kernel_thread(pid):
+                raise InputError(
+                    f"pid {pid} ({self.name}) is a kernel thread: it has no user memory"
+                ) from None
             raise InputError(f"pid {pid}: cannot read its memory: {exc.strerror}") from None
         self._pending = self._present_runs()
         self._carry: tuple[int, int] | None = None
