@@ -21,6 +21,46 @@ from zsmalloc._jit import HAVE_NUMBA, njit
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _byte_loop(dst: Any, dst_off: int, src: Any, src_off: int, n: int) -> None:
+    for k in range(n):
+        dst[dst_off + k] = src[src_off + k]
+
+
+if HAVE_NUMBA:
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _llvm_memcpy(typingctx: Any, dst: Any, dst_off: Any, src: Any, src_off: Any, n: Any) -> Any:
+        """llvm.memcpy between two byte arrays' data pointers (cacheable, no NRT)."""
+        sig = types.void(dst, dst_off, src, src_off, n)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
+            d, doff, s, soff, count = args
+            dptr = context.make_array(signature.args[0])(context, builder, d).data
+            sptr = context.make_array(signature.args[2])(context, builder, s).data
+            cgutils.raw_memcpy(
+                builder, builder.gep(dptr, [doff]), builder.gep(sptr, [soff]), count, 1
+            )
+
+        return sig, codegen
+
+    @njit(_nrt=False)
+    def bytes_copy(dst: Any, dst_off: int, src: Any, src_off: int, n: int) -> None:
+        """Copy n bytes between uint8 arrays: llvm.memcpy when both are unit-stride."""
+        if n <= 0:
+            return
+        if dst.strides[0] == 1 and src.strides[0] == 1:
+            _llvm_memcpy(dst, dst_off, src, src_off, n)
+        else:
+            for k in range(n):
+                dst[dst_off + k] = src[src_off + k]
+
+else:
+    bytes_copy = _byte_loop
+
+
 def hot_njit(func: F) -> F:
     """``njit(cache=True)`` without NRT reference counting (see the module docstring)."""
     if not HAVE_NUMBA:

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import numpy as np
 
 from zsmalloc.layout import Field, Layout, check_struct
-from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.hotpath import bytes_copy, hot_njit
 
 # ---- PG_* bit numbers (mainline 6.18, spec §9.1; Android shifts PG_private to 15) ------
 PG_locked = 0
@@ -170,9 +170,8 @@ def page_address(mm: MemMap, pfn: int) -> int:
 
 @hot_njit
 def memcpy(dst: np.ndarray, dst_off: int, src: np.ndarray, src_off: int, n: int) -> None:
-    """Copy ``n`` bytes (the kernel's memcpy/copy_page); a loop, as slices would need NRT."""
-    for k in range(n):
-        dst[dst_off + k] = src[src_off + k]
+    """Copy ``n`` bytes (the kernel's memcpy/copy_page) between uint8 arrays."""
+    bytes_copy(dst, dst_off, src, src_off, n)
 
 
 @hot_njit
