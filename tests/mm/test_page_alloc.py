@@ -77,3 +77,19 @@ def test_zpdesc_lock_and_refcount() -> None:
     assert zp.zpdesc_is_isolated(mm, pfn) and mem_map["flags"][pfn] >> 16 & 1  # PG_reclaim
     assert zp.zpdesc_pfn(zp.pfn_zpdesc(pfn)) == pfn == zp.zpdesc_page(zp.page_zpdesc(pfn))
     assert zp.kmap_local_zpdesc(mm, pfn) == pfn * 4096
+
+
+def test_memcpy_contiguous_and_strided() -> None:
+    from zsmalloc.mm.page import memcpy
+
+    src = np.arange(256, dtype=np.uint8)
+    dst = np.zeros(300, np.uint8)
+    memcpy(dst, 10, src, 5, 100)  # unit stride: llvm.memcpy under numba
+    assert dst[10:110].tolist() == list(range(5, 105)) and not dst[:10].any()
+    assert not dst[110:].any()
+    strided = np.zeros(600, np.uint8)[::2]
+    memcpy(strided, 0, src, 0, 50)  # strided destination: the byte loop
+    assert strided[:50].tolist() == list(range(50)) and not strided[50:].any()
+    memcpy(dst, 0, src[::3], 0, 20)  # strided source
+    assert dst[:20].tolist() == list(range(0, 60, 3))
+    memcpy(dst, 0, src, 0, 0)  # nothing
