@@ -61,6 +61,15 @@ def test_batch_rejects_rows_that_are_not_pages() -> None:
         compress.compress_lengths(np.zeros((2, 4095), np.uint8), "lz4")
     with pytest.raises(InvalidSizeError, match="found str"):
         compress.compress_lengths("not bytes", "lz4")
+    with pytest.raises(InvalidSizeError, match="object array"):
+        compress.compress_lengths(np.array([b"x"] * 4096, dtype=object), "lz4")
+
+
+def test_other_dtypes_are_their_raw_bytes() -> None:
+    words = np.arange(1024, dtype="<u8")  # 2 pages of u64
+    assert compress.compress_lengths(words, "lzo").tolist() == compress.compress_lengths(
+        words.tobytes(), "lzo"
+    ).tolist()
 
 
 def test_empty_batch_is_empty() -> None:

@@ -55,6 +55,8 @@ def as_pages(data: object, what: str = "input") -> np.ndarray:
     """
     if isinstance(data, np.ndarray):
         arr = data
+        if arr.dtype.hasobject:
+            raise InvalidSizeError(f"{what}: expected raw page bytes, found a {arr.dtype} array")
         if arr.dtype != np.uint8:
             arr = arr.view(np.uint8) if arr.flags.c_contiguous else np.ascontiguousarray(arr)
             arr = arr.view(np.uint8)
