@@ -162,3 +162,29 @@ def test_replay_check_catches_a_wrong_closed_form(testdata: Path) -> None:
     state = fill_state(hist, same, build_class_table(8, PAGE))
     with pytest.raises(InvariantError, match="disagree"):
         replay_check(sizes, state)
+
+
+@pytest.mark.parametrize("algo", ["lzo", "lz4"])
+def test_json_class_rows_match_the_pool_debugfs_table(testdata: Path, algo: str) -> None:
+    """The closed form's per-class rows equal zs_stats_size_show() of a real Pool."""
+    from zsmalloc.estimate.driver import Tally
+    from zsmalloc.estimate.render import classes_text
+    from zsmalloc.estimate.report import build_report
+
+    hist, same = hist_of(read_tsv(testdata)[algo])
+    tally = Tally(page_size=PAGE, algos=[algo], len_hist={algo: hist}, same_pages=same)
+    tally.pages = int(hist.sum()) + same
+    r = build_report(tally).algos[algo]
+    lines = classes_text(r).splitlines()
+    rows = {int(line.split()[0]): [int(x) for x in line.split()] for line in lines[1:-2]}
+    for c in r.classes():
+        got = rows[c["class"]]
+        assert got[1] == c["size"] and got[2:13] == c["fullness"]
+        assert got[13:] == [
+            c["obj_allocated"],
+            c["obj_used"],
+            c["pages_used"],
+            c["pages_per_zspage"],
+            c["freeable"],
+        ]
+    assert len(rows) == len(r.classes()) == 119

@@ -7,11 +7,12 @@ by side, one column each, so the choice between them reads across a row.
 
 from __future__ import annotations
 
+import numpy as np
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, Report
+from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, AlgoReport, Report
 
 
 def human(n: float) -> str:
@@ -159,41 +160,31 @@ def zswap_table(rep: Report) -> Table:
     return tab
 
 
-def classes_text(rows: list[dict[str, object]]) -> str:
-    """The debugfs ``classes`` file for these rows (spec zsmalloc.md §8.1, 6.18 format).
+def classes_text(r: AlgoReport) -> str:
+    """The debugfs ``classes`` file for this fill, rendered by the allocator model itself.
 
-    Mirrors zs_stats_size_show() in mm/zsmalloc.c (6.18).
+    A :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored object, class by
+    class (the final state of a fresh fill does not depend on the order), and its
+    ``classes_text()`` (zs_stats_size_show()) prints the table; its page total must
+    equal the closed form's.
     """
-    bands = ("10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%")
-    out = [
-        f" {'class':>5} {'size':>5} "
-        + "".join(f"{b:>9} " for b in bands)
-        + f"{'obj_allocated':>13} {'obj_used':>10} {'pages_used':>10} "
-        f"{'pages_per_zspage':>16} {'freeable':>8}"
-    ]
-    tot = [0] * 11
-    ta = tu = tp = tf = 0
-    for r in rows:
-        full = r["fullness"]
-        assert isinstance(full, list)
-        out.append(
-            f" {r['class']:5d} {r['size']:5d} "
-            + "".join(f"{x:9d} " for x in full)
-            + f"{r['obj_allocated']:13d} {r['obj_used']:10d} {r['pages_used']:10d} "
-            f"{r['pages_per_zspage']:16d} {r['freeable']:8d}"
+    from zsmalloc import Pool
+    from zsmalloc.errors import InvariantError
+    from zsmalloc.zs.size_class import ZS_HANDLE_SIZE
+
+    st = r.state
+    table = st.table
+    pool = Pool(table.chain_size, table.page_size, max_pages=st.total_pages + 2)
+    for k in np.flatnonzero(st.obj_used):
+        # Any request landing in class k will do; its size minus the handle header is one.
+        size = min(int(st.size[k]) - ZS_HANDLE_SIZE, table.page_size)
+        for _ in range(int(st.obj_used[k])):
+            pool.malloc(size)
+    if pool.total_pages() != st.total_pages:
+        raise InvariantError(
+            f"classes: the pool holds {pool.total_pages()} pages, the closed form {st.total_pages}"
         )
-        tot = [a + b for a, b in zip(tot, full, strict=True)]
-        ta += int(r["obj_allocated"])  # type: ignore[call-overload]
-        tu += int(r["obj_used"])  # type: ignore[call-overload]
-        tp += int(r["pages_used"])  # type: ignore[call-overload]
-        tf += int(r["freeable"])  # type: ignore[call-overload]
-    out.append("")
-    out.append(
-        f" {'Total':>5} {'':>5} "
-        + "".join(f"{x:9d} " for x in tot)
-        + f"{ta:13d} {tu:10d} {tp:10d} {'':>16} {tf:8d}"
-    )
-    return "\n".join(out) + "\n"
+    return pool.classes_text()
 
 
 def render(rep: Report, console: Console, *, classes: bool = False, compact: bool = False) -> None:
@@ -210,5 +201,5 @@ def render(rep: Report, console: Console, *, classes: bool = False, compact: boo
     if classes:
         for a, r in rep.algos.items():
             console.print(Text(f"\n/sys/kernel/debug/zsmalloc/zramN/classes ({a}):", style="bold"))
-            console.print(Text(classes_text(r.classes())), soft_wrap=True)
+            console.print(Text(classes_text(r)), soft_wrap=True)
     console.print(Text(rep.summary_line(), style="bold"), soft_wrap=True)
