@@ -72,6 +72,13 @@ def test_other_dtypes_are_their_raw_bytes() -> None:
     ).tolist()
 
 
+@pytest.mark.parametrize("algo", ["lz4", "zstd"])
+@pytest.mark.parametrize("huge", [-1, 4097, 3625.0])
+def test_bad_huge_class_size(algo: str, huge: object) -> None:
+    with pytest.raises(InputError, match="huge_class_size"):
+        compress.stored_sizes(bytes(PAGE), algo, huge_class_size=huge)  # type: ignore[arg-type]
+
+
 def test_empty_batch_is_empty() -> None:
     assert compress.stored_sizes(b"", "lz4").tolist() == []
 

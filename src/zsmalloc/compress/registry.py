@@ -43,7 +43,12 @@ from zsmalloc.compress.batch import (
 )
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
 from zsmalloc.compress.lzo import lzo_decompress_page
-from zsmalloc.errors import CompressionError, InputError, UnknownAlgorithmError
+from zsmalloc.errors import (
+    CompressionError,
+    InputError,
+    InvalidSizeError,
+    UnknownAlgorithmError,
+)
 
 KERNEL_EXACT = ("lzo", "lzo-rle", "lz4")
 LIBRARY = ("lz4hc", "zstd", "deflate")
@@ -72,8 +77,6 @@ def _page_array(page: object) -> np.ndarray:
         return page
     arr = as_pages(page, "page")
     if arr.shape[0] != 1:
-        from zsmalloc.errors import InvalidSizeError
-
         raise InvalidSizeError(
             f"page: expected exactly {PAGE_SIZE} bytes, found {arr.size} bytes"
         )
@@ -89,6 +92,13 @@ def _check_level(name: str, level: object) -> int | None:
     if not -(2**31) <= level < 2**31:
         raise InputError(f"{name}: level must fit zram's s32 level, found {level}")
     return level
+
+
+def _check_huge_class_size(huge_class_size: int) -> None:
+    if isinstance(huge_class_size, bool) or not isinstance(huge_class_size, (int, np.integer)):
+        raise InputError(f"huge_class_size must be an integer, found {huge_class_size!r}")
+    if not 0 <= huge_class_size <= PAGE_SIZE:
+        raise InputError(f"huge_class_size must be 0 .. {PAGE_SIZE}, found {huge_class_size}")
 
 
 class Backend:
@@ -128,6 +138,7 @@ class Backend:
     def stored_sizes(self, pages: object, huge_class_size: int = HUGE_CLASS_SIZE) -> np.ndarray:
         """zram's stored bytes per page: 0 same-filled, 4096 huge, else the length."""
         arr = as_pages(pages, "pages")
+        _check_huge_class_size(huge_class_size)
         same, _ = is_same_filled(arr)
         sizes = np.zeros(arr.shape[0], dtype=np.int32)
         todo = ~same
@@ -224,8 +235,7 @@ class KernelBackend(Backend):
 
     def stored_sizes(self, pages: object, huge_class_size: int = HUGE_CLASS_SIZE) -> np.ndarray:
         arr = as_pages(pages, "pages")
-        if not 0 <= huge_class_size <= PAGE_SIZE:
-            raise InputError(f"huge_class_size must be 0 .. {PAGE_SIZE}, found {huge_class_size}")
+        _check_huge_class_size(huge_class_size)
         return _batch_lengths(arr, self.algo, self._accel, huge_class_size, _nchunks(arr.shape[0]))
 
     def compress_pages(self, pages: object) -> list[bytes]:
