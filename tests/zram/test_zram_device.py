@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from zsmalloc.errors import OutOfMemoryError, ZsmallocError
+from zsmalloc.errors import OutOfMemoryError, SysfsError, ZsmallocError
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.table import ZRAM_HUGE, ZRAM_IDLE, ZRAM_SAME, ZRAM_SIZE_MASK, ZRAM_WB
 
@@ -71,6 +72,9 @@ def page_of(kind: str, seed: int) -> bytes:
         return int(rng.integers(1, 1 << 62)).to_bytes(8, "little") * (PAGE // 8)
     if kind == "random":  # incompressible: stored huge
         return rng.bytes(PAGE)
+    if kind == "text":  # word soup: zstd beats lzo and lz4 by whole classes
+        words = [b"zram ", b"slot ", b"page ", b"the ", rng.bytes(3), rng.bytes(5)]
+        return b"".join(words[int(i)] for i in rng.integers(0, 6, 1200))[:PAGE].ljust(PAGE)
     n = int(rng.integers(1, PAGE))  # random prefix: any compressed length
     return rng.bytes(n) + bytes(PAGE - n)
 
@@ -94,7 +98,7 @@ class ZramMachine(RuleBasedStateMachine):
 
     @rule(
         slot=st.integers(0, NR_SLOTS - 1),
-        kind=st.sampled_from(["zero", "same", "random", "prefix", "prefix"]),
+        kind=st.sampled_from(["zero", "same", "random", "prefix", "prefix", "text"]),
         seed=st.integers(0, 2**32 - 1),
     )
     def write(self, slot: int, kind: str, seed: int) -> None:
@@ -273,3 +277,114 @@ def test_swap_slot_free_notify() -> None:
     assert z.io_stat() == [0, 0, 0, 2]
     assert z.read_attr("debug_stat") == "version: 1\n0        0\n"
     assert z.mm_stat()[0:2] == [0, 0]
+
+
+class PostProcessMachine(ZramMachine):
+    """The model test again, with writeback to a backing file and recompression (zstd).
+
+    Written-back slots still count in pages_stored and read back from the file;
+    recompressed slots read back through their own algorithm.
+    """
+
+    @initialize(algo=st.sampled_from(["lzo", "lz4"]))
+    def setup(self, algo: str) -> None:
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory()
+        backing = Path(self.tmp.name) / "bd.img"
+        backing.write_bytes(bytes(8 * PAGE))  # 7 usable blocks: ENOSPC happens
+        self.z = Zram(backends=("lzo-rle", "lzo", "lz4", "zstd"))
+        self.z.write_attr("comp_algorithm", algo)
+        self.z.write_attr("recomp_algorithm", "algo=zstd")
+        self.z.write_attr("backing_dev", str(backing))
+        self.z.write_attr("disksize", str(NR_SLOTS * PAGE))
+        self.data = {}
+        self.failed = 0
+
+    def teardown(self) -> None:
+        if hasattr(self, "tmp"):
+            self.tmp.cleanup()
+
+    @rule(
+        spec=st.sampled_from(
+            ["huge", "idle", "huge_idle", "incompressible", "page_index=3", "page_indexes=0-23"]
+        )
+    )
+    def writeback(self, spec: str) -> None:
+        before = self.z.mm_stat()
+        try:
+            self.z.write_attr("writeback", spec)
+        except SysfsError as exc:
+            assert exc.errno == errno.ENOSPC
+        after = self.z.mm_stat()
+        assert after[0] == before[0] and after[5] == before[5] and after[8] == before[8]
+
+    @rule(spec=st.sampled_from(["", "type=huge", "type=idle", "max_pages=2", "threshold=1000"]))
+    def recompress(self, spec: str) -> None:
+        before = self.z.mm_stat()
+        self.z.write_attr("recompress", spec)
+        after = self.z.mm_stat()
+        assert after[0] == before[0] and after[4] == before[4] and after[8] == before[8]
+
+    @invariant()
+    def data_reads_back(self) -> None:
+        if not hasattr(self, "z"):
+            return
+        for slot in range(NR_SLOTS):
+            assert self.z.zram_read_page(slot) == self.data.get(slot, bytes(PAGE)), slot
+
+    @invariant()
+    def counters_match_the_table(self) -> None:
+        if not hasattr(self, "z"):
+            return
+        f = self.z.flags
+        size = f & ZRAM_SIZE_MASK
+        same = (f & ZRAM_SAME) != 0
+        wb = (f & ZRAM_WB) != 0
+        huge = (f & ZRAM_HUGE) != 0
+        mm = self.z.mm_stat()
+        assert mm[0] == PAGE * int(((size != 0) | same | wb).sum()) == PAGE * len(self.data)
+        assert mm[1] == int(size.sum()) and (size[wb] == 0).all()
+        assert mm[5] == int(same.sum()) and mm[7] == int(huge.sum())
+        bd = [int(v) for v in self.z.read_attr("bd_stat").split()]
+        assert bd[0] == int(wb.sum()) == int(self.z.bd_map.sum())
+        assert sorted(int(h) for h in self.z.handle[wb]) == sorted(np.flatnonzero(self.z.bd_map))
+        assert self.z.io_stat()[1] == self.failed
+
+
+TestPostProcessMachine = PostProcessMachine.TestCase
+TestPostProcessMachine.settings = settings(max_examples=20, stateful_step_count=40, deadline=None)
+
+
+@pytest.mark.parametrize("algo", ["lzo", "lz4"])
+def test_long_mixed_sequence_keeps_data_and_counters(algo: str) -> None:
+    """800 seeded steps of every operation, writeback and recompression included;
+    the machine's invariants checked every 20 steps (hypothesis runs are short)."""
+    rng = np.random.default_rng(7)
+    m = PostProcessMachine()
+    m.setup(algo)
+    kinds = ["zero", "same", "random", "prefix", "text", "text"]
+    steps = [
+        lambda: m.write(
+            int(rng.integers(NR_SLOTS)), kinds[int(rng.integers(6))], int(rng.integers(2**32))
+        ),
+        lambda: m.write(int(rng.integers(NR_SLOTS)), "text", int(rng.integers(2**32))),
+        lambda: m.discard(int(rng.integers(NR_SLOTS)), 1),
+        lambda: m.compact(),
+        lambda: m.migrate(int(rng.integers(1, 64))),
+        lambda: m.idle(),
+        lambda: m.writeback(["huge", "idle", "page_indexes=0-23"][int(rng.integers(3))]),
+        lambda: m.recompress(["", "type=idle", "max_pages=3"][int(rng.integers(3))]),
+        lambda: m.read_clears_idle(int(rng.integers(NR_SLOTS))),
+    ]
+    try:
+        for i in range(800):
+            steps[int(rng.integers(len(steps)))]()
+            if i % 20 == 19:
+                m.data_reads_back()
+                m.counters_match_the_table()
+        bd = [int(v) for v in m.z.read_attr("bd_stat").split()]
+        prios = (m.z.flags >> 20) & 3
+        assert bd[2] >= 7 and (prios > 0).sum() > 0  # both jobs really ran
+    finally:
+        m.teardown()
