@@ -117,16 +117,17 @@ def chain_table(rep: Report) -> Table:
         cells = []
         for a, r in rep.algos.items():
             v = r.chain_totals[chain]
-            pct = 100.0 * (v - base[a]) / base[a] if base[a] else 0.0
-            cells.append(human(v) + ("" if chain == rep.chain_size else f" ({pct:+.0f}%)"))
+            delta = v - base[a]
+            sign = "+" if delta > 0 else "-" if delta < 0 else "±"
+            cells.append(
+                human(v) + ("" if chain == rep.chain_size else f" ({sign}{human(abs(delta))})")
+            )
         tab.add_row(str(chain) + (" (model)" if chain == rep.chain_size else ""), *cells)
     return tab
 
 
 def top_loss_table(rep: Report, top: int = 5) -> Table:
-    tab = Table(
-        title=f"fragmentation by size class (top {top}: class (size) lost)", title_justify="left"
-    )
+    tab = Table(title=f"most lost, by class (top {top})", title_justify="left")
     for a in rep.algos:
         tab.add_column(a)
     columns = []
@@ -145,7 +146,7 @@ def top_loss_table(rep: Report, top: int = 5) -> Table:
 
 
 def zswap_table(rep: Report) -> Table:
-    tab = algo_table(rep, "zswap instead (each page swapped out once, no pool limit)", "figure")
+    tab = algo_table(rep, "zswap instead (store-only, no pool limit)", "figure")
     z = {a: r.zswap or {} for a, r in rep.algos.items()}
 
     def row(name: str, key: str, f: object = str) -> None:
