@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.text import Text
 
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.driver import run_estimate, warm_up
+from zsmalloc.estimate.driver import peak_rss_bytes, run_estimate, warm_up
 from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, all_pids
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
@@ -268,6 +268,7 @@ def estimate(
         from zsmalloc.estimate.plot import write_plot
 
         write_plot(report, plot)
+    tally.peak_rss = peak_rss_bytes()  # the whole command's, plot and replay included
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=1))
         if tally.interrupted:
