@@ -1,7 +1,8 @@
 """The zswap model against the running kernel's zswap (root; skipped with the reason otherwise).
 
 A small store-only workload goes through the kernel's zswap and the model;
-stored_pages, stored_incompressible_pages and pool_total_size must be equal.
+stored_pages, stored_incompressible_pages and pool_total_size must be equal,
+and again after random frees (invalidate) and swap-ins (exclusive load).
 The machine must be left as found: swap off, zswap parameters unchanged,
 no cgroup, no swap file, whatever happens.
 """
@@ -47,12 +48,16 @@ def test_store_only_matches_kernel() -> None:
     from zsmalloc.zswap.verify import run
 
     before = machine_state()
-    result = run(1500, seed=11, compressor="lzo")
-    rows = {r.name: r for r in result.rows}
+    result = run(1500, seed=11, compressor="lzo", churn=800)
+    rows = {r.name: r for r in result.rows if r.phase == "store"}
     for name in ("stored_pages", "stored_incompressible_pages", "pool_total_size"):
         assert rows[name].kernel == rows[name].model, result.render()
     assert rows["stored_pages"].kernel > 1000  # the pages really reached zswap
     assert rows["stored_incompressible_pages"].kernel > 0
+    # after 800 frees and exclusive loads, the pool is still the model's, page for page
+    churn = {r.name: r for r in result.rows if r.phase == "churn"}
+    assert churn["stored_pages"].kernel < rows["stored_pages"].kernel - 300
+    assert churn["pool_total_size"].kernel == churn["pool_total_size"].model
     assert result.ok, result.render()
     assert machine_state() == before
 

@@ -98,6 +98,14 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
     type=click.IntRange(1),
     help="Pages in the store-only workload.",
 )
+@click.option(
+    "--ops",
+    "n_ops",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Then free or swap in this many distinct random pages and compare again.",
+)
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--algo", default="lzo", show_default=True, help="zswap compressor.")
 @click.option(
@@ -107,13 +115,15 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
     "--pages more (checks pool_limit_hit).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(nr_pages: int, seed: int, algo: str, limit: bool, as_json: bool) -> None:
+def verify_cmd(nr_pages: int, n_ops: int, seed: int, algo: str, limit: bool, as_json: bool) -> None:
     """Live store-only check of zswap against the running kernel (root)."""
     from zsmalloc.errors import KernelUnavailableError
     from zsmalloc.zswap.verify import run_cli
 
     try:
-        status = run_cli(algo=algo, seed=seed, nr_pages=nr_pages, as_json=as_json, limit=limit)
+        status = run_cli(
+            algo=algo, n_ops=n_ops, seed=seed, nr_pages=nr_pages, as_json=as_json, limit=limit
+        )
     except KernelUnavailableError as exc:
         click.echo(f"zsmalloc: no live zswap can be used: {exc}", err=True)
         sys.exit(2)

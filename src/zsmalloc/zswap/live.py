@@ -40,6 +40,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +55,7 @@ DEBUGFS = Path("/sys/kernel/debug")
 ZSWAP_DEBUGFS = DEBUGFS / "zswap"
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
+PAGE_CLUSTER = Path("/proc/sys/vm/page-cluster")
 SAVED_PARAMS = (
     "enabled",
     "compressor",
@@ -104,7 +106,17 @@ for _ in range(20):
 del addr
 sys.stdout.write(f"ok {left}\n")
 sys.stdout.flush()
-sys.stdin.buffer.read()
+# Then commands, one a line, answered at ".": "d I" drops page I (MADV_DONTNEED:
+# its swap slot is freed), "t I" reads a byte of page I (a swap-in).
+for line in sys.stdin:
+    op, arg = (line.split() + ["0"])[:2]
+    if op == "d":
+        m.madvise(mmap.MADV_DONTNEED, int(arg) * 4096, 4096)
+    elif op == "t":
+        m[int(arg) * 4096]
+    elif op == ".":
+        sys.stdout.write(f"done {resident()}\n")
+        sys.stdout.flush()
 """
 
 
@@ -229,6 +241,8 @@ class LiveZswap:
         self.shrinker_enabled = shrinker_enabled
         self.memory_limit = memory_limit
         self.saved: dict[str, str] = {}
+        self.saved_page_cluster: str | None = None
+        self._old_handlers: dict[int, object] = {}
         self.cgroup: Path | None = None
         self.cgroup_version = 0
         self._swap_on = False
@@ -242,7 +256,9 @@ class LiveZswap:
         reason = zswap_unavailable_reason()
         if reason:
             raise KernelUnavailableError(reason)
+        self._catch_termination()
         self.saved = {name: read_param(name) for name in SAVED_PARAMS}
+        self.saved_page_cluster = PAGE_CLUSTER.read_text().strip()
         try:
             self._setup()
         except BaseException:
@@ -281,6 +297,8 @@ class LiveZswap:
         (self.cgroup / limit_file).write_text(str(self.memory_limit))
         # Order matters: the compressor is only a string until the first enable,
         # which then creates the pool with it (spec §2).
+        # No swap readahead: a swap-in then loads exactly the page touched.
+        PAGE_CLUSTER.write_text("0")
         write_param("shrinker_enabled", "Y" if self.shrinker_enabled else "N")
         if self.max_pool_percent is not None:
             write_param("max_pool_percent", str(self.max_pool_percent))
@@ -291,8 +309,27 @@ class LiveZswap:
         if not ZSWAP_DEBUGFS.is_dir():
             raise KernelUnavailableError("zswap enabled but /sys/kernel/debug/zswap is missing")
 
+    def _catch_termination(self) -> None:
+        """SIGTERM/SIGHUP would kill us without running ``restore``: make them raise."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._old_handlers[sig] = signal.signal(sig, interrupt)
+
     def restore(self) -> None:
         """Give everything back; never raises (failures are kept in ``undo_errors``)."""
+        try:
+            self._restore()
+        finally:
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+            self._old_handlers.clear()
+
+    def _restore(self) -> None:
 
         def attempt(what: str, fn: object, *args: object) -> None:
             try:
@@ -312,6 +349,9 @@ class LiveZswap:
                 attempt(f"restore {name}", self._restore_param, name)
         if "enabled" in self.saved:
             attempt("restore enabled", self._restore_param, "enabled")
+        if self.saved_page_cluster is not None:
+            attempt("restore vm.page-cluster", PAGE_CLUSTER.write_text, self.saved_page_cluster)
+            self.saved_page_cluster = None
         if self._swap_made:
             attempt("remove swap file", self.swap_path.unlink)
             self._swap_made = False
@@ -373,6 +413,21 @@ class LiveZswap:
         proc.stdin.flush()
         line = proc.stdout.readline().decode().split()
         if len(line) != 2 or line[0] != "ok":
+            raise KernelUnavailableError(f"the page holder failed (exit {proc.wait()})")
+        return int(line[1])
+
+    def command(self, ops: list[tuple[str, int]]) -> int:
+        """Run ``("d", i)`` (drop page i: slot freed) / ``("t", i)`` (touch: swap-in) in
+        the last holder, in order; returns its pages still mapped afterwards."""
+        if not self._holders:
+            raise KernelUnavailableError("no holder process: call hold() first")
+        proc = self._holders[-1]
+        assert proc.stdin is not None and proc.stdout is not None
+        text = "".join(f"{op} {i}\n" for op, i in ops) + ".\n"
+        proc.stdin.write(text.encode())
+        proc.stdin.flush()
+        line = proc.stdout.readline().decode().split()
+        if len(line) != 2 or line[0] != "done":
             raise KernelUnavailableError(f"the page holder failed (exit {proc.wait()})")
         return int(line[1])
 

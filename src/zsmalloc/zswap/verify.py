@@ -113,6 +113,7 @@ class Comparison:
     kernel: int
     model: int
     rule: str  # "exact" or ">= model"
+    phase: str = "store"  # "store": after the stores; "churn": after the frees and loads
 
     @property
     def ok(self) -> bool:
@@ -129,6 +130,7 @@ class VerifyResult:
     rows: list[Comparison] = field(default_factory=list)
     undo_errors: list[str] = field(default_factory=list)
     notes: tuple[str, ...] = ()
+    churn_ops: int = 0
 
     @property
     def ok(self) -> bool:
@@ -143,7 +145,12 @@ class VerifyResult:
             "zero_pages": self.zero_pages,
             "left_resident": self.left_resident,
             "counters": {
-                r.name: {"kernel": r.kernel, "model": r.model, "rule": r.rule, "ok": r.ok}
+                f"{r.phase}:{r.name}": {
+                    "kernel": r.kernel,
+                    "model": r.model,
+                    "rule": r.rule,
+                    "ok": r.ok,
+                }
                 for r in self.rows
             },
             "restore_errors": self.undo_errors,
@@ -155,7 +162,11 @@ class VerifyResult:
             f"{self.zero_pages} all-zero -> swap zero map), compressor {self.compressor}",
             f"{'counter':<30}{'kernel':>14}{'model':>14}  rule",
         ]
+        phase = "store"
         for r in self.rows:
+            if r.phase != phase:
+                phase = r.phase
+                lines.append(f"-- after {self.churn_ops} frees/swap-ins of random stored pages --")
             mark = "ok" if r.ok else "MISMATCH"
             lines.append(f"{r.name:<30}{r.kernel:>14}{r.model:>14}  {r.rule:<9} {mark}")
         lines += self.notes
@@ -190,6 +201,13 @@ STORE_ONLY_NOTES = (
     "so it must stay 0.  zswpout (/proc/vmstat) is machine-wide: any other swapping",
     "can only add to it, so the kernel may exceed the model (tolerance: +any).",
 )
+CHURN_NOTES = (
+    "churn: then, on distinct random pages in random order, half are dropped",
+    "(MADV_DONTNEED: swap slot freed -> zswap_invalidate) and half read (swap-in through",
+    "the swap cache -> exclusive zswap_load, entry freed); vm.page-cluster=0 meanwhile,",
+    "so no readahead loads neighbours.  The pool size after frees depends on which",
+    "zspages held the freed objects: exact.  zswpin (vmstat): kernel >= model.",
+)
 LIMIT_NOTES = (
     "pool-limit run: max_pool_percent=1, incompressible pages (one zsmalloc page each),",
     "so the pool fills to max = totalram // 100 pages and every later store is refused",
@@ -214,12 +232,14 @@ def run(
     compressor: str = "lzo",
     pool_factory: Any = default_pool_factory,
     limit: bool = False,
+    churn: int = 0,
 ) -> VerifyResult:
     """Run the live check; raises KernelUnavailableError when it cannot run here.
 
     Store-only by default (``nr_pages`` pages, pool limit far away).  With
     ``limit``, the pool is filled to ``max_pool_percent=1`` with incompressible
-    pages and ``nr_pages`` more are offered beyond it.
+    pages and ``nr_pages`` more are offered beyond it.  ``churn`` > 0 (store-only
+    mode) then frees or swaps in that many distinct random pages and compares again.
     """
     if nr_pages < 1:
         raise InputError(f"--pages must be at least 1, found {nr_pages}")
@@ -243,6 +263,7 @@ def run(
         shrinker_enabled=False,
     )
     model, zero = model_counters(pages, compressor, totalram, params, pool_factory)
+    ops = [] if limit else churn_ops(len(pages) // PAGE, churn, seed)
     if not limit and model.total_pages() >= model.max_pages() * 9 // 10:
         raise InputError(
             f"{nr_pages} pages would come near the pool limit ({model.max_pages()} pages); "
@@ -261,10 +282,14 @@ def run(
                 f"zswap already holds {before['stored_pages']} pages of other processes; "
                 "an exact comparison needs it empty"
             )
-        zswpout0 = vmstat("zswpout")
+        zswpout0, zswpin0 = vmstat("zswpout"), vmstat("zswpin")
         left = live.hold(pages)
         after = live.counters()
         zswpout = vmstat("zswpout") - zswpout0
+        if ops:
+            live.command(ops)
+            after_churn = live.counters()
+            zswpin = vmstat("zswpin") - zswpin0
     result = VerifyResult(
         compressor,
         len(pages) // PAGE,
@@ -272,14 +297,34 @@ def run(
         zero,
         left,
         undo_errors=live.undo_errors,
-        notes=LIMIT_NOTES if limit else STORE_ONLY_NOTES,
+        notes=LIMIT_NOTES if limit else STORE_ONLY_NOTES + (CHURN_NOTES if ops else ()),
+        churn_ops=len(ops),
     )
     m = model.debugfs()
     for name in (*EXACT, "written_back_pages"):
         k = after.get(name, 0) - (before.get(name, 0) if name in DELTA_COUNTERS else 0)
         result.rows.append(Comparison(name, k, m[name], "exact"))
     result.rows.append(Comparison("zswpout (vmstat)", zswpout, model.counters.zswpout, ">= model"))
+    if ops:
+        for op, i in ops:
+            if op == "d":
+                model.invalidate(i)
+            else:
+                model.load(i)
+        m = model.debugfs()
+        for name in ("stored_pages", "stored_incompressible_pages", "pool_total_size"):
+            result.rows.append(Comparison(name, after_churn[name], m[name], "exact", "churn"))
+        result.rows.append(
+            Comparison("zswpin (vmstat)", zswpin, model.counters.zswpin, ">= model", "churn")
+        )
     return result
+
+
+def churn_ops(nr_pages: int, churn: int, seed: int) -> list[tuple[str, int]]:
+    """``churn`` (at most ``nr_pages``) distinct random pages, each dropped or touched."""
+    rng = np.random.default_rng(seed + 1)
+    chosen = rng.permutation(nr_pages)[: min(churn, nr_pages)]
+    return [("d" if rng.random() < 0.5 else "t", int(i)) for i in chosen]
 
 
 def run_cli(
@@ -293,10 +338,10 @@ def run_cli(
     limit: bool = False,
     **_: Any,
 ) -> int:
-    """Entry point for ``zsmalloc verify --zswap`` (``n_ops`` is unused: store-only)."""
+    """Entry point for ``zsmalloc verify --zswap``: ``n_ops`` frees/swap-ins follow the stores."""
     import click
 
-    result = run(nr_pages, seed=seed, compressor=algo, limit=limit)
+    result = run(nr_pages, seed=seed, compressor=algo, limit=limit, churn=n_ops)
     if save and not limit:
         _save_trace(Path(save), nr_pages, seed, algo)
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.render())
