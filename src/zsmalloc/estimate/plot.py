@@ -69,6 +69,23 @@ def write_plot(rep: Report, path: str) -> None:
                 label=labels[cause],
             )
             bottom = bottom + vals
+        # The huge class (one page per object) can dwarf the rest: clip it, label it.
+        huge = st.table.huge[st.index][used]
+        if huge.any() and (~huge).any():
+            rest = float(bottom[~huge].max())
+            top = float(bottom[huge].max())
+            if top > 1.5 * rest > 0:
+                ax.set_ylim(0, 1.25 * rest)
+                ax.text(
+                    ps - 16,
+                    1.2 * rest,
+                    f"huge:\n{human(top * mib)}\n(clipped)",
+                    fontsize=8,
+                    va="top",
+                    ha="right",
+                    color="white",
+                    fontweight="bold",
+                )
         ax.set_xlim(0, ps)
         ax.set_xlabel("size class (bar: the object sizes it serves, bytes)")
         ax.set_ylabel("MiB")
@@ -94,11 +111,12 @@ def write_plot(rep: Report, path: str) -> None:
         ax.bar(edges, counts[:last], width=HIST_BIN, align="edge", color=colour)
         ax.axvline(hcs, color="black", linestyle="--", linewidth=1)
         ax.text(
-            hcs,
+            hcs - 24,
             ax.get_ylim()[1] * 0.95,
-            f" huge_class_size {hcs}\n (stored raw)",
+            f"huge_class_size {hcs}:\nfrom here on stored raw",
             fontsize=8,
             va="top",
+            ha="right",
         )
         ax.set_xlabel(f"compressed length (bytes, {HIST_BIN}-byte bins)")
         ax.set_ylabel("pages")
