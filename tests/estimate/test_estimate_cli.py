@@ -54,6 +54,7 @@ def test_shared_pages_json_matches_kernel(
         assert [got["mm_stat"][c] for c in cols] == before
         assert [got["mm_stat_after_compact"][c] for c in cols] == after
         assert [int(x) for x in got["mm_stat_line"].split()] == before
+        assert got["kernel_exact"] is True
     assert rep["input"]["pages"] == 1024
 
 

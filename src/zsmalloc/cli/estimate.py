@@ -122,7 +122,9 @@ def build_sources(
     default=DEFAULT_ALGOS,
     show_default=True,
     metavar="A[,B...]",
-    help="zram compression algorithms to compare side by side: lzo, lzo-rle, lz4.",
+    help="zram compression algorithms to compare side by side: lzo, lzo-rle, lz4 "
+    "(exact, as the kernel compresses); lz4hc, zstd, deflate (library compressors: "
+    "approximate).",
 )
 @click.option(
     "--chain",

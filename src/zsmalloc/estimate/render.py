@@ -47,6 +47,12 @@ def input_lines(rep: Report) -> list[str]:
         f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
+    approx = [a for a, r in rep.algos.items() if not r.kernel_exact]
+    if approx:
+        lines.append(
+            f"approximate for {', '.join(approx)}: library compressors, whose lengths may "
+            "differ slightly from the kernel's (lzo, lzo-rle and lz4 are exact)"
+        )
     if t.interrupted:
         lines.append("INTERRUPTED: the figures cover only the pages read before Ctrl-C")
     return lines

@@ -111,8 +111,16 @@ class AlgoReport:
         nz = np.flatnonzero(self.len_hist)
         return {"length": nz.tolist(), "pages": self.len_hist[nz].tolist()}
 
+    @property
+    def kernel_exact(self) -> bool:
+        """Whether the compressed lengths are the kernel's (lzo, lzo-rle, lz4)."""
+        from zsmalloc.compress import KERNEL_EXACT
+
+        return self.algo in KERNEL_EXACT
+
     def to_json(self) -> dict[str, Any]:
         return {
+            "kernel_exact": self.kernel_exact,
             "mm_stat": dict(zip(MM_STAT_COLUMNS, self.mm_stat, strict=True)),
             "mm_stat_after_compact": dict(
                 zip(MM_STAT_COLUMNS, self.mm_stat_after_compact, strict=True)
