@@ -219,3 +219,35 @@ def test_array_source_and_bad_sizes() -> None:
     assert np.array_equal(drain(ArraySource(a, PAGE)), a.reshape(-1, PAGE))
     with pytest.raises(InputError, match="whole 4096-byte pages"):
         ArraySource(b"x" * 100, PAGE)
+
+
+FORKER = """
+import mmap, os, sys
+m = mmap.mmap(-1, 32 * 4096, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+for i in range(32):
+    m[i * 4096:(i + 1) * 4096] = bytes([i + 1]) * 8 + b"cowshare" * 511
+pid = os.fork()                          # the child shares every page, copy-on-write
+if pid:
+    print(os.getpid(), pid, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="page frame numbers are visible to root only")
+def test_copy_on_write_pages_are_read_once() -> None:
+    p = subprocess.Popen(
+        [sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout is not None
+        parent, child = (int(x) for x in p.stdout.readline().split())
+        src = AllProcessesSource(PAGE, [parent, child])
+        pages = drain(src, chunk=64)
+        marker = b"cowshare" * 511
+        found = [int(pg[0]) for pg in pages if pg[8:].tobytes() == marker]
+        assert sorted(found) == list(range(1, 33))  # each shared page once, not twice
+        assert src.skipped["pages shared with a process read before"] >= 32
+    finally:
+        assert p.stdin is not None
+        p.stdin.close()  # both processes read stdin: EOF ends the forked child too
+        p.wait(timeout=10)

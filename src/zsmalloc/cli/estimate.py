@@ -82,14 +82,16 @@ def build_sources(
     paths: tuple[str, ...], pids: tuple[int, ...], all_processes: bool, page_size: int
 ) -> list[PageSource]:
     sources: list[PageSource] = []
+    seen_pfns: set[int] = set()  # a page frame shared by processes is stored once
     try:
         for p in paths:
             sources.append(open_path(p, page_size))
         for pid in pids:
-            sources.append(ProcessSource(pid, page_size))
+            sources.append(ProcessSource(pid, page_size, seen_pfns))
         if all_processes:
             root = os.geteuid() == 0
-            sources.append(AllProcessesSource(page_size, None if root else own_pids()))
+            pids_all = [p for p in (all_pids() if root else own_pids()) if p not in pids]
+            sources.append(AllProcessesSource(page_size, pids_all, seen_pfns))
     except BaseException:
         for s in sources:
             s.close()

@@ -11,6 +11,10 @@ reads those pages from ``/proc/PID/mem``, in address order.
   counted: they are not in RAM, so they would not be written to zram now.
 - A page that cannot be read (the mapping vanished, ``EIO``) is skipped and
   counted.  A process that exits midway ends its source early.
+- A page frame shared by several processes (copy-on-write after fork) is
+  read once: swapping it out stores it once.  Telling needs the page frame
+  numbers of pagemap, which only root sees; without root shared pages count
+  in every process that maps them.
 - Reading another process needs ptrace access (``PTRACE_MODE_ATTACH``): root,
   or the same user where Yama's ``ptrace_scope`` allows it.  An unreadable
   ``--pid`` is an :class:`~zsmalloc.errors.InputError`; ``--all-processes``
@@ -34,6 +38,8 @@ from zsmalloc.estimate.sources import ChainedSource, PageSource
 
 PM_PRESENT = np.uint64(1 << 63)
 PM_SWAP = np.uint64(1 << 62)
+PM_MMAP_EXCLUSIVE = np.uint64(1 << 56)
+PM_PFN_MASK = np.uint64((1 << 55) - 1)
 _NOT_ANON = ("[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]")
 PAGEMAP_BATCH = 1 << 16  # pagemap entries read at a time (512 KiB)
 
@@ -86,8 +92,9 @@ class ProcessSource(PageSource):
 
     kind = "process"
 
-    def __init__(self, pid: int, page_size: int) -> None:
+    def __init__(self, pid: int, page_size: int, seen_pfns: set[int] | None = None) -> None:
         self.pid = pid
+        self.seen_pfns = seen_pfns
         self.name = process_name(pid)
         super().__init__(f"pid {pid} ({self.name})", page_size)
         sys_page = os.sysconf("SC_PAGE_SIZE")
@@ -147,8 +154,30 @@ class ProcessSource(PageSource):
                     "pages never touched", int((~present & ((entries & PM_SWAP) == 0)).sum())
                 )
                 self.count_skipped("pages not readable", (hi - lo) - len(entries))
+                if self.seen_pfns is not None:
+                    present &= ~self._seen_before(entries, present)
                 for a, b in _runs(present):
                     yield (lo + a) * ps, b - a
+
+    def _seen_before(self, entries: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """Resident pages shared with a process read before (same page frame).
+
+        A page frame shared by several processes (copy-on-write after fork) is
+        swapped out, and stored in zram, once.  Only pages not mapped exclusively
+        can be shared, and their pfn is visible to root only (0 otherwise).
+        """
+        assert self.seen_pfns is not None
+        shared = np.flatnonzero(present & ((entries & PM_MMAP_EXCLUSIVE) == 0))
+        dup = np.zeros(len(entries), dtype=bool)
+        for i, pfn in zip(shared.tolist(), (entries[shared] & PM_PFN_MASK).tolist(), strict=True):
+            if pfn == 0:
+                continue  # no pfn without CAP_SYS_ADMIN: cannot tell, keep it
+            if pfn in self.seen_pfns:
+                dup[i] = True
+            else:
+                self.seen_pfns.add(pfn)
+        self.count_skipped("pages shared with a process read before", int(dup.sum()))
+        return dup
 
     def _read_run(self, addr: int, out: np.ndarray) -> int:
         """Read len(out) pages at addr; unreadable pages are skipped. Returns pages kept."""
@@ -228,8 +257,16 @@ class AllProcessesSource(ChainedSource):
     kind = "all processes"
     part_unreadable = "processes that vanished while read"
 
-    def __init__(self, page_size: int, pids: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        page_size: int,
+        pids: list[int] | None = None,
+        seen_pfns: set[int] | None = None,
+    ) -> None:
         super().__init__("all processes", page_size)
+        # Page frames already read: a copy-on-write page shared by several processes
+        # counts once, as it would be swapped out once.
+        self.seen_pfns = set() if seen_pfns is None else seen_pfns
         self.pids = [p for p in (pids if pids is not None else all_pids()) if p != os.getpid()]
         self.readable = 0
         self.unreadable = 0
@@ -244,7 +281,7 @@ class AllProcessesSource(ChainedSource):
                 self.kernel_threads += 1
                 continue
             try:
-                src = ProcessSource(pid, self.page_size)
+                src = ProcessSource(pid, self.page_size, self.seen_pfns)
             except InputError:
                 self.unreadable += 1
                 continue
