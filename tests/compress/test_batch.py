@@ -16,11 +16,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from zram_page_kinds import make_pages
 
 from zsmalloc import compress
+from zsmalloc.compress import registry
 
 PAGE = 4096
 
@@ -62,8 +64,9 @@ def test_stored_sizes_follow_zram_rule(seed: int, huge: int, algo: str) -> None:
     assert compress.stored_sizes(pages, algo, huge_class_size=huge).tolist() == expected
 
 
-def test_batches_equal_single_calls_across_blocks() -> None:
-    pages, _ = make_pages(2100, seed=5)  # compress_pages works in blocks of 1024
+def test_batches_equal_single_calls_across_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "BATCH_BLOCK", 64)  # blocks of 64: 3 whole, 1 partial
+    pages, _ = make_pages(3 * 64 + 17, seed=5)
     for algo in compress.KERNEL_EXACT:
         b = compress.get(algo)
         single = [b.compress(p) for p in pages]

@@ -55,6 +55,9 @@ LIBRARY = ("lz4hc", "zstd", "deflate")
 ALGORITHMS = KERNEL_EXACT + LIBRARY
 UNSUPPORTED = {"842": "the 842 compressor (lib/842) has no implementation here"}
 
+BATCH_BLOCK = 1024
+"""Pages per batch compress call: a 4.4 MiB output buffer, reused block after block."""
+
 LZ4HC_DEFAULT_CLEVEL = 9
 ZSTD_DEFAULT_CLEVEL = 3
 Z_DEFAULT_COMPRESSION = -1
@@ -240,7 +243,7 @@ class KernelBackend(Backend):
 
     def compress_pages(self, pages: object) -> list[bytes]:
         arr = as_pages(pages, "pages")
-        block = min(1024, arr.shape[0])  # one 4.4 MiB buffer, reused (no fresh page faults)
+        block = min(BATCH_BLOCK, arr.shape[0])  # one buffer, reused (no fresh page faults)
         out = np.empty((block, BATCH_BOUND), dtype=np.uint8)
         lengths = np.empty(block, dtype=np.int32)
         result: list[bytes] = []
