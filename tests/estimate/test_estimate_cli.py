@@ -246,7 +246,6 @@ def test_default_input_falls_back_to_sample(
 ) -> None:
     from zsmalloc.cli import estimate as cli_estimate
 
-    monkeypatch.setattr(cli_estimate, "all_pids", lambda: [])
     monkeypatch.setattr(cli_estimate.AllProcessesSource, "total_pages", lambda self: 0)
     monkeypatch.setattr(driver, "CHUNK_PAGES", 1024)
     code, out, _ = run_cli(["estimate", "--json", "--algo", "lz4"], capsys)

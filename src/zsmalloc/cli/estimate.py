@@ -30,7 +30,7 @@ from rich.text import Text
 
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import peak_rss_bytes, run_estimate, warm_up
-from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, all_pids
+from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, candidate_pids
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
@@ -54,24 +54,11 @@ class PagesPerSecond(ProgressColumn):
         return Text(f"{speed:,.0f} pages/s ({mib:,.0f} MiB/s)", style="progress.data.speed")
 
 
-def own_pids() -> list[int]:
-    """Processes of this user (what may be readable without root)."""
-    uid = os.getuid()
-    out = []
-    for pid in all_pids():
-        try:
-            if os.stat(f"/proc/{pid}").st_uid == uid:
-                out.append(pid)
-        except OSError:
-            continue
-    return out
-
-
 def default_sources(page_size: int) -> tuple[list[PageSource], str]:
     """This machine's readable process memory, or the built-in sample; and which it is."""
     if page_size == os.sysconf("SC_PAGE_SIZE"):
         root = os.geteuid() == 0
-        src = AllProcessesSource(page_size, None if root else own_pids())
+        src = AllProcessesSource(page_size)
         if src.total_pages():
             who = "all processes (running as root)" if root else "your own processes (not root)"
             return [src], f"the memory of this machine's readable processes: {who}"
@@ -89,9 +76,8 @@ def build_sources(
         for pid in pids:
             sources.append(ProcessSource(pid, page_size, seen_pfns))
         if all_processes:
-            root = os.geteuid() == 0
-            pids_all = [p for p in (all_pids() if root else own_pids()) if p not in pids]
-            sources.append(AllProcessesSource(page_size, pids_all, seen_pfns))
+            others = [p for p in candidate_pids() if p not in pids]
+            sources.append(AllProcessesSource(page_size, others, seen_pfns))
     except BaseException:
         for s in sources:
             s.close()

@@ -251,8 +251,23 @@ def all_pids() -> list[int]:
     return sorted(int(d) for d in os.listdir("/proc") if d.isdigit())
 
 
+def candidate_pids() -> list[int]:
+    """The processes worth trying: all of them as root, this user's own otherwise."""
+    if os.geteuid() == 0:
+        return all_pids()
+    uid = os.getuid()
+    out = []
+    for pid in all_pids():
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
 class AllProcessesSource(ChainedSource):
-    """Every readable process but this one, in pid order."""
+    """Every readable process but this one, in pid order (default: :func:`candidate_pids`)."""
 
     kind = "all processes"
     part_unreadable = "processes that vanished while read"
@@ -267,7 +282,7 @@ class AllProcessesSource(ChainedSource):
         # Page frames already read: a copy-on-write page shared by several processes
         # counts once, as it would be swapped out once.
         self.seen_pfns = set() if seen_pfns is None else seen_pfns
-        self.pids = [p for p in (pids if pids is not None else all_pids()) if p != os.getpid()]
+        self.pids = [p for p in (candidate_pids() if pids is None else pids) if p != os.getpid()]
         self.readable = 0
         self.unreadable = 0
         self.kernel_threads = 0
