@@ -188,3 +188,20 @@ def test_json_class_rows_match_the_pool_debugfs_table(testdata: Path, algo: str)
             c["freeable"],
         ]
     assert len(rows) == len(r.classes()) == 119
+
+
+@given(sizes=lengths, chain=st.sampled_from([1, 4, 8, 16]))
+def test_fill_state_invariants(sizes: list[int], chain: int) -> None:
+    """Per class: bands count every zspage, slots cover objects, pages follow zspages."""
+    arr = np.array(sizes, dtype=np.int64)
+    hist, same = hist_of(arr)
+    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    zspages = state.obj_allocated // state.objs_per_zspage
+    assert (state.bands.sum(axis=1) == zspages).all()
+    assert (state.bands[:, :10].sum(axis=1) <= 1).all()  # at most one partial zspage
+    assert (state.obj_allocated >= state.obj_used).all()
+    assert (state.obj_allocated - state.obj_used < state.objs_per_zspage).all()
+    assert (state.pages_used == zspages * state.pages_per_zspage).all()
+    assert int(state.obj_used.sum()) == int((arr > 0).sum())
+    assert state.pages_stored == len(sizes) and state.same_pages == int((arr == 0).sum())
+    assert state.total_pages * PAGE >= state.compr_data_size

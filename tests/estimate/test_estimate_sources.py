@@ -251,3 +251,19 @@ def test_copy_on_write_pages_are_read_once() -> None:
         assert p.stdin is not None
         p.stdin.close()  # both processes read stdin: EOF ends the forked child too
         p.wait(timeout=10)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 3 * PAGE), min_size=1, max_size=6),
+    chunk=st.integers(1, 9),
+)
+def test_directory_pages_do_not_depend_on_the_buffer_size(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], chunk: int
+) -> None:
+    root = tmp_path_factory.mktemp("d")
+    rng = np.random.default_rng(len(sizes))
+    blobs = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in sizes]
+    for i, b in enumerate(blobs):
+        (root / f"f{i:02d}").write_bytes(b)
+    expected = np.concatenate([as_pages(b) for b in blobs])
+    assert np.array_equal(drain(DirectorySource(root, PAGE), chunk=chunk), expected)
