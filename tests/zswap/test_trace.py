@@ -128,3 +128,29 @@ def test_cli_corrupt_line_is_one_error_line(tmp_path: Path) -> None:
         out.stderr.strip()
         == f"zsmalloc: error: {p}:6: compressed length: expected an integer, found '1x0'"
     )
+
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_kernel_recorded_trace_replays_exactly(pool_factory: object) -> None:
+    """Recorded live on 6.18.44 by ``zsmalloc verify --zswap --algo lzo --pages 20000
+    --ops 5000 --seed 1 --save ...``: 20000 stores, then 5000 random frees and
+    swap-ins; its ``expect`` lines are the kernel's debugfs values."""
+    trace = parse_trace(DATA / "verify-lzo-20000.trace.gz")
+    mismatches: list[tuple[int, str, int, int]] = []
+    rows = list(replay(trace, pool_factory=pool_factory, mismatches=mismatches))  # type: ignore[arg-type]
+    assert mismatches == []
+    expects = [ev for ev in trace.events if ev.op == "expect"]
+    assert len(expects) == 2 and rows[-1][1]["pool_total_size"] == 36691968
+
+
+def test_expect_mismatch_is_reported(tmp_path: Path) -> None:
+    p = write(tmp_path, "s 0 5000\nexpect stored_pages 2 pool_total_size 4096\n")
+    out = cli("replay", str(p))
+    assert out.returncode == 1
+    assert "MISMATCH at line 6: stored_pages expected 2, model 1" in out.stdout
+    bad = write(tmp_path, "expect stored_pages\n", "bad.trace")
+    assert "takes 2..22 fields" in cli("replay", str(bad)).stderr
+    bad.write_text(HEADER + "expect nosuch 1\n")
+    assert "not a debugfs counter" in cli("replay", str(bad)).stderr

@@ -72,11 +72,16 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
         except ValueError:
             raise InputError(f"--ram: expected bytes like 16G, found {ram!r}") from None
     t = parse_trace(trace)
-    rows = list(replay(t, every=every, worker=worker, ram=ram_bytes))  # errors before output
+    mismatches: list[tuple[int, str, int, int]] = []
+    rows = list(replay(t, every=every, worker=worker, ram=ram_bytes, mismatches=mismatches))
     if as_json:
         for line, counters in rows:
             click.echo(json.dumps({"line": line, **counters}))
-        return
+        for line, name, want, got in mismatches:
+            click.echo(
+                json.dumps({"mismatch": line, "counter": name, "expected": want, "model": got})
+            )
+        sys.exit(1 if mismatches else 0)
     widths = [max(len(_TITLES[n]), 6) for n in DEBUGFS_FILES]
     click.echo(
         f"{'line':>8} "
@@ -87,6 +92,12 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
             f"{line:>8} "
             + " ".join(f"{counters[n]:>{w}}" for n, w in zip(DEBUGFS_FILES, widths, strict=True))
         )
+    for line, name, want, got in mismatches:
+        click.echo(f"MISMATCH at line {line}: {name} expected {want}, model {got}")
+    n_expect = sum(ev.op == "expect" for ev in t.events)
+    if n_expect:
+        click.echo(f"{n_expect} expect lines, {len(mismatches)} differences")
+    sys.exit(1 if mismatches else 0)
 
 
 @zswap_cmd.command("verify")

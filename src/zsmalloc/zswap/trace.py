@@ -5,7 +5,7 @@ it through :class:`~zsmalloc.zswap.zswap.Zswap` gives the debugfs counters of
 spec §10 after every step.  Pages are given by their compressed length (what a
 recorder can capture without keeping memory contents) or by index into a file
 of raw pages.  ``#`` starts a comment; blank lines are ignored; fields are
-separated by blanks.
+separated by blanks.  A ``.gz`` trace is read through gzip.
 
 =============================  ==================================================
 line                           meaning
@@ -29,6 +29,8 @@ line                           meaning
 ``w``                          run the pool-limit shrink worker if it is pending
 ``shrink NR [CG]``             the dynamic shrinker scans NR entries of CG's LRU
 ``stat``                       report the counters at this point
+``expect NAME VALUE ...``      the kernel's debugfs values here (NAME a debugfs
+                               file): replay reports every difference
 =============================  ==================================================
 
 CG is a cgroup name from a ``cgroup`` line; without it the page belongs to the
@@ -48,6 +50,7 @@ from pathlib import Path
 from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.zswap.compression import PAGE, page_clens
 from zsmalloc.zswap.params import ZswapParams
+from zsmalloc.zswap.stats import DEBUGFS_FILES
 from zsmalloc.zswap.zswap import ZsPoolLike, Zswap, default_pool_factory
 
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -67,6 +70,7 @@ _ARITY = {
     "w": (0, 0),
     "shrink": (1, 2),
     "stat": (0, 0),
+    "expect": (2, 2 * len(DEBUGFS_FILES)),
 }
 
 
@@ -114,8 +118,8 @@ def parse_trace(path: str | Path) -> Trace:
     """Read and check every line of a trace; the first bad line raises InputError."""
     p = Path(path)
     try:
-        text = p.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        text = gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read trace: {exc}", path=str(p)) from None
     trace = Trace(str(p))
     for n, raw in enumerate(text.splitlines(), start=1):
@@ -160,6 +164,13 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
         _int(trace, n, args[0], "offset")
     elif op == "shrink":
         _int(trace, n, args[0], "nr_to_scan")
+    elif op == "expect":
+        if len(args) % 2:
+            raise trace.error(n, "expect takes NAME VALUE pairs")
+        for name, value in zip(args[::2], args[1::2], strict=True):
+            if name not in DEBUGFS_FILES:
+                raise trace.error(n, f"expect: {name!r} is not a debugfs counter")
+            _int(trace, n, value, name)
 
 
 class _Pages:
@@ -193,9 +204,13 @@ def replay(
     worker: str = "sync",
     ram: int | None = None,
     pool_factory: Callable[[], ZsPoolLike] = default_pool_factory,
+    mismatches: list[tuple[int, str, int, int]] | None = None,
 ) -> Iterator[tuple[int, dict[str, int]]]:
-    """Run the trace; yield ``(line, debugfs counters)`` at ``stat`` lines, every
-    ``every`` events (0 = never) and once at the end.
+    """Run the trace; yield ``(line, debugfs counters)`` at ``stat`` and ``expect``
+    lines, every ``every`` events (0 = never) and once at the end.
+
+    Each ``expect`` value that differs from the model is appended to ``mismatches``
+    as ``(line, name, expected, model)``.
     """
     totalram = ram if ram is not None else trace.ram
     if totalram is None:
@@ -213,7 +228,12 @@ def replay(
         except ZsmallocError as exc:
             raise trace.error(ev.line, str(exc)) from None
         last = ev.line
-        if ev.op == "stat" or (every and k % every == 0):
+        if ev.op == "expect":
+            now = z.debugfs()
+            for name, value in zip(ev.args[::2], ev.args[1::2], strict=True):
+                if now[name] != int(value) and mismatches is not None:
+                    mismatches.append((ev.line, name, int(value), now[name]))
+        if ev.op in ("stat", "expect") or (every and k % every == 0):
             reported = ev.line
             yield ev.line, z.debugfs()
     if reported != last:

@@ -30,7 +30,9 @@ Root only; everything is restored afterwards (see :mod:`.live`).
 
 from __future__ import annotations
 
+import gzip
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,6 +238,7 @@ def run(
     pool_factory: Any = default_pool_factory,
     limit: bool = False,
     churn: int = 0,
+    save: Path | None = None,
 ) -> VerifyResult:
     """Run the live check; raises KernelUnavailableError when it cannot run here.
 
@@ -243,6 +246,8 @@ def run(
     ``limit``, the pool is filled to ``max_pool_percent=1`` with incompressible
     pages and ``nr_pages`` more are offered beyond it.  ``churn`` > 0 (store-only
     mode) then frees or swaps in that many distinct random pages and compares again.
+    ``save`` writes the run as a zswap trace (sizes only) with the kernel's values
+    as ``expect`` lines, replayable by ``zsmalloc zswap replay``.
     """
     if nr_pages < 1:
         raise InputError(f"--pages must be at least 1, found {nr_pages}")
@@ -325,6 +330,8 @@ def run(
         result.rows.append(
             Comparison("zswpin (vmstat)", zswpin, model.counters.zswpin, ">= model", "churn")
         )
+    if save is not None:
+        save_trace(save, result, page_clens(pages, compressor), ops, params, totalram)
     return result
 
 
@@ -399,27 +406,52 @@ def run_cli(
     """Entry point for ``zsmalloc verify --zswap``: ``n_ops`` frees/swap-ins follow the stores."""
     import click
 
-    result = run(nr_pages, seed=seed, compressor=algo, limit=limit, churn=n_ops)
-    if save and not limit:
-        _save_trace(Path(save), nr_pages, seed, algo)
+    result = run(
+        nr_pages,
+        seed=seed,
+        compressor=algo,
+        limit=limit,
+        churn=n_ops,
+        save=Path(save) if save else None,
+    )
     click.echo(json.dumps(result.as_dict(), indent=2) if as_json else result.render())
     return 0 if result.ok else 1
 
 
-def _save_trace(path: Path, nr_pages: int, seed: int, compressor: str) -> None:
-    """Write the workload as a zswap trace of sizes (no contents): replayable."""
-    pages = workload(nr_pages, seed, _testdata_pages())
-    clens = page_clens(pages, compressor)
+def save_trace(
+    path: Path,
+    result: VerifyResult,
+    clens: list[int],
+    ops: list[tuple[str, int]],
+    params: ZswapParams,
+    totalram: int,
+) -> None:
+    """Write a run as a zswap trace: sizes only (no contents), kernel values as ``expect``."""
+
+    def expect(phase: str) -> str:
+        pairs = [
+            f"{r.name} {r.kernel}" for r in result.rows if r.phase == phase and r.rule == "exact"
+        ]
+        return "expect " + " ".join(pairs)
+
     lines = [
         "zswap-trace 1",
-        f"# verify --zswap workload: {nr_pages} pages, seed {seed}, compressor {compressor}",
-        f"ram {totalram_pages() * PAGE}",
-        f"param compressor {compressor}",
+        f"# zsmalloc verify --zswap on {os.uname().release}: {result.nr_pages} pages, "
+        f"seed {result.seed}, {len(ops)} churn ops; expect lines are the kernel's debugfs",
+        f"ram {totalram * PAGE}",
+        *(f"param {k} {v}" for k, v in params.as_sysfs().items() if k != "enabled"),
         "param enabled Y",
+        *(f"s {off} {c}" for off, c in enumerate(clens)),
+        expect("store"),
+        *(f"{'i' if op == 'd' else 'l'} {i}" for op, i in ops),
     ]
-    lines += [f"s {off} {c}" for off, c in enumerate(clens)]
-    lines.append("stat")
+    if ops:
+        lines.append(expect("churn"))
+    text = "\n".join(lines) + "\n"
     try:
-        path.write_text("\n".join(lines) + "\n")
+        if path.suffix == ".gz":
+            path.write_bytes(gzip.compress(text.encode()))
+        else:
+            path.write_text(text)
     except OSError as exc:
         raise InputError(f"cannot write trace: {exc}", path=str(path)) from None
