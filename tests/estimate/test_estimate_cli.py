@@ -313,3 +313,21 @@ def test_sigint_prints_the_report_so_far(tmp_path: Path) -> None:
     assert summary.startswith("interrupted after ") and " pages " in summary
     pages = int(summary.split()[2])
     assert 0 < pages < (256 << 30) // 4096
+
+
+def test_chain_option_agrees_with_the_chain_size_table(
+    testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(testdata / "shared_pages.bin.gz")
+    _, out8, _ = run_cli(["estimate", path, "--algo", "lz4", "--json"], capsys)
+    _, out16, _ = run_cli(["estimate", path, "--algo", "lz4", "--json", "--chain", "16"], capsys)
+    r8, r16 = json.loads(out8), json.loads(out16)
+    assert r16["chain_size"] == 16 and r16["huge_class_size"] == 3833
+    by_chain = r8["algorithms"]["lz4"]["mem_used_total_by_chain_size"]
+    assert by_chain["16"] == r16["algorithms"]["lz4"]["mm_stat"]["mem_used_total"]
+    assert by_chain["8"] == r8["algorithms"]["lz4"]["mm_stat"]["mem_used_total"]
+    # With a higher huge threshold, fewer pages are stored raw.
+    assert (
+        r16["algorithms"]["lz4"]["mm_stat"]["huge_pages"]
+        < r8["algorithms"]["lz4"]["mm_stat"]["huge_pages"]
+    )
