@@ -113,6 +113,12 @@ def derived_table(rep: Report) -> Table:
     row("huge pages (stored raw)", lambda x: f"{x['huge_pages']} ({human(x['huge_bytes'])})")
     row("objects / zspages", lambda x: f"{x['stored_objects']} / {x['zspages']}")
     row("`compact` would free", lambda x: human(x["compact_frees_bytes"]))
+    if all(x["compact_frees_bytes"] == 0 for x in d.values()):
+        tab.caption = (
+            "compaction frees nothing right after a fill: each class has at most one "
+            "partly used zspage, and compaction needs two"
+        )
+        tab.caption_justify = "left"
     return tab
 
 
