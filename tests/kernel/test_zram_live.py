@@ -204,3 +204,17 @@ def test_no_device_left_behind() -> None:
     with pytest.raises(RuntimeError), LiveZram(algorithm="lz4", disksize=PAGE):
         raise RuntimeError("boom")
     assert devices() == before
+
+
+def test_huge_threshold_boundary_matches(live_zram: Callable[..., LiveZram]) -> None:
+    """lz4 pages of compressed length 3624 and 3625: normal object vs huge, on both."""
+    live = live_zram(algorithm="lz4", disksize=2 * PAGE)
+    model = Zram()
+    model.write_attr("comp_algorithm", "lz4")
+    model.write_attr("disksize", str(2 * PAGE))
+    for slot, n in enumerate((3587, 3588)):
+        page = np.random.default_rng(n).bytes(n) + bytes(PAGE - n)
+        live.write_page(slot, page)
+        model.write(slot * PAGE, page)
+        assert model.read_attr("mm_stat") == live.attr("mm_stat")
+    assert [int(v) for v in live.attr("mm_stat").split()][1] == 3624 + PAGE

@@ -388,3 +388,19 @@ def test_long_mixed_sequence_keeps_data_and_counters(algo: str) -> None:
         assert bd[2] >= 7 and (prios > 0).sum() > 0  # both jobs really ran
     finally:
         m.teardown()
+
+
+def test_huge_threshold_is_inclusive() -> None:
+    """Spec §2.4: comp_len 3624 is stored as a 3624-byte object, 3625 raw as 4096 (huge)."""
+    from zsmalloc.compress import get
+
+    pages = {n: np.random.default_rng(n).bytes(n) + bytes(PAGE - n) for n in (3587, 3588)}
+    assert [len(get("lz4").compress(p)) for p in pages.values()] == [3624, 3625]
+    z = Zram()
+    z.write_attr("comp_algorithm", "lz4")
+    z.write_attr("disksize", "8K")
+    z.write(0, pages[3587] + pages[3588])
+    assert z.slot(0) == {"kind": "compressed", "size": 3624, "flags": [], "priority": 0}
+    assert z.slot(1) == {"kind": "huge", "size": PAGE, "flags": ["huge"], "priority": 0}
+    assert z.mm_stat()[1] == 3624 + PAGE and z.mm_stat()[7:] == [1, 1]
+    assert z.read(0, 2 * PAGE) == pages[3587] + pages[3588]

@@ -183,3 +183,13 @@ def test_overwrite_of_a_written_back_slot_releases_its_block(tmp_path: Path) -> 
     z.write(0, new)
     assert bd_stat(z) == [0, 0, 1] and z.read(0, PAGE) == new
     assert z.mm_stat()[0] == PAGE
+
+
+def test_unused_reserved_block_is_released(tmp_path: Path) -> None:
+    """A slot selected twice: the second time it is no longer a candidate, so the block
+    reserved for it is released at the end (bd_count counts used blocks only)."""
+    z = device(tmp_path)
+    z.write(PAGE, huge_page(1))
+    z.write_attr("writeback", "page_index=1 page_index=1")
+    assert bd_stat(z) == [1, 0, 1]
+    assert int(z.handle[1]) == 1 and int(z.bd_map.sum()) == 1
