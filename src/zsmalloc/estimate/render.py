@@ -112,6 +112,10 @@ def derived_table(rep: Report) -> Table:
     row("same-filled pages (0 B each)", lambda x: str(x["same_pages"]))
     row("huge pages (stored raw)", lambda x: f"{x['huge_pages']} ({human(x['huge_bytes'])})")
     row("objects / zspages", lambda x: f"{x['stored_objects']} / {x['zspages']}")
+    row(
+        "metadata beside mm_stat (approx.)",
+        lambda x: human(x["metadata_bytes_approx"]["total"]),
+    )
     row("`compact` would free", lambda x: human(x["compact_frees_bytes"]))
     if all(x["compact_frees_bytes"] == 0 for x in d.values()):
         tab.caption = (

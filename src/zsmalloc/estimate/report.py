@@ -34,6 +34,15 @@ from zsmalloc.zs.size_class import build_class_table
 CHAIN_SIZES = range(4, 17)  # Kconfig ZSMALLOC_CHAIN_SIZE range
 LOSS_CAUSES = ("header", "rounding", "tail", "free_slots")
 
+# Kernel memory zram and zsmalloc use beside the zspage pages, which mm_stat leaves
+# out (spec zram.md §2.18).  Sizes on the reference 6.18.44 kernel: the slot table
+# entry from BTF (struct zram_table_entry), the slab objects from
+# /sys/kernel/slab/{zs_handle,zspage}-zramN/object_size.  Slab pages are shared
+# between caches of the same size, so their rounding is left out: approximate.
+ZRAM_TABLE_ENTRY_SIZE = 16
+ZS_HANDLE_OBJ_SIZE = 8
+ZSPAGE_OBJ_SIZE = 56
+
 
 def _ratio(a: int, b: int) -> float | None:
     return a / b if b else None
@@ -79,7 +88,19 @@ class AlgoReport:
             "zspages": int((st.obj_allocated // st.objs_per_zspage).sum()),
             "compact_frees_bytes": self.mm_stat_after_compact[6] * ps,
             "classes_used": int((st.obj_used > 0).sum()),
+            "metadata_bytes_approx": self.metadata_bytes(),
         }
+
+    def metadata_bytes(self) -> dict[str, int]:
+        """Memory outside mm_stat for a device of exactly these pages (approximate)."""
+        st = self.state
+        out = {
+            "slot_table": ZRAM_TABLE_ENTRY_SIZE * st.pages_stored,
+            "handles": ZS_HANDLE_OBJ_SIZE * int(st.obj_used.sum()),
+            "zspages": ZSPAGE_OBJ_SIZE * int((st.obj_allocated // st.objs_per_zspage).sum()),
+        }
+        out["total"] = sum(out.values())
+        return out
 
     def classes(self) -> list[dict[str, Any]]:
         """One row per real class (all of them, as debugfs prints empty ones too)."""
