@@ -125,15 +125,29 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
     help="Fill the pool to max_pool_percent=1 with incompressible pages, then offer "
     "--pages more (checks pool_limit_hit).",
 )
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Record the run as a zswap trace with the kernel's values (.gz ok).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(nr_pages: int, n_ops: int, seed: int, algo: str, limit: bool, as_json: bool) -> None:
+def verify_cmd(
+    nr_pages: int, n_ops: int, seed: int, algo: str, limit: bool, save: str | None, as_json: bool
+) -> None:
     """Live store-only check of zswap against the running kernel (root)."""
     from zsmalloc.errors import KernelUnavailableError
     from zsmalloc.zswap.verify import run_cli
 
     try:
         status = run_cli(
-            algo=algo, n_ops=n_ops, seed=seed, nr_pages=nr_pages, as_json=as_json, limit=limit
+            algo=algo,
+            n_ops=n_ops,
+            seed=seed,
+            nr_pages=nr_pages,
+            as_json=as_json,
+            limit=limit,
+            save=save,
         )
     except KernelUnavailableError as exc:
         click.echo(f"zsmalloc: no live zswap can be used: {exc}", err=True)
