@@ -46,3 +46,11 @@ def test_layout_json() -> None:
     assert zp["next"] == zp["handle"] == (32, 8, "__folio_index")
     assert zp["first_obj_offset"] == (48, 4, "page_type")
     assert zp["zspage"] == (40, 8, "private")
+
+
+def test_layout_through_the_main_command() -> None:
+    from zsmalloc.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["layout"])
+    assert result.exit_code == 0
+    assert "struct zpdesc {" in result.output and "memcg_data" in result.output
