@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,17 @@ def live_ok() -> None:
     reason = zswap_unavailable_reason()
     if reason:
         pytest.skip(reason)
+
+
+def run_or_skip(*args: Any, **kwargs: Any) -> Any:
+    """verify.run, skipping when the machine is busy swapping (other processes)."""
+    from zsmalloc.errors import KernelUnavailableError
+    from zsmalloc.zswap.verify import run
+
+    try:
+        return run(*args, **kwargs)
+    except KernelUnavailableError as exc:
+        pytest.skip(str(exc))
 
 
 def machine_state() -> tuple[object, ...]:
@@ -45,10 +57,8 @@ def machine_state() -> tuple[object, ...]:
 
 @pytest.mark.usefixtures("live_ok")
 def test_store_only_matches_kernel() -> None:
-    from zsmalloc.zswap.verify import run
-
     before = machine_state()
-    result = run(1500, seed=11, compressor="lzo", churn=800)
+    result = run_or_skip(1500, seed=11, compressor="lzo", churn=800)
     rows = {r.name: r for r in result.rows if r.phase == "store"}
     for name in ("stored_pages", "stored_incompressible_pages", "pool_total_size"):
         assert rows[name].kernel == rows[name].model, result.render()
@@ -66,10 +76,10 @@ def test_store_only_matches_kernel() -> None:
 @pytest.mark.usefixtures("live_ok")
 def test_pool_limit_matches_kernel() -> None:
     """max = totalram // 100 pages at 1 %; every store beyond it counts (spec §6)."""
-    from zsmalloc.zswap.verify import run, totalram_pages
+    from zsmalloc.zswap.verify import totalram_pages
 
     before = machine_state()
-    result = run(500, seed=3, limit=True)
+    result = run_or_skip(500, seed=3, limit=True)
     rows = {r.name: r for r in result.rows}
     assert rows["stored_pages"].kernel == totalram_pages() // 100
     assert rows["pool_limit_hit"].kernel == 500
