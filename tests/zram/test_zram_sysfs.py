@@ -145,6 +145,9 @@ def test_errnos_match_the_reference_kernel() -> None:
             assert (z.read_attr("mm_stat"), z.read_attr("comp_algorithm"), z.disksize) == before
     z.write_attr("reset", "1")
     assert z.read_attr("comp_algorithm") == "[lzo-rle] lzo lz4 \n"
+    z.write_attr("disksize", "5000")  # rounded up to whole pages
+    assert z.read_attr("disksize") == "8192\n"
+    z.write_attr("reset", "1")
     assert z.read_attr("mm_stat").split() == ["0"] * 9
 
 
