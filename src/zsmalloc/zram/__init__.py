@@ -7,3 +7,16 @@ argument parsers; ``writeback``, ``recompress`` and ``postprocess`` the
 post-processing jobs; ``trace`` and ``replay`` the size traces recorded on the
 kernel and their replay.  See docs/zram.md.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    """``zsmalloc.zram.Zram``, imported on first use (numba compiles lazily)."""
+    if name == "Zram":
+        from zsmalloc.zram.device import Zram
+
+        return Zram
+    raise AttributeError(f"module 'zsmalloc.zram' has no attribute {name!r}")

@@ -45,10 +45,11 @@ from zsmalloc.zram.trace import (
     Trace,
 )
 from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
+from zsmalloc.zs.state import PoolState
 
 
 @njit
-def model_mm_stat(st, stats: np.ndarray, out: np.ndarray) -> None:
+def model_mm_stat(st: PoolState, stats: np.ndarray, out: np.ndarray) -> None:
     """Fill ``out`` with the nine mm_stat columns (mirrors mm_stat_show)."""
     out[0] = stats[7] << PAGE_SHIFT  # PAGES_STORED
     out[1] = stats[0]  # COMPR_DATA_SIZE
@@ -63,7 +64,7 @@ def model_mm_stat(st, stats: np.ndarray, out: np.ndarray) -> None:
 
 @njit
 def replay_ops(
-    st,
+    st: PoolState,
     op: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,

@@ -51,6 +51,7 @@ from zsmalloc.zs.core import (
     zs_obj_read,
     zs_obj_write,
 )
+from zsmalloc.zs.state import PoolState
 
 ZRAM_FLAG_SHIFT = 13  # PAGE_SHIFT + 1: bits below hold the object size
 ZRAM_SIZE_MASK = (1 << ZRAM_FLAG_SHIFT) - 1
@@ -105,7 +106,12 @@ def zram_allocated(handle: np.ndarray, flags: np.ndarray, index: int) -> bool:
 
 @njit
 def zram_free_page(
-    st, handle: np.ndarray, flags: np.ndarray, stats: np.ndarray, bd_map: np.ndarray, index: int
+    st: PoolState,
+    handle: np.ndarray,
+    flags: np.ndarray,
+    stats: np.ndarray,
+    bd_map: np.ndarray,
+    index: int,
 ) -> None:
     """Mirrors zram_free_page() in drivers/block/zram/zram_drv.c (6.18).
 
@@ -136,7 +142,7 @@ def zram_free_page(
 
 @njit
 def zram_write_same(
-    st,
+    st: PoolState,
     handle: np.ndarray,
     flags: np.ndarray,
     stats: np.ndarray,
@@ -153,7 +159,7 @@ def zram_write_same(
 
 
 @njit
-def zram_can_store_page(st, stats: np.ndarray) -> bool:
+def zram_can_store_page(st: PoolState, stats: np.ndarray) -> bool:
     """Mirrors zram_can_store_page() and update_used_max(): raise the max, then check.
 
     The maximum is raised before the limit check, so mem_used_max can end
@@ -167,7 +173,7 @@ def zram_can_store_page(st, stats: np.ndarray) -> bool:
 
 @njit
 def zram_write_obj(
-    st,
+    st: PoolState,
     handle: np.ndarray,
     flags: np.ndarray,
     stats: np.ndarray,
@@ -210,7 +216,9 @@ def zram_write_obj(
 
 
 @njit
-def zram_read_obj(st, handle: np.ndarray, flags: np.ndarray, index: int, dst: np.ndarray) -> int:
+def zram_read_obj(
+    st: PoolState, handle: np.ndarray, flags: np.ndarray, index: int, dst: np.ndarray
+) -> int:
     """Copy a stored object's bytes into ``dst``; returns the object size."""
     size = flags[index] & ZRAM_SIZE_MASK
     zs_obj_read(st, handle[index], dst, size)
@@ -225,7 +233,7 @@ def zram_accessed(flags: np.ndarray, index: int) -> None:
 
 @njit
 def zram_discard_range(
-    st,
+    st: PoolState,
     handle: np.ndarray,
     flags: np.ndarray,
     stats: np.ndarray,
