@@ -267,3 +267,15 @@ def test_directory_pages_do_not_depend_on_the_buffer_size(
         (root / f"f{i:02d}").write_bytes(b)
     expected = np.concatenate([as_pages(b) for b in blobs])
     assert np.array_equal(drain(DirectorySource(root, PAGE), chunk=chunk), expected)
+
+
+def test_pseudo_filesystems_are_not_entered(tmp_path: Path) -> None:
+    from zsmalloc.estimate.sources import pseudo_mount_points, walk_files
+
+    assert "/proc" in pseudo_mount_points()  # proc is mounted wherever this runs
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "a" / "x").write_bytes(b"x")
+    (tmp_path / "b" / "y").write_bytes(b"y")
+    skip = frozenset({os.path.realpath(tmp_path / "b")})
+    assert [p.name for p in walk_files(tmp_path, skip)] == ["x"]

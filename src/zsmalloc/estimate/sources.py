@@ -10,7 +10,8 @@ raw file     its bytes, page after page; a partial last page is zero-padded
 compressed   ``.gz``/``.xz``/``.bz2``/``.zst`` (by name *and* magic bytes)
              are decompressed on the fly: the pages are the decompressed bytes
 directory    every regular file below it, recursively, in sorted path order;
-             symlinks are not followed; unreadable files are skipped and counted
+             symlinks are not followed; unreadable files are skipped and counted;
+             kernel pseudo-filesystems (/proc, /sys, ...) are not entered
 core dump    an ELF ``ET_CORE`` file: the memory in its ``PT_LOAD`` segments
              (``p_filesz`` bytes each, zero-padded to whole pages), not the
              notes and headers
@@ -291,8 +292,58 @@ class FileSource(PageSource):
 # -- directories --------------------------------------------------------------
 
 
-def walk_files(root: Path) -> Iterator[Path]:
-    """Regular files below ``root``, sorted, not following symlinks."""
+# Kernel-made filesystems: their "files" are live interfaces (/proc/kcore, sysfs
+# attributes), not data a page cache would hold, and reading some has side effects.
+PSEUDO_FILESYSTEMS = frozenset(
+    [
+        "proc",
+        "sysfs",
+        "devtmpfs",
+        "devpts",
+        "debugfs",
+        "tracefs",
+        "securityfs",
+        "cgroup",
+        "cgroup2",
+        "pstore",
+        "bpf",
+        "configfs",
+        "fusectl",
+        "hugetlbfs",
+        "mqueue",
+        "autofs",
+        "binfmt_misc",
+        "efivarfs",
+        "rpc_pipefs",
+        "nsfs",
+        "selinuxfs",
+    ]
+)
+
+
+def pseudo_mount_points() -> frozenset[str]:
+    """Mount points of kernel pseudo-filesystems, from /proc/self/mounts."""
+    try:
+        with open("/proc/self/mounts") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return frozenset()
+    out = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3 and parts[2] in PSEUDO_FILESYSTEMS:
+            out.add(parts[1].replace("\\040", " "))
+    return frozenset(out)
+
+
+def walk_files(root: Path, skip: frozenset[str] | None = None) -> Iterator[Path]:
+    """Regular files below ``root``, sorted, not following symlinks.
+
+    Directories where a kernel pseudo-filesystem is mounted (/proc, /sys, ...) are
+    not entered.
+    """
+    if skip is None:
+        skip = pseudo_mount_points()
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -300,7 +351,8 @@ def walk_files(root: Path) -> Iterator[Path]:
     for entry in entries:
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from walk_files(Path(entry.path))
+                if os.path.realpath(entry.path) not in skip:
+                    yield from walk_files(Path(entry.path), skip)
             elif entry.is_file(follow_symlinks=False):
                 yield Path(entry.path)
         except OSError:
