@@ -32,6 +32,7 @@ class Divergence:
     model: tuple[int, ...]
     columns: tuple[str, ...] = MM_STAT_COLUMNS
     kind: str = "model"  # "model": a model bug; "shrinker": the kernel compacted on its own
+    detail: str = ""  # for text files: where the bytes first differ
 
     @property
     def differing(self) -> list[str]:
@@ -43,6 +44,8 @@ class Divergence:
 
     def render(self) -> str:
         """Two aligned rows and the names of the columns that differ."""
+        if self.detail:
+            return f"{self.where}: {self.what} differs at {self.detail}"
         head = f"{self.where}: {self.what} differs in {', '.join(self.differing)}"
         if self.kind == "shrinker":
             head += " (the kernel's zsmalloc shrinker compacted the pool on its own)"
@@ -58,6 +61,7 @@ class Divergence:
             "kernel": list(self.kernel),
             "model": list(self.model),
             "differing_columns": self.differing,
+            "detail": self.detail or None,
         }
 
 
@@ -84,3 +88,11 @@ def first_text_difference(kernel: str, model: str) -> str | None:
         min(len(kernel), len(model)),
     )
     return f"byte {n}: kernel {kernel[n : n + 20]!r} vs model {model[n : n + 20]!r}"
+
+
+def compare_texts(where: str, name: str, kernel: str, model: str) -> Divergence | None:
+    """None when the two files read byte-identical, else a Divergence saying where."""
+    detail = first_text_difference(kernel, model)
+    if detail is None:
+        return None
+    return Divergence(where, f"{name} text", (), (), (), detail=detail)

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zsmalloc.errors import OutOfMemoryError
-from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows
+from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows, compare_texts
 from zsmalloc.kernel.live import LiveZram
 from zsmalloc.kernel.workload import PAGE_SIZE, Op, generate
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.trace import TraceWriter
 
+TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
 PAGES_COMPACTED = 6  # mm_stat column index
 MEM_USED_TOTAL = 2
 
@@ -139,6 +140,14 @@ def verify_zram(
                     break
                 if progress is not None:
                     progress(i + 1)
+            if result.divergence is None:  # the files themselves, byte for byte
+                for name in TEXT_FILES:
+                    div = compare_texts(
+                        "after the last op", name, live.attr(name), model.read_attr(name)
+                    )
+                    if div is not None:
+                        result.divergence = div
+                        break
         finally:
             if writer is not None:
                 writer.close()
