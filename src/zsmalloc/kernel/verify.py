@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zsmalloc.compress import is_same_filled, stored_size
 from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows, compare_texts
 from zsmalloc.kernel.live import LiveZram
@@ -78,15 +79,10 @@ class VerifyResult:
 
 
 def _stored_size(model: Zram, page: bytes) -> int:
-    """What the store would add to compr_data_size (0 for same-filled), for the trace."""
-    import numpy as np
-
-    from zsmalloc.zram.device import is_same_filled
-
-    if is_same_filled(np.frombuffer(page, dtype=np.uint8))[0]:
-        return 0
-    n = len(model.comps[0].compress(page))
-    return PAGE_SIZE if n >= model.huge_class_size else n
+    """What the store adds to compr_data_size (0 for same-filled), for the trace."""
+    same, _ = is_same_filled(page)
+    comp_len = 0 if same[0] else len(model.comps[0].compress(page))
+    return stored_size(comp_len, bool(same[0]), model.huge_class_size)
 
 
 def verify_zram(

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from zsmalloc.compress import is_same_filled
 from zsmalloc.errors import OutOfMemoryError, SysfsError
 from zsmalloc.zram import stats as zs_stats
 from zsmalloc.zram.stats import (
@@ -86,15 +87,6 @@ class CompParams:
     level: int | None = None
     dict_data: bytes | None = None
     winbits: int | None = None
-
-
-def is_same_filled(page: np.ndarray) -> tuple[bool, int]:
-    """Mirrors page_same_filled(): all 512 native words equal; returns (same, word)."""
-    words = page.view(np.int64)
-    w = int(words[0])
-    if words[-1] != w:  # the kernel compares the last word first
-        return False, 0
-    return bool((words == w).all()), w
 
 
 class Zram:
@@ -513,8 +505,9 @@ class Zram:
 
     def zram_write_page(self, index: int, page: np.ndarray) -> int:
         """Mirrors zram_write_page(): same-filled, else compress and store; 0 or -errno."""
-        same, word = is_same_filled(page)
-        if same:
+        same, fill = is_same_filled(page)  # mirrors page_same_filled()
+        if same[0]:
+            word = int(fill.view(np.int64)[0])
             zram_write_same(
                 self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, word
             )
