@@ -52,7 +52,7 @@ from zsmalloc.zram.stats import (
     mm_stat_values,
     new_stats,
 )
-from zsmalloc.zram.sysfs import fail, kstrtoull, memparse, next_args, sysfs_streq
+from zsmalloc.zram.sysfs import fail, kstrtoint, kstrtoull, memparse, next_args, sysfs_streq
 from zsmalloc.zram.table import (
     ZRAM_HUGE,
     ZRAM_IDLE,
@@ -62,6 +62,7 @@ from zsmalloc.zram.table import (
     new_table,
     zram_accessed,
     zram_allocated,
+    zram_create_pool,
     zram_discard_range,
     zram_get_priority,
     zram_read_obj,
@@ -161,9 +162,7 @@ class Zram:
         for prio, alg in enumerate(self.comp_algs):
             if alg is not None:
                 comps[prio] = self._zcomp_create(alg, self.params[prio])
-        from zsmalloc.zram.replay import new_replay_pool
-
-        self.pool = new_replay_pool(size >> PAGE_SHIFT, self.chain_size)
+        self.pool = zram_create_pool(size >> PAGE_SHIFT, self.chain_size)
         self.huge_class_size = self.pool.huge_class_size
         self.handle, self.flags = new_table(size >> PAGE_SHIFT)
         self.comps = comps
@@ -263,8 +262,6 @@ class Zram:
         winbits: int | None = None
         alg: str | None = None
         dict_path: str | None = None
-        from zsmalloc.zram.sysfs import kstrtoint
-
         for key, val in next_args(text):
             if not val:
                 raise fail("algorithm_params", text, errno.EINVAL, f"{key} needs a value")
@@ -302,10 +299,10 @@ class Zram:
     def reset_mem_used_max(self, text: str = "0") -> None:
         """Mirrors mem_used_max_store(): only 0; sets the max to the current total."""
         try:
-            val = kstrtoull("mem_used_max", text)
-        except SysfsError:
-            val = 1
-        if val != 0:
+            ok = kstrtoull("mem_used_max", text) == 0
+        except SysfsError:  # any parse error is EINVAL here, ERANGE included
+            ok = False
+        if not ok:
             raise fail("mem_used_max", text, errno.EINVAL, "only 0 can be written")
         if self.initstate:
             self.stats[MAX_USED_PAGES] = self.total_pages()

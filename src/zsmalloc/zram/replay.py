@@ -30,6 +30,7 @@ from zsmalloc.zram.stats import (
 )
 from zsmalloc.zram.table import (
     new_table,
+    zram_create_pool,
     zram_discard_range,
     zram_write_obj,
     zram_write_same,
@@ -158,23 +159,12 @@ class ReplayResult:
         }
 
 
-def new_replay_pool(nr_pages: int, chain_size: int = 8):
-    """A pool that cannot run out before the device does.
-
-    Worst case: every slot huge (a page each), one partly used zspage per class
-    (at most 8 pages each) and the transient object of an overwrite.
-    """
-    from zsmalloc import Pool
-
-    return Pool(chain_size=chain_size, page_size=PAGE_SIZE, max_pages=nr_pages + 255 * 16 + 64)
-
-
 def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
     """Replay ``trace`` on a fresh device model and compare every ``m`` line."""
     nr_slots = int(trace.a[trace.op <= OP_DISCARD].max(initial=-1)) + 1
     if trace.disksize is not None:
         nr_slots = max(nr_slots, (trace.disksize + PAGE_SIZE - 1) // PAGE_SIZE)
-    pool = new_replay_pool(nr_slots, chain_size)
+    pool = zram_create_pool(nr_slots, chain_size)
     st = pool.state
     from zsmalloc.zs.core import zs_huge_class_size
 

@@ -29,6 +29,8 @@ allocator API in :mod:`zsmalloc.zs.core`; ``stats`` is the counter array of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from zsmalloc._jit import njit
@@ -52,6 +54,9 @@ from zsmalloc.zs.core import (
     zs_obj_write,
 )
 from zsmalloc.zs.state import PoolState
+
+if TYPE_CHECKING:
+    from zsmalloc.zs.pool import Pool
 
 ZRAM_FLAG_SHIFT = 13  # PAGE_SHIFT + 1: bits below hold the object size
 ZRAM_SIZE_MASK = (1 << ZRAM_FLAG_SHIFT) - 1
@@ -78,6 +83,17 @@ FLAG_NAMES = {
 
 ENOMEM = 12
 ENOSPC = 28
+
+
+def zram_create_pool(nr_pages: int, chain_size: int = 8) -> Pool:
+    """The device's zsmalloc pool (zs_create_pool at disksize), sized never to run out first.
+
+    Worst case: every slot huge (a page each), one partly used zspage per class
+    (at most 16 pages each) and the transient object of an overwrite.
+    """
+    from zsmalloc import Pool
+
+    return Pool(chain_size=chain_size, page_size=PAGE_SIZE, max_pages=nr_pages + 255 * 16 + 64)
 
 
 def new_table(nr_pages: int) -> tuple[np.ndarray, np.ndarray]:
