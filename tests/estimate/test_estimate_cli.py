@@ -332,3 +332,22 @@ def test_chain_option_agrees_with_the_chain_size_table(
         r16["algorithms"]["lz4"]["mm_stat"]["huge_pages"]
         < r8["algorithms"]["lz4"]["mm_stat"]["huge_pages"]
     )
+
+
+def test_standard_input_is_a_raw_image(testdata: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("zsmalloc") or str(Path(sys.executable).with_name("zsmalloc"))
+    with gzip.open(testdata / "shared_pages.bin.gz") as f:
+        raw = f.read()
+    proc = subprocess.run(
+        [exe, "estimate", "-", "--algo", "lz4", "--json"], input=raw, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    rep = json.loads(proc.stdout)
+    before, _ = kernel_mm_stat(testdata)["lz4"]
+    cols = rep["mm_stat_columns"]
+    assert [rep["algorithms"]["lz4"]["mm_stat"][c] for c in cols] == before
+    assert rep["input"]["sources"][0]["label"] == "standard input"

@@ -180,13 +180,14 @@ def estimate(
     """How much RAM zram would really take for these pages, and why.
 
     Each SOURCE is a file or disk/memory image (read as 4 KiB pages; .gz, .xz,
-    .bz2 and .zst are decompressed), a directory (every file below it), or an
-    ELF core dump (its memory segments). The pages are compressed exactly as
-    Linux 6.18 zram would, and the report shows, per algorithm side by side,
-    the nine mm_stat columns of a fresh zram device after writing them in
-    order, before and after compaction, with the compression and effective
-    ratios, the memory lost to fragmentation (by cause and by size class),
-    same-filled and huge pages, and the memory at other chain sizes.
+    .bz2 and .zst are decompressed), a directory (every file below it), an ELF
+    core dump (its memory segments), or - for a raw image on standard input.
+    The pages are compressed exactly as Linux 6.18 zram would, and the
+    report shows, per algorithm side by side, the nine mm_stat columns of a
+    fresh zram device after writing them in order, before and after
+    compaction, with the compression and effective ratios, the memory lost to
+    fragmentation (by cause and by size class), same-filled and huge pages,
+    and the memory at other chain sizes.
 
     With no SOURCE and no --pid/--all-processes, the input is the memory of this
     machine's readable processes, or a built-in sample where there is none.

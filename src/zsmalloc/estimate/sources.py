@@ -167,13 +167,10 @@ def open_stream(path: Path, *, decompress: bool = True) -> tuple[IO[bytes], str 
     if not decompress:
         return raw, None
     try:
-        head = raw.read(6)
-        raw.seek(0)
-    except OSError as exc:  # unseekable (a pipe): read it raw
-        if exc.errno not in (29,):  # ESPIPE
-            raw.close()
-            raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-        return raw, None
+        head = raw.peek(6)[:6]  # peek: a pipe cannot seek back
+    except OSError as exc:
+        raw.close()
+        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
     fmt = _sniff(path, head)
     if fmt == "gzip":
         return gzip.GzipFile(fileobj=raw, mode="rb"), fmt
@@ -263,6 +260,8 @@ class FileSource(PageSource):
             st = os.stat(self.path)
         except OSError:
             return None
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            return None  # a pipe or a character device: unknown until read
         if self.compression == "gzip" and st.st_size >= 4:
             # The gzip trailer holds the uncompressed size mod 2**32: a good guess.
             with open(self.path, "rb") as f:
@@ -491,7 +490,14 @@ class CoreDumpSource(PageSource):
 
 
 def open_path(path: str | os.PathLike[str], page_size: int) -> PageSource:
-    """The right source for a path: directory, core dump or (possibly compressed) file."""
+    """The right source for a path: directory, core dump or (possibly compressed) file.
+
+    ``-`` is standard input, read as a raw image.
+    """
+    if str(path) == "-":
+        src = FileSource("/dev/stdin", page_size, decompress=False)
+        src.label = "standard input"
+        return src
     p = Path(path)
     try:
         st = p.stat()
