@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import click
@@ -52,6 +52,11 @@ class PagesPerSecond(ProgressColumn):
             return Text("-- pages/s", style="progress.data.speed")
         mib = speed * self.page_size / 2**20
         return Text(f"{speed:,.0f} pages/s ({mib:,.0f} MiB/s)", style="progress.data.speed")
+
+
+def status(console: Console, what: str) -> AbstractContextManager[object]:
+    """A spinner with ``what...`` on a terminal; nothing otherwise."""
+    return console.status(f"{what}...") if console.is_terminal else nullcontext()
 
 
 def default_sources(page_size: int) -> tuple[list[PageSource], str]:
@@ -216,18 +221,14 @@ def estimate(
 
     err = Console(stderr=True)
     total: int | None = 0
-    with err.status("sizing the input...") if err.is_terminal else nullcontext():
+    with status(err, "sizing the input"):
         for s in srcs:
             t = s.total_pages()
             if t is None:
                 total = None
                 break
             total += t
-    with (
-        err.status("loading the compressors (compiled on first use)...")
-        if (err.is_terminal)
-        else nullcontext()
-    ):
+    with status(err, "loading the compressors (compiled on first use)"):
         warm_up(algos, ps)
     columns = [
         TextColumn("[progress.description]{task.description}"),
@@ -254,11 +255,13 @@ def estimate(
         from zsmalloc.estimate.verify import replay_check
 
         for a, r in report.algos.items():
-            r.verified = replay_check(tally.page_lengths(a), r.state)
+            with status(err, f"--verify: replaying {tally.pages} pages ({a}) through the model"):
+                r.verified = replay_check(tally.page_lengths(a), r.state)
     if plot:
         from zsmalloc.estimate.plot import write_plot
 
-        write_plot(report, plot)
+        with status(err, f"drawing {plot}"):
+            write_plot(report, plot)
     tally.peak_rss = peak_rss_bytes()  # the whole command's, plot and replay included
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=1))
