@@ -11,7 +11,9 @@ the same run:
   wall-clock (interpreter start included; numba is warmed up once, untimed,
   as an installed package would be), with its peak RSS (its own VmHWM).
 
-Prints the throughput ratio estimate/kernel (target >= 1.0), the peak RSS
+Prints the throughput ratio estimate/kernel (target >= 1.0), the CPU seconds
+each side used (dd's include the kernel's compression; the estimate's all its
+threads: a measure that does not depend on the load), the peak RSS
 against ``mem_used_total + 64 B/page + 300 MiB``, and whether every mm_stat
 column agreed.  Needs root and zram.  The load average is printed because the
 machine may be shared.
@@ -38,35 +40,36 @@ from zsmalloc.kernel.live import LiveZram, zram_unavailable_reason
 PAGE = 4096
 
 
-def run_kernel(image: Path, algo: str, nr_pages: int) -> tuple[float, list[int]]:
-    """Seconds for dd to write the image into a fresh device; the device's mm_stat."""
+def timed(cmd: list[str], stdout: Any = None) -> tuple[float, float]:
+    """Run ``cmd``: (wall seconds, CPU seconds, user + system, kernel work included)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[0]} failed with status {os.waitstatus_to_exitcode(status)}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def run_kernel(image: Path, algo: str, nr_pages: int) -> tuple[float, float, list[int]]:
+    """dd of the image into a fresh device: wall and CPU seconds; the device's mm_stat."""
     with LiveZram(algorithm=algo, disksize=nr_pages * PAGE) as z:
         z.close()  # dd opens the device itself
-        t0 = time.perf_counter()
-        subprocess.run(
-            ["dd", f"if={image}", f"of={z.path}", "bs=1M", "oflag=direct", "status=none"],
-            check=True,
+        wall, cpu = timed(
+            ["dd", f"if={image}", f"of={z.path}", "bs=1M", "oflag=direct", "status=none"]
         )
-        dt = time.perf_counter() - t0
-        return dt, z.mm_stat()
+        return wall, cpu, z.mm_stat()
 
 
-def run_estimate(image: Path, algo: str) -> tuple[float, int, dict[str, Any]]:
-    """Seconds and peak RSS (bytes, its own VmHWM) of ``zsmalloc estimate``; its JSON report."""
+def run_estimate(image: Path, algo: str) -> tuple[float, float, int, dict[str, Any]]:
+    """``zsmalloc estimate``: wall and CPU seconds, peak RSS (its own VmHWM), JSON report."""
     exe = Path(sys.executable).with_name("zsmalloc")
-    cmd = [str(exe), "estimate", str(image), "--algo", algo, "--json"]
     with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out)
-        _, status, _usage = os.wait4(proc.pid, 0)
-        dt = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            raise SystemExit(f"estimate failed with status {proc.returncode}")
+        wall, cpu = timed([str(exe), "estimate", str(image), "--algo", algo, "--json"], out)
         out.seek(0)
         report = json.loads(out.read())
     # Not ru_maxrss: a vfork-spawned child inherits this process's peak (the image).
-    return dt, int(report["input"]["peak_rss_bytes"]), report
+    return wall, cpu, int(report["input"]["peak_rss_bytes"]), report
 
 
 def main() -> None:
@@ -99,16 +102,18 @@ def main() -> None:
         )
         print(
             f"{'algo':8} {'kernel MB/s':>12} {'estimate MB/s':>14} {'ratio':>6} "
-            f"{'est. RSS':>10} {'RSS budget':>11} {'mm_stat':>8}"
+            f"{'CPU s k/e':>11} {'est. RSS':>10} {'RSS budget':>11} {'mm_stat':>8}"
         )
         for algo in args.algo.split(","):
             run_estimate(warm, algo)  # numba compiles (or loads its cache) once, untimed
-            kt, et, rss, same = [], [], [], True
+            kt, et, kc, ec, rss, same = [], [], [], [], [], True
             for _ in range(args.repeat):
-                dt, mm = run_kernel(image, algo, nr_pages)
-                kt.append(dt)
-                dt, peak, rep = run_estimate(image, algo)
-                et.append(dt)
+                wall, cpu, mm = run_kernel(image, algo, nr_pages)
+                kt.append(wall)
+                kc.append(cpu)
+                wall, cpu, peak, rep = run_estimate(image, algo)
+                et.append(wall)
+                ec.append(cpu)
                 rss.append(peak)
                 cols = rep["mm_stat_columns"]
                 got = [rep["algorithms"][algo]["mm_stat"][c] for c in cols]
@@ -116,9 +121,10 @@ def main() -> None:
             mb = nr_pages * PAGE / 1e6
             k, e = statistics.median(kt), statistics.median(et)
             budget = mm[2] + 64 * nr_pages + (300 << 20)
+            cpu_s = f"{statistics.median(kc):.1f}/{statistics.median(ec):.1f}"
             print(
-                f"{algo:8} {mb / k:12.0f} {mb / e:14.0f} {k / e:6.2f} "
-                f"{max(rss) / 2**20:8.0f} MiB {budget / 2**20:7.0f} MiB "
+                f"{algo:8} {mb / k:12.0f} {mb / e:14.0f} {k / e:6.2f} {cpu_s:>11} "
+                f"{max(rss) / 2**20:6.0f} MiB {budget / 2**20:7.0f} MiB "
                 f"{'equal' if same else 'DIFFER':>8}"
             )
             if not same:
