@@ -404,3 +404,38 @@ def test_huge_threshold_is_inclusive() -> None:
     assert z.slot(1) == {"kind": "huge", "size": PAGE, "flags": ["huge"], "priority": 0}
     assert z.mm_stat()[1] == 3624 + PAGE and z.mm_stat()[7:] == [1, 1]
     assert z.read(0, 2 * PAGE) == pages[3587] + pages[3588]
+
+
+def test_idle_by_age_with_access_time_tracking() -> None:
+    """CONFIG_ZRAM_TRACK_ENTRY_ACTIME (spec §2.12): IDLE set iff ac_time < now - N,
+    cleared otherwise; writes and reads stamp the time, frees zero it."""
+    now = [100.0]
+    z = Zram(track_actime=True, clock=lambda: now[0])
+    z.write_attr("disksize", "32K")
+    page = b"\x01\x02" * 10 + bytes(PAGE - 20)
+    z.write(0, page)  # t=100
+    now[0] = 110.0
+    z.write(PAGE, page)  # t=110
+    z.write(2 * PAGE, b"\x09" * PAGE)  # same-filled: never idle
+    now[0] = 120.0
+    z.read(0, PAGE)  # slot 0 accessed at t=120
+    now[0] = 125.0
+    z.write_attr("idle", "10")  # cutoff 115: slot 1 (110) idle, slot 0 (120) not
+    assert [("idle" in z.slot(s)["flags"]) for s in range(3)] == [False, True, False]
+    z.write_attr("idle", "5")  # cutoff 120 is not strictly after slot 0's 120
+    assert [("idle" in z.slot(s)["flags"]) for s in range(3)] == [False, True, False]
+    z.write_attr("idle", "0x4")  # base 0, cutoff 121: both idle now
+    assert [("idle" in z.slot(s)["flags"]) for s in range(3)] == [True, True, False]
+    z.write_attr("idle", "1000")  # cutoff before everything: IDLE is cleared again
+    assert [("idle" in z.slot(s)["flags"]) for s in range(3)] == [False, False, False]
+    z.discard(PAGE, PAGE)
+    assert z.ac_time is not None and z.ac_time[1] == 0.0
+    for bad in ("-1", "ten", ""):
+        with pytest.raises(SysfsError) as exc:
+            z.write_attr("idle", bad)
+        assert exc.value.errno == errno.EINVAL
+    plain = Zram()
+    plain.write_attr("disksize", "8K")
+    with pytest.raises(SysfsError) as exc:
+        plain.write_attr("idle", "10")  # the reference kernel's build
+    assert exc.value.errno == errno.EINVAL

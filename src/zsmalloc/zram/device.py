@@ -28,6 +28,8 @@ claim); blocks are 4 KiB at offset ``block * 4096``.
 from __future__ import annotations
 
 import errno
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,8 @@ class Zram:
         backends: tuple[str, ...] = REFERENCE_BACKENDS,
         writeback: bool = True,
         multi_comp: bool = True,
+        track_actime: bool = False,
+        clock: Callable[[], float] = time.monotonic,
         chain_size: int = 8,
     ) -> None:
         unknown = [b for b in backends if b not in ALL_BACKENDS]
@@ -124,6 +128,11 @@ class Zram:
         self.wb_limit_enable = False
         self.bd_wb_limit = 0
         self.huge_class_size = 0
+        # CONFIG_ZRAM_TRACK_ENTRY_ACTIME: per-slot access time (seconds on ``clock``,
+        # boot time in the kernel), 0 for a freed slot; None when not built in
+        self.track_actime = track_actime
+        self.clock = clock
+        self.ac_time: np.ndarray | None = None
 
     def _default_comp(self) -> str:
         return CONFIG_ZRAM_DEF_COMP if CONFIG_ZRAM_DEF_COMP in self.backends else self.backends[0]
@@ -165,6 +174,8 @@ class Zram:
         self.pool = zram_create_pool(size >> PAGE_SHIFT, self.chain_size)
         self.huge_class_size = self.pool.huge_class_size
         self.handle, self.flags = new_table(size >> PAGE_SHIFT)
+        if self.track_actime:
+            self.ac_time = np.zeros(size >> PAGE_SHIFT, dtype=np.float64)
         self.comps = comps
         self.disksize = size
 
@@ -186,6 +197,7 @@ class Zram:
         """Mirrors zram_reset_device(): free everything, back to the build default."""
         self.stats = new_stats()  # limit_pages, max_used_pages and every counter to 0
         self.handle, self.flags = new_table(0)
+        self.ac_time = None
         self.pool = None
         self.disksize = 0
         self.comps = [None] * self.zram_max_comps
@@ -316,14 +328,47 @@ class Zram:
         return int(zs_compact(self.pool.state))
 
     def idle(self, text: str = "all") -> None:
-        """Mirrors idle_store()/mark_idle(): ``all`` (no ac_time tracking in this build)."""
+        """Mirrors idle_store()/mark_idle(): ``all``, or an age in seconds with ac_time.
+
+        ``all`` marks every stored slot (not WB, not SAME) idle.  With
+        ``track_actime`` an integer N (kstrtoull base 0) sets IDLE on slots
+        accessed strictly before ``now - N`` and clears it on the others;
+        without it, like the reference kernel, anything but ``all`` is EINVAL.
+        """
+        cutoff = None
         if not sysfs_streq(text, "all"):
-            raise fail("idle", text, errno.EINVAL, "only 'all' (no CONFIG_ZRAM_TRACK_ENTRY_ACTIME)")
+            if not self.track_actime:
+                raise fail(
+                    "idle", text, errno.EINVAL, "only 'all' (no CONFIG_ZRAM_TRACK_ENTRY_ACTIME)"
+                )
+            try:
+                cutoff = self.clock() - kstrtoull("idle", text, base=0)
+            except SysfsError:
+                raise fail(
+                    "idle", text, errno.EINVAL, "expected 'all' or an age in seconds"
+                ) from None
         self._require_init("idle", text)
         f = self.flags
         allocated = ((f & ZRAM_SIZE_MASK) != 0) | ((f & (ZRAM_SAME | ZRAM_WB)) != 0)
         eligible = allocated & ((f & (ZRAM_SAME | ZRAM_WB)) == 0)
-        f[eligible] |= ZRAM_IDLE
+        if cutoff is None:
+            f[eligible] |= ZRAM_IDLE
+            return
+        assert self.ac_time is not None
+        old = self.ac_time < cutoff
+        f[eligible & old] |= ZRAM_IDLE
+        f[eligible & ~old] &= ~ZRAM_IDLE
+
+    def _accessed(self, index: int) -> None:
+        """Mirrors zram_accessed(): clear IDLE and PP_SLOT, stamp ac_time."""
+        zram_accessed(self.flags, index)
+        if self.ac_time is not None:
+            self.ac_time[index] = self.clock()
+
+    def _forget_actime(self, first: int, nr_pages: int) -> None:
+        """zram_free_page() step 1: a freed slot's ac_time is 0."""
+        if self.ac_time is not None:
+            self.ac_time[first : first + nr_pages] = 0.0
 
     # -- statistics ------------------------------------------------------------------
     def total_pages(self) -> int:
@@ -497,7 +542,7 @@ class Zram:
                     f"{int(self.stats[LIMIT_PAGES])} pages); write(2) would fail with EIO",
                     errno=-err,
                 )
-            zram_accessed(self.flags, first + k)
+            self._accessed(first + k)
         return length
 
     def zram_write_page(self, index: int, page: np.ndarray) -> int:
@@ -536,7 +581,7 @@ class Zram:
         out = bytearray()
         for index in range(first, first + (length >> PAGE_SHIFT)):
             out += self.zram_read_page(index)
-            zram_accessed(self.flags, index)
+            self._accessed(index)
         return bytes(out)
 
     def zram_read_page(self, index: int) -> bytes:
@@ -580,6 +625,7 @@ class Zram:
                 offset >> PAGE_SHIFT,
                 length >> PAGE_SHIFT,
             )
+            self._forget_actime(offset >> PAGE_SHIFT, length >> PAGE_SHIFT)
 
     def slot_free_notify(self, index: int) -> None:
         """Mirrors zram_slot_free_notify(): the swap layer freed swap slot ``index``.
@@ -595,6 +641,7 @@ class Zram:
         zram_discard_range(
             self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, 1
         )
+        self._forget_actime(index, 1)
 
     # -- writeback and recompression (own modules) ----------------------------------
     def _require_writeback(self, attr: str) -> None:

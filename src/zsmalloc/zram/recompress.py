@@ -118,6 +118,7 @@ def recompress_slot(
         return h if h < 0 else -errno.ENOMEM
     zs_obj_write(st, h, np.frombuffer(accepted, dtype=np.uint8).copy(), len(accepted))
     zram_free_page(st, handle, flags, zram.stats, zram.bd_map, index)
+    zram._forget_actime(index, 1)
     handle[index] = h
     flags[index] = (
         (flags[index] & ~ZRAM_SIZE_MASK) | len(accepted) | (prio << ZRAM_COMP_PRIORITY_BIT1)

@@ -161,6 +161,7 @@ def zram_writeback_slots(zram: Zram, ctl: PpCtl) -> int:
         zram.stats[BD_WRITES] += 1
         if zram.flags[index] & ZRAM_PP_SLOT:
             zram_free_page(st, zram.handle, zram.flags, zram.stats, zram.bd_map, index)
+            zram._forget_actime(index, 1)
             zram.flags[index] |= ZRAM_WB
             zram.handle[index] = blk_idx
             blk_idx = 0
