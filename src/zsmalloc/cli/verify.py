@@ -29,16 +29,17 @@ MODES = {"kernel": "zsmalloc.kernel.verify", "zswap": "zsmalloc.zswap.verify"}
     "--kernel", "mode", flag_value="kernel", help="Check zram against a live zram device."
 )
 @click.option("--zswap", "mode", flag_value="zswap", help="Check zswap against the live kernel.")
-@click.option("--algo", default="lzo-rle", show_default=True, help="Compression algorithm.")
-@click.option("--ops", "n_ops", default=2000, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--algo", default=None, help="Compression algorithm [zram: lzo-rle].")
+@click.option(
+    "--ops", "n_ops", default=None, type=click.IntRange(0), help="Operations [zram: 2000]."
+)
+@click.option("--seed", default=None, type=int, help="Workload seed [1].")
 @click.option(
     "--pages",
     "nr_pages",
-    default=256,
-    show_default=True,
+    default=None,
     type=click.IntRange(1),
-    help="Device size in pages.",
+    help="Device size in pages [zram: 256].",
 )
 @click.option(
     "--save",
@@ -49,14 +50,17 @@ MODES = {"kernel": "zsmalloc.kernel.verify", "zswap": "zsmalloc.zswap.verify"}
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def verify_cmd(
     mode: str | None,
-    algo: str,
-    n_ops: int,
-    seed: int,
-    nr_pages: int,
+    algo: str | None,
+    n_ops: int | None,
+    seed: int | None,
+    nr_pages: int | None,
     save: str | None,
     as_json: bool,
 ) -> None:
-    """Run a random workload on the live kernel and on the model; compare after every step."""
+    """Run a random workload on the live kernel and on the model; compare after every step.
+
+    Options left out take the chosen mode's defaults (shown in brackets).
+    """
     if mode is None:
         raise click.UsageError("choose what to verify: --kernel (zram) or --zswap")
     try:
@@ -64,10 +68,10 @@ def verify_cmd(
     except ModuleNotFoundError:
         click.echo(f"zsmalloc: error: verify --{mode} is not available in this build", err=True)
         sys.exit(2)
+    given = {"algo": algo, "n_ops": n_ops, "seed": seed, "nr_pages": nr_pages, "save": save}
+    options = {k: v for k, v in given.items() if v is not None}
     try:
-        status = module.run_cli(
-            algo=algo, n_ops=n_ops, seed=seed, nr_pages=nr_pages, save=save, as_json=as_json
-        )
+        status = module.run_cli(as_json=as_json, **options)
     except KernelUnavailableError as exc:
         if as_json:
             click.echo(json.dumps({"ok": None, "error": str(exc)}))

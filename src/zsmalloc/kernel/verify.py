@@ -249,7 +249,13 @@ def _compare(live: LiveZram, model: Zram, result: VerifyResult, where: str) -> D
 
 
 def run_cli(
-    *, algo: str, n_ops: int, seed: int, nr_pages: int, save: str | None, as_json: bool
+    *,
+    algo: str = "lzo-rle",
+    n_ops: int = 2000,
+    seed: int = 1,
+    nr_pages: int = 256,
+    save: str | None = None,
+    as_json: bool = False,
 ) -> int:
     """``zsmalloc verify --kernel``: run, print, return the exit status (0 match, 1 divergence)."""
     import json
