@@ -55,6 +55,7 @@ class VerifyResult:
     seconds: float = 0.0
     divergence: Divergence | None = None
     final_mm_stat: list[int] = field(default_factory=list)
+    device: str = ""  # the hot-added device used (removed again at the end)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ class VerifyResult:
             "reads_checked": self.reads_checked,
             "seconds": round(self.seconds, 3),
             "final_mm_stat": self.final_mm_stat,
+            "device": self.device,
             "divergence": self.divergence.to_dict() if self.divergence else None,
         }
 
@@ -106,6 +108,7 @@ def verify_zram(
     writer = None
     t0 = time.perf_counter()
     with LiveZram(algorithm=algorithm, disksize=disksize) as live:
+        result.device = f"zram{live.dev_id}"
         if save is not None:
             writer = TraceWriter(
                 save,
