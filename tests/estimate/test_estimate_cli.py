@@ -36,13 +36,15 @@ def kernel_mm_stat(testdata: Path) -> dict[str, tuple[list[int], list[int]]]:
     return {a: (r[False], r[True]) for a, r in rows.items()}
 
 
+@pytest.mark.parametrize("extra", [[], ["--compact"]])
 def test_shared_pages_json_matches_kernel(
-    testdata: Path, capsys: pytest.CaptureFixture[str]
+    testdata: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The issue's acceptance test: gzip input, three algorithms, before and after compact."""
+    """The issue's acceptance test: gzip input, three algorithms, before and after compact
+    (from the closed form, and with --compact from zs_compact on a real Pool)."""
+    path = str(testdata / "shared_pages.bin.gz")
     code, out, _ = run_cli(
-        ["estimate", str(testdata / "shared_pages.bin.gz"), "--algo", "lzo,lzo-rle,lz4", "--json"],
-        capsys,
+        ["estimate", path, "--algo", "lzo,lzo-rle,lz4", "--json", *extra], capsys
     )
     assert code == 0
     rep = json.loads(out)
@@ -55,6 +57,7 @@ def test_shared_pages_json_matches_kernel(
         assert [got["mm_stat_after_compact"][c] for c in cols] == after
         assert [int(x) for x in got["mm_stat_line"].split()] == before
         assert got["kernel_exact"] is True
+        assert got["compaction_run_in_pool"] is bool(extra)
     assert rep["input"]["pages"] == 1024
 
 

@@ -139,8 +139,9 @@ def build_sources(
 @click.option(
     "--compact",
     is_flag=True,
-    help="Also show mm_stat after `echo 1 > compact` (compaction run in the model; "
-    "JSON always has it).",
+    help="Run compaction in the allocator model (a Pool given the same objects, then "
+    "zs_compact) and show mm_stat after `echo 1 > compact`. Without it the after-compact "
+    "columns (in JSON) come from the closed form, which they always equal after a fill.",
 )
 @click.option(
     "--verify",
@@ -250,7 +251,10 @@ def estimate(
         )
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
-    report = build_report(tally, chain_size, default_input)
+    run_pool = compact or classes
+    what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
+    with status(err, what):
+        report = build_report(tally, chain_size, default_input, run_pool=run_pool)
     if verify:
         from zsmalloc.estimate.verify import replay_check
 

@@ -7,12 +7,11 @@ by side, one column each, so the choice between them reads across a row.
 
 from __future__ import annotations
 
-import numpy as np
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, AlgoReport, Report
+from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, Report
 
 
 def human(n: float) -> str:
@@ -177,33 +176,6 @@ def zswap_table(rep: Report) -> Table:
     return tab
 
 
-def classes_text(r: AlgoReport) -> str:
-    """The debugfs ``classes`` file for this fill, rendered by the allocator model itself.
-
-    A :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored object, class by
-    class (the final state of a fresh fill does not depend on the order), and its
-    ``classes_text()`` (zs_stats_size_show()) prints the table; its page total must
-    equal the closed form's.
-    """
-    from zsmalloc import Pool
-    from zsmalloc.errors import InvariantError
-    from zsmalloc.zs.size_class import ZS_HANDLE_SIZE
-
-    st = r.state
-    table = st.table
-    pool = Pool(table.chain_size, table.page_size, max_pages=st.total_pages + 2)
-    for k in np.flatnonzero(st.obj_used):
-        # Any request landing in class k will do; its size minus the handle header is one.
-        size = min(int(st.size[k]) - ZS_HANDLE_SIZE, table.page_size)
-        for _ in range(int(st.obj_used[k])):
-            pool.malloc(size)
-    if pool.total_pages() != st.total_pages:
-        raise InvariantError(
-            f"classes: the pool holds {pool.total_pages()} pages, the closed form {st.total_pages}"
-        )
-    return pool.classes_text()
-
-
 def render(rep: Report, console: Console, *, classes: bool = False, compact: bool = False) -> None:
     """Print the report for people."""
     for line in input_lines(rep):
@@ -218,5 +190,6 @@ def render(rep: Report, console: Console, *, classes: bool = False, compact: boo
     if classes:
         for a, r in rep.algos.items():
             console.print(Text(f"\n/sys/kernel/debug/zsmalloc/zramN/classes ({a}):", style="bold"))
-            console.print(Text(classes_text(r)), soft_wrap=True)
+            assert r.pool is not None, "build_report(run_pool=True) renders the classes table"
+            console.print(Text(r.pool.classes_text), soft_wrap=True)
     console.print(Text(rep.summary_line(), style="bold"), soft_wrap=True)

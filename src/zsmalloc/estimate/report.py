@@ -28,6 +28,7 @@ import numpy as np
 
 from zsmalloc.estimate.driver import Tally
 from zsmalloc.estimate.fill import FillState, chain_size_totals, fill_state
+from zsmalloc.estimate.pool_fill import PoolResult, fill_pool
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
 from zsmalloc.zs.size_class import build_class_table
 
@@ -58,6 +59,7 @@ class AlgoReport:
     chain_totals: dict[int, int]
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
+    pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
 
     @property
     def mm_stat(self) -> list[int]:
@@ -65,7 +67,15 @@ class AlgoReport:
 
     @property
     def mm_stat_after_compact(self) -> list[int]:
-        return self.state.mm_stat(compacted=True)
+        """After ``echo 1 > compact``: from zs_compact on a real Pool when it was run
+        (``run_pool``), else from the closed form (which it always equals)."""
+        if self.pool is None:
+            return self.state.mm_stat(compacted=True)
+        ps = self.state.table.page_size
+        mm = self.state.mm_stat()
+        mm[2] = self.pool.total_pages_after_compact * ps
+        mm[6] = self.pool.pages_compacted
+        return mm
 
     def derived(self) -> dict[str, Any]:
         st = self.state
@@ -153,6 +163,7 @@ class AlgoReport:
             "classes": self.classes(),
             "compressed_length_histogram": self.histogram(),
             "verified_by_replay": self.verified,
+            "compaction_run_in_pool": self.pool is not None,
             "zswap": self.zswap,
         }
 
@@ -226,8 +237,19 @@ def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
     return estimate_zswap(clens=clens, compressor=algo).as_dict()
 
 
-def build_report(tally: Tally, chain_size: int = 8, default_input: str | None = None) -> Report:
-    """Turn a tally into the full report (the fill model per algorithm)."""
+def build_report(
+    tally: Tally,
+    chain_size: int = 8,
+    default_input: str | None = None,
+    *,
+    run_pool: bool = False,
+) -> Report:
+    """Turn a tally into the full report (the fill model per algorithm).
+
+    ``run_pool`` also gives each algorithm's objects to a real Pool and runs
+    zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
+    columns and the debugfs table then come from the allocator model.
+    """
     table = build_class_table(chain_size, tally.page_size)
     algos = {}
     for algo in tally.algos:
@@ -239,4 +261,6 @@ def build_report(tally: Tally, chain_size: int = 8, default_input: str | None = 
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             zswap=zswap_view(tally, algo),
         )
+        if run_pool:
+            algos[algo].pool = fill_pool(algos[algo].state)
     return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
