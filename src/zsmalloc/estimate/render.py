@@ -67,7 +67,7 @@ def algo_table(rep: Report, title: str, first: str) -> Table:
 
 
 def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
-    title = "mm_stat after `echo 1 > compact`" if compacted else "mm_stat after writing the pages"
+    title = "mm_stat after compact" if compacted else "mm_stat after the writes"
     tab = algo_table(rep, title, "column")
     vals = {a: (r.mm_stat_after_compact if compacted else r.mm_stat) for a, r in rep.algos.items()}
     for i, col in enumerate(MM_STAT_COLUMNS):
