@@ -73,10 +73,18 @@ def test_stat_files_are_byte_identical_after_a_workload(live_zram: Callable[...,
     model.compact()
     live.set_attr("mem_limit", "1M")
     model.write_attr("mem_limit", "1M")
+    skip_if_shrinker(live, model)
     for name in STAT_FILES:
         assert model.read_attr(name) == live.attr(name), name
     for s in range(40):
         assert model.read(s * PAGE, PAGE) == live.read_page(s)
+
+
+def skip_if_shrinker(live: LiveZram, model: Zram) -> None:
+    """The kernel's zsmalloc shrinker may compact by itself under memory pressure (spec
+    §2.11): that is not a model error, so such a run proves nothing either way."""
+    if live.mm_stat()[6] > model.mm_stat()[6]:
+        pytest.skip("the kernel's zsmalloc shrinker compacted the pool during the test")
 
 
 def uninitialised(live: LiveZram) -> None:
@@ -211,6 +219,7 @@ def test_mem_limit_refusal_matches(live_zram: Callable[..., LiveZram]) -> None:
         except OutOfMemoryError:
             with_model = False
         assert with_kernel == with_model
+        skip_if_shrinker(live, model)
         assert model.read_attr("mm_stat") == live.attr("mm_stat")
         assert model.read_attr("io_stat") == live.attr("io_stat")
 
