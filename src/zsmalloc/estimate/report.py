@@ -22,15 +22,17 @@ never disagree.  For each algorithm it holds:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zsmalloc.estimate.driver import Tally
 from zsmalloc.estimate.fill import FillState, chain_size_totals, fill_state
-from zsmalloc.estimate.pool_fill import PoolResult, fill_pool
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
 from zsmalloc.zs.size_class import build_class_table
+
+if TYPE_CHECKING:
+    from zsmalloc.estimate.pool_fill import PoolResult
 
 CHAIN_SIZES = range(4, 17)  # Kconfig ZSMALLOC_CHAIN_SIZE range
 LOSS_CAUSES = ("header", "rounding", "tail", "free_slots")
@@ -262,5 +264,7 @@ def build_report(
             zswap=zswap_view(tally, algo),
         )
         if run_pool:
+            from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
+
             algos[algo].pool = fill_pool(algos[algo].state)
     return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
