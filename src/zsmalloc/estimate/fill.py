@@ -26,8 +26,10 @@ compressed lengths.  Why that is exact (spec zram.md §2.2, zsmalloc.md §4-5):
 So every figure here is a sum over the real classes of the
 :class:`~zsmalloc.zs.size_class.ClassTable`, which also makes "what if the
 chain size were different" cheap: rebuild the table and sum again.  The full
-allocator and zram models are the reference this is checked against
-(tests/estimate/test_fill.py) and replay the per-page sizes when asked.
+allocator and zram models are the reference it is checked against
+(tests/estimate/test_estimate_fill.py: the naive oracle, the numba Pool, the
+zram replay); ``--compact`` and ``--verify`` run them on the user's own pages
+(:mod:`~zsmalloc.estimate.pool_fill`, :mod:`~zsmalloc.estimate.verify`).
 """
 
 from __future__ import annotations
