@@ -53,9 +53,7 @@ def test_verify_short_run_matches(algo: str, seed: int, tmp_path: Path) -> None:
 
 def test_stat_files_are_byte_identical_after_a_workload(live_zram: Callable[..., LiveZram]) -> None:
     live = live_zram(algorithm="lz4", disksize=64 * PAGE)
-    model = Zram()
-    model.write_attr("comp_algorithm", "lz4")
-    model.write_attr("disksize", str(64 * PAGE))
+    model = model_like("lz4", 64 * PAGE)
     rng = np.random.default_rng(5)
     files = sorted(Path("/usr/bin").iterdir())[:40]
     for i, path in enumerate(files):
@@ -78,6 +76,14 @@ def test_stat_files_are_byte_identical_after_a_workload(live_zram: Callable[...,
         assert model.read_attr(name) == live.attr(name), name
     for s in range(40):
         assert model.read(s * PAGE, PAGE) == live.read_page(s)
+
+
+def model_like(algo: str, disksize: int) -> Zram:
+    """A model device configured as the live one: algorithm, then disksize."""
+    model = Zram()
+    model.write_attr("comp_algorithm", algo)
+    model.write_attr("disksize", str(disksize))
+    return model
 
 
 def skip_if_shrinker(live: LiveZram, model: Zram) -> None:
@@ -159,9 +165,7 @@ def test_attribute_errnos_and_texts_match(live_zram: Callable[..., LiveZram]) ->
 
 def test_block_io_errors_match(live_zram: Callable[..., LiveZram]) -> None:
     live = live_zram(algorithm="lz4", disksize=2 * PAGE)
-    model = Zram()
-    model.write_attr("comp_algorithm", "lz4")
-    model.write_attr("disksize", str(2 * PAGE))
+    model = model_like("lz4", 2 * PAGE)
     buf = mmap.mmap(-1, 3 * PAGE)
     buf.write(np.random.default_rng(1).bytes(3 * PAGE))
     assert live._fd is not None
@@ -198,9 +202,7 @@ def test_block_io_errors_match(live_zram: Callable[..., LiveZram]) -> None:
 
 def test_mem_limit_refusal_matches(live_zram: Callable[..., LiveZram]) -> None:
     live = live_zram(algorithm="lzo", disksize=8 * PAGE)
-    model = Zram()
-    model.write_attr("comp_algorithm", "lzo")
-    model.write_attr("disksize", str(8 * PAGE))
+    model = model_like("lzo", 8 * PAGE)
     rng = np.random.default_rng(9)
     for attr, value in [("mem_limit", "8K")]:
         live.set_attr(attr, value)
@@ -236,9 +238,7 @@ def test_no_device_left_behind() -> None:
 def test_huge_threshold_boundary_matches(live_zram: Callable[..., LiveZram]) -> None:
     """lz4 pages of compressed length 3624 and 3625: normal object vs huge, on both."""
     live = live_zram(algorithm="lz4", disksize=2 * PAGE)
-    model = Zram()
-    model.write_attr("comp_algorithm", "lz4")
-    model.write_attr("disksize", str(2 * PAGE))
+    model = model_like("lz4", 2 * PAGE)
     for slot, n in enumerate((3587, 3588)):
         page = np.random.default_rng(n).bytes(n) + bytes(PAGE - n)
         live.write_page(slot, page)
