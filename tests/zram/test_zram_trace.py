@@ -129,3 +129,42 @@ def test_writer_round_trips(tmp_path: Path, suffix: str) -> None:
     assert t.header == {"algo": "lzo", "disksize": "8192"}
     assert t.a.tolist()[:5] == [1, 0, 1, 0, 12288]
     assert t.mrows.tolist() == [[4096, 0, 0, 12288, 0, 1, 0, 0, 1]]
+
+
+ops_strategy = st.lists(
+    st.one_of(
+        st.tuples(st.just("w"), st.integers(0, 999), st.sampled_from([1, 100, 3624, 4096])),
+        st.tuples(st.just("s"), st.integers(0, 999)),
+        st.tuples(st.just("d"), st.integers(0, 999)),
+        st.tuples(st.just("c")),
+        st.tuples(st.just("l"), st.integers(0, 1 << 40)),
+        st.tuples(st.just("r")),
+        st.tuples(st.just("m"), st.lists(st.integers(0, 1 << 50), min_size=9, max_size=9)),
+    ),
+    max_size=60,
+)
+
+
+@given(ops=ops_strategy)
+def test_writer_and_parser_round_trip(tmp_path_factory: pytest.TempPathFactory, ops: list) -> None:
+    path = tmp_path_factory.mktemp("rt") / "t.trace"
+    with TraceWriter(path, {"disksize": 4096000}) as w:
+        for op in ops:
+            {
+                "w": w.write,
+                "s": w.same,
+                "d": w.discard,
+                "c": w.compact,
+                "l": w.mem_limit,
+                "r": w.reset_max,
+                "m": w.mm_stat,
+            }[op[0]](*op[1:])
+    t = read_trace(path)
+    assert [OP_LETTERS[c] for c in t.op] == [op[0] for op in ops]
+    assert t.mrows.tolist() == [op[1] for op in ops if op[0] == "m"]
+    for k, op in enumerate(ops):
+        if op[0] in "wsdl":
+            assert int(t.a[k]) == op[1]
+        if op[0] == "w":
+            assert int(t.b[k]) == op[2]
+        assert int(t.line_of[k]) == k + 2  # after the header line
