@@ -11,6 +11,8 @@ import errno
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zsmalloc.errors import SysfsError
 from zsmalloc.zram.device import Zram
@@ -222,3 +224,17 @@ def test_algorithm_params_level_reaches_the_backend() -> None:
 
     assert sizes == [len(get("lz4").compress(page)), len(get("lz4", level=9).compress(page))]
     assert sizes[0] != sizes[1]
+
+
+@given(
+    n=st.integers(0, 1 << 40),
+    base=st.sampled_from(["dec", "hex", "oct"]),
+    suffix=st.sampled_from(["", "k", "K", "m", "M", "g", "G", "t", "p", "e"]),
+)
+def test_memparse_bases_and_suffixes(n: int, base: str, suffix: str) -> None:
+    """lib/cmdline.c memparse: simple_strtoull base 0, then one suffix; wraps at 64 bits."""
+    digits = {"dec": str(n), "hex": f"0x{n:x}", "oct": f"0{n:o}"}[base]
+    shift = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}[suffix.lower()]
+    value, used = memparse(digits + suffix + "\n")
+    assert value == (n << shift) % (1 << 64)
+    assert used == len(digits) + len(suffix)
