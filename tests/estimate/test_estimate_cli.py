@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from zsmalloc.cli.main import main
+from zsmalloc.errors import InputError
 from zsmalloc.estimate import driver
 from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.sample import SampleSource
@@ -354,3 +355,33 @@ def test_standard_input_is_a_raw_image(testdata: Path, tmp_path: Path) -> None:
     cols = rep["mm_stat_columns"]
     assert [rep["algorithms"]["lz4"]["mm_stat"][c] for c in cols] == before
     assert rep["input"]["sources"][0]["label"] == "standard input"
+
+
+def test_default_falls_back_when_no_process_can_be_read(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Owning processes is not enough under Yama's ptrace_scope: then the sample."""
+    from zsmalloc.cli import estimate as cli_estimate
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InputError("pid 1: cannot read its memory: permission denied")
+
+    monkeypatch.setattr(cli_estimate, "ProcessSource", refuse)
+    code, out, _ = run_cli(["estimate", "--json", "--algo", "lz4"], capsys)
+    assert code == 0
+    assert "built-in sample" in json.loads(out)["input"]["default_input"]
+
+
+def test_default_falls_back_when_the_processes_give_no_pages(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zsmalloc.cli import estimate as cli_estimate
+
+    monkeypatch.setattr(cli_estimate, "any_readable", lambda pids, ps: True)
+    monkeypatch.setattr(cli_estimate.AllProcessesSource, "total_pages", lambda self: 10)
+    monkeypatch.setattr(cli_estimate.AllProcessesSource, "parts", lambda self: iter(()))
+    code, out, _ = run_cli(["estimate", "--json", "--algo", "lz4"], capsys)
+    assert code == 0
+    rep = json.loads(out)
+    assert rep["input"]["default_input"].endswith("the readable processes gave no pages")
+    assert rep["input"]["pages"] == SampleSource(4096).nr_pages

@@ -30,7 +30,13 @@ from rich.text import Text
 
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import peak_rss_bytes, run_estimate, warm_up
-from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, candidate_pids
+from zsmalloc.estimate.process import (
+    AllProcessesSource,
+    ProcessSource,
+    candidate_pids,
+    is_kernel_thread,
+    rss_anon_pages,
+)
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
@@ -59,12 +65,28 @@ def status(console: Console, what: str) -> AbstractContextManager[object]:
     return console.status(f"{what}...") if console.is_terminal else nullcontext()
 
 
+def any_readable(pids: list[int], page_size: int) -> bool:
+    """Whether at least one of these processes lets us read its memory.
+
+    Owning a process is not always enough (Yama's ptrace_scope, containers): try.
+    """
+    for pid in pids:
+        if is_kernel_thread(pid) or not rss_anon_pages(pid, page_size):
+            continue
+        try:
+            ProcessSource(pid, page_size).close()
+        except InputError:
+            continue
+        return True
+    return False
+
+
 def default_sources(page_size: int) -> tuple[list[PageSource], str]:
     """This machine's readable process memory, or the built-in sample; and which it is."""
     if page_size == os.sysconf("SC_PAGE_SIZE"):
         root = os.geteuid() == 0
         src = AllProcessesSource(page_size)
-        if src.total_pages():
+        if src.total_pages() and any_readable(src.pids, page_size):
             who = "all processes (running as root)" if root else "your own processes (not root)"
             return [src], f"the memory of this machine's readable processes: {who}"
     return [SampleSource(page_size)], "a built-in sample: no readable process memory here"
@@ -241,14 +263,17 @@ def estimate(
     ]
     with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
         task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-        tally = run_estimate(
-            srcs,
-            algos,
-            page_size=ps,
-            keep_lengths=verify,
-            zswap=zswap,
-            on_chunk=lambda n: bar.advance(task, n),
-        )
+        options = {"page_size": ps, "keep_lengths": verify, "zswap": zswap}
+        try:
+            tally = run_estimate(srcs, algos, **options, on_chunk=lambda n: bar.advance(task, n))
+        except InputError:
+            if default_input is None or isinstance(srcs[0], SampleSource):
+                raise
+            # The processes gave nothing after all (they exited, or refused): the sample.
+            srcs = [SampleSource(ps)]
+            default_input = "a built-in sample: the readable processes gave no pages"
+            bar.reset(task, total=srcs[0].total_pages())
+            tally = run_estimate(srcs, algos, **options, on_chunk=lambda n: bar.advance(task, n))
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
     run_pool = compact or classes
