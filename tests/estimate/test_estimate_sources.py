@@ -279,3 +279,25 @@ def test_pseudo_filesystems_are_not_entered(tmp_path: Path) -> None:
     (tmp_path / "b" / "y").write_bytes(b"y")
     skip = frozenset({os.path.realpath(tmp_path / "b")})
     assert [p.name for p in walk_files(tmp_path, skip)] == ["x"]
+
+
+def test_many_sources_hold_few_descriptors(tmp_path: Path) -> None:
+    """Each file is opened when its turn comes and closed when read: 300 files, 64 fds."""
+    import resource
+
+    from zsmalloc.estimate.driver import run_estimate
+
+    paths = []
+    for i in range(300):
+        p = tmp_path / f"f{i:03d}"
+        p.write_bytes(bytes([i % 251 + 1]) * 100 + b"x" * 50)
+        paths.append(p)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 48, hard))
+    try:
+        srcs = [open_path(p, PAGE) for p in paths]
+        tally = run_estimate(srcs, ["lz4"], chunk_pages=16)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert tally.pages == 300 and [s.pages for s in tally.sources] == [1] * 300

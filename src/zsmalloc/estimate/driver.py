@@ -174,7 +174,8 @@ class _Reader(threading.Thread):
                 while n < len(buf) and src is not None:
                     got = src.read_pages(buf[n:])
                     n += got
-                    if n < len(buf):  # src is exhausted
+                    if n < len(buf):  # src is exhausted: free its descriptor now
+                        src.close()
                         src = next(it, None)
                     if self.stop.is_set():
                         break

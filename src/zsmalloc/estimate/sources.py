@@ -251,9 +251,16 @@ class FileSource(PageSource):
     ) -> None:
         super().__init__(str(path), page_size)
         self.path = Path(path)
-        self._stream, self.compression = open_stream(self.path, decompress=decompress)
+        self.decompress = decompress
+        stream, self.compression = open_stream(self.path, decompress=decompress)
         if self.compression:
             self.kind = f"file ({self.compression})"
+        # A regular file is checked now and reopened when its turn comes, so that many
+        # SOURCE arguments do not hold a descriptor each; a pipe must stay open.
+        self._stream: IO[bytes] | None = stream
+        if self.path.is_file():
+            stream.close()
+            self._stream = None
 
     def total_pages(self) -> int | None:
         try:
@@ -277,6 +284,8 @@ class FileSource(PageSource):
         return -(-st.st_size // self.page_size)
 
     def read_pages(self, out: np.ndarray) -> int:
+        if self._stream is None:
+            self._stream, _ = open_stream(self.path, decompress=self.decompress)
         try:
             n = fill_pages(self._stream, out)
         except (OSError, EOFError, lzma.LZMAError) as exc:
@@ -285,7 +294,9 @@ class FileSource(PageSource):
         return n
 
     def close(self) -> None:
-        self._stream.close()
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
 
 # -- directories --------------------------------------------------------------
@@ -453,7 +464,7 @@ class CoreDumpSource(PageSource):
         super().__init__(str(path), page_size)
         self.path = Path(path)
         self.segments = segments
-        self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+        self._f: IO[bytes] | None = None  # opened when its turn comes
         self._seg = 0
         self._done = 0  # bytes of the current segment already read
 
@@ -461,6 +472,11 @@ class CoreDumpSource(PageSource):
         return sum(-(-size // self.page_size) for _, size, _ in self.segments)
 
     def read_pages(self, out: np.ndarray) -> int:
+        if self._f is None:
+            try:
+                self._f = open(self.path, "rb")  # noqa: SIM115 - closed in close()
+            except OSError as exc:
+                raise InputError(f"cannot open: {exc.strerror}", path=self.label) from None
         n = 0
         while n < len(out) and self._seg < len(self.segments):
             offset, size, _ = self.segments[self._seg]
@@ -486,7 +502,9 @@ class CoreDumpSource(PageSource):
         return n
 
     def close(self) -> None:
-        self._f.close()
+        if self._f is not None:
+            self._f.close()
+            self._f = None
 
 
 def open_path(path: str | os.PathLike[str], page_size: int) -> PageSource:
