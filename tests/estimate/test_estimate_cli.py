@@ -120,6 +120,7 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
             "/nonexistent/x.png: cannot write the plot",
         ),
         (["--page-size", "16384", "README.md"], "--page-size 16384"),
+        (["--zswap", "--level", "3", "README.md"], "--zswap with --level"),
     ],
 )
 def test_user_errors_are_one_line(

@@ -2,7 +2,8 @@
 
 The image is built in memory from this machine's real data (files under /usr,
 resident process memory, the built-in sample; see ``machine_mix``), written in
-order with O_DIRECT to a hot-added zram device per algorithm, and the device's
+order with O_DIRECT to a hot-added zram device per algorithm (and lz4 with
+``algorithm_params level=8``, i.e. acceleration 8), and the device's
 ``mm_stat`` before and after ``compact`` must equal the estimate's.
 
 Size: ``ZSMALLOC_LIVE_IMAGE_MIB`` (default 16 MiB, to keep the suite fast; the
@@ -50,14 +51,17 @@ def image() -> np.ndarray:
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("algo", ["lzo", "lzo-rle", "lz4"])
+@pytest.mark.parametrize(
+    ("algo", "level"), [("lzo", None), ("lzo-rle", None), ("lz4", None), ("lz4", 8)]
+)
 def test_estimate_equals_live_zram(
-    live_zram: Callable[..., object], image: np.ndarray, algo: str
+    live_zram: Callable[..., object], image: np.ndarray, algo: str, level: int | None
 ) -> None:
-    report = build_report(run_estimate([ArraySource(image, PAGE)], [algo]))
+    report = build_report(run_estimate([ArraySource(image, PAGE)], [algo], level=level))
     est = report.algos[algo]
 
-    dev = live_zram(algorithm=algo, disksize=len(image) * PAGE)
+    params = None if level is None else f"algo={algo} level={level}"
+    dev = live_zram(algorithm=algo, disksize=len(image) * PAGE, algorithm_params=params)
     write_image(dev.path, image)  # type: ignore[attr-defined]
     before = dev.mm_stat()  # type: ignore[attr-defined]
     dev.compact()  # type: ignore[attr-defined]

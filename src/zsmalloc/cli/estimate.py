@@ -142,6 +142,15 @@ def build_sources(
     "approximate).",
 )
 @click.option(
+    "--level",
+    type=int,
+    default=None,
+    metavar="N",
+    help="zram's algorithm_params level=N for every algorithm (lz4: acceleration; "
+    "lz4hc, zstd, deflate: compression level; lzo ignores it). Default: each "
+    "backend's own.",
+)
+@click.option(
     "--chain",
     "chain_size",
     type=click.IntRange(1, 16),
@@ -196,6 +205,7 @@ def estimate(
     pids: tuple[int, ...],
     all_processes: bool,
     algo: str,
+    level: int | None,
     chain_size: int,
     page_size: str,
     compact: bool,
@@ -231,7 +241,12 @@ def estimate(
     algos = [a for a in algo.split(",") if a.strip()]
     from zsmalloc.estimate.driver import check_algorithms
 
-    algos = check_algorithms(algos)
+    algos = check_algorithms(algos, level)
+    if zswap and level is not None:
+        raise InputError(
+            "--zswap with --level: zswap compresses with each compressor's default "
+            "(it has no level setting); drop one of them"
+        )
     if plot:
         parent = Path(plot).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -252,7 +267,7 @@ def estimate(
                 break
             total += t
     with status(err, "loading the compressors (compiled on first use)"):
-        warm_up(algos, ps)
+        warm_up(algos, ps, level)
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -263,7 +278,7 @@ def estimate(
     ]
     with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
         task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-        options = {"page_size": ps, "keep_lengths": verify, "zswap": zswap}
+        options = {"page_size": ps, "keep_lengths": verify, "zswap": zswap, "level": level}
         try:
             tally = run_estimate(srcs, algos, **options, on_chunk=lambda n: bar.advance(task, n))
         except InputError:

@@ -36,7 +36,7 @@ from zsmalloc.estimate.sources import PageSource
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
 
 
-def check_algorithms(algos: Sequence[str]) -> list[str]:
+def check_algorithms(algos: Sequence[str], level: int | None = None) -> list[str]:
     """Validate (UnknownAlgorithmError) and de-duplicate algorithm names, keeping their order."""
     from zsmalloc.compress import get
 
@@ -44,7 +44,7 @@ def check_algorithms(algos: Sequence[str]) -> list[str]:
     for a in algos:
         a = a.strip()
         if a and a not in out:
-            get(a)  # raises UnknownAlgorithmError naming the known ones
+            get(a, level)  # raises UnknownAlgorithmError naming the known ones
             out.append(a)
     if not out:
         raise UnknownAlgorithmError("no compression algorithm given (--algo)")
@@ -68,6 +68,7 @@ class Tally:
     page_size: int
     algos: list[str]
     len_hist: dict[str, np.ndarray]  # non-same-filled pages by compressed length
+    level: int | None = None  # zram's algorithm_params level (None: each backend's default)
     pages: int = 0
     same_pages: int = 0
     interrupted: bool = False
@@ -101,21 +102,21 @@ def peak_rss_bytes() -> int | None:
     return None
 
 
-def _compress_lengths(pages: np.ndarray, algo: str) -> np.ndarray:
+def _compress_lengths(pages: np.ndarray, algo: str, level: int | None = None) -> np.ndarray:
     """Same-filled mark (0) or exact compressed length of each page, on every core."""
     from zsmalloc.compress import stored_sizes
 
     # A huge threshold of PAGE_SIZE keeps every length below it as it is; longer ones
     # come back as PAGE_SIZE, which is huge for every chain size anyway.
-    return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1]))
+    return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1], level=level))
 
 
-def warm_up(algos: Sequence[str], page_size: int = 4096) -> None:
+def warm_up(algos: Sequence[str], page_size: int = 4096, level: int | None = None) -> None:
     """Compile (first run) or load (later runs) each compressor before the pass starts."""
     page = np.zeros((1, page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
     for algo in algos:
-        _compress_lengths(page, algo)
+        _compress_lengths(page, algo, level)
 
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
@@ -123,7 +124,7 @@ def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     hist_len = tally.page_size + 1
     same_idx = nonzero_same = None
     for algo in tally.algos:
-        lengths = _compress_lengths(pages, algo)
+        lengths = _compress_lengths(pages, algo, tally.level)
         if same_idx is None:
             same_idx = np.flatnonzero(lengths == 0)
             tally.same_pages += len(same_idx)
@@ -141,7 +142,7 @@ def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
 
                 clens = lengths.copy()
                 clens[nonzero_same] = np.minimum(
-                    compress_lengths(pages[nonzero_same], algo), tally.page_size
+                    compress_lengths(pages[nonzero_same], algo, tally.level), tally.page_size
                 )
             else:
                 clens = lengths
@@ -194,6 +195,7 @@ def run_estimate(
     chunk_pages: int = CHUNK_PAGES,
     keep_lengths: bool = False,
     zswap: bool = False,
+    level: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Tally:
     """One pass over ``sources``: compress every page with every algorithm, tally lengths.
@@ -204,12 +206,13 @@ def run_estimate(
     Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
     single page raises :class:`InputError`.
     """
-    algos = check_algorithms(algos)
+    algos = check_algorithms(algos, level)
     hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
     tally = Tally(
         page_size=page_size,
         algos=algos,
         len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
+        level=level,
         lengths={a: [] for a in algos} if keep_lengths else None,
         zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
     )

@@ -207,6 +207,7 @@ class Report:
             "kernel": "Linux 6.18 zram + zsmalloc (model)",
             "page_size": t.page_size,
             "chain_size": self.chain_size,
+            "level": t.level,
             "huge_class_size": self.huge_class_size,
             "input": {
                 "pages": t.pages,
