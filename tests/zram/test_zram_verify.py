@@ -34,6 +34,7 @@ class FakeLive:
         self.z.write_attr("disksize", str(disksize))
         self.writes = 0
         self.shrunk = False
+        self.dev_id = 99
 
     def __enter__(self) -> FakeLive:
         return self
