@@ -26,12 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zsmalloc.compress import is_same_filled, stored_size
+import numpy as np
+
+from zsmalloc.compress import stored_size
 from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows, compare_texts
 from zsmalloc.kernel.live import LiveZram
 from zsmalloc.kernel.workload import PAGE_SIZE, Op, generate
-from zsmalloc.zram.device import Zram
+from zsmalloc.zram.device import Zram, page_same_filled
 from zsmalloc.zram.trace import TraceWriter
 
 TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
@@ -82,9 +84,9 @@ class VerifyResult:
 
 def _stored_size(model: Zram, page: bytes) -> int:
     """What the store adds to compr_data_size (0 for same-filled), for the trace."""
-    same, _ = is_same_filled(page)
-    comp_len = 0 if same[0] else len(model.comps[0].compress(page))
-    return stored_size(comp_len, bool(same[0]), model.huge_class_size)
+    same, _ = page_same_filled(np.frombuffer(page, dtype=np.uint8))
+    comp_len = 0 if same else len(model.comps[0].compress(page))
+    return stored_size(comp_len, same, model.huge_class_size)
 
 
 def verify_zram(

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from zsmalloc.compress import is_same_filled
 from zsmalloc.errors import OutOfMemoryError, SysfsError
 from zsmalloc.zram import stats as zs_stats
 from zsmalloc.zram.stats import (
@@ -90,6 +89,19 @@ class CompParams:
     level: int | None = None
     dict_data: bytes | None = None
     winbits: int | None = None
+
+
+def page_same_filled(page: np.ndarray) -> tuple[bool, int]:
+    """Mirrors page_same_filled(): all 512 native words equal; (same, the word as int64).
+
+    One page at a time, as the write path needs it (zsmalloc.compress.is_same_filled
+    is the batch form, for many pages at once).
+    """
+    words = page.view(np.int64)
+    w = int(words[0])
+    if words[-1] != w:  # the kernel compares the last word first
+        return False, 0
+    return bool((words == w).all()), w
 
 
 class Zram:
@@ -547,9 +559,8 @@ class Zram:
 
     def zram_write_page(self, index: int, page: np.ndarray) -> int:
         """Mirrors zram_write_page(): same-filled, else compress and store; 0 or -errno."""
-        same, fill = is_same_filled(page)  # mirrors page_same_filled()
-        if same[0]:
-            word = int(fill.view(np.int64)[0])
+        same, word = page_same_filled(page)
+        if same:
             zram_write_same(
                 self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, word
             )
