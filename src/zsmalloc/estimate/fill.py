@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsmalloc.zs.size_class import ZS_HANDLE_SIZE, ClassTable, build_class_table
+from zsmalloc.zs.size_class import VERSIONS, ZS_HANDLE_SIZE, ClassTable, build_class_table
 
 NR_FULLNESS_BANDS = 11  # the debugfs columns 10% .. 99%, 100% (groups 1..11)
 
@@ -210,3 +210,20 @@ def chain_size_totals(
         st = fill_state(len_hist, same_pages, build_class_table(chain, page_size))
         out[chain] = st.total_pages * page_size
     return out
+
+
+def kernel_version_totals(
+    len_hist: np.ndarray, same_pages: int, page_size: int, chain_size: int
+) -> dict[str, int]:
+    """mem_used_total (bytes) under each kernel's class table, same pages, same chain size.
+
+    A fill depends only on the class table (module docstring; 6.1's allocator too
+    fills its one non-full zspage before making another).  6.6, 6.12 and 6.18 build
+    the same table (zsmalloc.md §10); 6.1 chains at most 4 pages chosen by whole-percent
+    usage, so its classes and its huge threshold (3257) differ.
+    """
+    return {
+        v: fill_state(len_hist, same_pages, build_class_table(chain_size, page_size, v)).total_pages
+        * page_size
+        for v in VERSIONS
+    }

@@ -141,6 +141,20 @@ def chain_table(rep: Report) -> Table:
     return tab
 
 
+def kernel_table(rep: Report) -> Table:
+    tab = algo_table(rep, "RAM used under other kernels (same pages, same chain size)", "kernel")
+    base = "6.18"
+    for version in ("6.1", "6.6", "6.12", base):
+        cells = []
+        for r in rep.algos.values():
+            v, delta = r.kernel_totals[version], r.kernel_totals[version] - r.kernel_totals[base]
+            sign = "+" if delta > 0 else "-"
+            cells.append(human(v) + (f" ({sign}{human(abs(delta))})" if delta else ""))
+        label = {"6.1": "6.1 (4-page zspages)", base: "6.18 (model)"}.get(version, version)
+        tab.add_row(label, *cells)
+    return tab
+
+
 def top_loss_table(rep: Report, top: int = 5) -> Table:
     tab = Table(title=f"most lost, by class (top {top})", title_justify="left")
     for a in rep.algos:
@@ -183,7 +197,7 @@ def render(rep: Report, console: Console, *, classes: bool = False, compact: boo
     parts: list[object] = [mm_stat_table(rep)]
     if compact:
         parts.append(mm_stat_table(rep, compacted=True))
-    parts += [derived_table(rep), chain_table(rep), top_loss_table(rep)]
+    parts += [derived_table(rep), chain_table(rep), kernel_table(rep), top_loss_table(rep)]
     if any(r.zswap for r in rep.algos.values()):
         parts.append(zswap_table(rep))
     console.print(Group(*parts))  # type: ignore[arg-type]

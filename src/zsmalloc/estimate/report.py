@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zsmalloc.estimate.driver import Tally
-from zsmalloc.estimate.fill import FillState, chain_size_totals, fill_state
+from zsmalloc.estimate.fill import (
+    FillState,
+    chain_size_totals,
+    fill_state,
+    kernel_version_totals,
+)
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
 from zsmalloc.zs.size_class import build_class_table
 
@@ -59,6 +64,7 @@ class AlgoReport:
     state: FillState
     len_hist: np.ndarray
     chain_totals: dict[int, int]
+    kernel_totals: dict[str, int]  # mem_used_total per kernel version's class table
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
     pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
@@ -162,6 +168,7 @@ class AlgoReport:
             "mm_stat_after_compact_line": format_mm_stat(self.mm_stat_after_compact).rstrip("\n"),
             "derived": self.derived(),
             "mem_used_total_by_chain_size": {str(k): v for k, v in self.chain_totals.items()},
+            "mem_used_total_by_kernel": dict(self.kernel_totals),
             "classes": self.classes(),
             "compressed_length_histogram": self.histogram(),
             "verified_by_replay": self.verified,
@@ -262,6 +269,7 @@ def build_report(
             state=fill_state(h, tally.same_pages, table),
             len_hist=h,
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
+            kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
             zswap=zswap_view(tally, algo),
         )
         if run_pool:
