@@ -1,73 +1,164 @@
-"""Kernel profiles: what differs between 6.1, 6.6, 6.12 and 6.18, as data.
+"""Kernel profiles: every constant and version rule, in one object per kernel.
 
-Mirrors the version table of the spec (zsmalloc.md §10).  A :class:`KernelProfile`
-names a kernel version and its configuration (PAGE_SIZE, CONFIG_ZSMALLOC_CHAIN_SIZE)
-and derives every constant and behaviour flag the allocator needs, so the code never
-tests ``version >= ...``; it reads a named flag.
+Mirrors the constants block at the top of mm/zsmalloc.c and the version table of
+the spec (zsmalloc.md §1 and §10).  A :class:`KernelProfile` names a kernel version
+and its configuration (``PAGE_SIZE``, ``CONFIG_ZSMALLOC_CHAIN_SIZE``) and derives
+every ``ZS_*`` constant and behaviour flag from a few base values, as obmalloc derives
+its tunables: nothing else in the package tests ``version >= ...`` or defines
+PAGE_SIZE, it asks the profile.  Adding a kernel, a page size or a class-table
+variant means adding a row here, not editing the allocator.
+
+======================  ==========================================================
+base values             ``version``, ``page_size``, ``chain_size``; x86_64's
+                        MAX_POSSIBLE_PHYSMEM_BITS (52) and BITS_PER_LONG (64)
+derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
+                        ZS_MIN_ALLOC_SIZE, ZS_MAX_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA,
+                        ZS_SIZE_CLASSES, the chain rule, errnos
+derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
+version rules           fullness scheme, compaction, obj encoding, page_type use,
+                        huge handle field, object API
+======================  ==========================================================
+
+Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
+kernel asserts with BUILD_BUG_ON or relies on silently):
+
+1. OBJ_INDEX_BITS + _PFN_BITS + the tag shift fill one unsigned long exactly;
+2. an obj can name every object of the longest zspage
+   (ZS_MAX_PAGES_PER_ZSPAGE * PAGE_SIZE / ZS_MIN_ALLOC_SIZE <= 2^OBJ_INDEX_BITS);
+3. ZS_MIN_ALLOC_SIZE and ZS_SIZE_CLASS_DELTA are multiples of ZS_ALIGN, so every
+   class size is;
+4. the class index fits the zspage's ``class`` bitfield (CLASS_BITS + 1 bits);
+5. first_obj_offset fits the 24 low bits of page_type (PAGE_SIZE < 16 MiB);
+6. the zram object size fits below ZRAM_FLAG_SHIFT.
 
 The allocator implements the 6.3+ rules (12 fullness groups, head insertion, §5.3
 compaction), which 6.6, 6.12 and 6.18 share; 6.1's four-group lists and its older
 compaction are described here (``fullness_scheme``, ``compaction``) but not
-implemented, and :func:`profile_for` refuses to build a pool for them rather than
-give wrong numbers.
+implemented, and :func:`profile_for` refuses to build a pool for them rather than give
+wrong numbers.  The class table itself (which 6.1 does have) is built from a profile
+by :func:`zsmalloc.zs.size_class.class_table`.
 """
 
 from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
+from typing import Final
 
-from zsmalloc.errors import ZsmallocError
+from zsmalloc.errors import InvalidSizeError, ZsmallocError
 
-MAX_POSSIBLE_PHYSMEM_BITS = 52  # x86_64
-OBJ_TAG_BITS = 1
-CLASS_BITS = 8
-VERSIONS = ("6.1", "6.6", "6.12", "6.18")
+# ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
+BITS_PER_LONG: Final = 64
+MAX_POSSIBLE_PHYSMEM_BITS: Final = 52  # arch/x86/include/asm/pgtable_64_types.h
+SECTOR_SHIFT: Final = 9  # 512-byte block-layer sectors
+
+# ---- zsmalloc constants that no configuration changes --------------------------------------
+ZS_ALIGN: Final = 8  # every class size is a multiple of it
+ZS_HANDLE_SIZE: Final = 8  # sizeof(unsigned long): the header of every non-huge object
+OBJ_TAG_BITS: Final = 1  # bit 0 of an object's first word: OBJ_ALLOCATED_TAG
+CLASS_BITS: Final = 8  # ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS
+FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_offset
+
+# ---- what may vary ----------------------------------------------------------------------
+VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18")
+DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
+PAGE_SIZES: Final = (4096, 16384, 65536)
+MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
+DEFAULT_CHAIN_SIZE: Final = 8  # Kconfig default of CONFIG_ZSMALLOC_CHAIN_SIZE
+CHAIN_SIZE_61: Final = 4  # 6.1: ZS_MAX_PAGES_PER_ZSPAGE was fixed (2^2)
 
 
 @dataclass(frozen=True)
 class KernelProfile:
-    """One kernel version + configuration, with its derived ZS_* constants and flags."""
+    """One kernel version + configuration, with its derived constants and rules.
 
-    version: str = "6.18"
+    Construct it directly (checked: unknown version, page size or chain size raise
+    :class:`~zsmalloc.errors.ZsmallocError`) or with :func:`profile_for` when a pool is
+    to be built on it.  Profiles are values: equal arguments give equal profiles.
+    """
+
+    version: str = DEFAULT_VERSION
     page_size: int = 4096
-    chain_size: int = 8
+    chain_size: int = DEFAULT_CHAIN_SIZE  # CONFIG_ZSMALLOC_CHAIN_SIZE (6.1 ignores it)
 
+    def __post_init__(self) -> None:
+        if self.version not in VERSIONS:
+            raise ZsmallocError(
+                f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
+            )
+        if self.page_size not in PAGE_SIZES:
+            raise InvalidSizeError(
+                f"page size must be one of {', '.join(map(str, PAGE_SIZES))}, "
+                f"found {self.page_size}"
+            )
+        if not MIN_CHAIN_SIZE <= self.chain_size <= MAX_CHAIN_SIZE:
+            raise InvalidSizeError(
+                f"chain size must be {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} pages, "
+                f"found {self.chain_size}"
+            )
+        check_profile(self)
+
+    # ---- page ------------------------------------------------------------------------
     @property
-    def page_shift(self) -> int:
-        """PAGE_SHIFT."""
+    def PAGE_SHIFT(self) -> int:
+        """log2(PAGE_SIZE)."""
         return self.page_size.bit_length() - 1
 
     @property
+    def PFN_BITS(self) -> int:
+        """_PFN_BITS: MAX_POSSIBLE_PHYSMEM_BITS - PAGE_SHIFT."""
+        return MAX_POSSIBLE_PHYSMEM_BITS - self.PAGE_SHIFT
+
+    # ---- obj encoding ------------------------------------------------------------------
+    @property
     def obj_tag_shift(self) -> int:
-        """6.1/6.6 shift obj left by OBJ_TAG_BITS; 6.12+ does not."""
+        """6.1/6.6 shift obj left by OBJ_TAG_BITS; 6.12+ do not."""
         return OBJ_TAG_BITS if self.version in ("6.1", "6.6") else 0
 
     @property
     def OBJ_INDEX_BITS(self) -> int:
-        """Bits of obj naming the object: 64 - _PFN_BITS (- OBJ_TAG_BITS before 6.12)."""
-        return 64 - (MAX_POSSIBLE_PHYSMEM_BITS - self.page_shift) - self.obj_tag_shift
+        """Bits of obj naming the object: BITS_PER_LONG - _PFN_BITS (- OBJ_TAG_BITS < 6.12)."""
+        return BITS_PER_LONG - self.PFN_BITS - self.obj_tag_shift
 
+    # ---- size classes ------------------------------------------------------------------
     @property
     def ZS_MAX_PAGES_PER_ZSPAGE(self) -> int:
-        """Longest chain: 4 in 6.1, CONFIG_ZSMALLOC_CHAIN_SIZE since."""
-        return 4 if self.version == "6.1" else self.chain_size
+        """Longest chain: 4 in 6.1, CONFIG_ZSMALLOC_CHAIN_SIZE since 6.3."""
+        return CHAIN_SIZE_61 if self.version == "6.1" else self.chain_size
 
     @property
     def ZS_MIN_ALLOC_SIZE(self) -> int:
-        """max(32, (max pages * PAGE_SIZE) >> OBJ_INDEX_BITS)."""
+        """max(32, (ZS_MAX_PAGES_PER_ZSPAGE * PAGE_SIZE) >> OBJ_INDEX_BITS)."""
         return max(32, (self.ZS_MAX_PAGES_PER_ZSPAGE * self.page_size) >> self.OBJ_INDEX_BITS)
 
     @property
+    def ZS_MAX_ALLOC_SIZE(self) -> int:
+        """PAGE_SIZE: the largest zs_malloc request."""
+        return self.page_size
+
+    @property
     def ZS_SIZE_CLASS_DELTA(self) -> int:
-        """PAGE_SIZE >> CLASS_BITS."""
+        """PAGE_SIZE >> CLASS_BITS: the step between class sizes."""
         return self.page_size >> CLASS_BITS
 
+    @property
+    def ZS_SIZE_CLASSES(self) -> int:
+        """DIV_ROUND_UP(ZS_MAX_ALLOC_SIZE - ZS_MIN_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA) + 1."""
+        span = self.ZS_MAX_ALLOC_SIZE - self.ZS_MIN_ALLOC_SIZE
+        return -(-span // self.ZS_SIZE_CLASS_DELTA) + 1
+
+    @property
+    def chain_rule(self) -> str:
+        """How pages per zspage are chosen: "usedpc" (6.1) or "least-waste" (6.3+)."""
+        return "usedpc" if self.version == "6.1" else "least-waste"
+
+    # ---- errors ------------------------------------------------------------------------
     @property
     def oversize_errno(self) -> int:
         """zs_malloc(size > PAGE_SIZE): -EINVAL up to 6.6, -ENOSPC since 6.12."""
         return errno.EINVAL if self.version in ("6.1", "6.6") else errno.ENOSPC
 
+    # ---- allocator rules ---------------------------------------------------------------
     @property
     def fullness_scheme(self) -> str:
         """"4-group" (EMPTY/ALMOST_EMPTY/ALMOST_FULL/FULL, 6.1) or "ratio-12" (6.3+)."""
@@ -102,11 +193,49 @@ class KernelProfile:
         """Does :mod:`zsmalloc.zs` implement this version's allocation rules?"""
         return self.fullness_scheme == "ratio-12" and self.compaction == "6.5"
 
+    # ---- zram ----------------------------------------------------------------------------
+    @property
+    def ZRAM_FLAG_SHIFT(self) -> int:
+        """PAGE_SHIFT + 1: the slot's flag bits start above the object size."""
+        return self.PAGE_SHIFT + 1
 
-def profile_for(version: str = "6.18", page_size: int = 4096, chain_size: int = 8) -> KernelProfile:
+    @property
+    def SECTORS_PER_PAGE(self) -> int:
+        """PAGE_SIZE / 512."""
+        return self.page_size >> SECTOR_SHIFT
+
+    def describe(self) -> str:
+        """One line for reports: ``6.18, 4 KiB pages, chain 8``."""
+        chain = self.ZS_MAX_PAGES_PER_ZSPAGE
+        return f"{self.version}, {self.page_size // 1024} KiB pages, chain {chain}"
+
+
+def check_profile(p: KernelProfile) -> None:
+    """Check the relations between a profile's constants (the module docstring's list).
+
+    A failure is a bug in this module, not a user error: it raises ``AssertionError``
+    the way a BUILD_BUG_ON stops a kernel build.
+    """
+    words = p.OBJ_INDEX_BITS + p.PFN_BITS + p.obj_tag_shift
+    if words != BITS_PER_LONG:
+        raise AssertionError(f"{p}: obj fields take {words} bits, not {BITS_PER_LONG}")
+    max_objs = p.ZS_MAX_PAGES_PER_ZSPAGE * p.page_size // p.ZS_MIN_ALLOC_SIZE
+    if max_objs > 1 << p.OBJ_INDEX_BITS:
+        raise AssertionError(f"{p}: {max_objs} objects per zspage exceed OBJ_INDEX_BITS")
+    if p.ZS_MIN_ALLOC_SIZE % ZS_ALIGN or p.ZS_SIZE_CLASS_DELTA % ZS_ALIGN:
+        raise AssertionError(f"{p}: class sizes are not multiples of ZS_ALIGN")
+    if p.ZS_SIZE_CLASSES > 1 << (CLASS_BITS + 1):
+        raise AssertionError(f"{p}: {p.ZS_SIZE_CLASSES} classes overflow zspage->class")
+    if p.page_size >= 1 << FIRST_OBJ_OFFSET_BITS:
+        raise AssertionError(f"{p}: first_obj_offset does not fit page_type")
+    if p.page_size >= 1 << p.ZRAM_FLAG_SHIFT:
+        raise AssertionError(f"{p}: a PAGE_SIZE object does not fit below ZRAM_FLAG_SHIFT")
+
+
+def profile_for(
+    version: str = DEFAULT_VERSION, page_size: int = 4096, chain_size: int = DEFAULT_CHAIN_SIZE
+) -> KernelProfile:
     """A profile whose allocation rules :mod:`zsmalloc.zs` implements, or a clear error."""
-    if version not in VERSIONS:
-        raise ZsmallocError(f"unknown kernel version {version!r}; known: {', '.join(VERSIONS)}")
     prof = KernelProfile(version, page_size, chain_size)
     if not prof.allocator_implemented:
         raise ZsmallocError(
@@ -114,3 +243,13 @@ def profile_for(version: str = "6.18", page_size: int = 4096, chain_size: int = 
             f"{prof.compaction} compaction) are not implemented; use 6.6, 6.12 or 6.18"
         )
     return prof
+
+
+DEFAULT_PROFILE: Final = KernelProfile()
+"""6.18, 4 KiB pages, chain 8: the reference kernel of this package."""
+
+# The build-time checks of every supported kernel and page size, at import.
+for _v in VERSIONS:
+    for _ps in PAGE_SIZES:
+        KernelProfile(_v, _ps, MAX_CHAIN_SIZE)
+del _v, _ps

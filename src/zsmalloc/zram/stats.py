@@ -22,6 +22,8 @@ bd_stat    bd_count, bd_reads, bd_writes (WRITEBACK builds only)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 PAGE_SIZE = 4096
@@ -44,17 +46,47 @@ BD_WRITES = 12
 LIMIT_PAGES = 13  # zram->limit_pages (not a stat, but read by the hot path)
 NR_STATS = 14
 
-MM_STAT_COLUMNS = (
-    "orig_data_size",
-    "compr_data_size",
-    "mem_used_total",
-    "mem_limit",
-    "mem_used_max",
-    "same_pages",
-    "pages_compacted",
-    "huge_pages",
-    "huge_pages_since",
-)
+class MmStat(NamedTuple):
+    """The nine columns of ``/sys/block/zramN/mm_stat``, in the kernel's order.
+
+    Mirrors mm_stat_show(): sizes in bytes except the page counts ``same_pages``,
+    ``pages_compacted``, ``huge_pages`` and ``huge_pages_since``.  The one definition
+    of the columns: :data:`MM_STAT_COLUMNS` and :data:`MM_STAT_DTYPE` (a record numba
+    code fills) are derived from it.
+    """
+
+    orig_data_size: int
+    compr_data_size: int
+    mem_used_total: int
+    mem_limit: int
+    mem_used_max: int
+    same_pages: int
+    pages_compacted: int
+    huge_pages: int
+    huge_pages_since: int
+
+    def format(self) -> str:
+        """The file's text: ``%8llu`` fields joined by one space, then a newline."""
+        return " ".join(f"{int(v):8d}" for v in self) + "\n"
+
+    @classmethod
+    def parse(cls, text: str) -> MmStat:
+        """The columns of an mm_stat line (kernel or model); ValueError if malformed."""
+        fields = text.split()
+        if len(fields) != len(cls._fields):
+            raise ValueError(
+                f"mm_stat: expected {len(cls._fields)} fields, found {len(fields)}: {text!r}"
+            )
+        return cls(*(int(f) for f in fields))
+
+    @classmethod
+    def from_record(cls, rec: np.void | np.record) -> MmStat:
+        """From one record of :data:`MM_STAT_DTYPE`."""
+        return cls(*(int(rec[name]) for name in cls._fields))
+
+
+MM_STAT_COLUMNS: tuple[str, ...] = MmStat._fields
+MM_STAT_DTYPE = np.dtype([(name, np.int64) for name in MM_STAT_COLUMNS])
 
 
 def new_stats() -> np.ndarray:
