@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zsmalloc.zs.size_class import ClassTable, build_class_table
+from zsmalloc.zs.size_class import ClassTable, class_table
 
 NR_FULLNESS_GROUPS = 12
 
@@ -40,7 +40,7 @@ class NaiveZsmalloc:
     """Page-count model of one pool; handles are small ints."""
 
     def __init__(self, table: ClassTable | None = None) -> None:
-        self.t = table or build_class_table()
+        self.t = table or class_table()
         self.lists: dict[int, list[list[NaiveZspage]]] = {
             int(i): [[] for _ in range(NR_FULLNESS_GROUPS)] for i in self.t.real_indices
         }

@@ -91,6 +91,8 @@ class KernelProfile:
                 f"page size must be one of {', '.join(map(str, PAGE_SIZES))}, "
                 f"found {self.page_size}"
             )
+        if self.version == "6.1":  # no CONFIG_ZSMALLOC_CHAIN_SIZE: always 4 pages
+            object.__setattr__(self, "chain_size", CHAIN_SIZE_61)
         if not MIN_CHAIN_SIZE <= self.chain_size <= MAX_CHAIN_SIZE:
             raise InvalidSizeError(
                 f"chain size must be {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} pages, "
@@ -232,17 +234,21 @@ def check_profile(p: KernelProfile) -> None:
         raise AssertionError(f"{p}: a PAGE_SIZE object does not fit below ZRAM_FLAG_SHIFT")
 
 
+def require_allocator(prof: KernelProfile) -> KernelProfile:
+    """``prof`` if :mod:`zsmalloc.zs` implements its allocation rules, else a clear error."""
+    if not prof.allocator_implemented:
+        raise ZsmallocError(
+            f"Linux {prof.version} allocation rules ({prof.fullness_scheme} fullness lists, "
+            f"{prof.compaction} compaction) are not implemented; use 6.6, 6.12 or 6.18"
+        )
+    return prof
+
+
 def profile_for(
     version: str = DEFAULT_VERSION, page_size: int = 4096, chain_size: int = DEFAULT_CHAIN_SIZE
 ) -> KernelProfile:
     """A profile whose allocation rules :mod:`zsmalloc.zs` implements, or a clear error."""
-    prof = KernelProfile(version, page_size, chain_size)
-    if not prof.allocator_implemented:
-        raise ZsmallocError(
-            f"Linux {version} allocation rules ({prof.fullness_scheme} fullness lists, "
-            f"{prof.compaction} compaction) are not implemented; use 6.6, 6.12 or 6.18"
-        )
-    return prof
+    return require_allocator(KernelProfile(version, page_size, chain_size))
 
 
 DEFAULT_PROFILE: Final = KernelProfile()

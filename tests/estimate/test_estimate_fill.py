@@ -24,7 +24,8 @@ from zsmalloc.estimate.fill import (
     stored_size_histogram,
 )
 from zsmalloc.estimate.pool_fill import fill_pool
-from zsmalloc.zs.size_class import build_class_table
+from zsmalloc.profile import KernelProfile
+from zsmalloc.zs.size_class import class_table
 
 PAGE = 4096
 
@@ -59,14 +60,14 @@ def hist_of(sizes: np.ndarray) -> tuple[np.ndarray, int]:
 def test_kernel_stored_sizes_give_kernel_mm_stat(testdata: Path, algo: str) -> None:
     expected = read_mm_stat(testdata)
     hist, same = hist_of(read_tsv(testdata)[algo])
-    state = fill_state(hist, same, build_class_table(8, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=8)))
     assert state.mm_stat() == expected[(algo, False)]
     assert state.mm_stat(compacted=True) == expected[(algo, True)]
 
 
 def naive_fill(sizes: list[int], chain: int) -> tuple[NaiveZsmalloc, list[int]]:
     """Write the pages in order through the naive allocator, zram's way (spec zram.md §2.2)."""
-    t = build_class_table(chain, PAGE)
+    t = class_table(KernelProfile(page_size=PAGE, chain_size=chain))
     zs = NaiveZsmalloc(t)
     max_used = 0
     for s in sizes:
@@ -96,7 +97,7 @@ lengths = st.lists(
 def test_fill_model_matches_naive_allocator(sizes: list[int], chain: int) -> None:
     zs, mm = naive_fill(sizes, chain)
     hist, same = hist_of(np.array(sizes, dtype=np.int64))
-    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=chain)))
     assert state.mm_stat() == mm
     # The fullness bands the debugfs table would show.
     for k, cls in enumerate(state.index):
@@ -115,7 +116,7 @@ def test_fill_model_matches_naive_allocator(sizes: list[int], chain: int) -> Non
 @given(sizes=lengths)
 def test_lost_bytes_add_up(sizes: list[int]) -> None:
     hist, same = hist_of(np.array(sizes, dtype=np.int64))
-    state = fill_state(hist, same, build_class_table(8, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=8)))
     lost = state.lost_bytes()
     for parts in lost.values():
         assert (parts >= 0).all()
@@ -128,10 +129,10 @@ def test_huge_threshold_moves_with_chain_size() -> None:
     # 3700 bytes: huge at chain 8 (huge_class_size 3625), a normal object at chain 16 (3833).
     hist = np.zeros(PAGE + 1, dtype=np.int64)
     hist[3700] = 9
-    assert build_class_table(16, PAGE).huge_class_size == 3833
+    assert class_table(KernelProfile(page_size=PAGE, chain_size=16)).huge_class_size == 3833
     totals = chain_size_totals(hist, 0, PAGE, [8, 16])
     assert totals[8] == 9 * PAGE
-    t16 = build_class_table(16, PAGE)
+    t16 = class_table(KernelProfile(page_size=PAGE, chain_size=16))
     cls = t16.class_index_for_malloc(3700)
     per = int(t16.objs_per_zspage[cls])
     assert totals[16] == -(-9 // per) * int(t16.pages_per_zspage[cls]) * PAGE
@@ -151,7 +152,7 @@ def test_fill_model_matches_full_zram_replay(sizes: list[int], chain: int) -> No
 
     arr = np.array(sizes, dtype=np.int64)
     hist, same = hist_of(arr)
-    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=chain)))
     summary = replay_check(arr, state)  # raises InvariantError on any differing column
     assert summary["m_checked"] == 2
 
@@ -163,7 +164,7 @@ def test_replay_check_catches_a_wrong_closed_form(testdata: Path) -> None:
     sizes = read_tsv(testdata)["lz4"]
     hist, same = hist_of(sizes)
     hist[100] += 1  # one object too many in the closed form
-    state = fill_state(hist, same, build_class_table(8, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=8)))
     with pytest.raises(InvariantError, match="disagree"):
         replay_check(sizes, state)
 
@@ -203,7 +204,7 @@ def test_fill_state_invariants(sizes: list[int], chain: int) -> None:
     """Per class: bands count every zspage, slots cover objects, pages follow zspages."""
     arr = np.array(sizes, dtype=np.int64)
     hist, same = hist_of(arr)
-    state = fill_state(hist, same, build_class_table(chain, PAGE))
+    state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=chain)))
     zspages = state.obj_allocated // state.objs_per_zspage
     assert (state.bands.sum(axis=1) == zspages).all()
     assert (state.bands[:, :10].sum(axis=1) <= 1).all()  # at most one partial zspage

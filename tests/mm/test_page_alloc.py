@@ -6,7 +6,6 @@ import numpy as np
 
 from zsmalloc.mm import zpdesc as zp
 from zsmalloc.mm.page import (
-    MM_NR_USED,
     PAGE_TYPE_UNTYPED,
     PG_private,
     alloc_page,
@@ -24,7 +23,7 @@ def test_alloc_skips_pfn0_and_reuses_lifo() -> None:
     assert alloc_page(mm) == -1  # exhausted
     assert put_page(mm, 3) == 0 and put_page(mm, 5) == 0
     assert alloc_page(mm) == 5 and alloc_page(mm) == 3  # last freed, first reused
-    assert mm.vars[MM_NR_USED] == 7
+    assert mm.vars[0].nr_used == 7
 
 
 def test_alloc_state_and_free_checks() -> None:

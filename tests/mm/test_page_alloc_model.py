@@ -6,9 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc import Pool
-from zsmalloc.mm.page import MM_NR_USED, alloc_page, new_mem_map, put_page
+from zsmalloc.mm.page import alloc_page, new_mem_map, put_page
 from zsmalloc.zs.handle import cache_alloc_handle, cache_free_handle, handle_is_live, record_obj
-from zsmalloc.zs.state import V_H_CAP
 
 ops = st.lists(st.tuples(st.booleans(), st.integers(0, 10**6)), max_size=500)
 
@@ -35,14 +34,14 @@ def test_page_allocator_matches_a_set(steps: list[tuple[bool, int]]) -> None:
             assert put_page(mm, pfn) == 0
             assert mem_map["_refcount"][pfn] == 0
             freed.append(pfn)
-        assert mm.vars[MM_NR_USED] == len(held)
+        assert mm.vars[0].nr_used == len(held)
 
 
 @given(ops)
 def test_handle_table_matches_a_set(steps: list[tuple[bool, int]]) -> None:
     """Live handles are 8-aligned, unique and recognised; freed ones never are."""
     st_ = Pool(max_pages=2).state  # 3 frames (pfn 0 included) x 128: 384 handles
-    capacity = int(st_.vars[V_H_CAP]) - 1
+    capacity = int(st_.vars[0].h_cap) - 1
     live: list[int] = []
     dead: set[int] = set()
     for do_alloc, r in steps:

@@ -9,7 +9,7 @@ import pytest
 from zsmalloc import Pool
 from zsmalloc.errors import InvariantError
 from zsmalloc.zs.check import check_pool, live_zspages, zspage_info
-from zsmalloc.zs.state import PoolState
+from zsmalloc.zs.state import ZS_OBJS_ALLOCATED, PoolState
 
 
 def _pool() -> Pool:
@@ -27,9 +27,9 @@ def _first(st: PoolState) -> int:
 
 CORRUPTIONS: dict[str, tuple[Callable[[PoolState], None], str]] = {
     "stats group": (lambda st: st.stats[190].__setitem__(8, 5), "stats say"),
-    "ALLOCATED": (lambda st: st.stats[190].__setitem__(12, 9), "ZS_OBJS_ALLOCATED"),
+    "ALLOCATED": (lambda st: st.stats[190].__setitem__(ZS_OBJS_ALLOCATED, 9), "ZS_OBJS_ALLOCATED"),
     "inuse": (lambda st: st.zs_inuse.__setitem__(_first(st), 1), "free list|inuse"),
-    "pages_allocated": (lambda st: st.vars.__setitem__(0, 99), "pages_allocated"),
+    "pages_allocated": (lambda st: setattr(st.vars[0], "pages_allocated", 99), "pages_allocated"),
     "object header": (  # slot 1 (offset 3072 of page 0) loses its handle tag
         lambda st: st.mm.arena64.__setitem__(
             zspage_info(st, _first(st)).pages[0] * 512 + 3072 // 8, 2 << 1

@@ -28,7 +28,7 @@ def test_random_workload_any_geometry(config: tuple[int, int], data: st.DataObje
     palette = data.draw(st.lists(st.integers(1, page_size), min_size=1, max_size=3))
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     live: dict[int, tuple[int, bytes]] = {}
-    bits = int(pool.state.vars[9])
+    bits = int(pool.state.vars[0].obj_index_bits)
     for _ in range(data.draw(st.integers(1, 300))):
         r = rng.random()
         if r < 0.55 or not live:

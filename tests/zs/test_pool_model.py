@@ -30,9 +30,9 @@ from hypothesis.stateful import (
 from naive import NaiveZsmalloc
 from zsmalloc import Pool
 from zsmalloc.zs.check import check_pool, live_zspages, zspage_info
-from zsmalloc.zs.size_class import build_class_table
+from zsmalloc.zs.size_class import class_table
 
-TABLE = build_class_table()
+TABLE = class_table()
 
 
 def _edge_sizes() -> list[int]:
@@ -124,7 +124,7 @@ class PoolMachine(RuleBasedStateMachine):
         check_pool(self.pool.state)
         assert self.pool.total_pages() == self.naive.pages
         assert self.pool.pages_compacted == self.naive.pages_compacted
-        bits = int(self.pool.state.vars[9])
+        bits = int(self.pool.state.vars[0].obj_index_bits)
         for h, data in self.data.items():
             assert self.pool.read(h, len(data)) == data
             obj_idx = int(self.pool.state.handle_obj[h >> 3]) & ((1 << bits) - 1)

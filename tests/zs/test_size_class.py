@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import InvalidSizeError
+from zsmalloc.profile import KernelProfile
 from zsmalloc.testing.shared import shared_dir
-from zsmalloc.zs.size_class import build_class_table, chain_size_for
+from zsmalloc.zs.size_class import chain_size_for, class_table
 
 ROW = re.compile(
     r"^\| (\d+) \| (\d+) \| (\d+)(?:-(\d+))? \| (\d+)-(\d+) \| (\d+) \| (\d+) \| (\d+) \|$"
@@ -45,7 +46,7 @@ def appendix_rows(title: str) -> list[tuple[int, ...]]:
 def test_table_matches_spec_appendix(title: str, version: str, nr_real: int, huge: int) -> None:
     rows = appendix_rows(title)
     assert len(rows) == nr_real
-    t = build_class_table(8, 4096, version)
+    t = class_table(KernelProfile(version=version, page_size=4096, chain_size=8))
     assert t.nr_size_classes == 255
     assert t.huge_class_size == huge
     assert list(t.real_indices) == [r[0] for r in rows]
@@ -63,25 +64,25 @@ def test_table_matches_spec_appendix(title: str, version: str, nr_real: int, hug
     [(8, 119, 3632), (16, 192, 3840)],
 )
 def test_other_chain_sizes(chain: int, nr_real: int, largest_normal: int) -> None:
-    t = build_class_table(chain, 4096)
+    t = class_table(KernelProfile(page_size=4096, chain_size=chain))
     assert len(t.real_indices) == nr_real
     assert t.huge_class_size == largest_normal - 7
 
 
 def test_chain_4_matches_spec_huge_threshold() -> None:
     # zram.md §2.4: with 4-page zspages the threshold is 3264 - 7.
-    assert build_class_table(4, 4096).huge_class_size == 3257
+    assert class_table(KernelProfile(page_size=4096, chain_size=4)).huge_class_size == 3257
 
 
 def test_208_differs_between_rules() -> None:
     # zsmalloc.md §2.1: size 208 takes 2 pages under 6.1's usedpc rule, 3 at chain 4 min-waste.
     assert chain_size_for(208, 4096, 4) == 3
-    t61 = build_class_table(version="6.1")
+    t61 = class_table(KernelProfile(version="6.1"))
     assert t61.pages_per_zspage[t61.get_size_class_index(208)] == 2
 
 
 def test_request_to_class() -> None:
-    t = build_class_table()
+    t = class_table()
     # Spec §2.3: 1..24 -> class 0, 25..40 -> 1, 3625..4096 -> 254 (huge).
     assert [t.class_index_for_malloc(s) for s in (1, 24, 25, 40, 41)] == [0, 0, 1, 1, 2]
     assert t.class_index_for_malloc(3624) == 225
@@ -94,22 +95,22 @@ def test_request_to_class() -> None:
 
 
 def test_bad_sizes() -> None:
-    t = build_class_table()
+    t = class_table()
     with pytest.raises(InvalidSizeError, match="at least 1"):
         t.class_index_for_malloc(0)
     with pytest.raises(InvalidSizeError, match="4096") as e:
         t.class_index_for_malloc(4097)
     assert e.value.errno == 28  # ENOSPC since 6.12
     with pytest.raises(InvalidSizeError, match="chain size"):
-        build_class_table(17)
+        class_table(KernelProfile(chain_size=17))
     with pytest.raises(InvalidSizeError, match="page size"):
-        build_class_table(8, 8192)
+        class_table(KernelProfile(page_size=8192, chain_size=8))
 
 
 @pytest.mark.parametrize("page_size", [4096, 16384, 65536])
 @given(chain=st.integers(1, 16))
 def test_invariants(page_size: int, chain: int) -> None:
-    t = build_class_table(chain, page_size)
+    t = class_table(KernelProfile(page_size=page_size, chain_size=chain))
     real = t.real_indices
     # Classes are 8-aligned, strictly increasing, and merged runs point upward.
     assert all(t.size[i] % 8 == 0 for i in real)

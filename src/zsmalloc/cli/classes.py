@@ -8,7 +8,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from zsmalloc.zs.size_class import PAGE_SIZES, VERSIONS, ClassTable, build_class_table
+from zsmalloc.profile import PAGE_SIZES, VERSIONS, KernelProfile
+from zsmalloc.zs.size_class import ClassTable, class_table
 
 
 def class_rows(t: ClassTable) -> list[dict[str, object]]:
@@ -69,7 +70,7 @@ def classes(chain_size: int, page_size: str, version: str, as_json: bool) -> Non
     """Print the size-class table: each real class with its merged index range, the
     zs_malloc sizes it serves, pages and objects per zspage, tail waste, and the huge
     class; then huge_class_size (zram stores pages compressing to at least that raw)."""
-    t = build_class_table(chain_size, int(page_size), version)
+    t = class_table(KernelProfile(version, int(page_size), chain_size))
     rows = class_rows(t)
     if as_json:
         doc = {

@@ -38,7 +38,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zsmalloc.zs.size_class import VERSIONS, ZS_HANDLE_SIZE, ClassTable, build_class_table
+from zsmalloc.profile import VERSIONS, ZS_HANDLE_SIZE, KernelProfile
+from zsmalloc.zs.size_class import (
+    ClassTable,
+    can_compact_pages_each,
+    class_table,
+    fullness_groups,
+)
 
 NR_FULLNESS_BANDS = 11  # the debugfs columns 10% .. 99%, 100% (groups 1..11)
 
@@ -55,24 +61,6 @@ def stored_size_histogram(len_hist: np.ndarray, page_size: int, huge_class_size:
     out[:normal] = len_hist[:normal]
     out[page_size] += int(len_hist[huge_class_size:].sum())
     return out
-
-
-def class_of_size(table: ClassTable, max_size: int) -> np.ndarray:
-    """Real class index that ``zs_malloc(s)`` uses, for s = 0..max_size (0 maps to class 0)."""
-    s = np.arange(max_size + 1, dtype=np.int64) + ZS_HANDLE_SIZE
-    idx = np.where(
-        s > table.min_alloc_size,
-        -(-(s - table.min_alloc_size) // table.size_class_delta),
-        0,
-    )
-    idx = np.minimum(idx, table.nr_size_classes - 1)
-    return table.index[idx].astype(np.int64)
-
-
-def fullness_group(inuse: np.ndarray, objs_per_zspage: np.ndarray) -> np.ndarray:
-    """Mirrors get_fullness_group() in mm/zsmalloc.c (6.18), elementwise: 0..11."""
-    ratio = 100 * inuse // np.maximum(objs_per_zspage, 1)
-    return np.where(inuse == 0, 0, np.where(inuse == objs_per_zspage, 11, ratio // 10 + 1))
 
 
 @dataclass(frozen=True)
@@ -110,8 +98,9 @@ class FillState:
     @property
     def freeable(self) -> np.ndarray:
         """Mirrors zs_can_compact() per class: whole zspages' worth of free slots, in pages."""
-        free = self.obj_allocated - self.obj_used
-        return (free // np.maximum(self.objs_per_zspage, 1)) * self.pages_per_zspage
+        return can_compact_pages_each(
+            self.obj_allocated, self.obj_used, self.objs_per_zspage, self.pages_per_zspage
+        )
 
     def pages_compacted(self) -> int:
         """Pages ``zs_compact`` frees here: always 0 (see the module docstring)."""
@@ -163,7 +152,7 @@ def fill_state(len_hist: np.ndarray, same_pages: int, table: ClassTable) -> Fill
     """
     ps = table.page_size
     sizes = stored_size_histogram(len_hist, ps, table.huge_class_size)
-    cls = class_of_size(table, ps)
+    cls = table.malloc_classes()
     nr = table.nr_size_classes
     obj_used_all = np.bincount(cls[1:], weights=sizes[1:], minlength=nr).astype(np.int64)
     bytes_all = np.bincount(cls[1:], weights=sizes[1:] * np.arange(1, ps + 1), minlength=nr).astype(
@@ -177,7 +166,7 @@ def fill_state(len_hist: np.ndarray, same_pages: int, table: ClassTable) -> Fill
     full, rest = used // opz, used % opz
     bands = np.zeros((len(real), NR_FULLNESS_BANDS), dtype=np.int64)
     bands[:, 10] = full
-    group = fullness_group(rest, opz)
+    group = fullness_groups(rest, opz)
     has_partial = rest > 0
     bands[np.flatnonzero(has_partial), group[has_partial] - 1] += 1
     return FillState(
@@ -207,8 +196,8 @@ def chain_size_totals(
     """
     out = {}
     for chain in chain_sizes:
-        st = fill_state(len_hist, same_pages, build_class_table(chain, page_size))
-        out[chain] = st.total_pages * page_size
+        table = class_table(KernelProfile(page_size=page_size, chain_size=chain))
+        out[chain] = fill_state(len_hist, same_pages, table).total_pages * page_size
     return out
 
 
@@ -222,8 +211,8 @@ def kernel_version_totals(
     the same table (zsmalloc.md §10); 6.1 chains at most 4 pages chosen by whole-percent
     usage, so its classes and its huge threshold (3257) differ.
     """
-    return {
-        v: fill_state(len_hist, same_pages, build_class_table(chain_size, page_size, v)).total_pages
-        * page_size
-        for v in VERSIONS
-    }
+    out = {}
+    for v in VERSIONS:
+        table = class_table(KernelProfile(v, page_size, chain_size))
+        out[v] = fill_state(len_hist, same_pages, table).total_pages * page_size
+    return out

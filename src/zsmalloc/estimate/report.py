@@ -33,8 +33,9 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
+from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
-from zsmalloc.zs.size_class import build_class_table
+from zsmalloc.zs.size_class import class_table
 
 if TYPE_CHECKING:
     from zsmalloc.estimate.pool_fill import PoolResult
@@ -260,7 +261,7 @@ def build_report(
     zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
     columns and the debugfs table then come from the allocator model.
     """
-    table = build_class_table(chain_size, tally.page_size)
+    table = class_table(KernelProfile(page_size=tally.page_size, chain_size=chain_size))
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]

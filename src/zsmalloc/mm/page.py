@@ -39,6 +39,7 @@ and is reported as ``-EFAULT`` (the kernel's ``bad_page()``).
 
 from __future__ import annotations
 
+import errno
 import mmap
 from typing import NamedTuple
 
@@ -112,16 +113,20 @@ class MemMap(NamedTuple):
     zp_first_obj_offset: np.ndarray  # zpdesc.first_obj_offset (whole page_type word)
     zp_refcount: np.ndarray  # zpdesc._refcount
     free_stack: np.ndarray  # int32[max_pages]: freed pfns, LIFO
-    vars: np.ndarray  # int64[NR_MM_VARS]
+    vars: np.recarray  # one MM_VARS_DTYPE record: the page allocator's counters
 
 
-# MemMap.vars slots
-MM_NR_FREE = 0  # depth of free_stack
-MM_HWM = 1  # next never-used pfn
-MM_MAX_PAGES = 2
-MM_NR_ZSPAGES = 3  # vmstat NR_ZSPAGES
-MM_NR_USED = 4  # pages currently allocated (any owner)
-NR_MM_VARS = 5
+MM_VARS_DTYPE = np.dtype(
+    [
+        ("nr_free", np.int64),  # depth of free_stack
+        ("hwm", np.int64),  # next never-used pfn
+        ("max_pages", np.int64),  # arena size in pages, pfn 0 included
+        ("nr_zspages", np.int64),  # vmstat NR_ZSPAGES
+        ("nr_used", np.int64),  # pages currently allocated (any owner)
+    ]
+)
+"""``MemMap.vars``: hot code reads ``v = mm.vars[0]; v.hwm``, a record field, as fast as
+an array slot (numba compiles a record access to one load)."""
 
 
 def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
@@ -137,9 +142,9 @@ def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemM
     mem_map = anon_zeros(max_pages, PAGE_DTYPE)
     zp = mem_map.view(ZPDESC_DTYPE)
     arena = anon_zeros(max_pages * page_size, np.uint8)
-    vars_ = np.zeros(NR_MM_VARS, np.int64)
-    vars_[MM_HWM] = 1  # pfn 0 is never handed out: 0 means NULL
-    vars_[MM_MAX_PAGES] = max_pages
+    vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
+    vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
+    vars_[0].max_pages = max_pages
     mm = MemMap(
         page_size=page_size,
         page_shift=page_size.bit_length() - 1,
@@ -182,19 +187,19 @@ def alloc_page(mm: MemMap) -> int:
     (LIFO), else the next never-used one; ``_refcount`` 1, no flags, untyped.
     The contents are whatever the frame held (the kernel does not zero them either).
     """
-    v = mm.vars
-    if v[MM_NR_FREE] > 0:
-        v[MM_NR_FREE] -= 1
-        pfn = np.int64(mm.free_stack[v[MM_NR_FREE]])
-    elif v[MM_HWM] < v[MM_MAX_PAGES]:
-        pfn = v[MM_HWM]
-        v[MM_HWM] += 1
+    v = mm.vars[0]
+    if v.nr_free > 0:
+        v.nr_free -= 1
+        pfn = np.int64(mm.free_stack[v.nr_free])
+    elif v.hwm < v.max_pages:
+        pfn = v.hwm
+        v.hwm += 1
     else:
         return -1
     mm.flags[pfn] = np.uint64(0)
     mm.page_type[pfn] = np.uint32(PAGE_TYPE_UNTYPED)
     mm.refcount[pfn] = 1
-    v[MM_NR_USED] += 1
+    v.nr_used += 1
     return pfn
 
 
@@ -207,16 +212,16 @@ def free_page(mm: MemMap, pfn: int) -> int:
     to untyped and clears flags (PG_movable_ops goes with them), as the buddy does.
     """
     if (mm.flags[pfn] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)) != np.uint64(0):
-        return -14
+        return -errno.EFAULT
     if mm.mapping[pfn] != np.uint64(0) or mm.memcg_data[pfn] != np.uint64(0):
-        return -14
+        return -errno.EFAULT
     mm.flags[pfn] = np.uint64(0)
     mm.page_type[pfn] = np.uint32(PAGE_TYPE_UNTYPED)
     mm.refcount[pfn] = 0
-    v = mm.vars
-    mm.free_stack[v[MM_NR_FREE]] = pfn
-    v[MM_NR_FREE] += 1
-    v[MM_NR_USED] -= 1
+    v = mm.vars[0]
+    mm.free_stack[v.nr_free] = pfn
+    v.nr_free += 1
+    v.nr_used -= 1
     return 0
 
 
@@ -262,17 +267,17 @@ def page_has_type(mm: MemMap, pfn: int, pgty: int) -> bool:
 @hot_njit
 def pfn_valid(mm: MemMap, pfn: int) -> bool:
     """Is ``pfn`` a frame the allocator has ever handed out (and not the reserved 0)?"""
-    return 1 <= pfn < mm.vars[MM_HWM]
+    return 1 <= pfn < mm.vars[0].hwm
 
 
 @hot_njit
 def nr_free_pages(mm: MemMap) -> int:
     """Order-0 pages the arena can still hand out."""
-    v = mm.vars
-    return v[MM_NR_FREE] + v[MM_MAX_PAGES] - v[MM_HWM]
+    v = mm.vars[0]
+    return v.nr_free + v.max_pages - v.hwm
 
 
 @hot_njit
 def mod_zspages_stat(mm: MemMap, delta: int) -> None:
     """vmstat NR_ZSPAGES += delta (inc/dec_zone_page_state; the arena is one zone)."""
-    mm.vars[MM_NR_ZSPAGES] += delta
+    mm.vars[0].nr_zspages += delta

@@ -30,22 +30,14 @@ import numpy as np
 
 from zsmalloc.errors import InvariantError
 from zsmalloc.mm.page import (
-    MM_HWM,
     PAGE_TYPE_SHIFT,
     PG_locked,
     PG_private,
     PGTY_zsmalloc,
 )
+from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS
 from zsmalloc.zs.state import (
     HANDLE_SHIFT,
-    NR_FULLNESS_GROUPS,
-    V_H_HWM,
-    V_H_LIVE,
-    V_NR_ZSPAGES,
-    V_OBJ_INDEX_BITS,
-    V_OBJ_TAG_SHIFT,
-    V_PAGES_ALLOCATED,
-    V_ZS_HWM,
     ZS_CLASS_MASK,
     ZS_CLASS_SHIFT,
     ZS_FULLNESS_MASK,
@@ -78,7 +70,7 @@ def _fail(msg: str) -> None:
 
 def live_zspages(st: PoolState) -> list[int]:
     """Ids of zspages with the magic set."""
-    hwm = int(st.vars[V_ZS_HWM])
+    hwm = int(st.vars[0].zs_hwm)
     bits = st.zs_bits[1:hwm].astype(np.int64)
     magic = (bits >> ZS_MAGIC_SHIFT) & ZS_MAGIC_MASK
     return [int(i) + 1 for i in np.flatnonzero(magic == ZSPAGE_MAGIC)]
@@ -154,12 +146,12 @@ def check_pool(st: PoolState) -> None:
     """Recount everything and raise InvariantError at the first disagreement."""
     mm = st.mm
     ps = mm.page_size
-    bits = int(st.vars[V_OBJ_INDEX_BITS])
-    tag_shift = int(st.vars[V_OBJ_TAG_SHIFT])
+    bits = int(st.vars[0].obj_index_bits)
+    tag_shift = int(st.vars[0].obj_tag_shift)
     nr = len(st.class_size)
     zspages = {z: zspage_info(st, z) for z in live_zspages(st)}
-    if len(zspages) != int(st.vars[V_NR_ZSPAGES]):
-        _fail(f"{len(zspages)} live zspages found, counter says {st.vars[V_NR_ZSPAGES]}")
+    if len(zspages) != int(st.vars[0].nr_zspages):
+        _fail(f"{len(zspages)} live zspages found, counter says {st.vars[0].nr_zspages}")
     on_list: dict[int, tuple[int, int]] = {}
     for cls in range(nr):
         lists = fullness_lists(st, cls)
@@ -217,23 +209,24 @@ def check_pool(st: PoolState) -> None:
                 _fail(f"zspage {z} slot {idx}: tag {word & 1} but free={idx in free}")
             if word & 1:
                 slot_owner[(pfn, idx)] = word & ~1
-    if pages_total != int(st.vars[V_PAGES_ALLOCATED]):
-        _fail(f"sum of pages_per_zspage {pages_total} != pages_allocated {st.vars[0]}")
+    pages_allocated = int(st.vars[0].pages_allocated)
+    if pages_total != pages_allocated:
+        _fail(f"sum of pages_per_zspage {pages_total} != pages_allocated {pages_allocated}")
     if not np.array_equal(allocated, st.stats[:, ZS_OBJS_ALLOCATED]):
         _fail("ZS_OBJS_ALLOCATED disagrees with the zspages found")
     if not np.array_equal(inuse, st.stats[:, ZS_OBJS_INUSE]):
         _fail("ZS_OBJS_INUSE disagrees with the zspages found")
     # Handles: every live one names an allocated slot holding it, and vice versa.
-    h_hwm = int(st.vars[V_H_HWM])
+    h_hwm = int(st.vars[0].h_hwm)
     live = np.flatnonzero(st.handle_obj[:h_hwm] > 0)
-    if len(live) != int(st.vars[V_H_LIVE]) or len(live) != len(slot_owner):
+    if len(live) != int(st.vars[0].h_live) or len(live) != len(slot_owner):
         _fail(f"{len(live)} live handles, {len(slot_owner)} allocated slots, "
-              f"counter {st.vars[V_H_LIVE]}")
+              f"counter {st.vars[0].h_live}")
     for hid in live:
         handle = int(hid) << HANDLE_SHIFT
         obj = int(st.handle_obj[hid]) >> tag_shift
         pfn, idx = obj >> bits, obj & ((1 << bits) - 1)
         if slot_owner.get((pfn, idx)) != handle:
             _fail(f"handle {handle:#x} -> obj (pfn {pfn}, idx {idx}) does not hold it")
-    if len(seen_pages) + 1 > int(mm.vars[MM_HWM]):
+    if len(seen_pages) + 1 > int(mm.vars[0].hwm):
         _fail("more zspage pages than frames ever allocated")

@@ -19,13 +19,13 @@ from __future__ import annotations
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.zs.handle import handle_to_obj
 from zsmalloc.zs.obj import find_alloced_obj, obj_free, obj_malloc, zs_object_copy
-from zsmalloc.zs.state import (
-    V_COMPACTION_IN_PROGRESS,
-    V_PAGES_COMPACTED,
+from zsmalloc.zs.size_class import (
     ZS_INUSE_RATIO_0,
     ZS_INUSE_RATIO_10,
     ZS_INUSE_RATIO_99,
     ZS_INUSE_RATIO_100,
+)
+from zsmalloc.zs.state import (
     PoolState,
 )
 from zsmalloc.zs.zspage import (
@@ -125,24 +125,24 @@ def __zs_compact(st: PoolState, cls: int) -> int:
 @hot_njit
 def zs_compact(st: PoolState) -> int:
     """Mirrors zs_compact(): every real class, largest first; adds to pages_compacted."""
-    v = st.vars
-    if v[V_COMPACTION_IN_PROGRESS] != 0:
+    v = st.vars[0]
+    if v.compaction_in_progress != 0:
         return 0
-    v[V_COMPACTION_IN_PROGRESS] = 1
+    v.compaction_in_progress = 1
     pages_freed = 0
     for i in range(st.class_size.shape[0] - 1, -1, -1):
         if st.class_index[i] != i:  # merged alias
             continue
         pages_freed += __zs_compact(st, i)
-    v[V_PAGES_COMPACTED] += pages_freed
-    v[V_COMPACTION_IN_PROGRESS] = 0
+    v.pages_compacted += pages_freed
+    v.compaction_in_progress = 0
     return pages_freed
 
 
 @hot_njit
 def zs_pages_compacted(st: PoolState) -> int:
     """pool->stats.pages_compacted (what zs_pool_stats() reports)."""
-    return st.vars[V_PAGES_COMPACTED]
+    return st.vars[0].pages_compacted
 
 
 @hot_njit

@@ -40,6 +40,7 @@ import numpy as np
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import memcpy, pfn_valid
 from zsmalloc.mm.zpdesc import kmap_local_zpdesc
+from zsmalloc.profile import ZS_HANDLE_SIZE
 from zsmalloc.zs.compact import (
     zs_can_compact_total,
     zs_compact,
@@ -58,16 +59,8 @@ from zsmalloc.zs.handle import (
 )
 from zsmalloc.zs.migrate import zs_page_migrate_pfn
 from zsmalloc.zs.obj import obj_free, obj_malloc
+from zsmalloc.zs.size_class import ZS_INUSE_RATIO_0, ZS_INUSE_RATIO_99, size_class_index
 from zsmalloc.zs.state import (
-    V_HUGE_CLASS_SIZE,
-    V_MAX_ALLOC_SIZE,
-    V_MIN_ALLOC_SIZE,
-    V_OVERSIZE_ERRNO,
-    V_PAGES_ALLOCATED,
-    V_SIZE_CLASS_DELTA,
-    ZS_HANDLE_SIZE,
-    ZS_INUSE_RATIO_0,
-    ZS_INUSE_RATIO_99,
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
     PoolState,
@@ -109,15 +102,8 @@ __all__ = [
 @hot_njit
 def get_size_class_index(st: PoolState, size: int) -> int:
     """Mirrors get_size_class_index(): the size_class[] index for a slot of ``size``."""
-    min_size = st.vars[V_MIN_ALLOC_SIZE]
-    nr = st.class_size.shape[0]
-    idx = 0
-    if size > min_size:
-        delta = st.vars[V_SIZE_CLASS_DELTA]
-        idx = (size - min_size + delta - 1) // delta
-    if idx > nr - 1:
-        idx = nr - 1
-    return idx
+    v = st.vars[0]
+    return size_class_index(size, v.min_alloc_size, v.size_class_delta, st.class_size.shape[0])
 
 
 @hot_njit
@@ -135,8 +121,8 @@ def zs_malloc(st: PoolState, size: int) -> int:
     """Mirrors zs_malloc(): a handle, or -EINVAL / -ENOSPC / -ENOMEM (nothing changed)."""
     if size <= 0:
         return -EINVAL
-    if size > st.vars[V_MAX_ALLOC_SIZE]:
-        return -st.vars[V_OVERSIZE_ERRNO]  # -ENOSPC since 6.12
+    if size > st.vars[0].max_alloc_size:
+        return -st.vars[0].oversize_errno  # -ENOSPC since 6.12
     # Always add the header before the lookup, even for objects that end up huge.
     cls = st.class_index[get_size_class_index(st, size + ZS_HANDLE_SIZE)]
     zspage = find_get_zspage(st, cls)
@@ -155,7 +141,7 @@ def zs_malloc(st: PoolState, size: int) -> int:
     zspage = alloc_zspage(st, cls)
     obj_malloc(st, zspage, handle)
     insert_zspage(st, cls, zspage, get_fullness_group(st, cls, zspage))
-    st.vars[V_PAGES_ALLOCATED] += st.class_ppz[cls]
+    st.vars[0].pages_allocated += st.class_ppz[cls]
     class_stat_add(st, cls, ZS_OBJS_ALLOCATED, st.class_objs[cls])
     class_stat_add(st, cls, ZS_OBJS_INUSE, 1)
     SetZsPageMovable(st, zspage)
@@ -262,10 +248,10 @@ def zs_obj_read(st: PoolState, handle: int, dst: np.ndarray, length: int) -> int
 @hot_njit
 def zs_get_total_pages(st: PoolState) -> int:
     """Mirrors zs_get_total_pages(): pool->pages_allocated."""
-    return st.vars[V_PAGES_ALLOCATED]
+    return st.vars[0].pages_allocated
 
 
 @hot_njit
 def zs_huge_class_size(st: PoolState) -> int:
     """Mirrors zs_huge_class_size(): requests of at least this size are stored huge."""
-    return st.vars[V_HUGE_CLASS_SIZE]
+    return st.vars[0].huge_class_size

@@ -23,12 +23,6 @@ from __future__ import annotations
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.zs.state import (
     HANDLE_SHIFT,
-    V_H_CAP,
-    V_H_FREE,
-    V_H_HWM,
-    V_H_LIVE,
-    V_OBJ_INDEX_BITS,
-    V_OBJ_TAG_SHIFT,
     PoolState,
 )
 
@@ -42,28 +36,28 @@ EAGAIN = 11
 @hot_njit
 def cache_alloc_handle(st: PoolState) -> int:
     """A fresh handle (> 0), or 0 when the handle table is full (the slab's -ENOMEM)."""
-    v = st.vars
-    hid = v[V_H_FREE]
+    v = st.vars[0]
+    hid = v.h_free
     if hid != 0:
-        v[V_H_FREE] = -1 - st.handle_obj[hid]
-    elif v[V_H_HWM] < v[V_H_CAP]:
-        hid = v[V_H_HWM]
-        v[V_H_HWM] += 1
+        v.h_free = -1 - st.handle_obj[hid]
+    elif v.h_hwm < v.h_cap:
+        hid = v.h_hwm
+        v.h_hwm += 1
     else:
         return 0
     st.handle_obj[hid] = 0
-    v[V_H_LIVE] += 1
+    v.h_live += 1
     return hid << HANDLE_SHIFT
 
 
 @hot_njit
 def cache_free_handle(st: PoolState, handle: int) -> None:
     """Return ``handle`` to the table; its slot is poisoned so later use is detected."""
-    v = st.vars
+    v = st.vars[0]
     hid = handle >> HANDLE_SHIFT
-    st.handle_obj[hid] = -1 - v[V_H_FREE]
-    v[V_H_FREE] = hid
-    v[V_H_LIVE] -= 1
+    st.handle_obj[hid] = -1 - v.h_free
+    v.h_free = hid
+    v.h_live -= 1
 
 
 @hot_njit
@@ -72,7 +66,7 @@ def handle_is_live(st: PoolState, handle: int) -> bool:
     if handle <= 0 or (handle & ((1 << HANDLE_SHIFT) - 1)) != 0:
         return False
     hid = handle >> HANDLE_SHIFT
-    if hid >= st.vars[V_H_HWM]:
+    if hid >= st.vars[0].h_hwm:
         return False
     return st.handle_obj[hid] > 0
 
@@ -92,19 +86,19 @@ def handle_to_obj(st: PoolState, handle: int) -> int:
 @hot_njit
 def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int) -> int:
     """Encode (start page, zspage-wide index) as ``obj``."""
-    bits = st.vars[V_OBJ_INDEX_BITS]
+    bits = st.vars[0].obj_index_bits
     obj = (zpdesc << bits) | (obj_idx & ((1 << bits) - 1))
-    return obj << st.vars[V_OBJ_TAG_SHIFT]
+    return obj << st.vars[0].obj_tag_shift
 
 
 @hot_njit
 def obj_to_pfn(st: PoolState, obj: int) -> int:
     """The start page of ``obj``."""
-    return (obj >> st.vars[V_OBJ_TAG_SHIFT]) >> st.vars[V_OBJ_INDEX_BITS]
+    return (obj >> st.vars[0].obj_tag_shift) >> st.vars[0].obj_index_bits
 
 
 @hot_njit
 def obj_to_obj_idx(st: PoolState, obj: int) -> int:
     """The zspage-wide index of ``obj``."""
-    bits = st.vars[V_OBJ_INDEX_BITS]
-    return (obj >> st.vars[V_OBJ_TAG_SHIFT]) & ((1 << bits) - 1)
+    bits = st.vars[0].obj_index_bits
+    return (obj >> st.vars[0].obj_tag_shift) & ((1 << bits) - 1)

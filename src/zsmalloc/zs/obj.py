@@ -20,8 +20,9 @@ from zsmalloc.mm.zpdesc import (
     kmap_local_zpdesc,
     set_zpdesc_handle,
 )
+from zsmalloc.profile import OBJ_TAG_BITS
 from zsmalloc.zs.handle import location_to_obj, obj_to_obj_idx, obj_to_pfn, record_obj
-from zsmalloc.zs.state import OBJ_ALLOCATED_TAG, OBJ_TAG_BITS, OBJ_TAG_MASK, PoolState
+from zsmalloc.zs.state import OBJ_ALLOCATED_TAG, OBJ_TAG_MASK, PoolState
 from zsmalloc.zs.zspage import (
     ZsHugePage,
     get_first_zpdesc,

@@ -29,13 +29,11 @@ import os
 import numpy as np
 
 from zsmalloc.errors import BadHandleError, InvalidSizeError, OutOfMemoryError, ZsmallocError
-from zsmalloc.profile import profile_for
+from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, require_allocator
 from zsmalloc.zs import core
-from zsmalloc.zs.size_class import ClassTable, build_class_table
+from zsmalloc.zs.size_class import ClassTable, check_malloc_size, class_table
 from zsmalloc.zs.state import (
     NR_CLASS_STAT_TYPES,
-    V_H_LIVE,
-    V_NR_ZSPAGES,
     PoolState,
     host_bytes_used,
     new_pool_state,
@@ -49,7 +47,8 @@ class Pool:
 
     ``chain_size`` is CONFIG_ZSMALLOC_CHAIN_SIZE, ``page_size`` PAGE_SIZE, ``version`` the
     kernel (6.6, 6.12 or 6.18: they share the allocation rules; the class table, obj
-    encoding and errno follow the version, see :mod:`zsmalloc.profile`).  ``max_pages``
+    encoding and errno follow the version); or pass a ready ``profile``
+    (:class:`zsmalloc.profile.KernelProfile`), which then sets all three.  ``max_pages``
     bounds the arena (default: 4 GiB worth of pages); malloc fails with
     OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.
     """
@@ -60,10 +59,14 @@ class Pool:
         page_size: int = 4096,
         *,
         max_pages: int | None = None,
-        version: str = "6.18",
+        version: str = DEFAULT_VERSION,
+        profile: KernelProfile | None = None,
     ) -> None:
-        self.profile = profile_for(version, page_size, chain_size)
-        self.table: ClassTable = build_class_table(chain_size, page_size, version)
+        if profile is None:
+            profile = KernelProfile(version, page_size, chain_size)
+        self.profile = require_allocator(profile)
+        self.table: ClassTable = class_table(profile)
+        page_size = profile.page_size
         if max_pages is None:
             max_pages = DEFAULT_ARENA_BYTES // page_size
         if not 2 <= max_pages < 2**31 - 1:
@@ -99,21 +102,19 @@ class Pool:
     @property
     def nr_objects(self) -> int:
         """Live objects (handles)."""
-        return int(self.state.vars[V_H_LIVE])
+        return int(self.state.vars[0].h_live)
 
     @property
     def nr_zspages(self) -> int:
         """Live zspages."""
-        return int(self.state.vars[V_NR_ZSPAGES])
+        return int(self.state.vars[0].nr_zspages)
 
     # ---- allocation --------------------------------------------------------------------
     def malloc(self, size: int) -> int:
         """zs_malloc(size): a handle for an object of ``size`` bytes (1..PAGE_SIZE)."""
         size = int(size)
         if size <= 0 or size > self.page_size:
-            from zsmalloc.zs.size_class import check_malloc_size
-
-            check_malloc_size(size, self.page_size, self.table.version)
+            check_malloc_size(size, self.profile)
         handle = int(core.zs_malloc(self.state, size))
         if handle < 0:
             raise OutOfMemoryError(

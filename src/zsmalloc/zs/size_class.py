@@ -1,7 +1,11 @@
 """Size classes: which slot size, pages per zspage and objects per zspage serve a request.
 
 Mirrors the class setup of ``zs_create_pool()`` and ``calculate_zspage_chain_size()``
-in mm/zsmalloc.c (6.18), and ``get_pages_per_zspage()`` of 6.1 for the old table.
+in mm/zsmalloc.c (6.18), ``get_pages_per_zspage()`` of 6.1 for the old table, and the
+class arithmetic every user of the table needs: ``get_size_class_index()``,
+``get_fullness_group()`` and ``zs_can_compact()``.  Each formula is written once, as a
+one-value ``@hot_njit`` function the allocator calls; the vectorised forms that
+``estimate`` uses apply that same function over arrays.
 
 The story, as the kernel tells it:
 
@@ -32,35 +36,76 @@ Request size -> class, 6.18, 4 KiB pages, chain 8 (see ``zsmalloc classes``)::
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
-from zsmalloc.errors import InvalidSizeError, ZsmallocError
+from zsmalloc._jit import njit
+from zsmalloc.errors import InvalidSizeError
+from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.profile import DEFAULT_PROFILE, ZS_HANDLE_SIZE, KernelProfile
 
-# ---- fixed constants (x86_64) -------------------------------------------------
-ZS_ALIGN = 8
-ZS_HANDLE_SIZE = 8  # sizeof(unsigned long): the handle stored at the head of each object
-BITS_PER_LONG = 64
-MAX_POSSIBLE_PHYSMEM_BITS = 52  # arch/x86/include/asm/pgtable_64_types.h
-CLASS_BITS = 8
-MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig ZSMALLOC_CHAIN_SIZE allows 4..16; 1..3 work too
-PAGE_SIZES = (4096, 16384, 65536)
-VERSIONS = ("6.1", "6.6", "6.12", "6.18")
-
-
-def obj_index_bits(page_size: int, version: str = "6.18") -> int:
-    """Bits of an ``obj`` that hold the zspage-wide object index.
-
-    64 - _PFN_BITS since 6.12; 6.1 and 6.6 also spent one bit on the tag (23 bits on 4 KiB).
-    """
-    pfn_bits = MAX_POSSIBLE_PHYSMEM_BITS - (page_size.bit_length() - 1)
-    tag_bits = 1 if version in ("6.1", "6.6") else 0
-    return BITS_PER_LONG - pfn_bits - tag_bits
+# ---- fullness groups (enum fullness_group, 6.3+) ----------------------------------------
+ZS_INUSE_RATIO_0 = 0  # empty: freed at once
+ZS_INUSE_RATIO_10 = 1  # 0 % < used < 10 %; groups 2..9 are 10 % wide and unnamed
+ZS_INUSE_RATIO_99 = 10
+ZS_INUSE_RATIO_100 = 11  # full: never allocated from
+NR_FULLNESS_GROUPS = 12
 
 
+# ---- class arithmetic: one formula each ---------------------------------------------------
+@hot_njit
+def size_class_index(size: int, min_alloc_size: int, delta: int, nr_classes: int) -> int:
+    """Mirrors get_size_class_index(): the size_class[] index for a slot of ``size`` bytes."""
+    idx = 0
+    if size > min_alloc_size:
+        idx = (size - min_alloc_size + delta - 1) // delta
+    return min(idx, nr_classes - 1)
+
+
+@hot_njit
+def fullness_group(inuse: int, objs_per_zspage: int) -> int:
+    """Mirrors get_fullness_group(): 0 empty, 11 full, else floor(100*inuse/objs)//10 + 1."""
+    if inuse == 0:
+        return ZS_INUSE_RATIO_0
+    if inuse == objs_per_zspage:
+        return ZS_INUSE_RATIO_100
+    return (100 * inuse // objs_per_zspage) // 10 + 1
+
+
+@hot_njit
+def can_compact_pages(obj_allocated: int, obj_used: int, objs_per_zspage: int, ppz: int) -> int:
+    """Mirrors zs_can_compact(): whole zspages' worth of free slots, in pages."""
+    if obj_allocated <= obj_used:
+        return 0
+    return (obj_allocated - obj_used) // objs_per_zspage * ppz
+
+
+@njit
+def fullness_groups(inuse: np.ndarray, objs_per_zspage: np.ndarray) -> np.ndarray:
+    """:func:`fullness_group` elementwise."""
+    out = np.empty(inuse.shape[0], np.int64)
+    for i in range(inuse.shape[0]):
+        out[i] = fullness_group(inuse[i], objs_per_zspage[i])
+    return out
+
+
+@njit
+def can_compact_pages_each(
+    obj_allocated: np.ndarray, obj_used: np.ndarray, objs_per_zspage: np.ndarray, ppz: np.ndarray
+) -> np.ndarray:
+    """:func:`can_compact_pages` elementwise (one value per class)."""
+    out = np.empty(obj_allocated.shape[0], np.int64)
+    for i in range(obj_allocated.shape[0]):
+        out[i] = can_compact_pages(obj_allocated[i], obj_used[i], objs_per_zspage[i], ppz[i])
+    return out
+
+
+# ---- chain rules ----------------------------------------------------------------------------
 def chain_size_for(size: int, page_size: int, max_chain: int) -> int:
-    """Pages per zspage for slot ``size``.
+    """Pages per zspage for slot ``size``, the least-waste rule (6.3+).
 
     Mirrors calculate_zspage_chain_size() in mm/zsmalloc.c (6.18): the chain length
     1..max_chain with the strictly smallest tail waste, ties to the shortest; powers of
@@ -91,26 +136,51 @@ def pages_per_zspage_61(size: int, page_size: int, max_chain: int = 4) -> int:
     return best
 
 
+CHAIN_RULES = {"least-waste": chain_size_for, "usedpc": pages_per_zspage_61}
+
+
 @dataclass(frozen=True)
 class ClassTable:
     """The pool's ``size_class[]`` array, as parallel numpy arrays over every index.
 
     For a merged index ``i``, ``size[i]``, ``pages_per_zspage[i]`` and so on describe the
     real class it points to, and ``index[i]`` is that class's index (the kernel's
-    ``pool->size_class[i]->index``).
+    ``pool->size_class[i]->index``).  Every constant comes from ``profile``.
     """
 
-    version: str
-    page_size: int
-    chain_size: int
-    min_alloc_size: int  # ZS_MIN_ALLOC_SIZE
-    size_class_delta: int  # ZS_SIZE_CLASS_DELTA
+    profile: KernelProfile
     huge_class_size: int  # zs_huge_class_size(): requests of at least this size are huge
     size: np.ndarray = field(repr=False)
     index: np.ndarray = field(repr=False)
     pages_per_zspage: np.ndarray = field(repr=False)
     objs_per_zspage: np.ndarray = field(repr=False)
     huge: np.ndarray = field(repr=False)
+
+    # ---- the profile's constants, for readers of the table -----------------------------
+    @property
+    def version(self) -> str:
+        """Kernel version the table was built for."""
+        return self.profile.version
+
+    @property
+    def page_size(self) -> int:
+        """PAGE_SIZE."""
+        return self.profile.page_size
+
+    @property
+    def chain_size(self) -> int:
+        """ZS_MAX_PAGES_PER_ZSPAGE (CONFIG_ZSMALLOC_CHAIN_SIZE; 4 on 6.1)."""
+        return self.profile.ZS_MAX_PAGES_PER_ZSPAGE
+
+    @property
+    def min_alloc_size(self) -> int:
+        """ZS_MIN_ALLOC_SIZE."""
+        return self.profile.ZS_MIN_ALLOC_SIZE
+
+    @property
+    def size_class_delta(self) -> int:
+        """ZS_SIZE_CLASS_DELTA."""
+        return self.profile.ZS_SIZE_CLASS_DELTA
 
     @property
     def nr_size_classes(self) -> int:
@@ -120,7 +190,7 @@ class ClassTable:
     @property
     def max_alloc_size(self) -> int:
         """ZS_MAX_ALLOC_SIZE = PAGE_SIZE."""
-        return self.page_size
+        return self.profile.ZS_MAX_ALLOC_SIZE
 
     @property
     def real_indices(self) -> np.ndarray:
@@ -139,12 +209,12 @@ class ClassTable:
             - self.objs_per_zspage[idx] * self.size[idx]
         )
 
+    # ---- request size -> class ------------------------------------------------------------
     def get_size_class_index(self, size: int) -> int:
         """Mirrors get_size_class_index(): the index for a slot of ``size`` bytes (no header)."""
-        idx = 0
-        if size > self.min_alloc_size:
-            idx = -(-(size - self.min_alloc_size) // self.size_class_delta)
-        return min(self.nr_size_classes - 1, idx)
+        return int(
+            size_class_index(size, self.min_alloc_size, self.size_class_delta, self.nr_size_classes)
+        )
 
     def lookup_class_index(self, size: int) -> int:
         """Mirrors zs_lookup_class_index(): the real class for ``size``, without the header."""
@@ -156,8 +226,19 @@ class ClassTable:
         Raises InvalidSizeError for 0 (the kernel's -EINVAL) and above PAGE_SIZE
         (-ENOSPC since 6.12, -EINVAL before).
         """
-        check_malloc_size(size, self.page_size, self.version)
+        check_malloc_size(size, self.profile)
         return self.lookup_class_index(size + ZS_HANDLE_SIZE)
+
+    def malloc_classes(self) -> np.ndarray:
+        """The real class ``zs_malloc(s)`` uses for every s = 0..PAGE_SIZE (0 -> class 0).
+
+        Vectorised :meth:`class_index_for_malloc` for histograms of object sizes.
+        """
+        slots = np.arange(self.page_size + 1, dtype=np.int64) + ZS_HANDLE_SIZE
+        idx = _size_class_indices(
+            slots, self.min_alloc_size, self.size_class_delta, self.nr_size_classes
+        )
+        return self.index[idx].astype(np.int64)
 
     def user_size_range(self, idx: int) -> tuple[int, int]:
         """The ``zs_malloc`` sizes that land in real class ``idx`` (after the +8 header)."""
@@ -171,44 +252,37 @@ class ClassTable:
         return lo, hi
 
 
-def check_malloc_size(size: int, page_size: int, version: str = "6.18") -> None:
+@njit
+def _size_class_indices(sizes: np.ndarray, min_alloc: int, delta: int, nr: int) -> np.ndarray:
+    out = np.empty(sizes.shape[0], np.int64)
+    for i in range(sizes.shape[0]):
+        out[i] = size_class_index(sizes[i], min_alloc, delta, nr)
+    return out
+
+
+def check_malloc_size(size: int, profile: KernelProfile = DEFAULT_PROFILE) -> None:
     """Refuse what zs_malloc() refuses, with the kernel's errno."""
-    import errno
-
     if size <= 0:
-        raise InvalidSizeError(f"zs_malloc size must be at least 1 byte, found {size}")
-    if size > page_size:
         raise InvalidSizeError(
-            f"zs_malloc size must be at most ZS_MAX_ALLOC_SIZE={page_size} bytes, found {size}",
-            errno=errno.EINVAL if version in ("6.1", "6.6") else errno.ENOSPC,
+            f"zs_malloc size must be at least 1 byte, found {size}", errno=errno.EINVAL
+        )
+    if size > profile.ZS_MAX_ALLOC_SIZE:
+        raise InvalidSizeError(
+            f"zs_malloc size must be at most ZS_MAX_ALLOC_SIZE={profile.ZS_MAX_ALLOC_SIZE} "
+            f"bytes, found {size}",
+            errno=profile.oversize_errno,
         )
 
 
-def build_class_table(
-    chain_size: int = 8, page_size: int = 4096, version: str = "6.18"
-) -> ClassTable:
-    """Build ``size_class[]`` as zs_create_pool() does.
-
-    ``chain_size`` is CONFIG_ZSMALLOC_CHAIN_SIZE (6.1 ignores it: always 4 pages and
-    the usedpc rule).  ``page_size`` is 4 KiB, 16 KiB or 64 KiB.
-    """
-    if version not in VERSIONS:
-        raise ZsmallocError(f"unknown kernel version {version!r}; known: {', '.join(VERSIONS)}")
-    if page_size not in PAGE_SIZES:
-        raise InvalidSizeError(
-            f"page size must be one of {', '.join(map(str, PAGE_SIZES))}, found {page_size}"
-        )
-    if version == "6.1":
-        chain_size = 4
-    if not MIN_CHAIN_SIZE <= chain_size <= MAX_CHAIN_SIZE:
-        raise InvalidSizeError(
-            f"chain size must be {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} pages, found {chain_size}"
-        )
-
-    # ZS_MIN_ALLOC_SIZE: an obj must be able to name every object of the largest zspage.
-    min_alloc = max(32, (chain_size * page_size) >> obj_index_bits(page_size, version))
-    delta = page_size >> CLASS_BITS
-    nr = -(-(page_size - min_alloc) // delta) + 1
+@lru_cache(maxsize=64)
+def class_table(profile: KernelProfile = DEFAULT_PROFILE) -> ClassTable:
+    """Build ``size_class[]`` as zs_create_pool() does for ``profile`` (cached; read-only)."""
+    page_size = profile.page_size
+    chain = profile.ZS_MAX_PAGES_PER_ZSPAGE
+    pages_for = CHAIN_RULES[profile.chain_rule]
+    min_alloc = profile.ZS_MIN_ALLOC_SIZE
+    delta = profile.ZS_SIZE_CLASS_DELTA
+    nr = profile.ZS_SIZE_CLASSES
 
     size = np.zeros(nr, np.int32)
     index = np.zeros(nr, np.int32)
@@ -218,10 +292,7 @@ def build_class_table(
     prev = -1  # the previously created (next larger) real class
     for i in range(nr - 1, -1, -1):
         s = min(min_alloc + i * delta, page_size)
-        if version == "6.1":
-            p = pages_per_zspage_61(s, page_size)
-        else:
-            p = chain_size_for(s, page_size, chain_size)
+        p = pages_for(s, page_size, chain)
         o = p * page_size // s
         # The huge watermark: the largest class that is neither one page nor one object.
         if p != 1 and o != 1 and not huge_class_size:
@@ -235,11 +306,7 @@ def build_class_table(
     for a in (size, index, ppz, objs, huge):
         a.setflags(write=False)
     return ClassTable(
-        version=version,
-        page_size=page_size,
-        chain_size=chain_size,
-        min_alloc_size=min_alloc,
-        size_class_delta=delta,
+        profile=profile,
         huge_class_size=huge_class_size,
         size=size,
         index=index,
@@ -247,3 +314,10 @@ def build_class_table(
         objs_per_zspage=objs,
         huge=huge,
     )
+
+
+def build_class_table(
+    chain_size: int = 8, page_size: int = 4096, version: str = "6.18"
+) -> ClassTable:
+    """:func:`class_table` of ``KernelProfile(version, page_size, chain_size)``."""
+    return class_table(KernelProfile(version, page_size, chain_size))

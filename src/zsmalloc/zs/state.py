@@ -33,54 +33,56 @@ from typing import NamedTuple
 import numpy as np
 
 from zsmalloc.mm.page import MemMap, anon_zeros, new_mem_map
-from zsmalloc.profile import KernelProfile
+from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE
+from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ClassTable
 
 # ---- fixed constants (x86_64) ------------------------------------------------------------
-ZS_HANDLE_SIZE = 8
 OBJ_ALLOCATED_TAG = 1
-OBJ_TAG_BITS = 1
 OBJ_TAG_MASK = 1
 ZSPAGE_MAGIC = 0x58
-NR_FULLNESS_GROUPS = 12
-ZS_INUSE_RATIO_0 = 0
-ZS_INUSE_RATIO_10 = 1
-ZS_INUSE_RATIO_99 = 10
-ZS_INUSE_RATIO_100 = 11
-ZS_OBJS_ALLOCATED = NR_FULLNESS_GROUPS  # 12
+ZS_OBJS_ALLOCATED = NR_FULLNESS_GROUPS  # 12: enum class_stat_type continues the groups
 ZS_OBJS_INUSE = NR_FULLNESS_GROUPS + 1  # 13
 NR_CLASS_STAT_TYPES = NR_FULLNESS_GROUPS + 2  # 14
 HANDLE_SHIFT = 3  # handles are 8-aligned, like slab object addresses
-MAX_SCRATCH = 64  # >= the longest page chain (CONFIG_ZSMALLOC_CHAIN_SIZE <= 16)
+MAX_SCRATCH = 4 * MAX_CHAIN_SIZE  # >= the longest page chain
 
-# zspage bitfield positions (struct zspage: huge:1, fullness:4, class:9, magic:8)
+# zspage bitfield positions (struct zspage: huge:1, fullness:4, class:CLASS_BITS+1, magic:8)
 ZS_HUGE_SHIFT = 0
 ZS_FULLNESS_SHIFT = 1
 ZS_FULLNESS_MASK = 0xF
 ZS_CLASS_SHIFT = 5
-ZS_CLASS_MASK = 0x1FF
-ZS_MAGIC_SHIFT = 14
+ZS_CLASS_MASK = (1 << (CLASS_BITS + 1)) - 1
+ZS_MAGIC_SHIFT = ZS_CLASS_SHIFT + CLASS_BITS + 1
 ZS_MAGIC_MASK = 0xFF
 
-# PoolState.vars slots
-V_PAGES_ALLOCATED = 0  # pool->pages_allocated
-V_PAGES_COMPACTED = 1  # pool->stats.pages_compacted
-V_ZS_HWM = 2  # next never-used zspage id
-V_ZS_FREE = 3  # head of the free zspage ids (0 = none)
-V_ZS_CAP = 4  # zspage table capacity
-V_H_HWM = 5  # next never-used handle id
-V_H_FREE = 6  # head of the free handle ids (0 = none)
-V_H_CAP = 7  # handle table capacity
-V_COMPACTION_IN_PROGRESS = 8
-V_OBJ_INDEX_BITS = 9  # OBJ_INDEX_BITS of this page size / version
-V_OBJ_TAG_SHIFT = 10  # 0 since 6.12; 1 for 6.1/6.6 (obj = (pfn<<bits | idx) << 1)
-V_H_LIVE = 11  # live handles
-V_NR_ZSPAGES = 12  # live zspages
-V_MAX_ALLOC_SIZE = 13  # ZS_MAX_ALLOC_SIZE = PAGE_SIZE
-V_MIN_ALLOC_SIZE = 14  # ZS_MIN_ALLOC_SIZE
-V_SIZE_CLASS_DELTA = 15  # ZS_SIZE_CLASS_DELTA
-V_HUGE_CLASS_SIZE = 16  # zs_huge_class_size()
-V_OVERSIZE_ERRNO = 17  # errno of zs_malloc(size > PAGE_SIZE): ENOSPC since 6.12
-NR_POOL_VARS = 18
+POOL_VARS_DTYPE = np.dtype(
+    [
+        # struct zs_pool
+        ("pages_allocated", np.int64),  # pool->pages_allocated
+        ("pages_compacted", np.int64),  # pool->stats.pages_compacted
+        ("compaction_in_progress", np.int64),  # pool->compaction_in_progress
+        # the zspage slab cache: the zspage table
+        ("zs_hwm", np.int64),  # next never-used zspage id
+        ("zs_free", np.int64),  # head of the free zspage ids (0 = none)
+        ("zs_cap", np.int64),  # table capacity
+        ("nr_zspages", np.int64),  # live zspages
+        # the zs_handle slab cache: the handle table
+        ("h_hwm", np.int64),  # next never-used handle id
+        ("h_free", np.int64),  # head of the free handle ids (0 = none)
+        ("h_cap", np.int64),  # table capacity
+        ("h_live", np.int64),  # live handles
+        # the profile's constants, where numba code reads them
+        ("obj_index_bits", np.int64),  # OBJ_INDEX_BITS
+        ("obj_tag_shift", np.int64),  # 0 since 6.12; 1 for 6.1/6.6 (obj << OBJ_TAG_BITS)
+        ("max_alloc_size", np.int64),  # ZS_MAX_ALLOC_SIZE = PAGE_SIZE
+        ("min_alloc_size", np.int64),  # ZS_MIN_ALLOC_SIZE
+        ("size_class_delta", np.int64),  # ZS_SIZE_CLASS_DELTA
+        ("huge_class_size", np.int64),  # zs_huge_class_size()
+        ("oversize_errno", np.int64),  # errno of zs_malloc(size > PAGE_SIZE)
+    ]
+)
+"""``PoolState.vars``: one record.  Hot code does ``v = st.vars[0]`` and reads ``v.h_free``
+(numba compiles a record field to one load: as fast as a numbered array slot)."""
 
 
 class PoolState(NamedTuple):
@@ -100,40 +102,41 @@ class PoolState(NamedTuple):
     zs_prev: np.ndarray  # int32[cap]: fullness-list links (zs_next also chains free ids)
     zs_next: np.ndarray  # int32[cap]
     handle_obj: np.ndarray  # int64[cap]: the handle slots
-    vars: np.ndarray  # int64[NR_POOL_VARS]
+    vars: np.recarray  # one POOL_VARS_DTYPE record
     scratch: np.ndarray  # int64[MAX_SCRATCH]: page lists built by alloc/migrate (no NRT)
 
 
-def new_pool_state(table: object, max_pages: int) -> tuple[np.ndarray, PoolState]:
-    """Allocate a pool for class table ``table`` (a ``size_class.ClassTable``).
+def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolState]:
+    """Allocate a pool for class table ``table``; every constant comes from its profile.
 
     Returns ``(mem_map, state)``.  ``max_pages`` bounds the arena (pfn 0 reserved).
     """
-    page_size = int(table.page_size)  # type: ignore[attr-defined]
-    prof = KernelProfile(str(table.version), page_size, int(table.chain_size))  # type: ignore[attr-defined]
-    nr = len(table.size)  # type: ignore[attr-defined]
+    prof = table.profile
+    page_size = prof.page_size
+    nr = table.nr_size_classes
     mem_map, mm = new_mem_map(max_pages, page_size)
     zs_cap = max_pages + 1  # every zspage owns at least one page
-    # Every live object occupies at least 32 bytes of some page: a handle bound.
-    h_cap = max_pages * (page_size // 32) + 1
-    v = np.zeros(NR_POOL_VARS, np.int64)
-    v[V_ZS_HWM] = 1
-    v[V_ZS_CAP] = zs_cap
-    v[V_H_HWM] = 1
-    v[V_H_CAP] = h_cap
-    v[V_OBJ_INDEX_BITS] = prof.OBJ_INDEX_BITS
-    v[V_OBJ_TAG_SHIFT] = prof.obj_tag_shift
-    v[V_OVERSIZE_ERRNO] = prof.oversize_errno
-    v[V_MAX_ALLOC_SIZE] = page_size
-    v[V_MIN_ALLOC_SIZE] = int(table.min_alloc_size)  # type: ignore[attr-defined]
-    v[V_SIZE_CLASS_DELTA] = int(table.size_class_delta)  # type: ignore[attr-defined]
-    v[V_HUGE_CLASS_SIZE] = int(table.huge_class_size)  # type: ignore[attr-defined]
+    # Every live object occupies at least ZS_MIN_ALLOC_SIZE bytes of some page.
+    h_cap = max_pages * (page_size // prof.ZS_MIN_ALLOC_SIZE) + 1
+    v = np.zeros(1, POOL_VARS_DTYPE).view(np.recarray)
+    r = v[0]
+    r.zs_hwm = 1  # id 0 is NULL
+    r.zs_cap = zs_cap
+    r.h_hwm = 1  # handle 0 is NULL
+    r.h_cap = h_cap
+    r.obj_index_bits = prof.OBJ_INDEX_BITS
+    r.obj_tag_shift = prof.obj_tag_shift
+    r.oversize_errno = prof.oversize_errno
+    r.max_alloc_size = prof.ZS_MAX_ALLOC_SIZE
+    r.min_alloc_size = prof.ZS_MIN_ALLOC_SIZE
+    r.size_class_delta = prof.ZS_SIZE_CLASS_DELTA
+    r.huge_class_size = table.huge_class_size
     st = PoolState(
         mm=mm,
-        class_size=np.asarray(table.size, np.int64).copy(),  # type: ignore[attr-defined]
-        class_index=np.asarray(table.index, np.int64).copy(),  # type: ignore[attr-defined]
-        class_ppz=np.asarray(table.pages_per_zspage, np.int64).copy(),  # type: ignore[attr-defined]
-        class_objs=np.asarray(table.objs_per_zspage, np.int64).copy(),  # type: ignore[attr-defined]
+        class_size=np.asarray(table.size, np.int64).copy(),
+        class_index=np.asarray(table.index, np.int64).copy(),
+        class_ppz=np.asarray(table.pages_per_zspage, np.int64).copy(),
+        class_objs=np.asarray(table.objs_per_zspage, np.int64).copy(),
         fullness_head=np.zeros((nr, NR_FULLNESS_GROUPS), np.int64),
         stats=np.zeros((nr, NR_CLASS_STAT_TYPES), np.int64),
         zs_bits=anon_zeros(zs_cap, np.uint32),
@@ -161,9 +164,9 @@ def host_bytes_used(st: PoolState) -> dict[str, int]:
         return -(-nbytes // 4096) * 4096
 
     mm = st.mm
-    pages_hwm = int(mm.vars[1])
-    zs_hwm = int(st.vars[V_ZS_HWM])
-    h_hwm = int(st.vars[V_H_HWM])
+    pages_hwm = int(mm.vars[0].hwm)
+    zs_hwm = int(st.vars[0].zs_hwm)
+    h_hwm = int(st.vars[0].h_hwm)
     zs_item = sum(a.itemsize for a in (st.zs_bits, st.zs_inuse, st.zs_freeobj, st.zs_first,
                                        st.zs_prev, st.zs_next))
     return {

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from zsmalloc.errors import InvariantError
+from zsmalloc.profile import ZS_HANDLE_SIZE
+from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ZS_INUSE_RATIO_10, can_compact_pages
 from zsmalloc.zs.state import (
-    NR_FULLNESS_GROUPS,
-    ZS_HANDLE_SIZE,
-    ZS_INUSE_RATIO_10,
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
 )
@@ -24,15 +23,6 @@ if TYPE_CHECKING:
     from zsmalloc.zs.pool import Pool
 
 GROUP_HEADERS = ("10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%")
-
-
-def zs_can_compact_py(stats_row: object, objs: int, ppz: int) -> int:
-    """zs_can_compact() from one class's counters: whole zspages of free slots, in pages."""
-    allocated = int(stats_row[ZS_OBJS_ALLOCATED])  # type: ignore[index]
-    used = int(stats_row[ZS_OBJS_INUSE])  # type: ignore[index]
-    if allocated <= used:
-        return 0
-    return (allocated - used) // objs * ppz
 
 
 def classes_text(pool: Pool) -> str:
@@ -61,7 +51,7 @@ def classes_text(pool: Pool) -> str:
             group_totals[fg] += int(row[fg])
             text += f"{int(row[fg]):9d} "
         obj_allocated, obj_used = int(row[ZS_OBJS_ALLOCATED]), int(row[ZS_OBJS_INUSE])
-        freeable = zs_can_compact_py(row, objs, ppz)
+        freeable = int(can_compact_pages(obj_allocated, obj_used, objs, ppz))
         pages_used = obj_allocated // objs * ppz
         text += f"{obj_allocated:13d} {obj_used:10d} {pages_used:10d} {ppz:16d} {freeable:8d}\n"
         lines.append(text)

@@ -43,20 +43,14 @@ from zsmalloc.mm.zpdesc import (
     zpdesc_trylock,
     zpdesc_unlock,
 )
+from zsmalloc.profile import OBJ_TAG_BITS
+from zsmalloc.zs.size_class import can_compact_pages, fullness_group
 from zsmalloc.zs.state import (
-    OBJ_TAG_BITS,
-    V_NR_ZSPAGES,
-    V_PAGES_ALLOCATED,
-    V_ZS_CAP,
-    V_ZS_FREE,
-    V_ZS_HWM,
     ZS_CLASS_MASK,
     ZS_CLASS_SHIFT,
     ZS_FULLNESS_MASK,
     ZS_FULLNESS_SHIFT,
     ZS_HUGE_SHIFT,
-    ZS_INUSE_RATIO_0,
-    ZS_INUSE_RATIO_100,
     ZS_MAGIC_MASK,
     ZS_MAGIC_SHIFT,
     ZS_OBJS_ALLOCATED,
@@ -154,7 +148,7 @@ def mod_zspage_inuse(st: PoolState, zspage: int, val: int) -> None:
 def get_zspage(st: PoolState, zpdesc: int) -> int:
     """The zspage owning a page (0 if none, -1 if its magic is wrong: BUG_ON in the kernel)."""
     zspage = get_zpdesc_zspage(st.mm, zpdesc)
-    if zspage <= 0 or zspage >= st.vars[V_ZS_HWM]:
+    if zspage <= 0 or zspage >= st.vars[0].zs_hwm:
         return 0
     if not zspage_magic_ok(st, zspage):
         return -1
@@ -187,15 +181,8 @@ def nth_zpdesc(st: PoolState, zspage: int, n: int) -> int:
 # ---- fullness groups and lists ------------------------------------------------------------
 @hot_njit
 def get_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
-    """Mirrors get_fullness_group(): 0 empty, 11 full, else floor(100*inuse/objs)//10 + 1."""
-    inuse = get_zspage_inuse(st, zspage)
-    objs = st.class_objs[cls]
-    if inuse == 0:
-        return ZS_INUSE_RATIO_0
-    if inuse == objs:
-        return ZS_INUSE_RATIO_100
-    ratio = 100 * inuse // objs
-    return ratio // 10 + 1
+    """Mirrors get_fullness_group(): the group of the zspage's live-object ratio."""
+    return fullness_group(get_zspage_inuse(st, zspage), st.class_objs[cls])
 
 
 @hot_njit
@@ -254,25 +241,25 @@ def zspage_empty(st: PoolState, zspage: int) -> bool:
 @hot_njit
 def zs_can_compact(st: PoolState, cls: int) -> int:
     """Mirrors zs_can_compact(): whole zspages' worth of free slots, in pages."""
-    obj_allocated = class_stat_read(st, cls, ZS_OBJS_ALLOCATED)
-    obj_used = class_stat_read(st, cls, ZS_OBJS_INUSE)
-    if obj_allocated <= obj_used:
-        return 0
-    obj_wasted = (obj_allocated - obj_used) // st.class_objs[cls]
-    return obj_wasted * st.class_ppz[cls]
+    return can_compact_pages(
+        class_stat_read(st, cls, ZS_OBJS_ALLOCATED),
+        class_stat_read(st, cls, ZS_OBJS_INUSE),
+        st.class_objs[cls],
+        st.class_ppz[cls],
+    )
 
 
 # ---- creation -----------------------------------------------------------------------------
 @hot_njit
 def cache_alloc_zspage(st: PoolState) -> int:
     """A zspage id from the zspage table (0 if full)."""
-    v = st.vars
-    zspage = v[V_ZS_FREE]
+    v = st.vars[0]
+    zspage = v.zs_free
     if zspage != 0:
-        v[V_ZS_FREE] = st.zs_next[zspage]
-    elif v[V_ZS_HWM] < v[V_ZS_CAP]:
-        zspage = v[V_ZS_HWM]
-        v[V_ZS_HWM] += 1
+        v.zs_free = st.zs_next[zspage]
+    elif v.zs_hwm < v.zs_cap:
+        zspage = v.zs_hwm
+        v.zs_hwm += 1
     else:
         return 0
     st.zs_bits[zspage] = np.uint32(0)
@@ -281,20 +268,20 @@ def cache_alloc_zspage(st: PoolState) -> int:
     st.zs_first[zspage] = 0
     st.zs_prev[zspage] = 0
     st.zs_next[zspage] = 0
-    v[V_NR_ZSPAGES] += 1
+    v.nr_zspages += 1
     return zspage
 
 
 @hot_njit
 def cache_free_zspage(st: PoolState, zspage: int) -> None:
     """Return a zspage id; clearing the magic makes stale lookups fail get_zspage()."""
-    v = st.vars
+    v = st.vars[0]
     st.zs_bits[zspage] = np.uint32(0)
     st.zs_first[zspage] = 0
     st.zs_prev[zspage] = 0
-    st.zs_next[zspage] = v[V_ZS_FREE]
-    v[V_ZS_FREE] = zspage
-    v[V_NR_ZSPAGES] -= 1
+    st.zs_next[zspage] = v.zs_free
+    v.zs_free = zspage
+    v.nr_zspages -= 1
 
 
 @hot_njit
@@ -364,7 +351,7 @@ def can_alloc_zspage(st: PoolState, cls: int) -> bool:
     """Are there enough free page frames and a free zspage id for a new zspage?"""
     if pages_available(st) < st.class_ppz[cls]:
         return False
-    return st.vars[V_ZS_FREE] != 0 or st.vars[V_ZS_HWM] < st.vars[V_ZS_CAP]
+    return st.vars[0].zs_free != 0 or st.vars[0].zs_hwm < st.vars[0].zs_cap
 
 
 @hot_njit
@@ -435,7 +422,7 @@ def __free_zspage(st: PoolState, cls: int, zspage: int) -> None:
         zpdesc = nxt
     cache_free_zspage(st, zspage)
     class_stat_sub(st, cls, ZS_OBJS_ALLOCATED, st.class_objs[cls])
-    st.vars[V_PAGES_ALLOCATED] -= st.class_ppz[cls]
+    st.vars[0].pages_allocated -= st.class_ppz[cls]
 
 
 @hot_njit

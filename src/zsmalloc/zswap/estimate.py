@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from zsmalloc.errors import InputError
-from zsmalloc.zs.size_class import ZS_HANDLE_SIZE, build_class_table
+from zsmalloc.zs.size_class import ZS_HANDLE_SIZE, class_table
 from zsmalloc.zswap.compression import PAGE, page_clens
 from zsmalloc.zswap.params import ZswapParams, check_compressor
 
@@ -59,7 +59,7 @@ class ZswapEstimate:
 
 def pool_pages_for_lengths(lengths: np.ndarray) -> int:
     """zsmalloc pages after ``zs_malloc(length)`` of each, with no frees (6.18 classes)."""
-    t = build_class_table()
+    t = class_table()
     if len(lengths) == 0:
         return 0
     slot = lengths.astype(np.int64) + ZS_HANDLE_SIZE
