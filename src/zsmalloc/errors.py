@@ -39,6 +39,13 @@ class OutOfMemoryError(ZsmallocError, MemoryError):
     errno = _errno.ENOMEM
 
 
+class InvalidTypeError(ZsmallocError, TypeError):
+    """An argument of the wrong type: a float or str where an integer is expected, a str
+    where bytes are."""
+
+    errno = _errno.EINVAL
+
+
 class BadHandleError(ZsmallocError, KeyError):
     """A freed, foreign or never-allocated handle."""
 

@@ -6,6 +6,7 @@ import numpy as np
 
 from zsmalloc.mm import zpdesc as zp
 from zsmalloc.mm.page import (
+    EBUG,
     PAGE_TYPE_UNTYPED,
     PG_private,
     alloc_page,
@@ -32,10 +33,12 @@ def test_alloc_state_and_free_checks() -> None:
     assert mem_map["_refcount"][pfn] == 1
     assert mem_map["page_type"][pfn] == PAGE_TYPE_UNTYPED
     page_flag_set(mm, pfn, PG_private)
-    assert free_page(mm, pfn) == -14  # bad_page: PG_private still set at free
+    assert free_page(mm, pfn) == -EBUG  # bad_page: PG_private still set at free
     zp.reset_zpdesc(mm, pfn)
     mem_map["memcg_data"][pfn] = 1
-    assert free_page(mm, pfn) == -14  # charged page
+    assert free_page(mm, pfn) == -EBUG  # charged page
+    assert mm.vars[0].bad_pages == 2  # reported, and the frame kept (leaked) both times
+    assert mm.vars[0].nr_used == 1
     mem_map["memcg_data"][pfn] = 0
     assert free_page(mm, pfn) == 0
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import errno
+import sys
+import threading
 
+import numpy as np
 import pytest
 from zs_helpers import snapshot
 
-from zsmalloc import BadHandleError, InvalidSizeError, OutOfMemoryError, Pool
-from zsmalloc.errors import ZsmallocError
+from zsmalloc import BadHandleError, InvalidSizeError, InvalidTypeError, OutOfMemoryError, Pool
+from zsmalloc.errors import InvariantError, ZsmallocError
 from zsmalloc.zs import core
+from zsmalloc.zs.check import live_zspages
 
 
 @pytest.fixture
@@ -106,3 +110,83 @@ def test_bad_pool_config() -> None:
         Pool(chain_size=17)
     with pytest.raises(InvalidSizeError):
         Pool(max_pages=1)
+
+
+def test_wrong_types_are_zsmalloc_errors(pool: Pool) -> None:
+    h = pool.malloc(200)
+    before = snapshot(pool)
+    for bad in ("abc", 100.0, 3.5, None, True, b"12"):
+        with pytest.raises(InvalidTypeError, match="zs_malloc size must be an integer"):
+            pool.malloc(bad)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError, match="read size"):
+        pool.read(h, 3.0)  # type: ignore[arg-type]
+    for data in ("text", 12345, None):
+        with pytest.raises(InvalidTypeError, match="bytes-like"):
+            pool.write(h, data)  # type: ignore[arg-type]
+    with pytest.raises(InvalidTypeError):
+        pool.migrate(1.0)  # type: ignore[arg-type]
+    with pytest.raises(ZsmallocError, match="movable"):
+        pool.migrate(2**70)
+    assert snapshot(pool) == before
+
+
+def test_array_data_is_written_as_its_raw_bytes(pool: Pool) -> None:
+    h = pool.malloc(800)
+    data = np.full(100, 300.7)  # 800 bytes of float64, never cast to uint8
+    pool.write(h, data)
+    assert pool.read(h, 800) == data.tobytes()
+    strided = np.arange(400, dtype=np.uint16)[::2]  # not contiguous: its elements' bytes
+    pool.write(h, strided)
+    assert pool.read(h, 400) == strided.tobytes()
+
+
+def test_corrupt_zspage_is_a_bug_not_a_bad_handle(pool: Pool) -> None:
+    h = pool.malloc(700)
+    zspage = live_zspages(pool.state)[0]
+    pool.state.zs_bits[zspage] &= ~np.uint32(0xFF << 14)  # wipe ZSPAGE_MAGIC
+    handles = [x for x in range(8, 8 * int(pool.state.vars[0].h_hwm), 8)]
+    hit = [x for x in handles if zspage_of(pool, x) == zspage]
+    assert hit, "some live handle lives in the corrupted zspage"
+    with pytest.raises(InvariantError, match="structures are broken"):
+        pool.free(hit[0])
+    with pytest.raises(InvariantError):
+        pool.read(hit[0], 1)
+    assert h > 0
+
+
+def zspage_of(pool: Pool, handle: int) -> int:
+    """The zspage id the handle's obj names (bypassing the magic check)."""
+    obj = int(pool.state.handle_obj[handle >> 3])
+    if obj <= 0:
+        return 0
+    pfn = obj >> int(pool.state.vars[0].obj_index_bits)
+    return int(pool.state.mm.zp_zspage[pfn])
+
+
+def test_concurrent_readers_get_their_own_bytes() -> None:
+    pool = Pool(max_pages=64)
+    handles = []
+    for k in range(4):
+        h = pool.malloc(3000)
+        pool.write(h, bytes([k + 1]) * 3000)
+        handles.append(h)
+    errors: list[str] = []
+
+    def reader(k: int) -> None:
+        want = bytes([k + 1]) * 3000
+        for _ in range(3000):
+            if pool.read(handles[k], 3000) != want:
+                errors.append(f"reader {k} got another object's bytes")
+                return
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []

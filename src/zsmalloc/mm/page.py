@@ -33,8 +33,14 @@ Field table (x86_64, 6.18, MEMCG=y, no KMSAN, last_cpupid in flags)::
      56    8  memcg_data           must stay 0 (not overlaid)
 
 The free-time checks of the kernel (``PAGE_FLAGS_CHECK_AT_FREE``, ``mapping`` and
-``memcg_data`` NULL) are made by :func:`free_page`; a failure is a bug in the caller
-and is reported as ``-EFAULT`` (the kernel's ``bad_page()``).
+``memcg_data`` NULL) are made by :func:`free_page`; a failure is a bug in the caller.
+The kernel's ``bad_page()`` reports it, taints and leaks the page; here the page is
+leaked too, counted in ``bad_pages``, and the call returns ``-EBUG``.
+
+``EBUG`` (``-EUCLEAN``, "structure needs cleaning") is the one return code of the
+numba layer for a broken invariant, where the kernel would BUG_ON or report a bad page:
+every caller passes it up, and the Python API turns it into
+:class:`~zsmalloc.errors.InvariantError`, never into a user error.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ PG_reclaim = 16
 PG_movable_ops = PG_uptodate  # 6.17+: a movable_ops page reuses the uptodate bit
 PG_movable_ops_isolated = PG_reclaim  # set only by the migration core
 PAGE_FLAGS_CHECK_AT_FREE = (1 << PG_locked) | (1 << PG_private)  # the bits zsmalloc touches
+
+EBUG = errno.EUCLEAN  # -EBUG: a broken invariant (BUG_ON, bad_page) in the numba layer
 
 # ---- page_type --------------------------------------------------------------------------
 PAGE_TYPE_UNTYPED = 0xFFFFFFFF  # UINT_MAX == _mapcount -1: what the buddy allocator leaves
@@ -123,6 +131,7 @@ MM_VARS_DTYPE = np.dtype(
         ("max_pages", np.int64),  # arena size in pages, pfn 0 included
         ("nr_zspages", np.int64),  # vmstat NR_ZSPAGES
         ("nr_used", np.int64),  # pages currently allocated (any owner)
+        ("bad_pages", np.int64),  # frames bad_page() refused to free (a bug; leaked)
     ]
 )
 """``MemMap.vars``: hot code reads ``v = mm.vars[0]; v.hwm``, a record field, as fast as
@@ -205,16 +214,17 @@ def alloc_page(mm: MemMap) -> int:
 
 @hot_njit
 def free_page(mm: MemMap, pfn: int) -> int:
-    """Return a page whose last reference is gone to the allocator; 0 or -EFAULT.
+    """Return a page whose last reference is gone to the allocator; 0 or -EBUG.
 
     Mirrors the free-time checks of free_pages_prepare(): PG_locked and PG_private
-    clear, ``mapping`` and ``memcg_data`` NULL (else bad_page()).  Resets ``page_type``
-    to untyped and clears flags (PG_movable_ops goes with them), as the buddy does.
+    clear, ``mapping`` and ``memcg_data`` NULL, else bad_page() (the frame is leaked).
+    Resets ``page_type`` to untyped and clears flags (PG_movable_ops goes with them),
+    as the buddy does.
     """
-    if (mm.flags[pfn] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)) != np.uint64(0):
-        return -errno.EFAULT
-    if mm.mapping[pfn] != np.uint64(0) or mm.memcg_data[pfn] != np.uint64(0):
-        return -errno.EFAULT
+    bad = (mm.flags[pfn] & np.uint64(PAGE_FLAGS_CHECK_AT_FREE)) != np.uint64(0)
+    if bad or mm.mapping[pfn] != np.uint64(0) or mm.memcg_data[pfn] != np.uint64(0):
+        mm.vars[0].bad_pages += 1
+        return -EBUG
     mm.flags[pfn] = np.uint64(0)
     mm.page_type[pfn] = np.uint32(PAGE_TYPE_UNTYPED)
     mm.refcount[pfn] = 0
@@ -233,7 +243,7 @@ def get_page(mm: MemMap, pfn: int) -> None:
 
 @hot_njit
 def put_page(mm: MemMap, pfn: int) -> int:
-    """Drop a reference (folio_put); the last one frees the page.  0 or -EFAULT."""
+    """Drop a reference (folio_put); the last one frees the page.  0 or -EBUG."""
     mm.refcount[pfn] -= 1
     if mm.refcount[pfn] == 0:
         return free_page(mm, pfn)

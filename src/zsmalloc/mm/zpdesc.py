@@ -169,7 +169,7 @@ def zpdesc_wait_locked(mm: MemMap, zpdesc: int) -> None:
 
 @hot_njit
 def zpdesc_put(mm: MemMap, zpdesc: int) -> int:
-    """folio_put(): the last reference frees the page (0, or -EFAULT for a bad page)."""
+    """folio_put(): the last reference frees the page (0, or -EBUG for a bad page)."""
     return put_page(mm, zpdesc)
 
 

@@ -73,8 +73,11 @@ def putback_zspage(st: PoolState, cls: int, zspage: int) -> int:
 
 
 @hot_njit
-def migrate_zspage(st: PoolState, cls: int, src_zspage: int, dst_zspage: int) -> None:
-    """Mirrors migrate_zspage(): move src's objects, ascending, until dst full or src empty."""
+def migrate_zspage(st: PoolState, cls: int, src_zspage: int, dst_zspage: int) -> int:
+    """Mirrors migrate_zspage(): move src's objects, ascending, until dst full or src empty.
+
+    0, or -EBUG when an object's location is corrupt.
+    """
     size = st.class_size[cls]
     obj_idx = 0
     s_zpdesc = get_first_zpdesc(st, src_zspage)
@@ -90,16 +93,19 @@ def migrate_zspage(st: PoolState, cls: int, src_zspage: int, dst_zspage: int) ->
         free_obj = obj_malloc(st, dst_zspage, handle)
         zs_object_copy(st, size, free_obj, used_obj)
         obj_idx += 1
-        obj_free(st, size, used_obj)
+        err = obj_free(st, size, used_obj)
+        if err < 0:
+            return err
         if zspage_full(st, cls, dst_zspage):
             break
         if zspage_empty(st, src_zspage):
             break
+    return 0
 
 
 @hot_njit
 def __zs_compact(st: PoolState, cls: int) -> int:
-    """Mirrors __zs_compact(): compact one class; returns the pages freed."""
+    """Mirrors __zs_compact(): compact one class; returns the pages freed, or -EBUG."""
     dst_zspage = 0
     pages_freed = 0
     while zs_can_compact(st, cls) > 0:
@@ -110,9 +116,13 @@ def __zs_compact(st: PoolState, cls: int) -> int:
         src_zspage = isolate_src_zspage(st, cls)
         if src_zspage == 0:
             break
-        migrate_zspage(st, cls, src_zspage, dst_zspage)
+        err = migrate_zspage(st, cls, src_zspage, dst_zspage)
+        if err < 0:
+            return err
         if putback_zspage(st, cls, src_zspage) == ZS_INUSE_RATIO_0:
-            free_zspage(st, cls, src_zspage)
+            err = free_zspage(st, cls, src_zspage)
+            if err < 0:
+                return err
             pages_freed += st.class_ppz[cls]
         if get_fullness_group(st, cls, dst_zspage) == ZS_INUSE_RATIO_100:
             putback_zspage(st, cls, dst_zspage)
@@ -124,7 +134,10 @@ def __zs_compact(st: PoolState, cls: int) -> int:
 
 @hot_njit
 def zs_compact(st: PoolState) -> int:
-    """Mirrors zs_compact(): every real class, largest first; adds to pages_compacted."""
+    """Mirrors zs_compact(): every real class, largest first; adds to pages_compacted.
+
+    Returns the pages freed, or -EBUG (a broken invariant stops the walk).
+    """
     v = st.vars[0]
     if v.compaction_in_progress != 0:
         return 0
@@ -133,7 +146,11 @@ def zs_compact(st: PoolState) -> int:
     for i in range(st.class_size.shape[0] - 1, -1, -1):
         if st.class_index[i] != i:  # merged alias
             continue
-        pages_freed += __zs_compact(st, i)
+        freed = __zs_compact(st, i)
+        if freed < 0:
+            v.compaction_in_progress = 0
+            return freed
+        pages_freed += freed
     v.pages_compacted += pages_freed
     v.compaction_in_progress = 0
     return pages_freed

@@ -8,7 +8,10 @@ in :mod:`zsmalloc.zs.migrate`, re-exported here.
 Every function is ``@njit`` and takes the pool state ``st`` (a
 :class:`~zsmalloc.zs.state.PoolState`, obtained as ``Pool.state``), so other numba
 code (zram, zswap) calls the allocator with no Python in between.  Errors come back as
-negative errno values; a call that fails has changed nothing.
+negative errno values; a call that fails on bad input has changed nothing.  Any call
+may instead return ``-EBUG`` (:data:`zsmalloc.mm.page.EBUG`): the pool's structures are
+broken, a bug in this package (the kernel would BUG_ON); callers pass it up and the
+Python layer raises :class:`~zsmalloc.errors.InvariantError`.
 
 Public API (stable; other modules code against these names)::
 
@@ -35,10 +38,12 @@ huge object) is refused: the kernel would silently run into the next object.
 
 from __future__ import annotations
 
+from errno import EINVAL, ENOMEM
+
 import numpy as np
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import memcpy, pfn_valid
+from zsmalloc.mm.page import EBUG, memcpy, pfn_valid
 from zsmalloc.mm.zpdesc import kmap_local_zpdesc
 from zsmalloc.profile import ZS_HANDLE_SIZE
 from zsmalloc.zs.compact import (
@@ -48,8 +53,6 @@ from zsmalloc.zs.compact import (
     zs_shrinker_scan,
 )
 from zsmalloc.zs.handle import (
-    EINVAL,
-    ENOMEM,
     cache_alloc_handle,
     cache_free_handle,
     handle_is_live,
@@ -150,32 +153,40 @@ def zs_malloc(st: PoolState, size: int) -> int:
 
 @hot_njit
 def handle_zspage(st: PoolState, handle: int) -> int:
-    """The zspage of a live handle, or -EINVAL (freed, forged, or its page is not ours)."""
+    """The zspage of a live handle; -EINVAL if the handle is not live (freed, forged).
+
+    A live handle whose obj does not lead to a live zspage is a broken invariant: -EBUG.
+    """
     if not handle_is_live(st, handle):
         return -EINVAL
     pfn = obj_to_pfn(st, handle_to_obj(st, handle))
     if not pfn_valid(st.mm, pfn):
-        return -EINVAL
+        return -EBUG
     zspage = get_zspage(st, pfn)
     if zspage <= 0:
-        return -EINVAL
+        return -EBUG
     return zspage
 
 
 @hot_njit
 def zs_free(st: PoolState, handle: int) -> int:
-    """Mirrors zs_free(): 0, or -EINVAL for a handle that is not live (nothing changed)."""
+    """Mirrors zs_free(): 0, or -EINVAL for a handle that is not live (nothing changed).
+
+    -EBUG when the pool's structures are found broken.
+    """
     zspage = handle_zspage(st, handle)
     if zspage < 0:
         return zspage
     obj = handle_to_obj(st, handle)
     cls = zspage_class(st, zspage)
     class_stat_sub(st, cls, ZS_OBJS_INUSE, 1)
-    obj_free(st, st.class_size[cls], obj)
+    err = obj_free(st, st.class_size[cls], obj)
+    if err < 0:
+        return err
     if fix_fullness_group(st, cls, zspage) == ZS_INUSE_RATIO_0:
-        free_zspage(st, cls, zspage)
+        err = free_zspage(st, cls, zspage)
     cache_free_handle(st, handle)
-    return 0
+    return err
 
 
 @hot_njit

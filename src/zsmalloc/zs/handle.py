@@ -26,12 +26,6 @@ from zsmalloc.zs.state import (
     PoolState,
 )
 
-EINVAL = 22
-ENOMEM = 12
-ENOSPC = 28
-EBUSY = 16
-EAGAIN = 11
-
 
 @hot_njit
 def cache_alloc_handle(st: PoolState) -> int:

@@ -12,6 +12,8 @@ page counts, fullness groups, list order, free lists or object indices.
 
 from __future__ import annotations
 
+from errno import EAGAIN, EBUSY, EINVAL, ENOMEM
+
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import alloc_page, memcpy, nr_free_pages, pfn_valid
 from zsmalloc.mm.zpdesc import (
@@ -34,10 +36,6 @@ from zsmalloc.mm.zpdesc import (
     zpdesc_unlock,
 )
 from zsmalloc.zs.handle import (
-    EAGAIN,
-    EBUSY,
-    EINVAL,
-    ENOMEM,
     handle_to_obj,
     location_to_obj,
     obj_to_obj_idx,
@@ -123,7 +121,10 @@ def zs_page_migrate_pfn(st: PoolState, pfn: int) -> int:
         return -EINVAL
     if not zpdesc_is_zsmalloc(mm, pfn) or not zpdesc_is_movable(mm, pfn):
         return -EINVAL
-    if get_zspage(st, pfn) <= 0:
+    zspage = get_zspage(st, pfn)
+    if zspage < 0:  # a zsmalloc page naming a corrupt zspage
+        return zspage
+    if zspage == 0:
         return -EINVAL
     if zpdesc_is_isolated(mm, pfn):
         return -EBUSY
@@ -147,7 +148,8 @@ def zs_page_migrate_pfn(st: PoolState, pfn: int) -> int:
     zs_page_migrate(st, newpfn, pfn)
     zpdesc_set_isolated(mm, pfn, False)
     zpdesc_unlock(mm, pfn)
-    zpdesc_put(mm, pfn)  # the isolation reference: the old frame goes back to the allocator
+    # the isolation reference: the old frame goes back to the allocator (or is bad: -EBUG)
+    err = zpdesc_put(mm, pfn)
     zpdesc_unlock(mm, newpfn)
     zpdesc_put(mm, newpfn)  # the core's allocation reference; the zspage holds its own
-    return newpfn
+    return err if err < 0 else newpfn

@@ -13,7 +13,7 @@ a huge zspage keeps the tagged handle in ``first_zpdesc->handle`` instead.
 from __future__ import annotations
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import memcpy
+from zsmalloc.mm.page import EBUG, memcpy, pfn_valid
 from zsmalloc.mm.zpdesc import (
     get_first_obj_offset,
     get_zpdesc_handle,
@@ -58,12 +58,14 @@ def obj_malloc(st: PoolState, zspage: int, handle: int) -> int:
 
 
 @hot_njit
-def obj_free(st: PoolState, class_size: int, obj: int) -> None:
-    """Mirrors obj_free(): push the slot on its zspage's free list (LIFO)."""
+def obj_free(st: PoolState, class_size: int, obj: int) -> int:
+    """Mirrors obj_free(): push the slot on its zspage's free list (LIFO); 0 or -EBUG."""
     mm = st.mm
     f_zpdesc = obj_to_pfn(st, obj)
     f_objidx = obj_to_obj_idx(st, obj)
-    zspage = get_zspage(st, f_zpdesc)
+    zspage = get_zspage(st, f_zpdesc) if pfn_valid(mm, f_zpdesc) else 0
+    if zspage <= 0:  # a live obj always names a page of a live zspage
+        return -EBUG
     f_offset = (class_size * f_objidx) & (mm.page_size - 1)
     if not ZsHugePage(st, zspage):
         # get_freeobj() << OBJ_TAG_BITS is an unsigned int shift in C: keep 32 bits.
@@ -73,7 +75,7 @@ def obj_free(st: PoolState, class_size: int, obj: int) -> None:
         set_zpdesc_handle(mm, f_zpdesc, 0)
     set_freeobj(st, zspage, f_objidx)
     mod_zspage_inuse(st, zspage, -1)
-
+    return 0
 
 
 @hot_njit

@@ -25,15 +25,23 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+import threading
 
 import numpy as np
 
-from zsmalloc.errors import BadHandleError, InvalidSizeError, OutOfMemoryError, ZsmallocError
+from zsmalloc.args import as_byte_array, as_int
+from zsmalloc.errors import (
+    BadHandleError,
+    InvalidSizeError,
+    InvariantError,
+    OutOfMemoryError,
+    ZsmallocError,
+)
+from zsmalloc.mm.page import EBUG
 from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, require_allocator
 from zsmalloc.zs import core
 from zsmalloc.zs.size_class import ClassTable, check_malloc_size, class_table
 from zsmalloc.zs.state import (
-    NR_CLASS_STAT_TYPES,
     PoolState,
     host_bytes_used,
     new_pool_state,
@@ -73,7 +81,9 @@ class Pool:
             raise InvalidSizeError(f"max_pages must be 2..2**31-2, found {max_pages}")
         self.max_pages = max_pages
         self.mem_map, self.state = new_pool_state(self.table, max_pages + 1)
-        self._buf = np.empty(page_size, np.uint8)
+        # pool->lock: one caller at a time, as the kernel's class and pool locks ensure
+        # for the structures each call touches; a handle checked live stays live.
+        self._lock = threading.RLock()
         # ZSMALLOC_DEBUG=1: recount everything after each change (zsmalloc.zs.check).
         self.debug = os.environ.get("ZSMALLOC_DEBUG", "0") not in ("", "0")
 
@@ -109,91 +119,117 @@ class Pool:
         """Live zspages."""
         return int(self.state.vars[0].nr_zspages)
 
+    # ---- results of the numba layer ----------------------------------------------------
+    def _bug(self, res: int, what: str) -> int:
+        """``res`` if it is not -EBUG; else raise InvariantError (a bug, not a user error)."""
+        if res == -EBUG:
+            raise InvariantError(
+                f"{what}: the pool's structures are broken (a bug in zsmalloc; "
+                "ZSMALLOC_DEBUG=1 checks them after every call)"
+            )
+        return res
+
     # ---- allocation --------------------------------------------------------------------
     def malloc(self, size: int) -> int:
         """zs_malloc(size): a handle for an object of ``size`` bytes (1..PAGE_SIZE)."""
-        size = int(size)
+        size = as_int(size, "zs_malloc size")
         if size <= 0 or size > self.page_size:
             check_malloc_size(size, self.profile)
-        handle = int(core.zs_malloc(self.state, size))
-        if handle < 0:
-            raise OutOfMemoryError(
-                f"zs_malloc({size}): the arena of {self.max_pages} pages is exhausted",
-                errno=-handle,
-            )
-        self._debug_check()
+        with self._lock:
+            handle = self._bug(int(core.zs_malloc(self.state, size)), f"zs_malloc({size})")
+            if handle < 0:
+                raise OutOfMemoryError(
+                    f"zs_malloc({size}): the arena of {self.max_pages} pages is exhausted",
+                    errno=-handle,
+                )
+            self._debug_check()
         return handle
 
-    def _check_handle(self, handle: object) -> int:
-        if not isinstance(handle, int | np.integer) or isinstance(handle, bool):
+    def _capacity(self, handle: object) -> tuple[int, int]:
+        """(handle, capacity) of a live handle, else BadHandleError.  Caller holds the lock."""
+        if isinstance(handle, bool) or not isinstance(handle, int | np.integer):
             raise BadHandleError(f"expected an int handle from malloc, found {handle!r}")
         h = int(handle)
-        if h <= 0 or h >= 1 << 63 or core.zs_obj_capacity(self.state, h) < 0:
+        cap = -_errno.EINVAL
+        if 0 < h < 1 << 63:
+            cap = self._bug(int(core.zs_obj_capacity(self.state, h)), f"handle {h:#x}")
+        if cap < 0:
             raise BadHandleError(f"handle {h:#x} is not live (freed, forged or never allocated)")
-        return h
+        return h, cap
 
     def free(self, handle: int) -> None:
         """zs_free(handle).  BadHandleError for a freed, forged or unknown handle."""
-        h = self._check_handle(handle)
-        core.zs_free(self.state, h)
-        self._debug_check()
+        with self._lock:
+            h, _ = self._capacity(handle)
+            self._bug(int(core.zs_free(self.state, h)), f"zs_free({h:#x})")
+            self._debug_check()
 
     def capacity(self, handle: int) -> int:
         """Bytes the object can hold: its class size less the 8-byte header (huge: a page)."""
-        return int(core.zs_obj_capacity(self.state, self._check_handle(handle)))
+        with self._lock:
+            return self._capacity(handle)[1]
 
     def write(self, handle: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        """zs_obj_write(): store ``data`` at the start of the object."""
-        h = self._check_handle(handle)
-        src = np.frombuffer(memoryview(data).cast("B"), np.uint8)
-        cap = self.capacity(h)
-        if len(src) > cap:
-            raise InvalidSizeError(
-                f"write of {len(src)} bytes to handle {h:#x}: the object holds at most {cap}",
-                errno=_errno.EINVAL,
-            )
-        core.zs_obj_write(self.state, h, src, len(src))
+        """zs_obj_write(): store the raw bytes of ``data`` at the start of the object."""
+        src = as_byte_array(data, "data to write")
+        with self._lock:
+            h, cap = self._capacity(handle)
+            if len(src) > cap:
+                raise InvalidSizeError(
+                    f"write of {len(src)} bytes to handle {h:#x}: the object holds at most {cap}",
+                    errno=_errno.EINVAL,
+                )
+            self._bug(int(core.zs_obj_write(self.state, h, src, len(src))), f"write {h:#x}")
 
     def read(self, handle: int, size: int) -> bytes:
         """The object's first ``size`` bytes (zs_obj_read_begin() + copy + _end())."""
-        h = self._check_handle(handle)
-        cap = self.capacity(h)
-        if not 0 <= size <= cap:
-            raise InvalidSizeError(
-                f"read of {size} bytes from handle {h:#x}: the object holds at most {cap}",
-                errno=_errno.EINVAL,
-            )
-        core.zs_obj_read(self.state, h, self._buf, size)
-        return self._buf[:size].tobytes()
+        size = as_int(size, "read size")
+        with self._lock:
+            h, cap = self._capacity(handle)
+            if not 0 <= size <= cap:
+                raise InvalidSizeError(
+                    f"read of {size} bytes from handle {h:#x}: the object holds at most {cap}",
+                    errno=_errno.EINVAL,
+                )
+            buf = np.empty(size, np.uint8)  # per call: concurrent readers never share it
+            self._bug(int(core.zs_obj_read(self.state, h, buf, size)), f"read {h:#x}")
+        return buf.tobytes()
 
     # ---- compaction, shrinker, migration ---------------------------------------------
     def compact(self) -> int:
         """zs_compact(): pages freed (also added to ``pages_compacted``)."""
-        freed = int(core.zs_compact(self.state))
-        self._debug_check()
+        with self._lock:
+            freed = self._bug(int(core.zs_compact(self.state)), "zs_compact")
+            self._debug_check()
         return freed
 
     def can_compact(self) -> int:
         """The shrinker's count: pages a compaction would free now."""
-        return int(core.zs_can_compact_total(self.state))
+        with self._lock:
+            return int(core.zs_can_compact_total(self.state))
 
     def shrink(self) -> int:
         """The shrinker's scan: a full compaction; pages freed."""
-        freed = int(core.zs_shrinker_scan(self.state))
-        self._debug_check()
+        with self._lock:
+            freed = self._bug(int(core.zs_shrinker_scan(self.state)), "zs_shrinker_scan")
+            self._debug_check()
         return freed
 
     def migrate(self, pfn: int) -> int:
         """Migrate page ``pfn`` of a zspage to a new page frame; returns the new pfn."""
-        res = int(core.zs_page_migrate_pfn(self.state, int(pfn)))
-        if res == -_errno.ENOMEM:
-            raise OutOfMemoryError(f"migrate({pfn}): no free page frame for the copy")
-        if res < 0:
-            raise ZsmallocError(
-                f"migrate({pfn}): expected a movable, non-isolated page of a live zspage",
-                errno=-res,
-            )
-        self._debug_check()
+        pfn = as_int(pfn, "pfn")
+        with self._lock:
+            res = -_errno.EINVAL  # beyond any pfn: the arena is < 2^31 pages
+            if 0 <= pfn < 1 << 62:
+                res = self._bug(int(core.zs_page_migrate_pfn(self.state, pfn)), f"migrate({pfn})")
+            if res == -_errno.ENOMEM:
+                raise OutOfMemoryError(f"migrate({pfn}): no free page frame for the copy")
+            if res < 0:
+                raise ZsmallocError(
+                    f"migrate({pfn}): expected a movable, non-isolated page of a live zspage",
+                    errno=-res,
+                )
+            self._debug_check()
         return res
 
     # ---- totals and statistics ---------------------------------------------------------
@@ -203,21 +239,22 @@ class Pool:
 
     def stats(self) -> np.ndarray:
         """A copy of the per-class counters ``[class, 14]`` (groups 0..11, ALLOCATED, INUSE)."""
-        out = self.state.stats.copy()
-        assert out.shape[1] == NR_CLASS_STAT_TYPES
-        return out
+        with self._lock:
+            return self.state.stats.copy()
 
     def classes_text(self) -> str:
         """The debugfs ``classes`` file, in 6.18's exact format."""
         from zsmalloc.zs.stats import classes_text
 
-        return classes_text(self)
+        with self._lock:
+            return classes_text(self)
 
     def bytes_report(self) -> dict[str, int]:
         """Where the arena bytes held by zspages went; the parts sum to total_pages * PAGE_SIZE."""
         from zsmalloc.zs.stats import bytes_report
 
-        return bytes_report(self)
+        with self._lock:
+            return bytes_report(self)
 
     def host_bytes(self) -> dict[str, int]:
         """Host memory spent on metadata beyond the arena, per structure."""

@@ -21,10 +21,12 @@ whose group does not change keeps its place; an empty zspage is freed at once.
 
 from __future__ import annotations
 
+from errno import EBUSY
+
 import numpy as np
 
 from zsmalloc.mm.hotpath import hot_njit
-from zsmalloc.mm.page import alloc_page, nr_free_pages
+from zsmalloc.mm.page import EBUG, alloc_page, nr_free_pages
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
     __zpdesc_set_zsmalloc,
@@ -146,12 +148,16 @@ def mod_zspage_inuse(st: PoolState, zspage: int, val: int) -> None:
 
 @hot_njit
 def get_zspage(st: PoolState, zpdesc: int) -> int:
-    """The zspage owning a page (0 if none, -1 if its magic is wrong: BUG_ON in the kernel)."""
+    """Mirrors get_zspage(): the zspage owning a page.
+
+    0 if the page belongs to no zspage; -EBUG if it names one whose magic is wrong
+    (the kernel's BUG_ON(zspage->magic != ZSPAGE_MAGIC)).
+    """
     zspage = get_zpdesc_zspage(st.mm, zpdesc)
     if zspage <= 0 or zspage >= st.vars[0].zs_hwm:
         return 0
     if not zspage_magic_ok(st, zspage):
-        return -1
+        return -EBUG
     return zspage
 
 
@@ -409,34 +415,38 @@ def trylock_zspage(st: PoolState, zspage: int) -> bool:
 
 
 @hot_njit
-def __free_zspage(st: PoolState, cls: int, zspage: int) -> None:
-    """Mirrors __free_zspage(): reset, unlock and put every page; ALLOCATED -= objs."""
+def __free_zspage(st: PoolState, cls: int, zspage: int) -> int:
+    """Mirrors __free_zspage(): reset, unlock and put every page; ALLOCATED -= objs.
+
+    0, or -EBUG when a page failed the buddy allocator's free-time checks.
+    """
     mm = st.mm
+    err = 0
     zpdesc = get_first_zpdesc(st, zspage)
     while zpdesc != 0:
         nxt = get_next_zpdesc(st, zspage, zpdesc)  # before reset clears it
         reset_zpdesc(mm, zpdesc)
         zpdesc_unlock(mm, zpdesc)
         zpdesc_dec_zone_page_state(mm, zpdesc)
-        zpdesc_put(mm, zpdesc)
+        err = min(err, zpdesc_put(mm, zpdesc))
         zpdesc = nxt
     cache_free_zspage(st, zspage)
     class_stat_sub(st, cls, ZS_OBJS_ALLOCATED, st.class_objs[cls])
     st.vars[0].pages_allocated -= st.class_ppz[cls]
+    return err
 
 
 @hot_njit
-def free_zspage(st: PoolState, cls: int, zspage: int) -> bool:
-    """Mirrors free_zspage(): take it off its (group-0) list and free it.
+def free_zspage(st: PoolState, cls: int, zspage: int) -> int:
+    """Mirrors free_zspage(): take it off its (group-0) list and free it; 0 or -errno.
 
     The kernel defers the free when a page lock is held by migration; migration here
-    runs to completion inside one call, so the try-lock always succeeds.
+    runs to completion inside one call, so the try-lock always succeeds (else -EBUSY).
     """
     if not trylock_zspage(st, zspage):
-        return False
+        return -EBUSY
     remove_zspage(st, cls, zspage)
-    __free_zspage(st, cls, zspage)
-    return True
+    return __free_zspage(st, cls, zspage)
 
 
 @hot_njit
