@@ -11,10 +11,10 @@ from zsmalloc.mm.page import (
     PG_private,
     alloc_page,
     free_page,
-    new_mem_map,
     page_flag_set,
     put_page,
 )
+from zsmalloc.mm.zpdesc import new_mem_map
 
 
 def test_alloc_skips_pfn0_and_reuses_lifo() -> None:

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc import Pool
-from zsmalloc.mm.page import alloc_page, new_mem_map, put_page
+from zsmalloc.mm.page import alloc_page, put_page
+from zsmalloc.mm.zpdesc import new_mem_map
 from zsmalloc.zs.handle import cache_alloc_handle, cache_free_handle, handle_is_live, record_obj
 
 ops = st.lists(st.tuples(st.booleans(), st.integers(0, 10**6)), max_size=500)

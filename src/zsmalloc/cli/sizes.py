@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from zsmalloc.compress import HUGE_CLASS_SIZE, as_pages, get
+from zsmalloc.compress import as_pages, get, huge_class_size_of
 from zsmalloc.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -64,7 +64,7 @@ def sizes_lines(
 @click.option(
     "--huge-class-size",
     type=click.IntRange(0, 4096),
-    default=HUGE_CLASS_SIZE,
+    default=huge_class_size_of(),
     show_default=True,
     help="zram's huge threshold: lengths at or above it are stored as 4096.",
 )

@@ -18,8 +18,9 @@ API (``pages`` is bytes-like or a uint8 array of whole 4 KiB pages, shape
     compress_lengths(pages, "lzo") -> int32[n]           # batch, all cores
     compress_pages(pages, "lzo") -> list[bytes]          # batch, all cores
     is_same_filled(pages) -> (bool[n], uint64[n])        # zram's page_same_filled()
-    stored_sizes(pages, "lzo", huge_class_size=3625) -> int32[n]
-        # zram's rule: 0 same-filled, 4096 when len >= huge_class_size, else len
+    stored_sizes(pages, "lzo", huge_class_size=None) -> int32[n]
+        # zram's rule: 0 same-filled, 4096 when len >= huge_class_size, else len;
+        # huge_class_size defaults to huge_class_size_of(DEFAULT_PROFILE) = 3625
 
 Module map: ``lzo`` / ``lz4`` (numba kernels: compress, lengths-only, safe
 decode), ``batch`` (prange loops, same-filled, the storage rule),
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc.compress.batch import HUGE_CLASS_SIZE, as_pages, is_same_filled, stored_size
+from zsmalloc.compress.batch import as_pages, huge_class_size_of, is_same_filled, stored_size
 from zsmalloc.compress.registry import (
     ALGORITHMS,
     KERNEL_EXACT,
@@ -42,7 +43,6 @@ from zsmalloc.compress.registry import (
 
 __all__ = [
     "ALGORITHMS",
-    "HUGE_CLASS_SIZE",
     "KERNEL_EXACT",
     "Backend",
     "KernelBackend",
@@ -51,6 +51,7 @@ __all__ = [
     "compress_lengths",
     "compress_pages",
     "get",
+    "huge_class_size_of",
     "is_same_filled",
     "stored_size",
     "stored_sizes",
@@ -70,7 +71,7 @@ def compress_pages(pages: object, algo: str, level: int | None = None) -> list[b
 def stored_sizes(
     pages: object,
     algo: str,
-    huge_class_size: int = HUGE_CLASS_SIZE,
+    huge_class_size: int | None = None,
     level: int | None = None,
 ) -> np.ndarray:
     """Bytes zram adds to compr_data_size for each page written alone (int32[n])."""

@@ -16,7 +16,8 @@ page                          bytes added to ``mm_stat`` compr_data_size
 ============================  =============================================
 same-filled (512 equal        0 (``page_same_filled()``: kept in the slot
 little-endian u64 words)      table, never compressed)
-``comp_len >= huge_class``    4096 (stored raw; 3625 on the target kernel)
+``comp_len >= huge_class``    PAGE_SIZE (stored raw; zs_huge_class_size(),
+                              3625 on the reference kernel)
 otherwise                     ``comp_len``
 ============================  =============================================
 """
@@ -30,14 +31,13 @@ from zsmalloc.compress._bytes import PAGE_SIZE, read64
 from zsmalloc.compress.lz4 import LZ4_HASH_ENTRIES, lz4_compress_page
 from zsmalloc.compress.lzo import D_SIZE, lzo_compress_page
 from zsmalloc.errors import InvalidSizeError
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zs.size_class import class_table
 
 ALGO_LZO = 0
 ALGO_LZO_RLE = 1
 ALGO_LZ4 = 2
 ALGO_CODES = {"lzo": ALGO_LZO, "lzo-rle": ALGO_LZO_RLE, "lz4": ALGO_LZ4}
-
-HUGE_CLASS_SIZE = 3625
-"""zram's huge threshold on the target kernel (CONFIG_ZSMALLOC_CHAIN_SIZE=8, 4 KiB pages)."""
 
 COMPRESS_BOUND = 2 * PAGE_SIZE
 """zcomp's destination buffer: 2 pages, above every worst case (lz4 4128, lzo 4419)."""
@@ -108,6 +108,27 @@ def page_same_filled(page: np.ndarray) -> bool:
     return True
 
 
+def huge_class_size_of(profile: KernelProfile = DEFAULT_PROFILE) -> int:
+    """zs_huge_class_size() of a pool built for ``profile`` (3625 on the reference kernel)."""
+    return class_table(profile).huge_class_size
+
+
+@njit(inline="always")
+def zram_stored_len(comp_len: int, huge_class_size: int, page_size: int) -> int:
+    """Mirrors the huge test of zram_write_page(): ``comp_len >= huge_class_size`` is kept
+    raw, a PAGE_SIZE object; anything shorter is stored as compressed."""
+    return page_size if comp_len >= huge_class_size else comp_len
+
+
+@njit
+def zram_stored_lens(lengths: np.ndarray, huge_class_size: int, page_size: int) -> np.ndarray:
+    """:func:`zram_stored_len` for every page (int32[n])."""
+    out = np.empty(lengths.shape[0], np.int32)
+    for i in range(lengths.shape[0]):
+        out[i] = zram_stored_len(lengths[i], huge_class_size, page_size)
+    return out
+
+
 @njit(parallel=True, nogil=True)
 def _batch_lengths(
     pages: np.ndarray, algo: int, level: int, huge_class_size: int, nchunks: int
@@ -126,8 +147,8 @@ def _batch_lengths(
                 out[i] = 0
                 continue
             length = compress_one(page, dst, False, algo, level, scratch)
-            if huge_class_size >= 0 and length >= huge_class_size:
-                length = page.shape[0]
+            if huge_class_size >= 0:
+                length = zram_stored_len(length, huge_class_size, page.shape[0])
             out[i] = length
     return out
 
@@ -167,8 +188,13 @@ def is_same_filled(pages: object) -> tuple[np.ndarray, np.ndarray]:
     return same, fill
 
 
-def stored_size(comp_len: int, same_filled: bool, huge_class_size: int = HUGE_CLASS_SIZE) -> int:
-    """zram's rule for one page: 0 if same-filled, PAGE_SIZE if huge, else ``comp_len``."""
+def stored_size(comp_len: int, same_filled: bool, huge_class_size: int | None = None) -> int:
+    """zram's rule for one page: 0 if same-filled, PAGE_SIZE if huge, else ``comp_len``.
+
+    ``huge_class_size`` defaults to the reference kernel's (:func:`huge_class_size_of`).
+    """
     if same_filled:
         return 0
-    return PAGE_SIZE if comp_len >= huge_class_size else comp_len
+    if huge_class_size is None:
+        huge_class_size = huge_class_size_of()
+    return int(zram_stored_len(comp_len, huge_class_size, PAGE_SIZE))

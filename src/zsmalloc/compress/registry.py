@@ -32,14 +32,15 @@ from zsmalloc.compress.batch import (
     ALGO_CODES,
     BATCH_BOUND,
     COMPRESS_BOUND,
-    HUGE_CLASS_SIZE,
     SCRATCH_ENTRIES,
     _batch_compress,
     _batch_lengths,
     _nchunks,
     as_pages,
     compress_one,
+    huge_class_size_of,
     is_same_filled,
+    zram_stored_lens,
 )
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
 from zsmalloc.compress.lzo import lzo_decompress_page
@@ -97,11 +98,14 @@ def _check_level(name: str, level: object) -> int | None:
     return level
 
 
-def _check_huge_class_size(huge_class_size: int) -> None:
+def _check_huge_class_size(huge_class_size: int | None) -> int:
+    if huge_class_size is None:
+        return huge_class_size_of()
     if isinstance(huge_class_size, bool) or not isinstance(huge_class_size, (int, np.integer)):
         raise InputError(f"huge_class_size must be an integer, found {huge_class_size!r}")
     if not 0 <= huge_class_size <= PAGE_SIZE:
         raise InputError(f"huge_class_size must be 0 .. {PAGE_SIZE}, found {huge_class_size}")
+    return int(huge_class_size)
 
 
 class Backend:
@@ -138,16 +142,16 @@ class Backend:
         with ThreadPoolExecutor() as pool:
             return list(pool.map(self.compress, arr, chunksize=64))
 
-    def stored_sizes(self, pages: object, huge_class_size: int = HUGE_CLASS_SIZE) -> np.ndarray:
-        """zram's stored bytes per page: 0 same-filled, 4096 huge, else the length."""
+    def stored_sizes(self, pages: object, huge_class_size: int | None = None) -> np.ndarray:
+        """zram's stored bytes per page: 0 same-filled, PAGE_SIZE huge, else the length."""
         arr = as_pages(pages, "pages")
-        _check_huge_class_size(huge_class_size)
+        huge_class_size = _check_huge_class_size(huge_class_size)
         same, _ = is_same_filled(arr)
         sizes = np.zeros(arr.shape[0], dtype=np.int32)
         todo = ~same
         if todo.any():
             lengths = self.compress_lengths(arr[todo])
-            sizes[todo] = np.where(lengths >= huge_class_size, PAGE_SIZE, lengths)
+            sizes[todo] = zram_stored_lens(lengths, huge_class_size, PAGE_SIZE)
         return sizes
 
     def _check_out_len(self, out_len: int) -> int:
@@ -236,9 +240,9 @@ class KernelBackend(Backend):
         arr = as_pages(pages, "pages")
         return _batch_lengths(arr, self.algo, self._accel, -1, _nchunks(arr.shape[0]))
 
-    def stored_sizes(self, pages: object, huge_class_size: int = HUGE_CLASS_SIZE) -> np.ndarray:
+    def stored_sizes(self, pages: object, huge_class_size: int | None = None) -> np.ndarray:
         arr = as_pages(pages, "pages")
-        _check_huge_class_size(huge_class_size)
+        huge_class_size = _check_huge_class_size(huge_class_size)
         return _batch_lengths(arr, self.algo, self._accel, huge_class_size, _nchunks(arr.shape[0]))
 
     def compress_pages(self, pages: object) -> list[bytes]:

@@ -138,44 +138,6 @@ MM_VARS_DTYPE = np.dtype(
 an array slot (numba compiles a record access to one load)."""
 
 
-def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
-    """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
-
-    ``max_pages`` counts pfn 0, which is reserved; pfns are kept in 32 bits (16 TiB of
-    4 KiB pages), as MAX_POSSIBLE_PHYSMEM_BITS allows at most 2^40 anyway.
-    """
-    if not 2 <= max_pages < 2**31:
-        raise ValueError(f"max_pages must be 2..2**31-1, found {max_pages}")
-    from zsmalloc.mm.zpdesc import ZPDESC_DTYPE
-
-    mem_map = anon_zeros(max_pages, PAGE_DTYPE)
-    zp = mem_map.view(ZPDESC_DTYPE)
-    arena = anon_zeros(max_pages * page_size, np.uint8)
-    vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
-    vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
-    vars_[0].max_pages = max_pages
-    mm = MemMap(
-        page_size=page_size,
-        page_shift=page_size.bit_length() - 1,
-        arena=arena,
-        arena64=arena.view(np.int64),
-        flags=mem_map["flags"],
-        mapping=mem_map["mapping"],
-        refcount=mem_map["_refcount"],
-        page_type=mem_map["page_type"],
-        memcg_data=mem_map["memcg_data"],
-        zp_flags=zp["flags"],
-        zp_next=zp["next"],
-        zp_handle=zp["handle"],
-        zp_zspage=zp["zspage"],
-        zp_first_obj_offset=zp["first_obj_offset"],
-        zp_refcount=zp["_refcount"],
-        free_stack=anon_zeros(max_pages, np.int32),
-        vars=vars_,
-    )
-    return mem_map, mm
-
-
 @hot_njit
 def page_address(mm: MemMap, pfn: int) -> int:
     """Byte offset of page ``pfn`` in the arena (the kernel's page_address/kmap)."""

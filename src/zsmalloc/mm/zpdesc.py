@@ -40,6 +40,8 @@ from zsmalloc.errors import LayoutError
 from zsmalloc.layout import Field, Layout, check_overlay
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import (
+    MM_VARS_DTYPE,
+    PAGE_DTYPE,
     PAGE_TYPE_SHIFT,
     PAGE_TYPE_UNTYPED,
     STRUCT_PAGE,
@@ -49,6 +51,7 @@ from zsmalloc.mm.page import (
     PG_movable_ops_isolated,
     PG_private,
     PGTY_zsmalloc,
+    anon_zeros,
     get_page,
     mod_zspages_stat,
     page_address,
@@ -96,6 +99,46 @@ ZPDESC_DTYPE = STRUCT_ZPDESC.dtype
 def zpdesc_page(zpdesc: int) -> int:
     """The struct page of a zpdesc: the same frame."""
     return zpdesc
+
+
+
+def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
+    """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
+
+    Lives here, not in :mod:`zsmalloc.mm.page`, because the view includes the zpdesc
+    overlay: page frames know nothing of their users, zpdesc knows the page.
+
+    ``max_pages`` counts pfn 0, which is reserved; pfns are kept in 32 bits (16 TiB of
+    4 KiB pages), as MAX_POSSIBLE_PHYSMEM_BITS allows at most 2^40 anyway.
+    """
+    if not 2 <= max_pages < 2**31:
+        raise ValueError(f"max_pages must be 2..2**31-1, found {max_pages}")
+    mem_map = anon_zeros(max_pages, PAGE_DTYPE)
+    zp = mem_map.view(ZPDESC_DTYPE)
+    arena = anon_zeros(max_pages * page_size, np.uint8)
+    vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
+    vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
+    vars_[0].max_pages = max_pages
+    mm = MemMap(
+        page_size=page_size,
+        page_shift=page_size.bit_length() - 1,
+        arena=arena,
+        arena64=arena.view(np.int64),
+        flags=mem_map["flags"],
+        mapping=mem_map["mapping"],
+        refcount=mem_map["_refcount"],
+        page_type=mem_map["page_type"],
+        memcg_data=mem_map["memcg_data"],
+        zp_flags=zp["flags"],
+        zp_next=zp["next"],
+        zp_handle=zp["handle"],
+        zp_zspage=zp["zspage"],
+        zp_first_obj_offset=zp["first_obj_offset"],
+        zp_refcount=zp["_refcount"],
+        free_stack=anon_zeros(max_pages, np.int32),
+        vars=vars_,
+    )
+    return mem_map, mm
 
 
 @hot_njit

@@ -46,6 +46,7 @@ from zsmalloc.zs.state import (
     host_bytes_used,
     new_pool_state,
 )
+from zsmalloc.zs.stats import bytes_report, classes_text
 
 DEFAULT_ARENA_BYTES = 4 << 30  # virtual size of the default arena; only used pages are resident
 
@@ -244,17 +245,13 @@ class Pool:
 
     def classes_text(self) -> str:
         """The debugfs ``classes`` file, in 6.18's exact format."""
-        from zsmalloc.zs.stats import classes_text
-
         with self._lock:
-            return classes_text(self)
+            return classes_text(self.state)
 
     def bytes_report(self) -> dict[str, int]:
         """Where the arena bytes held by zspages went; the parts sum to total_pages * PAGE_SIZE."""
-        from zsmalloc.zs.stats import bytes_report
-
         with self._lock:
-            return bytes_report(self)
+            return bytes_report(self.state)
 
     def host_bytes(self) -> dict[str, int]:
         """Host memory spent on metadata beyond the arena, per structure."""

@@ -32,7 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from zsmalloc.mm.page import MemMap, anon_zeros, new_mem_map
+from zsmalloc.mm.page import MemMap, anon_zeros
+from zsmalloc.mm.zpdesc import new_mem_map
 from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE
 from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ClassTable
 

@@ -9,23 +9,19 @@ computed when read, never stored, as the kernel does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from zsmalloc.errors import InvariantError
 from zsmalloc.profile import ZS_HANDLE_SIZE
 from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ZS_INUSE_RATIO_10, can_compact_pages
 from zsmalloc.zs.state import (
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
+    PoolState,
 )
-
-if TYPE_CHECKING:
-    from zsmalloc.zs.pool import Pool
 
 GROUP_HEADERS = ("10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "99%", "100%")
 
 
-def classes_text(pool: Pool) -> str:
+def classes_text(st: PoolState) -> str:
     """The ``/sys/kernel/debug/zsmalloc/<pool>/classes`` text, byte for byte (spec §8.1).
 
     The kernel's format strings: header `` %5s %5s`` + 11 x `` %9s`` + `` %13s %10s %10s
@@ -33,7 +29,6 @@ def classes_text(pool: Pool) -> str:
     a blank line, then the Total row in the same shape with empty size and
     pages_per_zspage fields.
     """
-    st = pool.state
     groups = range(ZS_INUSE_RATIO_10, NR_FULLNESS_GROUPS)
     header = f" {'class':>5} {'size':>5} " + " ".join(f"{h:>9}" for h in GROUP_HEADERS)
     header += f" {'obj_allocated':>13} {'obj_used':>10} {'pages_used':>10}"
@@ -66,7 +61,7 @@ def classes_text(pool: Pool) -> str:
     return "".join(lines)
 
 
-def bytes_report(pool: Pool) -> dict[str, int]:
+def bytes_report(st: PoolState) -> dict[str, int]:
     """Account for every byte of the pages zspages hold (obmalloc's habit).
 
     ``objects``: capacity of live objects (slot size less the 8-byte handle header;
@@ -75,8 +70,8 @@ def bytes_report(pool: Pool) -> dict[str, int]:
     to ``zs_get_total_pages() * PAGE_SIZE``, which is asserted.  (The allocator does not
     know the requested sizes, so slack inside a slot counts as object capacity.)
     """
-    st = pool.state
-    page_size = pool.page_size
+    page_size = st.mm.page_size
+    pages_allocated = int(st.vars[0].pages_allocated)
     out = {"objects": 0, "handle_headers": 0, "free_slots": 0, "tail_waste": 0}
     total = 0
     for i in range(len(st.class_size)):
@@ -92,9 +87,9 @@ def bytes_report(pool: Pool) -> dict[str, int]:
         out["free_slots"] += (allocated - used) * size
         out["tail_waste"] += zspages * (ppz * page_size - objs * size)
         total += zspages * ppz * page_size
-    if sum(out.values()) != total or total != pool.total_pages() * page_size:
+    if sum(out.values()) != total or total != pages_allocated * page_size:
         raise InvariantError(
             f"bytes report sums to {sum(out.values())}, zspages hold {total}, "
-            f"pages_allocated says {pool.total_pages() * page_size}"
+            f"pages_allocated says {pages_allocated * page_size}"
         )
     return out
