@@ -16,6 +16,7 @@ from zsmalloc.estimate import driver
 from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import FileSource
+from zsmalloc.zram.stats import MmStat
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -28,12 +29,12 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
-def kernel_mm_stat(testdata: Path) -> dict[str, tuple[list[int], list[int]]]:
-    rows: dict[str, dict[bool, list[int]]] = {}
+def kernel_mm_stat(testdata: Path) -> dict[str, tuple[MmStat, MmStat]]:
+    rows: dict[str, dict[bool, MmStat]] = {}
     for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
         parts = line.split()
         after = parts[2] == "after-compact"
-        rows.setdefault(parts[1], {})[after] = [int(x) for x in parts[3 if after else 2 :]]
+        rows.setdefault(parts[1], {})[after] = MmStat.parse(" ".join(parts[3 if after else 2 :]))
     return {a: (r[False], r[True]) for a, r in rows.items()}
 
 
@@ -54,9 +55,10 @@ def test_shared_pages_json_matches_kernel(
     cols = rep["mm_stat_columns"]
     for algo, (before, after) in expected.items():
         got = rep["algorithms"][algo]
-        assert [got["mm_stat"][c] for c in cols] == before
-        assert [got["mm_stat_after_compact"][c] for c in cols] == after
-        assert [int(x) for x in got["mm_stat_line"].split()] == before
+        assert MmStat(**got["mm_stat"]) == before
+        assert MmStat(**got["mm_stat_after_compact"]) == after
+        assert MmStat.parse(got["mm_stat_line"]) == before
+        assert cols == list(MmStat._fields)
         assert got["kernel_exact"] is True
         assert got["compaction_run_in_pool"] is bool(extra)
     assert rep["input"]["pages"] == 1024
@@ -83,13 +85,13 @@ def test_text_report_classes_and_plot(
     before, _after = kernel_mm_stat(testdata)["lz4"]
     # the mm_stat table shows the kernel's numbers
     mm_row = next(line for line in out.splitlines() if "mem_used_total" in line)
-    assert str(before[2]) in mm_row
+    assert str(before.mem_used_total) in mm_row
     assert "obj_allocated" in out and "pages_per_zspage" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # Debugfs table totals add up to mem_used_total.
     total_line = next(line for line in out.splitlines() if line.startswith(" Total"))
     pages_used = int(total_line.split()[-2])
-    assert pages_used * 4096 == before[2]
+    assert pages_used * 4096 == before.mem_used_total
 
 
 def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -267,8 +269,9 @@ def test_library_entry_point(testdata: Path) -> None:
     rep = estimate(testdata / "shared_pages.bin.gz", zeros.tobytes(), algos=["lz4"])
     before, _ = kernel_mm_stat(testdata)["lz4"]
     got = rep.algos["lz4"].mm_stat
-    assert got[0] == before[0] + 4 * 4096 and got[5] == before[5] + 4
-    assert got[1:5] == before[1:5] and got[6:] == before[6:]
+    assert got == before._replace(
+        orig_data_size=before.orig_data_size + 4 * 4096, same_pages=before.same_pages + 4
+    )
 
 
 @pytest.mark.parametrize("algo", ["lzo", "lz4"])
@@ -353,8 +356,7 @@ def test_standard_input_is_a_raw_image(testdata: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rep = json.loads(proc.stdout)
     before, _ = kernel_mm_stat(testdata)["lz4"]
-    cols = rep["mm_stat_columns"]
-    assert [rep["algorithms"]["lz4"]["mm_stat"][c] for c in cols] == before
+    assert MmStat(**rep["algorithms"]["lz4"]["mm_stat"]) == before
     assert rep["input"]["sources"][0]["label"] == "standard input"
 
 

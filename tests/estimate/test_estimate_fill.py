@@ -25,17 +25,18 @@ from zsmalloc.estimate.fill import (
 )
 from zsmalloc.estimate.pool_fill import fill_pool
 from zsmalloc.profile import KernelProfile
+from zsmalloc.zram.stats import MmStat
 from zsmalloc.zs.size_class import class_table
 
 PAGE = 4096
 
 
-def read_mm_stat(testdata: Path) -> dict[tuple[str, bool], list[int]]:
+def read_mm_stat(testdata: Path) -> dict[tuple[str, bool], MmStat]:
     out = {}
     for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
         parts = line.split()
         after = parts[2] == "after-compact"
-        out[(parts[1], after)] = [int(x) for x in parts[3 if after else 2 :]]
+        out[(parts[1], after)] = MmStat.parse(" ".join(parts[3 if after else 2 :]))
     return out
 
 
@@ -98,7 +99,7 @@ def test_fill_model_matches_naive_allocator(sizes: list[int], chain: int) -> Non
     zs, mm = naive_fill(sizes, chain)
     hist, same = hist_of(np.array(sizes, dtype=np.int64))
     state = fill_state(hist, same, class_table(KernelProfile(page_size=PAGE, chain_size=chain)))
-    assert state.mm_stat() == mm
+    assert state.mm_stat() == MmStat(*mm)
     # The fullness bands the debugfs table would show.
     for k, cls in enumerate(state.index):
         groups = [len(zs.lists[int(cls)][g]) for g in range(1, 12)]
@@ -106,8 +107,8 @@ def test_fill_model_matches_naive_allocator(sizes: list[int], chain: int) -> Non
         assert state.freeable[k] == zs.can_compact(int(cls))
     # Compaction in the allocator frees what the model says (nothing) and leaves mm_stat.
     freed = zs.compact()
-    assert freed == state.mm_stat(compacted=True)[6]
-    assert zs.pages * PAGE == state.mm_stat(compacted=True)[2]
+    assert freed == state.mm_stat(compacted=True).pages_compacted
+    assert zs.pages * PAGE == state.mm_stat(compacted=True).mem_used_total
     # The numba allocator given the same objects agrees too (fill_pool checks the total).
     pool = fill_pool(state)
     assert (pool.pages_compacted, pool.total_pages_after_compact) == (freed, zs.pages)

@@ -23,6 +23,7 @@ from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import machine_mix
 from zsmalloc.estimate.sources import ArraySource
+from zsmalloc.zram.stats import MmStat
 
 PAGE = 4096
 IMAGE_MIB = int(os.environ.get("ZSMALLOC_LIVE_IMAGE_MIB", "16"))
@@ -63,11 +64,12 @@ def test_estimate_equals_live_zram(
     params = None if level is None else f"algo={algo} level={level}"
     dev = live_zram(algorithm=algo, disksize=len(image) * PAGE, algorithm_params=params)
     write_image(dev.path, image)  # type: ignore[attr-defined]
-    before = dev.mm_stat()  # type: ignore[attr-defined]
+    before = MmStat(*dev.mm_stat())  # type: ignore[attr-defined]
     dev.compact()  # type: ignore[attr-defined]
-    after = dev.mm_stat()  # type: ignore[attr-defined]
+    after = MmStat(*dev.mm_stat())  # type: ignore[attr-defined]
 
     assert before == est.mm_stat, f"{algo}: kernel {before} vs estimate {est.mm_stat}"
     assert after == est.mm_stat_after_compact
     # The image is a real mix: compressed, huge and same-filled pages all occur.
-    assert before[5] > 0 and before[7] > 0 and 0 < before[1] < before[0]
+    assert before.same_pages > 0 and before.huge_pages > 0
+    assert 0 < before.compr_data_size < before.orig_data_size

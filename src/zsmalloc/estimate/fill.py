@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsmalloc.profile import VERSIONS, ZS_HANDLE_SIZE, KernelProfile
+from zsmalloc.zram.stats import MmStat
 from zsmalloc.zs.size_class import (
     ClassTable,
     can_compact_pages_each,
@@ -109,21 +110,21 @@ class FillState:
         assert (partial <= 1).all() and (self.freeable == 0).all()
         return 0
 
-    def mm_stat(self, *, compacted: bool = False) -> list[int]:
+    def mm_stat(self, *, compacted: bool = False) -> MmStat:
         """The nine mm_stat columns, before or after a ``compact``."""
         ps = self.table.page_size
-        total = self.total_pages - (self.pages_compacted() if compacted else 0)
-        return [
-            self.pages_stored * ps,  # orig_data_size
-            self.compr_data_size,
-            total * ps,  # mem_used_total
-            0,  # mem_limit: not set
-            self.total_pages * ps,  # mem_used_max: the total only grew
-            self.same_pages,
-            self.pages_compacted() if compacted else 0,
-            self.huge_pages,
-            self.huge_pages,  # huge_pages_since: no overwrites
-        ]
+        compacted_pages = self.pages_compacted() if compacted else 0
+        return MmStat(
+            orig_data_size=self.pages_stored * ps,
+            compr_data_size=self.compr_data_size,
+            mem_used_total=(self.total_pages - compacted_pages) * ps,
+            mem_limit=0,  # not set
+            mem_used_max=self.total_pages * ps,  # the total only grew
+            same_pages=self.same_pages,
+            pages_compacted=compacted_pages,
+            huge_pages=self.huge_pages,
+            huge_pages_since=self.huge_pages,  # no overwrites
+        )
 
     # -- where the memory goes ---------------------------------------------------
     def lost_bytes(self) -> dict[str, np.ndarray]:

@@ -70,8 +70,8 @@ def mm_stat_table(rep: Report, *, compacted: bool = False) -> Table:
     title = "mm_stat after compact" if compacted else "mm_stat after the writes"
     tab = algo_table(rep, title, "column")
     vals = {a: (r.mm_stat_after_compact if compacted else r.mm_stat) for a, r in rep.algos.items()}
-    for i, col in enumerate(MM_STAT_COLUMNS):
-        tab.add_row(col, *[str(vals[a][i]) for a in rep.algos])
+    for col in MM_STAT_COLUMNS:
+        tab.add_row(col, *[str(getattr(vals[a], col)) for a in rep.algos])
     return tab
 
 
