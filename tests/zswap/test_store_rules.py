@@ -37,7 +37,7 @@ REJECT_COUNTERS = (
 def test_compress_outcome_table(
     algo: str, clen: int, wb: bool, expected: tuple[int | None, str | None]
 ) -> None:
-    assert tuple(zswap_compress_outcome(algo, clen, wb)) == expected
+    assert tuple(zswap_compress_outcome(algo, clen, wb, 4096)) == expected
 
 
 def counters(z: Zswap) -> dict[str, int]:

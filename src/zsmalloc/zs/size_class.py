@@ -240,6 +240,25 @@ class ClassTable:
         )
         return self.index[idx].astype(np.int64)
 
+    def objects_per_class(self, size_hist: np.ndarray) -> np.ndarray:
+        """Objects each class index receives from ``size_hist[s]`` calls of zs_malloc(s).
+
+        ``size_hist`` is indexed by request size 0..PAGE_SIZE (index 0 is ignored);
+        merged aliases get 0, their objects counting for the real class.
+        """
+        sizes = np.asarray(size_hist)[1 : self.page_size + 1]
+        return np.bincount(
+            self.malloc_classes()[1 : len(sizes) + 1], weights=sizes, minlength=self.nr_size_classes
+        ).astype(np.int64)
+
+    def packed_zspages(self, objs: np.ndarray) -> np.ndarray:
+        """zspages per class index holding ``objs[i]`` objects packed as a fill leaves them.
+
+        zs_malloc fills a class's non-full zspage before it allocates a new one, so with
+        no frees a class holds ceil(objs / objs_per_zspage) zspages, all full but the last.
+        """
+        return -(-np.asarray(objs, np.int64) // self.objs_per_zspage.astype(np.int64))
+
     def user_size_range(self, idx: int) -> tuple[int, int]:
         """The ``zs_malloc`` sizes that land in real class ``idx`` (after the +8 header)."""
         first, last = self.merged_range(idx)

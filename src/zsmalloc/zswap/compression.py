@@ -1,7 +1,7 @@
 """What ``zswap_compress()`` makes of a page: a stored length, or a reject counter.
 
 Mirrors zswap_compress() in mm/zswap.c (6.18), spec §5.  The crypto acomp call
-has a one-page (4096-byte) output buffer, so for a page whose compressed form
+has a one-page (PAGE_SIZE, here 4096-byte) output buffer, so for a page whose compressed form
 would take ``clen`` bytes with unlimited room:
 
 ================================  =========================  ========================
@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-PAGE = 4096
 # acomp wrappers whose "output does not fit" error is -ENOSPC rather than -EINVAL.
 _ENOSPC_ON_OVERFLOW = frozenset({"deflate", "842"})
 
@@ -38,13 +37,15 @@ class CompressOutcome(NamedTuple):
     reject_counter: str | None
 
 
-def zswap_compress_outcome(algorithm: str, clen: int, writeback: bool) -> CompressOutcome:
+def zswap_compress_outcome(
+    algorithm: str, clen: int, writeback: bool, page_size: int
+) -> CompressOutcome:
     """Mirrors the decisions of zswap_compress() for a page compressing to ``clen`` bytes."""
-    if 0 < clen < PAGE:
+    if 0 < clen < page_size:
         return CompressOutcome(clen, None)
     if writeback:
-        return CompressOutcome(PAGE, None)  # stored as-is
-    if clen > PAGE and algorithm in _ENOSPC_ON_OVERFLOW:
+        return CompressOutcome(page_size, None)  # stored as-is
+    if clen > page_size and algorithm in _ENOSPC_ON_OVERFLOW:
         return CompressOutcome(None, "reject_compress_poor")
     return CompressOutcome(None, "reject_compress_fail")
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from zsmalloc.errors import InputError
-from zsmalloc.zs.size_class import ZS_HANDLE_SIZE, class_table
-from zsmalloc.zswap.compression import PAGE, page_clens
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zs.size_class import class_table
+from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.params import ZswapParams, check_compressor
 
 
@@ -40,7 +41,8 @@ class ZswapEstimate:
     stored_incompressible_pages: int
     rejected_pages: int  # writeback disabled: reject_compress_fail/poor
     compressed_bytes: int  # sum of entry lengths (what memory.zswap.current charges)
-    pool_total_size: int  # bytes, zswap_total_pages() * 4096
+    pool_total_size: int  # bytes, zswap_total_pages() * PAGE_SIZE
+    page_size: int  # PAGE_SIZE of the kernel
     # With a pool limit (totalram given) -- None when no RAM size was given:
     max_pool_pages: int | None = None
     written_back_pages: int | None = None
@@ -50,25 +52,18 @@ class ZswapEstimate:
 
     @property
     def saved_bytes(self) -> int:
-        """RAM freed by zswap for the stored pages: their 4 KiB minus the pool."""
-        return self.stored_pages * PAGE - self.pool_total_size
+        """RAM freed by zswap for the stored pages: their pages minus the pool."""
+        return self.stored_pages * self.page_size - self.pool_total_size
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "saved_bytes": self.saved_bytes}
 
 
-def pool_pages_for_lengths(lengths: np.ndarray) -> int:
-    """zsmalloc pages after ``zs_malloc(length)`` of each, with no frees (6.18 classes)."""
-    t = class_table()
-    if len(lengths) == 0:
-        return 0
-    slot = lengths.astype(np.int64) + ZS_HANDLE_SIZE
-    idx = np.where(slot > t.min_alloc_size, -(-(slot - t.min_alloc_size) // t.size_class_delta), 0)
-    cls = t.index[np.minimum(idx, t.nr_size_classes - 1)]
-    counts = np.bincount(cls, minlength=t.nr_size_classes)
-    used = np.flatnonzero(counts)
-    zspages = -(-counts[used] // t.objs_per_zspage[used])
-    return int((zspages * t.pages_per_zspage[used]).sum())
+def pool_pages_for_lengths(lengths: np.ndarray, profile: KernelProfile = DEFAULT_PROFILE) -> int:
+    """zsmalloc pages after ``zs_malloc(length)`` of each, with no frees."""
+    t = class_table(profile)
+    hist = np.bincount(np.asarray(lengths, np.int64), minlength=t.page_size + 1)
+    return int((t.packed_zspages(t.objects_per_class(hist)) * t.pages_per_zspage).sum())
 
 
 def estimate_zswap(
@@ -81,8 +76,9 @@ def estimate_zswap(
     max_pool_percent: int = 20,
     accept_threshold_percent: int = 90,
     pool_factory: Any = None,
+    profile: KernelProfile = DEFAULT_PROFILE,
 ) -> ZswapEstimate:
-    """The zswap view of ``pages`` (whole 4 KiB pages) or of their ``clens``.
+    """The zswap view of ``pages`` (whole pages) or of their ``clens``, on ``profile``.
 
     ``clens`` are compressed lengths with unlimited room (0 = all-zero page), as
     :func:`zsmalloc.zswap.compression.page_clens` gives them.  ``writeback=False``
@@ -96,9 +92,10 @@ def estimate_zswap(
     if c.ndim != 1 or (c < 0).any():
         raise InputError("clens must be a flat sequence of lengths >= 0")
     zero = c == 0
-    small = (c > 0) & (c < PAGE)
-    big = c >= PAGE
-    lengths = np.concatenate([c[small], np.full(int(big.sum()) if writeback else 0, PAGE)])
+    page = profile.page_size
+    small = (c > 0) & (c < page)
+    big = c >= page
+    lengths = np.concatenate([c[small], np.full(int(big.sum()) if writeback else 0, page)])
     est = ZswapEstimate(
         compressor=compressor,
         pages=len(c),
@@ -107,12 +104,20 @@ def estimate_zswap(
         stored_incompressible_pages=int(big.sum()) if writeback else 0,
         rejected_pages=0 if writeback else int(big.sum()),
         compressed_bytes=int(lengths.sum()),
-        pool_total_size=pool_pages_for_lengths(lengths) * PAGE,
+        pool_total_size=pool_pages_for_lengths(lengths, profile) * page,
+        page_size=page,
     )
     if totalram_pages is None:
         return est
     return _with_limit(
-        est, c, writeback, totalram_pages, max_pool_percent, accept_threshold_percent, pool_factory
+        est,
+        c,
+        writeback,
+        totalram_pages,
+        max_pool_percent,
+        accept_threshold_percent,
+        pool_factory,
+        profile,
     )
 
 
@@ -124,10 +129,11 @@ def _with_limit(
     max_pool_percent: int,
     accept_threshold_percent: int,
     pool_factory: Any,
+    profile: KernelProfile,
 ) -> ZswapEstimate:
     from dataclasses import replace
 
-    from zsmalloc.zswap.zswap import Zswap, default_pool_factory
+    from zsmalloc.zswap.zswap import Zswap
 
     params = ZswapParams(
         enabled=True,
@@ -135,11 +141,9 @@ def _with_limit(
         max_pool_percent=max_pool_percent,
         accept_threshold_percent=accept_threshold_percent,
     )
-    z = Zswap(
-        totalram_pages, params, worker="sync", pool_factory=pool_factory or default_pool_factory
-    )
+    z = Zswap(totalram_pages, params, worker="sync", pool_factory=pool_factory, profile=profile)
     max_pages = z.max_pages()
-    if est.pool_total_size // PAGE < max_pages:  # never reaches the limit: nothing changes
+    if est.pool_total_size // est.page_size < max_pages:  # never reaches the limit: nothing changes
         return replace(
             est,
             max_pool_pages=max_pages,

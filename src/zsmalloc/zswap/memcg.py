@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 
 from zsmalloc.errors import SysfsError
 
-PAGE = 4096
 ROOT = "/"
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-def parse_zswap_max(value: str) -> int | None:
+def parse_zswap_max(value: str, page_size: int) -> int | None:
     """Mirrors page_counter_memparse(): bytes with K/M/G/T suffix, or ``max``.
 
     Returns whole pages (rounded down) or None for ``max`` (PAGE_COUNTER_MAX).
@@ -52,7 +51,7 @@ def parse_zswap_max(value: str) -> int | None:
             f"memory.zswap.max: expected bytes (K/M/G/T suffix) or 'max', found {value!r}",
             errno=errno.EINVAL,
         )
-    return int(v) * mult // PAGE
+    return int(v) * mult // page_size
 
 
 @dataclass(eq=False)
@@ -60,6 +59,7 @@ class MemCgroup:
     """One memory cgroup's zswap view (``struct mem_cgroup`` zswap fields + stats)."""
 
     name: str
+    page_size: int  # PAGE_SIZE of the kernel (the page counters count pages)
     parent: MemCgroup | None = None
     zswap_max: int | None = None  # pages; None = PAGE_COUNTER_MAX ("max")
     zswap_writeback: bool = True
@@ -86,7 +86,7 @@ class MemCgroup:
         if self.is_root():
             raise SysfsError(f"{name}: the root cgroup has no such file", errno=errno.ENOENT)
         if name == "memory.zswap.max":
-            self.zswap_max = parse_zswap_max(value)
+            self.zswap_max = parse_zswap_max(value, self.page_size)
         elif name == "memory.zswap.writeback":
             if value.strip() not in ("0", "1"):
                 raise SysfsError(
@@ -108,7 +108,7 @@ class MemCgroup:
                 break
             if m.zswap_max is None:
                 continue
-            if m.zswap_max == 0 or m.zswap_b // PAGE >= m.zswap_max:
+            if m.zswap_max == 0 or m.zswap_b // m.page_size >= m.zswap_max:
                 return False
         return True
 
@@ -138,7 +138,7 @@ class MemCgroup:
         return {
             "memory.zswap.current": self.zswap_b,
             "zswap": self.zswap_b,
-            "zswapped": self.zswapped * PAGE,
+            "zswapped": self.zswapped * self.page_size,
             "zswpin": self.zswpin,
             "zswpout": self.zswpout,
             "zswpwb": self.zswpwb,
@@ -152,8 +152,9 @@ class MemCgroupTree:
     the pool-limit shrink worker uses for its round-robin (spec §9).
     """
 
-    def __init__(self) -> None:
-        self.root = MemCgroup(ROOT)
+    def __init__(self, page_size: int) -> None:
+        self.page_size = page_size
+        self.root = MemCgroup(ROOT, page_size)
         self.by_name: dict[str, MemCgroup] = {ROOT: self.root}
 
     def get(self, name: str | None) -> MemCgroup:
@@ -168,7 +169,7 @@ class MemCgroupTree:
         if name in self.by_name:
             raise SysfsError(f"cgroup {name!r} already exists", errno=errno.EEXIST)
         p = self.get(parent)
-        m = MemCgroup(name, parent=p)
+        m = MemCgroup(name, self.page_size, parent=p)
         p.children.append(m)
         self.by_name[name] = m
         return m

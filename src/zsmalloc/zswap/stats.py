@@ -3,14 +3,12 @@
 Mirrors the ``zswap_*`` statics and ``zswap_debugfs_init()`` in mm/zswap.c
 (6.18), spec §10 and §11.  The debugfs names are the kernel's, in its order;
 ``pool_total_size`` is not stored but computed when read, as the kernel does
-(``zswap_total_pages() * PAGE_SIZE``), and so is passed in.
+(``zswap_total_pages() * PAGE_SIZE``), and so is passed in, with PAGE_SIZE.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-PAGE = 4096
 
 # Every file of /sys/kernel/debug/zswap in 6.18, in zswap_debugfs_init() order.
 DEBUGFS_FILES = (
@@ -51,15 +49,18 @@ class ZswapCounters:
         """Add one to the counter called ``name`` (a debugfs file name)."""
         setattr(self, name, getattr(self, name) + 1)
 
-    def debugfs(self, total_pages: int) -> dict[str, int]:
+    def debugfs(self, total_pages: int, page_size: int) -> dict[str, int]:
         """What ``grep . /sys/kernel/debug/zswap/*`` would show, in the kernel's order."""
         values = asdict(self)
-        values["pool_total_size"] = total_pages * PAGE
+        values["pool_total_size"] = total_pages * page_size
         return {name: values[name] for name in DEBUGFS_FILES}
 
     def vmstat(self) -> dict[str, int]:
         return {"zswpin": self.zswpin, "zswpout": self.zswpout, "zswpwb": self.zswpwb}
 
-    def meminfo(self, total_pages: int) -> dict[str, int]:
+    def meminfo(self, total_pages: int, page_size: int) -> dict[str, int]:
         """``Zswap:`` and ``Zswapped:`` of /proc/meminfo, in kB."""
-        return {"Zswap": total_pages * PAGE // 1024, "Zswapped": self.stored_pages * PAGE // 1024}
+        return {
+            "Zswap": total_pages * page_size // 1024,
+            "Zswapped": self.stored_pages * page_size // 1024,
+        }

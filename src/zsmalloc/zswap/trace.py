@@ -48,10 +48,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zsmalloc.errors import InputError, ZsmallocError
-from zsmalloc.zswap.compression import PAGE, page_clens
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.params import ZswapParams
 from zsmalloc.zswap.stats import DEBUGFS_FILES
-from zsmalloc.zswap.zswap import ZsPoolLike, Zswap, default_pool_factory
+from zsmalloc.zswap.zswap import ZsPoolLike, Zswap
 
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 # op -> (min fields, max fields) after the op itself
@@ -147,7 +148,7 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
             trace.ram = parse_size(args[0])
         except ValueError:
             raise trace.error(n, f"ram: expected bytes like 8G, found {args[0]!r}") from None
-        if trace.ram < PAGE:
+        if trace.ram <= 0:
             raise trace.error(n, f"ram: expected at least one page, found {args[0]!r}")
     elif op == "pages":
         trace.pages_path = (Path(trace.path).parent / args[0]).resolve()
@@ -176,19 +177,20 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
 class _Pages:
     """The ``pages`` file, read once; clens per compressor computed in one batch."""
 
-    def __init__(self, path: Path, trace: Trace) -> None:
+    def __init__(self, path: Path, trace: Trace, page_size: int) -> None:
         try:
             opener = gzip.open if path.suffix == ".gz" else open
             with opener(path, "rb") as f:
                 self.data = f.read()
         except (OSError, EOFError) as exc:
             raise InputError(f"cannot read pages file: {exc}", path=str(path)) from None
-        if len(self.data) % PAGE:
+        if len(self.data) % page_size:
             raise InputError(
-                f"pages file must hold whole 4096-byte pages, found {len(self.data)} bytes",
+                f"pages file must hold whole {page_size}-byte pages, "
+                f"found {len(self.data)} bytes",
                 path=str(path),
             )
-        self.nr = len(self.data) // PAGE
+        self.nr = len(self.data) // page_size
         self._clens: dict[str, list[int]] = {}
 
     def clen(self, idx: int, compressor: str) -> int:
@@ -203,8 +205,9 @@ def replay(
     every: int = 0,
     worker: str = "sync",
     ram: int | None = None,
-    pool_factory: Callable[[], ZsPoolLike] = default_pool_factory,
+    pool_factory: Callable[[], ZsPoolLike] | None = None,
     mismatches: list[tuple[int, str, int, int]] | None = None,
+    profile: KernelProfile = DEFAULT_PROFILE,
 ) -> Iterator[tuple[int, dict[str, int]]]:
     """Run the trace; yield ``(line, debugfs counters)`` at ``stat`` and ``expect``
     lines, every ``every`` events (0 = never) and once at the end.
@@ -215,8 +218,17 @@ def replay(
     totalram = ram if ram is not None else trace.ram
     if totalram is None:
         raise InputError("no 'ram SIZE' line and no --ram given", path=trace.path)
-    z = Zswap(totalram // PAGE, ZswapParams(), pool_factory=pool_factory, worker=worker)
-    pages = _Pages(trace.pages_path, trace) if trace.pages_path else None
+    if totalram < profile.page_size:
+        raise InputError(f"ram: expected at least one {profile.page_size}-byte page, "
+                         f"found {totalram} bytes", path=trace.path)
+    z = Zswap(
+        totalram // profile.page_size,
+        ZswapParams(),
+        pool_factory=pool_factory,
+        worker=worker,
+        profile=profile,
+    )
+    pages = _Pages(trace.pages_path, trace, profile.page_size) if trace.pages_path else None
     last, reported = 0, -1
     for k, ev in enumerate(trace.events, start=1):
         try:

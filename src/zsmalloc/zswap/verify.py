@@ -40,10 +40,13 @@ from typing import Any
 import numpy as np
 
 from zsmalloc.errors import InputError, KernelUnavailableError
-from zsmalloc.zswap.compression import PAGE, page_clens
+from zsmalloc.profile import DEFAULT_PROFILE
+from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.live import LiveZswap, read_param, zswap_unavailable_reason
 from zsmalloc.zswap.params import ZswapParams
 from zsmalloc.zswap.zswap import Zswap, default_pool_factory
+
+PAGE = DEFAULT_PROFILE.page_size  # the live kernel here runs 4 KiB pages
 
 EXACT = (
     "stored_pages",

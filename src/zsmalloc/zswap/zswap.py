@@ -44,8 +44,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from zsmalloc.errors import InputError, InvalidSizeError, OutOfMemoryError
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zs.pool import Pool
 from zsmalloc.zswap.compression import (
-    PAGE,
     is_zero_filled,
     length_function,
     zswap_compress_outcome,
@@ -67,10 +68,9 @@ class ZsPoolLike(Protocol):
     def total_pages(self) -> int: ...
 
 
-def default_pool_factory() -> ZsPoolLike:
-    from zsmalloc import Pool
-
-    return Pool()  # type: ignore[no-any-return]
+def default_pool_factory(profile: KernelProfile = DEFAULT_PROFILE) -> ZsPoolLike:
+    """zs_create_pool() for zswap: a zsmalloc Pool of the kernel ``profile``."""
+    return Pool(profile=profile)
 
 
 @dataclass(eq=False)
@@ -122,7 +122,8 @@ class Zswap:
         totalram_pages: int,
         params: ZswapParams | None = None,
         *,
-        pool_factory: Callable[[], ZsPoolLike] = default_pool_factory,
+        pool_factory: Callable[[], ZsPoolLike] | None = None,
+        profile: KernelProfile = DEFAULT_PROFILE,
         worker: str = "sync",
         nr_swap_slots: int | None = None,
     ) -> None:
@@ -132,11 +133,13 @@ class Zswap:
             raise InputError(f"worker must be 'sync' or 'manual', found {worker!r}")
         self.totalram_pages = totalram_pages
         self.params = ZswapParams()
-        self.pool_factory = pool_factory
+        self.profile = profile
+        self.page_size = profile.page_size
+        self.pool_factory = pool_factory or (lambda: default_pool_factory(profile))
         self.worker = worker
         self.nr_swap_slots = nr_swap_slots
         self.counters = ZswapCounters()
-        self.memcgs = MemCgroupTree()
+        self.memcgs = MemCgroupTree(self.page_size)
         self.pools: list[ZswapPool] = []  # pools[0] is current
         self.tree: dict[int, ZswapEntry] = {}
         self.slots: dict[int, SwapSlot] = {}
@@ -279,8 +282,10 @@ class Zswap:
             self._check_offset(offset + k)
         if pages is not None:
             for k, p in enumerate(pages):
-                if len(p) != PAGE:
-                    raise InvalidSizeError(f"page {k}: expected {PAGE} bytes, found {len(p)}")
+                if len(p) != self.page_size:
+                    raise InvalidSizeError(
+                        f"page {k}: expected {self.page_size} bytes, found {len(p)}"
+                    )
             zero = all(is_zero_filled(p) for p in pages)
         else:
             for k, c in enumerate(clens):  # type: ignore[arg-type]
@@ -339,7 +344,9 @@ class Zswap:
 
     def _store_page(self, offset: int, clen: int, pool: ZswapPool, mc: MemCgroup) -> bool:
         """Mirrors zswap_store_page(): compress, zs_malloc, tree insert, charge, LRU add."""
-        outcome = zswap_compress_outcome(pool.compressor, clen, self.writeback_enabled(mc))
+        outcome = zswap_compress_outcome(
+            pool.compressor, clen, self.writeback_enabled(mc), self.page_size
+        )
         if outcome.length is None:
             self.counters.bump(outcome.reject_counter)  # type: ignore[arg-type]
             return False
@@ -356,7 +363,7 @@ class Zswap:
         pool.nr_entries += 1
         mc.charge(entry.length)
         self.counters.stored_pages += 1
-        if entry.length == PAGE:
+        if entry.length == self.page_size:
             self.counters.stored_incompressible_pages += 1
         self._lru(mc).add(entry)
         return True
@@ -370,7 +377,7 @@ class Zswap:
         if entry.pool is not self.pools[0] and not entry.pool.nr_entries:
             self._drop_drained_pools()
         entry.memcg.uncharge(entry.length)
-        if entry.length == PAGE:
+        if entry.length == self.page_size:
             self.counters.stored_incompressible_pages -= 1
         self.counters.stored_pages -= 1
 
@@ -505,7 +512,7 @@ class Zswap:
         mc = memcg if isinstance(memcg, MemCgroup) else self.memcgs.get(memcg)
         if not self.params.shrinker_enabled or not self.writeback_enabled(mc):
             return 0
-        nr_backing, nr_stored = mc.zswap_b // PAGE, mc.zswapped
+        nr_backing, nr_stored = mc.zswap_b // self.page_size, mc.zswapped
         if not nr_stored:
             return 0
         nr_freeable = len(self._lru(mc))
@@ -531,7 +538,7 @@ class Zswap:
     # -- views ------------------------------------------------------------------------
     def debugfs(self) -> dict[str, int]:
         """``/sys/kernel/debug/zswap/*`` now."""
-        return self.counters.debugfs(self.total_pages())
+        return self.counters.debugfs(self.total_pages(), self.page_size)
 
     def lru_order(self, memcg: str | MemCgroup | None = None) -> list[int]:
         """Offsets on a memcg's LRU, head (next to be visited) first."""
