@@ -6,7 +6,7 @@ tmpfs file (mode 0600, removed at exit), then, per algorithm and alternating in
 the same run:
 
 * kernel: ``dd if=IMAGE of=/dev/zramN bs=1M oflag=direct`` into a hot-added
-  zram device (:class:`~zsmalloc.kernel.live.LiveZram`), timed;
+  zram device (:class:`~zsmalloc.live.zram.LiveZram`), timed;
 * estimate: ``zsmalloc estimate IMAGE --algo A --json`` as a subprocess, timed
   wall-clock (interpreter start included; numba is warmed up once, untimed,
   as an installed package would be), with its peak RSS (its own VmHWM).
@@ -34,8 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from zsmalloc.cli.live import render_divergence
 from zsmalloc.estimate.sample import machine_mix
-from zsmalloc.kernel.live import LiveZram, zram_unavailable_reason
+from zsmalloc.live.result import Divergence, compare_rows
+from zsmalloc.live.zram import LiveZram, zram_unavailable_reason
+from zsmalloc.zram.stats import MmStat
 
 PAGE = 4096
 
@@ -51,7 +54,7 @@ def timed(cmd: list[str], stdout: Any = None) -> tuple[float, float]:
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def run_kernel(image: Path, algo: str, nr_pages: int) -> tuple[float, float, list[int]]:
+def run_kernel(image: Path, algo: str, nr_pages: int) -> tuple[float, float, MmStat]:
     """dd of the image into a fresh device: wall and CPU seconds; the device's mm_stat."""
     with LiveZram(algorithm=algo, disksize=nr_pages * PAGE) as z:
         z.close()  # dd opens the device itself
@@ -106,7 +109,8 @@ def main() -> None:
         )
         for algo in args.algo.split(","):
             run_estimate(warm, algo)  # numba compiles (or loads its cache) once, untimed
-            kt, et, kc, ec, rss, same = [], [], [], [], [], True
+            kt, et, kc, ec, rss = [], [], [], [], []
+            div: Divergence | None = None
             for _ in range(args.repeat):
                 wall, cpu, mm = run_kernel(image, algo, nr_pages)
                 kt.append(wall)
@@ -115,20 +119,19 @@ def main() -> None:
                 et.append(wall)
                 ec.append(cpu)
                 rss.append(peak)
-                cols = rep["mm_stat_columns"]
-                got = [rep["algorithms"][algo]["mm_stat"][c] for c in cols]
-                same = same and got == mm
+                got = MmStat(**rep["algorithms"][algo]["mm_stat"])
+                div = div or compare_rows(f"{algo}, {args.mib} MiB", "mm_stat", mm, got)
             mb = nr_pages * PAGE / 1e6
             k, e = statistics.median(kt), statistics.median(et)
-            budget = mm[2] + 64 * nr_pages + (300 << 20)
+            budget = mm.mem_used_total + 64 * nr_pages + (300 << 20)
             cpu_s = f"{statistics.median(kc):.1f}/{statistics.median(ec):.1f}"
             print(
                 f"{algo:8} {mb / k:12.0f} {mb / e:14.0f} {k / e:6.2f} {cpu_s:>11} "
                 f"{max(rss) / 2**20:6.0f} MiB {budget / 2**20:7.0f} MiB "
-                f"{'equal' if same else 'DIFFER':>8}"
+                f"{'equal' if div is None else 'DIFFER':>8}"
             )
-            if not same:
-                print(f"  kernel   {mm}\n  estimate {got}")
+            if div is not None:
+                print("  " + render_divergence(div))
         print(f"load average after: {os.getloadavg()}")
     finally:
         image.unlink(missing_ok=True)

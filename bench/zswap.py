@@ -4,7 +4,8 @@ Usage::
 
     python bench/zswap.py [--pages 50000] [--algo lzo] [--seed 1]
 
-The workload is ``zsmalloc verify --zswap``'s (testdata + synthetic pages).
+The workload is ``zsmalloc verify --zswap``'s (:func:`zsmalloc.live.workload.zswap_pages`),
+the kernel side its harness (:class:`zsmalloc.live.zswap.LiveZswap`).
 Printed, in pages per second:
 
 * kernel: the running kernel's zswap taking the pages (a holder process pages
@@ -15,7 +16,7 @@ Printed, in pages per second:
 * estimate: ``estimate_zswap`` (batch lengths plus the closed-form pool size);
 
 and each model figure as a ratio to the kernel's.  The counters of all three
-are printed too; they must agree.
+are printed too, and compared with the kernel's; they must agree.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ from __future__ import annotations
 import argparse
 import time
 
+from zsmalloc.errors import KernelUnavailableError
+from zsmalloc.live.result import compare_rows
+from zsmalloc.live.workload import testdata_pages, zswap_pages
+from zsmalloc.live.zswap import LiveZswap, totalram_pages
 from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.estimate import estimate_zswap
 from zsmalloc.zswap.params import ZswapParams
-from zsmalloc.zswap.verify import _testdata_pages, totalram_pages, workload
 from zsmalloc.zswap.zswap import Zswap
 
 
@@ -36,7 +40,7 @@ def main() -> None:
     ap.add_argument("--algo", default="lzo")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    pages = workload(args.pages, args.seed, _testdata_pages())
+    pages = zswap_pages(args.pages, args.seed, testdata_pages())
     n = args.pages
 
     estimate_zswap(pages[: 64 * 4096], compressor=args.algo)  # warm up numba
@@ -53,14 +57,14 @@ def main() -> None:
 
     kernel_s = None
     try:
-        from zsmalloc.zswap.live import LiveZswap
-
         with LiveZswap(compressor=args.algo, swap_size=(n + 1024) * 4096) as live:
             t = time.perf_counter()
-            live.hold(pages)
+            left = live.hold(pages)
             kernel_s = time.perf_counter() - t
             kd = live.counters()
-    except Exception as exc:  # no root, no zswap: model figures only
+        if left or live.undo_errors:
+            print(f"kernel: {left} pages left resident; restore errors {live.undo_errors}")
+    except KernelUnavailableError as exc:  # no root, no zswap: model figures only
         print(f"kernel: not measured ({exc})")
 
     def row(name: str, secs: float, stored: int, size: int) -> None:
@@ -71,6 +75,16 @@ def main() -> None:
         row("kernel", kernel_s, kd["stored_pages"], kd["pool_total_size"])
     row("model", model_s, md["stored_pages"], md["pool_total_size"])
     row("estimate", est_s, e.stored_pages, e.pool_total_size)
+    if kernel_s:
+        columns = ("stored_pages", "stored_incompressible_pages", "pool_total_size")
+        for name, got in (
+            ("model", tuple(md[c] for c in columns)),
+            ("estimate", (e.stored_pages, e.stored_incompressible_pages, e.pool_total_size)),
+        ):
+            div = compare_rows(
+                f"{name} vs kernel", "debugfs", [kd[c] for c in columns], got, columns
+            )
+            print(f"{name}: counters {'equal' if div is None else 'DIFFER: ' + str(div.to_dict())}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def testdata() -> Path:
 @pytest.fixture
 def live_zram() -> Iterator[Callable[..., object]]:
     """Factory: ``live_zram(algorithm="lz4", disksize=...)`` -> an entered LiveZram."""
-    from zsmalloc.kernel.live import LiveZram, zram_unavailable_reason
+    from zsmalloc.live.zram import LiveZram, zram_unavailable_reason
 
     reason = zram_unavailable_reason()
     if reason:

@@ -102,7 +102,7 @@ def test_writeback_and_recompress_from_a_script(
 def test_verify_without_a_kernel_device_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    import zsmalloc.kernel.live as live
+    import zsmalloc.live.zram as live
 
     monkeypatch.setattr(live, "zram_unavailable_reason", lambda: "not root: test")
     code, _, err = run(["verify", "--kernel", "--ops", "10"], capsys)

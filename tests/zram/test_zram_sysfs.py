@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import SysfsError
+from zsmalloc.kparse import kstrtou16, kstrtoull, memparse
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.stats import format_debug_stat, format_io_stat, format_mm_stat, new_stats
-from zsmalloc.zram.sysfs import kstrtoull, memparse
 
 # spec zram.md §0.2: live output of the reference kernel
 PAGE = 4096
@@ -196,13 +196,13 @@ def test_unknown_and_readonly_attributes() -> None:
 
 
 def test_kstrtoull() -> None:
-    assert kstrtoull("a", "+12\n") == 12
+    assert kstrtoull("+12\n", 10, attr="a") == 12
     for bad in ("", "12 ", "1\n\n", "-1", "0x10"):
         with pytest.raises(SysfsError) as exc:
-            kstrtoull("a", bad)
+            kstrtoull(bad, 10, attr="a")
         assert exc.value.errno == errno.EINVAL
     with pytest.raises(SysfsError) as exc:
-        kstrtoull("a", "65536", limit=0xFFFF)
+        kstrtou16("65536", 10, attr="a")
     assert exc.value.errno == errno.ERANGE
 
 

@@ -7,16 +7,19 @@ that a compaction the kernel's shrinker did by itself is followed, not blamed.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from types import TracebackType
 
 import pytest
 
-import zsmalloc.kernel.verify as verify
+import zsmalloc.live.verify_zram as verify
+from zsmalloc.cli.live import render_divergence
 from zsmalloc.errors import OutOfMemoryError
-from zsmalloc.kernel.workload import generate
+from zsmalloc.live.workload import zram_ops
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.replay import replay
+from zsmalloc.zram.stats import MmStat
 from zsmalloc.zram.trace import read_trace
 
 PAGE = 4096
@@ -49,7 +52,7 @@ class FakeLive:
         try:
             self.z.write(slot * PAGE, data)
         except OutOfMemoryError:
-            raise OSError(5, "Input/output error") from None
+            raise OSError(errno.EIO, "Input/output error") from None
         if (
             self.shrink_at is not None
             and self.writes >= self.shrink_at
@@ -73,11 +76,18 @@ class FakeLive:
     def attr(self, name: str) -> str:
         return self.z.read_attr(name)
 
-    def mm_stat(self) -> list[int]:
-        mm = self.z.mm_stat()
+    def mm_stat(self) -> MmStat:
+        mm = MmStat(*self.z.mm_stat())
         if self.skew_at is not None and self.writes >= self.skew_at:
-            mm[1] += 1
+            mm = mm._replace(compr_data_size=mm.compr_data_size + 1)
         return mm
+
+    def io_stat(self) -> tuple[int, ...]:
+        return tuple(self.z.io_stat())
+
+    @property
+    def name(self) -> str:
+        return f"zram{self.dev_id}"
 
 
 @pytest.fixture
@@ -93,7 +103,7 @@ def test_identical_devices_agree(fake: type[FakeLive], tmp_path: Path) -> None:
     trace = tmp_path / "t.trace"
     result = verify.verify_zram("lz4", n_ops=400, seed=3, nr_pages=32, save=trace)
     assert result.ok and result.ops_done == 400
-    assert result.failed_stores > 0  # the workload hits mem_limit
+    assert result.events["failed_stores"] > 0  # the workload hits mem_limit
     assert result.counts["compact"] > 0 and result.counts["discard"] > 0
     assert replay(read_trace(trace)).ok
 
@@ -106,7 +116,7 @@ def test_a_counter_divergence_is_reported_where_it_starts(fake: type[FakeLive]) 
     assert div.differing == ["compr_data_size"]
     assert div.kernel[1] == div.model[1] + 1
     assert "write slot" in div.where
-    writes = [op for op in generate(result.ops_done, 4, 32) if op.kind == "write"]
+    writes = [op for op in zram_ops(result.ops_done, 4, 32) if op.kind == "write"]
     assert len(writes) == 50  # the 50th write is the op that diverged
 
 
@@ -114,19 +124,19 @@ def test_shrinker_compaction_is_followed_not_blamed(fake: type[FakeLive], tmp_pa
     fake.shrink_at = 120
     trace = tmp_path / "t.trace"
     result = verify.verify_zram("lzo-rle", n_ops=300, seed=5, nr_pages=32, save=trace)
-    assert result.ok, result.divergence.render() if result.divergence else ""
-    assert result.shrinker_events == 1
+    assert result.ok, render_divergence(result.divergence) if result.divergence else ""
+    assert result.events["shrinker_events"] == 1
     # the saved trace records the shrinker's compaction, so it still replays
     assert replay(read_trace(trace)).ok
 
 
 def test_workload_is_reproducible() -> None:
-    a = [(op.kind, op.slot, op.page, op.value) for op in generate(300, 9, 64)]
-    b = [(op.kind, op.slot, op.page, op.value) for op in generate(300, 9, 64)]
+    a = [(op.kind, op.slot, op.page, op.value) for op in zram_ops(300, 9, 64)]
+    b = [(op.kind, op.slot, op.page, op.value) for op in zram_ops(300, 9, 64)]
     assert a == b
     kinds = {k for k, *_ in a}
     assert kinds == {"write", "discard", "read", "compact", "limit", "reset_max"}
-    origins = {op.origin.split()[0] for op in generate(300, 9, 64) if op.kind == "write"}
+    origins = {op.origin.split()[0] for op in zram_ops(300, 9, 64) if op.kind == "write"}
     assert "file" in origins and {"random", "zeros", "same-filled"} & origins
 
 
@@ -140,4 +150,6 @@ def test_stat_files_are_compared_byte_for_byte_at_the_end(fake: type[FakeLive]) 
     result = verify.verify_zram("lz4", n_ops=50, seed=1, nr_pages=16)
     div = result.divergence
     assert div is not None and div.what == "debug_stat text"
-    assert div.render().startswith("after the last op: debug_stat text differs at byte 9:")
+    assert render_divergence(div).startswith(
+        "after the last op: debug_stat text differs at byte 9:"
+    )

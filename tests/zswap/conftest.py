@@ -1,8 +1,7 @@
 """Fixtures for the zswap tests.
 
 ``make_zswap`` builds a :class:`~zsmalloc.zswap.zswap.Zswap` on the package's
-zsmalloc ``Pool`` when it exists, otherwise on the list-based oracle of
-``tests/naive.py`` (which replays the kernel's zram traces exactly).  The rule
+zsmalloc ``Pool`` (checked once per session; a broken Pool fails the tests).  The rule
 tests store pages "as-is" (``clen > 4096``): each such object takes exactly one
 page of the huge class, so ``total_pages`` equals the number stored and the
 expected values follow from the spec alone.
@@ -15,28 +14,31 @@ from typing import Any
 
 import pytest
 
+from naive import NaiveZsmalloc
+from zsmalloc.zs.pool import Pool
 from zsmalloc.zswap.params import ZswapParams
 from zsmalloc.zswap.zswap import ZsPoolLike, Zswap
 
 
 def _pool_factory() -> Callable[[], ZsPoolLike]:
-    try:
-        from zsmalloc.zs.pool import Pool
+    """The package's Pool, after a smoke test against the oracle; a broken Pool fails here.
 
-        p = Pool()
-        handles = [p.malloc(100), p.malloc(4096)]
-        assert p.total_pages() == 2
-        for h in handles:
-            p.free(h)
-        return Pool  # type: ignore[return-value]
-    except Exception:  # the package's Pool missing or unfinished: use the oracle
-        from naive import NaiveZsmalloc
-
-        class NaivePool(NaiveZsmalloc):
-            def total_pages(self) -> int:
-                return self.pages
-
-        return NaivePool
+    There is no fallback: tests/naive.py (checked against the kernel's traces in
+    tests/test_naive_oracle.py) judges the Pool, it never stands in for it, so a
+    broken Pool cannot leave these tests green.
+    """
+    pool, oracle = Pool(), NaiveZsmalloc()
+    sizes = (100, 3000, 4096, 100)
+    handles = [(pool.malloc(n), oracle.malloc(n)) for n in sizes]
+    assert pool.total_pages() == oracle.pages, (
+        f"Pool smoke test: {oracle.pages} pages expected after zs_malloc{sizes}, "
+        f"found {pool.total_pages()}"
+    )
+    for h, o in handles:
+        pool.free(h)
+        oracle.free(o)
+    assert pool.total_pages() == oracle.pages == 0, "Pool smoke test: pages left after frees"
+    return Pool  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session")

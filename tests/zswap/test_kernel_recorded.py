@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from zsmalloc.live.verify_zswap import model_counters
 from zsmalloc.zswap.estimate import estimate_zswap
 from zsmalloc.zswap.params import ZswapParams
-from zsmalloc.zswap.verify import model_counters
 
 # algo: (stored_pages, stored_incompressible_pages, pool_total_size)
 KERNEL = {

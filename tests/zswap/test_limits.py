@@ -7,6 +7,7 @@ number of entries and each expected value is spec arithmetic.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 
 import pytest
@@ -90,15 +91,43 @@ def test_rejected_store_drops_stale_entry(make_zswap: Callable[..., Zswap]) -> N
 def test_bad_parameter_changes_nothing(make_zswap: Callable[..., Zswap]) -> None:
     z = make_zswap(1000)
     before = z.params
-    for name, value in [
-        ("accept_threshold_percent", "101"),
-        ("max_pool_percent", "-1"),
-        ("enabled", "maybe"),
-        ("zpool", "zsmalloc"),
+    for name, value, err in [
+        ("accept_threshold_percent", "1_0", errno.EINVAL),
+        ("accept_threshold_percent", " 90", errno.EINVAL),
+        ("max_pool_percent", "-1", errno.EINVAL),
+        ("max_pool_percent", "4294967296", errno.ERANGE),
+        ("enabled", "maybe", errno.EINVAL),
+        ("shrinker_enabled", None, errno.EINVAL),
+        ("zpool", "zsmalloc", errno.ENOENT),
     ]:
-        with pytest.raises(SysfsError):
-            z.set_param(name, value)
+        with pytest.raises(SysfsError) as exc:
+            z.set_param(name, value)  # type: ignore[arg-type]
+        assert exc.value.errno == err, (name, value)
     assert z.params == before
+
+
+def test_parameters_parse_as_the_live_kernel_does(make_zswap: Callable[..., Zswap]) -> None:
+    """Values written to /sys/module/zswap/parameters on 6.18.44, and what it kept.
+
+    The numbers are param_set_uint (kstrtouint, base 0, no range check: 101 is
+    taken), the flags param_set_bool (kstrtobool: first one or two bytes).
+    tests/kernel/test_zswap_live.py repeats this against the running kernel.
+    """
+    z = make_zswap(1000)
+    for name, value, kept in [
+        ("accept_threshold_percent", "101", 101),
+        ("accept_threshold_percent", "010", 8),
+        ("accept_threshold_percent", "0x10", 16),
+        ("accept_threshold_percent", "+5\n", 5),
+        ("max_pool_percent", "5\0abc", 5),  # the kernel reads a C string
+        ("max_pool_percent", "0X1f", 31),
+        ("max_pool_percent", "", 31),  # a zero-byte write reaches no setter
+        ("shrinker_enabled", "yes", True),
+        ("shrinker_enabled", "of", False),
+        ("shrinker_enabled", "On", True),
+    ]:
+        z.set_param(name, value)
+        assert getattr(z.params, name) == kept, (name, value)
 
 
 @given(

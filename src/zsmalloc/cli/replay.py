@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from zsmalloc.kernel.diff import Divergence
+from zsmalloc.cli.live import render_divergence
+from zsmalloc.live.result import Divergence
 
 
 @click.command("replay")
@@ -43,5 +44,5 @@ def replay_cmd(trace: str, as_json: bool) -> None:
                 tuple(result.kernel_row),
                 tuple(result.model_row),
             )
-            click.echo(f"MISMATCH at {div.render()}")
+            click.echo(f"MISMATCH at {render_divergence(div)}")
     sys.exit(0 if result.ok else 1)

@@ -1,80 +1,149 @@
 """``zsmalloc verify --kernel|--zswap``: the model against the running kernel, live.
 
 ``--kernel`` runs a random zram workload on a hot-added ``/dev/zramN`` and on
-the model side by side (:mod:`zsmalloc.kernel.verify`).  Exit status: 0 when
-every operation matched, 1 at the first divergence (printed with both rows),
-2 when no kernel device can be used (not root, no zram) or on bad input.
-The device is always removed.
+the model side by side (:mod:`zsmalloc.live.verify_zram`).  ``--zswap`` swaps
+a set of pages out through the kernel's zswap and through the model, then
+frees or swaps in ``--ops`` of them, and compares the counters after each
+phase (:mod:`zsmalloc.live.verify_zswap`); ``zsmalloc zswap verify`` is the
+same command (an alias with the same options and defaults).
 
-Other modes plug in as modules with a ``run_cli(**options) -> int`` function
-taking the common options below and returning the exit status; ``--zswap``
-is dispatched to ``zsmalloc.zswap.verify``.
+Exit status: 0 when everything matched, 1 at a divergence (printed with both
+rows), 2 when no kernel device can be used (not root, no zram or zswap, a
+busy machine) or on bad input.  Whatever happens, the machine is left as it
+was found (devices removed, swap off, parameters restored).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from zsmalloc.errors import KernelUnavailableError
+from zsmalloc.live.defaults import ZRAM, ZSWAP, CheckDefaults
 
-MODES = {"kernel": "zsmalloc.kernel.verify", "zswap": "zsmalloc.zswap.verify"}
+MODE_DEFAULTS: dict[str, CheckDefaults] = {"zram": ZRAM, "zswap": ZSWAP}
+
+
+def _both(key: str) -> str:
+    return f"[zram: {ZRAM[key]}; zswap: {ZSWAP[key]}]"  # type: ignore[literal-required]
+
+
+def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of a live check, shared by ``verify`` and ``zswap verify``."""
+    options = [
+        click.option("--algo", default=None, help=f"Compression algorithm {_both('algorithm')}."),
+        click.option(
+            "--ops",
+            "n_ops",
+            default=None,
+            type=click.IntRange(0),
+            help=f"zram: operations; zswap: frees and swap-ins after the stores {_both('n_ops')}.",
+        ),
+        click.option("--seed", default=None, type=int, help=f"Workload seed {_both('seed')}."),
+        click.option(
+            "--pages",
+            "nr_pages",
+            default=None,
+            type=click.IntRange(1),
+            help=f"zram: device size; zswap: pages swapped out {_both('nr_pages')}.",
+        ),
+        click.option(
+            "--limit",
+            is_flag=True,
+            help="zswap: fill the pool to max_pool_percent=1 with incompressible pages, "
+            "then offer --pages more (checks pool_limit_hit).",
+        ),
+        click.option(
+            "--save",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Save the kernel run as a trace (zram: shared/testdata format; zswap: "
+            "a swap trace with the kernel's values; .gz to compress).",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 @click.command("verify")
-@click.option(
-    "--kernel", "mode", flag_value="kernel", help="Check zram against a live zram device."
-)
+@click.option("--kernel", "mode", flag_value="zram", help="Check zram against a live zram device.")
 @click.option("--zswap", "mode", flag_value="zswap", help="Check zswap against the live kernel.")
-@click.option("--algo", default=None, help="Compression algorithm [zram: lzo-rle].")
-@click.option(
-    "--ops", "n_ops", default=None, type=click.IntRange(0), help="Operations [zram: 2000]."
-)
-@click.option("--seed", default=None, type=int, help="Workload seed [1].")
-@click.option(
-    "--pages",
-    "nr_pages",
-    default=None,
-    type=click.IntRange(1),
-    help="Device size in pages [zram: 256].",
-)
-@click.option(
-    "--save",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Save the kernel run as a trace (shared/testdata format; .gz to compress).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(
-    mode: str | None,
+@check_options
+def verify_cmd(mode: str | None, **options: Any) -> None:
+    """Run a workload on the live kernel and on the model; compare the counters.
+
+    Options left out take the chosen check's defaults (shown in brackets).
+    """
+    if mode is None:
+        raise click.UsageError("choose what to verify: --kernel (zram) or --zswap")
+    run_check(mode, **options)
+
+
+@click.command("verify")
+@check_options
+def zswap_verify_cmd(**options: Any) -> None:
+    """The live zswap check: the same command as `zsmalloc verify --zswap`."""
+    run_check("zswap", **options)
+
+
+def run_check(
+    mode: str,
+    *,
     algo: str | None,
     n_ops: int | None,
     seed: int | None,
     nr_pages: int | None,
+    limit: bool,
     save: str | None,
     as_json: bool,
 ) -> None:
-    """Run a random workload on the live kernel and on the model; compare after every step.
+    """Run one check with its defaults filled in, print the result, exit with its status."""
+    from zsmalloc.cli.live import progress_bar, render_result
 
-    Options left out take the chosen mode's defaults (shown in brackets).
-    """
-    if mode is None:
-        raise click.UsageError("choose what to verify: --kernel (zram) or --zswap")
+    d = MODE_DEFAULTS[mode]
+    args = {
+        "algorithm": d["algorithm"] if algo is None else algo,
+        "n_ops": d["n_ops"] if n_ops is None else n_ops,
+        "seed": d["seed"] if seed is None else seed,
+        "nr_pages": d["nr_pages"] if nr_pages is None else nr_pages,
+    }
+    if limit and mode != "zswap":
+        raise click.UsageError("--limit is for --zswap")
     try:
-        module = importlib.import_module(MODES[mode])
-    except ModuleNotFoundError:
-        click.echo(f"zsmalloc: error: verify --{mode} is not available in this build", err=True)
-        sys.exit(2)
-    given = {"algo": algo, "n_ops": n_ops, "seed": seed, "nr_pages": nr_pages, "save": save}
-    options = {k: v for k, v in given.items() if v is not None}
-    try:
-        status = module.run_cli(as_json=as_json, **options)
+        with progress_bar() as progress:
+            if mode == "zram":
+                from zsmalloc.live.verify_zram import verify_zram
+
+                result = verify_zram(**args, save=save, progress=progress)
+            else:
+                from pathlib import Path
+
+                from zsmalloc.live.verify_zswap import verify_zswap
+
+                result = verify_zswap(
+                    args["nr_pages"],
+                    seed=args["seed"],
+                    compressor=args["algorithm"],
+                    churn=args["n_ops"],
+                    limit=limit,
+                    save=Path(save) if save else None,
+                    progress=progress,
+                )
     except KernelUnavailableError as exc:
         if as_json:
             click.echo(json.dumps({"ok": None, "error": str(exc)}))
         click.echo(f"zsmalloc: no kernel device can be used: {exc}", err=True)
         sys.exit(2)
-    sys.exit(status)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(render_result(result))
+        if save:
+            click.echo(f"  kernel run saved to {save}")
+    sys.exit(0 if result.ok else 1)

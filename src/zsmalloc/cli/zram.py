@@ -34,9 +34,9 @@ import click
 import numpy as np
 
 from zsmalloc.errors import InputError, SysfsError, ZsmallocError
+from zsmalloc.kparse import memparse
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.stats import PAGE_SIZE
-from zsmalloc.zram.sysfs import memparse
 
 
 def _size(word: str, what: str) -> int:

@@ -4,9 +4,9 @@
   replays a swap trace (format: :mod:`zsmalloc.zswap.trace`, docs/zswap.md) and
   prints the debugfs counters over time: at each ``stat`` line, every N events,
   and at the end.
-* ``zsmalloc zswap verify [--pages N] [--seed S] [--algo lzo] [--limit]``: the
-  live check (store-only, as ``zsmalloc verify --zswap``; ``--limit`` fills the
-  pool to ``max_pool_percent=1`` and offers N more pages beyond it).
+* ``zsmalloc zswap verify [--pages N] [--ops N] [--seed S] [--algo A] [--limit]``:
+  the live check; an alias of ``zsmalloc verify --zswap`` (:mod:`zsmalloc.cli.verify`),
+  same options, same defaults.
 
 A corrupt trace line is one error line naming file and line, exit status 2.
 """
@@ -18,6 +18,7 @@ import sys
 
 import click
 
+from zsmalloc.cli.verify import zswap_verify_cmd
 from zsmalloc.zswap.stats import DEBUGFS_FILES
 
 # Short column titles for the text table, in debugfs order.
@@ -100,56 +101,5 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
     sys.exit(1 if mismatches else 0)
 
 
-@zswap_cmd.command("verify")
-@click.option(
-    "--pages",
-    "nr_pages",
-    default=20000,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Pages in the store-only workload.",
-)
-@click.option(
-    "--ops",
-    "n_ops",
-    default=2000,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Then free or swap in this many distinct random pages and compare again.",
-)
-@click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--algo", default="lzo", show_default=True, help="zswap compressor.")
-@click.option(
-    "--limit",
-    is_flag=True,
-    help="Fill the pool to max_pool_percent=1 with incompressible pages, then offer "
-    "--pages more (checks pool_limit_hit).",
-)
-@click.option(
-    "--save",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Record the run as a zswap trace with the kernel's values (.gz ok).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify_cmd(
-    nr_pages: int, n_ops: int, seed: int, algo: str, limit: bool, save: str | None, as_json: bool
-) -> None:
-    """Live store-only check of zswap against the running kernel (root)."""
-    from zsmalloc.errors import KernelUnavailableError
-    from zsmalloc.zswap.verify import run_cli
-
-    try:
-        status = run_cli(
-            algo=algo,
-            n_ops=n_ops,
-            seed=seed,
-            nr_pages=nr_pages,
-            as_json=as_json,
-            limit=limit,
-            save=save,
-        )
-    except KernelUnavailableError as exc:
-        click.echo(f"zsmalloc: no live zswap can be used: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(status)
+# The live check: the same click command as `zsmalloc verify --zswap`, registered here too.
+zswap_cmd.add_command(zswap_verify_cmd, "verify")

@@ -37,6 +37,15 @@ from typing import Any
 import numpy as np
 
 from zsmalloc.errors import OutOfMemoryError, SysfsError
+from zsmalloc.kparse import (
+    kstrtoint,
+    kstrtou16,
+    kstrtouint,
+    kstrtoull,
+    memparse,
+    next_args,
+    sysfs_streq,
+)
 from zsmalloc.zram import stats as zs_stats
 from zsmalloc.zram.stats import (
     BD_READS,
@@ -53,7 +62,7 @@ from zsmalloc.zram.stats import (
     mm_stat_values,
     new_stats,
 )
-from zsmalloc.zram.sysfs import fail, kstrtoint, kstrtoull, memparse, next_args, sysfs_streq
+from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
     ZRAM_HUGE,
     ZRAM_IDLE,
@@ -221,7 +230,7 @@ class Zram:
 
     def _reset_store(self, text: str) -> None:
         """Mirrors reset_store(): kstrtou16, 0 is EINVAL (nothing here holds the device open)."""
-        if kstrtoull("reset", text, limit=0xFFFF) == 0:
+        if kstrtou16(text, 10, attr="reset") == 0:
             raise fail("reset", text, errno.EINVAL, "write a nonzero number to reset")
         self.reset()
 
@@ -264,7 +273,7 @@ class Zram:
             if key == "algo":
                 alg = val
             elif key == "priority":
-                prio = kstrtoull("recomp_algorithm", val, limit=(1 << 32) - 1)
+                prio = kstrtouint(val, 10, attr="recomp_algorithm")
         if alg is None:
             raise fail("recomp_algorithm", text, errno.EINVAL, "algo=NAME is required")
         if prio < ZRAM_SECONDARY_COMP or prio >= self.zram_max_comps:
@@ -290,15 +299,15 @@ class Zram:
             if not val:
                 raise fail("algorithm_params", text, errno.EINVAL, f"{key} needs a value")
             if key == "priority":
-                prio = kstrtoint("algorithm_params", val)
+                prio = kstrtoint(val, 10, attr="algorithm_params")
             elif key == "level":
-                level = kstrtoint("algorithm_params", val)
+                level = kstrtoint(val, 10, attr="algorithm_params")
             elif key == "algo":
                 alg = val
             elif key == "dict":
                 dict_path = val
             elif key == "deflate.winbits":
-                winbits = kstrtoint("algorithm_params", val)
+                winbits = kstrtoint(val, 10, attr="algorithm_params")
         if alg is not None:
             prio = next((p for p, a in enumerate(self.comp_algs) if a == alg), -1)
         if prio < 0 or prio >= self.zram_max_comps:
@@ -323,7 +332,7 @@ class Zram:
     def reset_mem_used_max(self, text: str = "0") -> None:
         """Mirrors mem_used_max_store(): only 0; sets the max to the current total."""
         try:
-            ok = kstrtoull("mem_used_max", text) == 0
+            ok = kstrtoull(text, 10, attr="mem_used_max") == 0
         except SysfsError:  # any parse error is EINVAL here, ERANGE included
             ok = False
         if not ok:
@@ -354,7 +363,7 @@ class Zram:
                     "idle", text, errno.EINVAL, "only 'all' (no CONFIG_ZRAM_TRACK_ENTRY_ACTIME)"
                 )
             try:
-                cutoff = self.clock() - kstrtoull("idle", text, base=0)
+                cutoff = self.clock() - kstrtoull(text, 0, attr="idle")
             except SysfsError:
                 raise fail(
                     "idle", text, errno.EINVAL, "expected 'all' or an age in seconds"
@@ -682,12 +691,12 @@ class Zram:
     def set_writeback_limit(self, text: str) -> None:
         """Mirrors writeback_limit_store(): a u64 in 4 KiB units, stored as written."""
         self._require_writeback("writeback_limit")
-        self.bd_wb_limit = kstrtoull("writeback_limit", text)
+        self.bd_wb_limit = kstrtoull(text, 10, attr="writeback_limit")
 
     def set_writeback_limit_enable(self, text: str) -> None:
         """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
         self._require_writeback("writeback_limit_enable")
-        self.wb_limit_enable = kstrtoull("writeback_limit_enable", text) != 0
+        self.wb_limit_enable = kstrtoull(text, 10, attr="writeback_limit_enable") != 0
 
     def recompress(self, text: str) -> None:
         from zsmalloc.zram.recompress import recompress_store

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zsmalloc.errors import SysfsError
+from zsmalloc.kparse import kstrtouint, kstrtoull, next_args
 from zsmalloc.zram.postprocess import PpCtl
 from zsmalloc.zram.stats import COMPR_DATA_SIZE, PAGES_STORED
-from zsmalloc.zram.sysfs import fail, kstrtoull, next_args
+from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
     ZRAM_COMP_PRIORITY_BIT1,
     ZRAM_HUGE,
@@ -53,7 +54,6 @@ _MODES = {
     "huge": RECOMPRESS_HUGE,
     "huge_idle": RECOMPRESS_IDLE | RECOMPRESS_HUGE,
 }
-_U32_MAX = (1 << 32) - 1
 _U64_MAX = (1 << 64) - 1
 
 
@@ -143,13 +143,13 @@ def recompress_store(zram: Zram, text: str) -> None:
             if not mode:
                 raise fail("recompress", text, errno.EINVAL, f"unknown type {val!r}")
         elif key == "max_pages":
-            budget[0] = kstrtoull("recompress", val)
+            budget[0] = kstrtoull(val, 10, attr="recompress")
         elif key == "threshold":
-            threshold = kstrtoull("recompress", val, limit=_U32_MAX)
+            threshold = kstrtouint(val, 10, attr="recompress")
         elif key == "algo":
             alg = val
         elif key == "priority":
-            prio = kstrtoull("recompress", val, limit=_U32_MAX) or 1
+            prio = kstrtouint(val, 10, attr="recompress") or 1
             prio_max = prio + 1
     if threshold >= (zram.huge_class_size or 3625):
         raise fail("recompress", text, errno.EINVAL, "threshold must be below huge_class_size")

@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zsmalloc.errors import SysfsError
+from zsmalloc.kparse import kstrtoull, next_args
 from zsmalloc.zram.postprocess import PpCtl
 from zsmalloc.zram.stats import BD_COUNT, BD_WRITES, PAGE_SHIFT, PAGE_SIZE, PAGES_STORED
-from zsmalloc.zram.sysfs import fail, kstrtoull, next_args
+from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
     ZRAM_HUGE,
     ZRAM_IDLE,
@@ -176,7 +177,7 @@ def zram_writeback_slots(zram: Zram, ctl: PpCtl) -> int:
 
 
 def _parse_page_index(text: str, val: str, nr_pages: int) -> tuple[int, int]:
-    n = kstrtoull("writeback", val)
+    n = kstrtoull(val, 10, attr="writeback")
     if n >= nr_pages:
         raise fail("writeback", text, errno.ERANGE, f"page_index {n} >= {nr_pages} slots")
     return n, n + 1
@@ -186,7 +187,7 @@ def _parse_page_indexes(text: str, val: str, nr_pages: int) -> tuple[int, int]:
     if "-" not in val:
         raise fail("writeback", text, errno.EINVAL, "page_indexes needs FIRST-LAST")
     a, _, b = val.partition("-")
-    lo, hi = kstrtoull("writeback", a), kstrtoull("writeback", b)
+    lo, hi = kstrtoull(a, 10, attr="writeback"), kstrtoull(b, 10, attr="writeback")
     if lo > hi or hi >= nr_pages:
         raise fail("writeback", text, errno.ERANGE, f"range {lo}-{hi} outside 0..{nr_pages - 1}")
     return lo, hi + 1

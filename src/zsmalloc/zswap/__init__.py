@@ -11,8 +11,9 @@ Module map (docs/zswap.md has the details and the trace format):
 - ``stats``        debugfs counters, vmstat events, meminfo lines
 - ``trace``        the swap trace format and its replayer
 - ``estimate``     :func:`estimate_zswap`: the zswap view of a set of pages
-- ``live``         the running kernel's zswap, borrowed and always given back
-- ``verify``       the live check behind ``zsmalloc verify --zswap``
+
+The live check against the running kernel's zswap (``zsmalloc verify --zswap``)
+is in :mod:`zsmalloc.live` (``live.zswap``, ``live.verify_zswap``).
 
 Names are imported lazily, so ``import zsmalloc.zswap`` stays cheap.
 """

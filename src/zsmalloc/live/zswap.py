@@ -43,19 +43,32 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from zsmalloc.errors import KernelUnavailableError, SysfsError
+from zsmalloc.errors import (
+    InvalidSizeError,
+    InvariantError,
+    KernelUnavailableError,
+    SysfsError,
+    ZsmallocError,
+)
+from zsmalloc.kparse import param_get_bool
+from zsmalloc.profile import DEFAULT_PROFILE
 from zsmalloc.zswap.stats import DEBUGFS_FILES
 
-PAGE = 4096
+PAGE = DEFAULT_PROFILE.page_size  # the model's PAGE_SIZE, which the live kernel must share
+
 ZSWAP_PARAMS = Path("/sys/module/zswap/parameters")
 DEBUGFS = Path("/sys/kernel/debug")
 ZSWAP_DEBUGFS = DEBUGFS / "zswap"
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_V1_MEMORY = Path("/sys/fs/cgroup/memory")
 PAGE_CLUSTER = Path("/proc/sys/vm/page-cluster")
+PROC_MEMINFO = Path("/proc/meminfo")
+PROC_VMSTAT = Path("/proc/vmstat")
+SWAPOUT_EVENTS = ("pswpout", "zswpout", "swpout_zero")  # every way a page leaves for swap
 SAVED_PARAMS = (
     "enabled",
     "compressor",
@@ -130,6 +143,8 @@ def zswap_unavailable_reason() -> str | None:
         return "no memory cgroup controller (neither cgroup v2 nor the v1 memory hierarchy)"
     if not DEBUGFS.is_dir():
         return "no /sys/kernel/debug directory to mount debugfs on"
+    if os.sysconf("SC_PAGE_SIZE") != PAGE:
+        return f"this kernel's page size is {os.sysconf('SC_PAGE_SIZE')}, the model's {PAGE}"
     return None
 
 
@@ -168,6 +183,25 @@ def read_debugfs() -> dict[str, int]:
     return out
 
 
+def totalram_pages() -> int:
+    """MemTotal / 4 KiB: the kernel's totalram_pages() (spec §6)."""
+    for line in PROC_MEMINFO.read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024 // PAGE
+    raise KernelUnavailableError(f"no MemTotal in {PROC_MEMINFO}")
+
+
+def vmstat_all() -> dict[str, int]:
+    """/proc/vmstat as a dict; the swap events read 0 where this kernel lacks them."""
+    out: dict[str, int] = {}
+    for line in PROC_VMSTAT.read_text().splitlines():
+        key, _, value = line.partition(" ")
+        out[key] = int(value)
+    for e in (*SWAPOUT_EVENTS, "zswpin"):
+        out.setdefault(e, 0)
+    return out
+
+
 def crypto_compressors() -> set[str]:
     """acomp/scomp algorithm names in /proc/crypto (what zswap's compressor can be)."""
     names, name = set(), ""
@@ -188,7 +222,12 @@ def _syscall_path(fn_name: str, path: Path, *args: int) -> None:
     fn = getattr(_libc(), fn_name)
     if fn(os.fsencode(path), *args) != 0:
         err = ctypes.get_errno()
-        raise SysfsError(f"{fn_name}({path}): {os.strerror(err)}", errno=err)
+        raise OSError(err, f"{fn_name}({path}): {os.strerror(err)}")
+
+
+def _run(cmd: list[str]) -> None:
+    """Run a command; a nonzero exit raises CalledProcessError with its stderr."""
+    subprocess.run(cmd, check=True, capture_output=True)
 
 
 def make_swap_file(path: Path, size: int) -> None:
@@ -261,6 +300,20 @@ class LiveZswap:
         self.saved_page_cluster = PAGE_CLUSTER.read_text().strip()
         try:
             self._setup()
+        except ZsmallocError:  # said clearly already (an unknown compressor, ...)
+            self.restore()
+            raise
+        except (OSError, subprocess.CalledProcessError) as exc:
+            # The machine refused (disk full, mkdir, swapon, mount): not ours to fix.
+            self.restore()
+            detail = (
+                exc.stderr.decode().strip()
+                if isinstance(exc, subprocess.CalledProcessError)
+                else ""
+            )
+            raise KernelUnavailableError(
+                f"cannot set up a live zswap: {exc} {detail}".strip()
+            ) from exc
         except BaseException:
             self.restore()
             raise
@@ -282,15 +335,16 @@ class LiveZswap:
                 errno=errno.ENOENT,
             )
         if not ZSWAP_DEBUGFS.parent.joinpath("zswap").exists() and not os.path.ismount(DEBUGFS):
-            subprocess.run(
-                ["mount", "-t", "debugfs", "none", str(DEBUGFS)], check=True, capture_output=True
-            )
+            _run(["mount", "-t", "debugfs", "none", str(DEBUGFS)])
             self._mounted_debugfs = True
         make_swap_file(self.swap_path, self.swap_size)
         self._swap_made = True
         _syscall_path("swapon", self.swap_path, 0)
         self._swap_on = True
-        root, self.cgroup_version = _memory_cgroup_root()  # type: ignore[misc]
+        found = _memory_cgroup_root()
+        if found is None:  # checked by zswap_unavailable_reason(); gone since?
+            raise KernelUnavailableError("the memory cgroup controller went away")
+        root, self.cgroup_version = found
         self.cgroup = root / f"zsmalloc-zswap-{os.getpid()}"
         self.cgroup.mkdir()
         limit_file = "memory.max" if self.cgroup_version == 2 else "memory.limit_in_bytes"
@@ -299,7 +353,7 @@ class LiveZswap:
         # which then creates the pool with it (spec §2).
         # No swap readahead: a swap-in then loads exactly the page touched.
         PAGE_CLUSTER.write_text("0")
-        write_param("shrinker_enabled", "Y" if self.shrinker_enabled else "N")
+        write_param("shrinker_enabled", param_get_bool(self.shrinker_enabled))
         if self.max_pool_percent is not None:
             write_param("max_pool_percent", str(self.max_pool_percent))
         if self.accept_threshold_percent is not None:
@@ -321,21 +375,32 @@ class LiveZswap:
             self._old_handlers[sig] = signal.signal(sig, interrupt)
 
     def restore(self) -> None:
-        """Give everything back; never raises (failures are kept in ``undo_errors``)."""
+        """Give everything back, every step tried whatever the others did.
+
+        What the machine refuses (an OSError, a failed ``umount``, a refused
+        parameter) is kept in ``undo_errors`` and never raised.  An exception
+        of any other kind is a bug here: it is recorded too, and raised once
+        every other step has run.
+        """
+        bugs: list[BaseException] = []
         try:
-            self._restore()
+            self._restore(bugs)
         finally:
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             self._old_handlers.clear()
+        if bugs:
+            raise bugs[0]
 
-    def _restore(self) -> None:
-
-        def attempt(what: str, fn: object, *args: object) -> None:
+    def _restore(self, bugs: list[BaseException]) -> None:
+        def attempt(what: str, fn: Callable[..., object], *args: object) -> None:
             try:
-                fn(*args)  # type: ignore[operator]
-            except Exception as exc:  # restore must carry on
+                fn(*args)
+            except (OSError, subprocess.SubprocessError, ZsmallocError) as exc:
                 self.undo_errors.append(f"{what}: {exc}")
+            except Exception as exc:  # a bug: carry on restoring, raise it at the end
+                self.undo_errors.append(f"{what}: {type(exc).__name__}: {exc}")
+                bugs.append(exc)
 
         for proc in self._holders:
             attempt("kill holder", self._kill, proc)
@@ -359,7 +424,7 @@ class LiveZswap:
             attempt("remove cgroup", self._remove_cgroup, self.cgroup)
             self.cgroup = None
         if self._mounted_debugfs:
-            attempt("umount debugfs", subprocess.run, ["umount", str(DEBUGFS)])
+            attempt("umount debugfs", _run, ["umount", str(DEBUGFS)])
             self._mounted_debugfs = False
 
     def _restore_param(self, name: str) -> None:
@@ -398,40 +463,39 @@ class LiveZswap:
         stored entries stay in zswap.  Call it once per workload.
         """
         if len(pages) % PAGE:
-            raise ValueError(f"expected whole 4096-byte pages, found {len(pages)} bytes")
-        nr = len(pages) // PAGE
-        assert self.cgroup is not None
+            raise InvalidSizeError(f"expected whole {PAGE}-byte pages, found {len(pages)} bytes")
+        if self.cgroup is None:
+            raise KernelUnavailableError("LiveZswap is not set up: use it in `with`")
+        procs = self.cgroup / "cgroup.procs"
+
+        def join_cgroup() -> None:  # in the child, between fork and exec
+            procs.write_text(str(os.getpid()))
+
         proc = subprocess.Popen(
-            [sys.executable, "-S", "-c", _HOLDER, str(nr), str(MADV_PAGEOUT)],
+            [sys.executable, "-S", "-c", _HOLDER, str(len(pages) // PAGE), str(MADV_PAGEOUT)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            preexec_fn=self._join_cgroup,
+            preexec_fn=join_cgroup,
         )
         self._holders.append(proc)
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(pages)
-        proc.stdin.flush()
-        line = proc.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "ok":
-            raise KernelUnavailableError(f"the page holder failed (exit {proc.wait()})")
-        return int(line[1])
+        return self._ask(proc, bytes(pages), "ok")
 
     def command(self, ops: list[tuple[str, int]]) -> int:
         """Run ``("d", i)`` (drop page i: slot freed) / ``("t", i)`` (touch: swap-in) in
         the last holder, in order; returns its pages still mapped afterwards."""
         if not self._holders:
             raise KernelUnavailableError("no holder process: call hold() first")
-        proc = self._holders[-1]
-        assert proc.stdin is not None and proc.stdout is not None
         text = "".join(f"{op} {i}\n" for op, i in ops) + ".\n"
-        proc.stdin.write(text.encode())
+        return self._ask(self._holders[-1], text.encode(), "done")
+
+    @staticmethod
+    def _ask(proc: subprocess.Popen[bytes], data: bytes, answer: str) -> int:
+        """Send ``data`` to a holder; its reply ``ANSWER N`` gives N (pages still resident)."""
+        if proc.stdin is None or proc.stdout is None:  # Popen(stdin=PIPE, stdout=PIPE)
+            raise InvariantError("the page holder was started without its pipes")
+        proc.stdin.write(data)
         proc.stdin.flush()
         line = proc.stdout.readline().decode().split()
-        if len(line) != 2 or line[0] != "done":
+        if len(line) != 2 or line[0] != answer:
             raise KernelUnavailableError(f"the page holder failed (exit {proc.wait()})")
         return int(line[1])
-
-    def _join_cgroup(self) -> None:
-        # Runs in the child between fork and exec: move it into our cgroup.
-        assert self.cgroup is not None
-        (self.cgroup / "cgroup.procs").write_text(str(os.getpid()))

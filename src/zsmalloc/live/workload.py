@@ -1,20 +1,28 @@
-"""Random zram workloads for the live differential check (``zsmalloc verify --kernel``).
+"""The workloads of the live checks: reproducible from one seed, the same for kernel and model.
 
-A workload is a reproducible list of operations on a small device: writes of
-varied real pages (4 KiB pieces of files under /usr: ELF code, text, data)
-and synthetic ones (zeros, same-filled words, short periods, sparse pages,
-random bytes that end up huge, random-prefix-then-zeros pages that land on
-every size class), overwrites, discards, compactions, reads, ``mem_limit``
-set just above the current use so stores start failing (and lifted again),
-and ``mem_used_max`` resets.
+zram (``zsmalloc verify --kernel``, :func:`zram_ops`): a list of operations
+on a small device -- writes of varied real pages (4 KiB pieces of files under
+/usr: ELF code, text, data) and synthetic ones (zeros, same-filled words,
+short periods, sparse pages, random bytes that end up huge, random-prefix-
+then-zeros pages that land on every size class), overwrites, discards,
+compactions, reads, ``mem_limit`` set just above the current use so stores
+start failing (and lifted again), and ``mem_used_max`` resets.
 
-Everything is derived from one seed (numpy's PCG64), so a divergence can be
+zswap (``zsmalloc verify --zswap``, :func:`zswap_pages`, :func:`zswap_churn`):
+a set of pages to swap out -- pages of the shared testdata (recorded on the
+reference kernel), random bytes followed by zeros (every zsmalloc class),
+random pages (stored as-is), same-filled non-zero pages (compressed: 6.18 has
+no same-filled path) and all-zero pages (the swap zero map, never zswap) --
+then distinct pages to drop (slot freed) or touch (swap-in).
+
+Everything derives from one seed (numpy's PCG64), so a divergence can be
 reproduced with the same ``--seed``.  The set of files under /usr differs
-between machines, so the same seed gives the same workload on one machine.
+between machines, so the same seed gives the same zram workload on one machine.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-PAGE_SIZE = 4096
+from zsmalloc.zram.stats import PAGE_SIZE
+
 FILE_ROOTS = ("/usr/lib", "/usr/bin", "/usr/share", "/usr/include")
 
 
@@ -126,7 +135,7 @@ class PageSource:
         return self.file_page() if self.rng.random() < 0.5 else self.synthetic_page()
 
 
-def generate(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = None) -> Iterator[Op]:
+def zram_ops(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = None) -> Iterator[Op]:
     """Yield ``n_ops`` operations on a device of ``nr_pages`` slots.
 
     Mix: 70 % writes (over the whole device, so overwrites are common once it
@@ -154,3 +163,56 @@ def generate(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = No
             yield Op("limit", value=-1 if limited else 0)
         else:
             yield Op("reset_max")
+
+
+def zswap_pages(nr_pages: int, seed: int, testdata: bytes | None) -> bytes:
+    """``nr_pages`` pages of known content, deterministic in ``seed``.
+
+    Mix: 40 % testdata pages (random prefix then zeros without testdata),
+    40 % random prefix then zeros, 8 % random, 6 % same-filled, 6 % all-zero.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.zeros((nr_pages, PAGE_SIZE), np.uint8)
+    shared = np.frombuffer(testdata, np.uint8).reshape(-1, PAGE_SIZE) if testdata else None
+    kinds = rng.choice(5, size=nr_pages, p=[0.40, 0.40, 0.08, 0.06, 0.06])
+    for i, kind in enumerate(kinds):
+        if kind == 0 and shared is not None:
+            out[i] = shared[rng.integers(len(shared))]
+        elif kind in (0, 1):  # random prefix, then zeros: clen spans every class
+            n = int(rng.integers(1, PAGE_SIZE + 1))
+            out[i, :n] = rng.integers(0, 256, n, dtype=np.uint8)
+        elif kind == 2:  # incompressible
+            out[i] = rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8)
+        elif kind == 3:  # same-filled, not zero: zswap compresses it (6.10+)
+            out[i] = np.frombuffer(
+                np.full(PAGE_SIZE // 8, rng.integers(1, 2**63), np.uint64).tobytes(), np.uint8
+            )
+        # kind 4: all zeros
+    return out.tobytes()
+
+
+def incompressible_pages(nr_pages: int, seed: int) -> bytes:
+    """Random pages: each is stored as-is, one zsmalloc page (the pool-limit run)."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, nr_pages * PAGE_SIZE, dtype=np.uint8).tobytes()
+
+
+def testdata_pages() -> bytes | None:
+    """The 1024 pages of shared/testdata/shared_pages.bin.gz, or None without shared/."""
+    from zsmalloc.testing.shared import testdata_dir
+
+    d = testdata_dir()
+    if d is None or not (d / "shared_pages.bin.gz").exists():
+        return None
+    return gzip.open(d / "shared_pages.bin.gz").read()
+
+
+def zswap_churn(nr_pages: int, churn: int, seed: int) -> list[tuple[str, int]]:
+    """``churn`` (at most ``nr_pages``) distinct random pages, each dropped or touched.
+
+    ``("d", i)``: MADV_DONTNEED on page i (its swap slot is freed: zswap_invalidate);
+    ``("t", i)``: read page i (a swap-in through the swap cache: exclusive zswap_load).
+    """
+    rng = np.random.default_rng(seed + 1)
+    chosen = rng.permutation(nr_pages)[: min(churn, nr_pages)]
+    return [("d" if rng.random() < 0.5 else "t", int(i)) for i in chosen]

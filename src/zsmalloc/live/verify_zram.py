@@ -1,12 +1,13 @@
-"""Live differential check: the zram model against a hot-added device of the running kernel.
+"""``zsmalloc verify --kernel``: the zram model against a hot-added device of the running kernel.
 
-One random workload (:mod:`zsmalloc.kernel.workload`) is applied to our own
-``/dev/zramN`` (:class:`~zsmalloc.kernel.live.LiveZram`) and to a
+One random workload (:func:`~zsmalloc.live.workload.zram_ops`) is applied to
+our own ``/dev/zramN`` (:class:`~zsmalloc.live.zram.LiveZram`) and to a
 :class:`~zsmalloc.zram.device.Zram` model side by side.  After every
 operation all nine ``mm_stat`` columns and ``io_stat`` (whose counters are
 deterministic here: failed writes, notify_free) are compared, and reads are
 checked against the data last written.  The first disagreement stops the run
-and is returned as a :class:`~zsmalloc.kernel.diff.Divergence`.
+and is returned as the result's :class:`~zsmalloc.live.result.Divergence`;
+after the last operation the stat files are compared as text, byte for byte.
 
 The kernel's zsmalloc shrinker (``mm-zspool:zramN``) may compact the pool by
 itself under memory pressure (spec zram.md §2.11, §5.8).  When the kernel's
@@ -21,87 +22,49 @@ the ``l``/``r`` extension lines for mem_limit and mem_used_max resets).
 
 from __future__ import annotations
 
+import errno
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from zsmalloc.compress import stored_size
 from zsmalloc.errors import OutOfMemoryError
-from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows, compare_texts
-from zsmalloc.kernel.live import LiveZram
-from zsmalloc.kernel.workload import PAGE_SIZE, Op, generate
+from zsmalloc.live.defaults import ZRAM
+from zsmalloc.live.result import (
+    EXACT,
+    IO_STAT_COLUMNS,
+    Comparison,
+    Divergence,
+    Progress,
+    VerifyResult,
+    compare_rows,
+    compare_texts,
+)
+from zsmalloc.live.workload import Op, zram_ops
+from zsmalloc.live.zram import LiveZram
 from zsmalloc.zram.device import Zram, page_same_filled
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, PAGE_SIZE, MmStat
 from zsmalloc.zram.trace import TraceWriter
 
 TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
-PAGES_COMPACTED = 6  # mm_stat column index
-MEM_USED_TOTAL = 2
-
-
-@dataclass
-class VerifyResult:
-    """What a verify run did and found."""
-
-    algorithm: str
-    seed: int
-    ops_planned: int
-    nr_pages: int
-    ops_done: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    failed_stores: int = 0
-    shrinker_events: int = 0
-    reads_checked: int = 0
-    seconds: float = 0.0
-    divergence: Divergence | None = None
-    final_mm_stat: list[int] = field(default_factory=list)
-    device: str = ""  # the hot-added device used (removed again at the end)
-
-    @property
-    def ok(self) -> bool:
-        return self.divergence is None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "ok": self.ok,
-            "algorithm": self.algorithm,
-            "seed": self.seed,
-            "pages": self.nr_pages,
-            "ops_planned": self.ops_planned,
-            "ops_done": self.ops_done,
-            "counts": self.counts,
-            "failed_stores": self.failed_stores,
-            "shrinker_events": self.shrinker_events,
-            "reads_checked": self.reads_checked,
-            "seconds": round(self.seconds, 3),
-            "final_mm_stat": self.final_mm_stat,
-            "device": self.device,
-            "divergence": self.divergence.to_dict() if self.divergence else None,
-        }
-
-
-def _stored_size(model: Zram, page: bytes) -> int:
-    """What the store adds to compr_data_size (0 for same-filled), for the trace."""
-    same, _ = page_same_filled(np.frombuffer(page, dtype=np.uint8))
-    comp_len = 0 if same else len(model.comps[0].compress(page))
-    return stored_size(comp_len, same, model.huge_class_size)
 
 
 def verify_zram(
-    algorithm: str = "lzo-rle",
-    n_ops: int = 2000,
-    seed: int = 1,
-    nr_pages: int = 256,
+    algorithm: str = ZRAM["algorithm"],
+    n_ops: int = ZRAM["n_ops"],
+    seed: int = ZRAM["seed"],
+    nr_pages: int = ZRAM["nr_pages"],
     save: str | Path | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyResult:
     """Run the workload on a live device and on the model; stop at the first divergence.
 
     Raises KernelUnavailableError (no root, no zram) before doing anything.
     """
-    result = VerifyResult(algorithm, seed, n_ops, nr_pages)
+    result = VerifyResult("zram", algorithm, nr_pages, seed=seed, ops_planned=n_ops)
+    result.events = {"failed_stores": 0, "reads_checked": 0, "shrinker_events": 0}
     disksize = nr_pages * PAGE_SIZE
     model = Zram(name="model")
     model.set_comp_algorithm(algorithm)
@@ -110,7 +73,7 @@ def verify_zram(
     writer = None
     t0 = time.perf_counter()
     with LiveZram(algorithm=algorithm, disksize=disksize) as live:
-        result.device = f"zram{live.dev_id}"
+        result.device = live.name
         if save is not None:
             writer = TraceWriter(
                 save,
@@ -123,24 +86,24 @@ def verify_zram(
                 },
             )
         try:
-            for i, op in enumerate(generate(n_ops, seed, nr_pages)):
+            for i, op in enumerate(zram_ops(n_ops, seed, nr_pages)):
                 where = f"op {i + 1} ({op.describe()})"
                 div = _apply(op, live, model, written, result, writer, where)
                 if div is None:
-                    shrinker_before = result.shrinker_events
+                    shrinker_before = result.events["shrinker_events"]
                     div = _compare(live, model, result, where)
-                    if writer is not None and result.shrinker_events > shrinker_before:
+                    if writer is not None and result.events["shrinker_events"] > shrinker_before:
                         writer.comment("the kernel's zsmalloc shrinker compacted here")
                         writer.compact()
                 result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
                 result.ops_done = i + 1
                 if writer is not None and op.kind != "read":
-                    writer.mm_stat(live.mm_stat())
+                    writer.mm_stat(list(live.mm_stat()))
                 if div is not None:
                     result.divergence = div
                     break
                 if progress is not None:
-                    progress(i + 1)
+                    progress(f"zram {algorithm} seed {seed}: ops", i + 1, n_ops)
             if result.divergence is None:  # the files themselves, byte for byte
                 for name in TEXT_FILES:
                     div = compare_texts(
@@ -152,9 +115,17 @@ def verify_zram(
         finally:
             if writer is not None:
                 writer.close()
-            result.final_mm_stat = live.mm_stat()
+            final = zip(MM_STAT_COLUMNS, live.mm_stat(), model.mm_stat(), strict=True)
+            result.comparisons = [Comparison(n, k, m, EXACT, "end") for n, k, m in final]
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _stored_size(model: Zram, page: bytes) -> int:
+    """What the store adds to compr_data_size (0 for same-filled), for the trace."""
+    same, _ = page_same_filled(np.frombuffer(page, dtype=np.uint8))
+    comp_len = 0 if same else len(model.comps[0].compress(page))
+    return stored_size(comp_len, same, model.huge_class_size)
 
 
 def _apply(
@@ -172,7 +143,9 @@ def _apply(
         k_ok = m_ok = True
         try:
             live.write_page(op.slot, op.page)
-        except OSError:
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # zram_write_page() fails a refused store with -EIO
+                raise
             k_ok = False
         try:
             model.write(op.slot * PAGE_SIZE, op.page)
@@ -194,7 +167,7 @@ def _apply(
         if k_ok:
             written[op.slot] = op.page
         else:
-            result.failed_stores += 1
+            result.events["failed_stores"] += 1
     elif op.kind == "discard":
         live.discard(op.slot)
         model.discard(op.slot * PAGE_SIZE, PAGE_SIZE)
@@ -205,7 +178,7 @@ def _apply(
         k = live.read_page(op.slot)
         m = model.read(op.slot * PAGE_SIZE, PAGE_SIZE)
         want = written.get(op.slot, bytes(PAGE_SIZE))
-        result.reads_checked += 1
+        result.events["reads_checked"] += 1
         if k != want or m != want:
             return Divergence(
                 where,
@@ -222,7 +195,7 @@ def _apply(
     elif op.kind == "limit":
         value = op.value
         if value < 0:  # just above the current use: the next stores that grow the pool fail
-            value = live.mm_stat()[MEM_USED_TOTAL] + PAGE_SIZE
+            value = live.mm_stat().mem_used_total + PAGE_SIZE
         live.set_attr("mem_limit", value)
         model.set_mem_limit(value)
         if writer is not None:
@@ -237,70 +210,15 @@ def _apply(
 
 def _compare(live: LiveZram, model: Zram, result: VerifyResult, where: str) -> Divergence | None:
     """mm_stat then io_stat; a shrinker compaction on the kernel side is followed, not blamed."""
-    k, m = live.mm_stat(), model.mm_stat()
+    k, m = live.mm_stat(), MmStat(*model.mm_stat())
     div = compare_rows(where, "mm_stat", k, m)
-    if div is not None and k[PAGES_COMPACTED] > m[PAGES_COMPACTED]:
+    if div is not None and k.pages_compacted > m.pages_compacted:
         model.compact()  # the shrinker's scan is zs_compact()
-        m = model.mm_stat()
-        div = compare_rows(where, "mm_stat", k, m)
+        div = compare_rows(where, "mm_stat", k, model.mm_stat())
         if div is None:
-            result.shrinker_events += 1
+            result.events["shrinker_events"] += 1
         else:
-            return Divergence(div.where, div.what, div.kernel, div.model, div.columns, "shrinker")
+            return replace(div, kind="shrinker")
     if div is not None:
         return div
-    k_io = [int(v) for v in live.attr("io_stat").split()]
-    return compare_rows(where, "io_stat", k_io, model.io_stat(), IO_STAT_COLUMNS)
-
-
-def run_cli(
-    *,
-    algo: str = "lzo-rle",
-    n_ops: int = 2000,
-    seed: int = 1,
-    nr_pages: int = 256,
-    save: str | None = None,
-    as_json: bool = False,
-) -> int:
-    """``zsmalloc verify --kernel``: run, print, return the exit status (0 match, 1 divergence)."""
-    import json
-    import sys
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    err = Console(stderr=True)
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(f"verify zram {algo} seed {seed}", total=n_ops)
-        result = verify_zram(
-            algo, n_ops, seed, nr_pages, save, progress=lambda n: bar.update(task, completed=n)
-        )
-    if as_json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items()))
-        print(
-            f"verify --kernel: {algo}, seed {seed}, {nr_pages} pages: {result.ops_done}/{n_ops} "
-            f"ops in {result.seconds:.1f} s ({counts})"
-        )
-        print(
-            f"  refused stores (mem_limit) {result.failed_stores}, reads checked "
-            f"{result.reads_checked}, shrinker compactions followed {result.shrinker_events}"
-        )
-        if result.ok:
-            print(
-                f"  all mm_stat and io_stat rows match after every operation; final mm_stat "
-                f"{' '.join(map(str, result.final_mm_stat))}"
-            )
-        else:
-            assert result.divergence is not None
-            print("DIVERGENCE at " + result.divergence.render())
-        if save:
-            print(f"  kernel run saved to {save}")
-    return 0 if result.ok else 1
+    return compare_rows(where, "io_stat", live.io_stat(), model.io_stat(), IO_STAT_COLUMNS)

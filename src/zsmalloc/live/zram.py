@@ -13,6 +13,7 @@ tests turn into a skip and the CLI into exit status 2.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import mmap
 import os
@@ -20,11 +21,14 @@ import struct
 from pathlib import Path
 from types import TracebackType
 
-from zsmalloc.errors import KernelUnavailableError, SysfsError
+import numpy as np
+
+from zsmalloc.errors import InvalidSizeError, KernelUnavailableError, SysfsError
+from zsmalloc.zram.stats import PAGE_SIZE, MmStat
 
 ZRAM_CONTROL = Path("/sys/class/zram-control")
-PAGE = 4096
-BLKDISCARD = 0x1277  # _IO(0x12, 119)
+BLKDISCARD = 0x1277  # _IO(0x12, 119), include/uapi/linux/fs.h
+WRITE_CHUNK = 256  # pages per O_DIRECT write (1 MiB): zram handles a bio page by page, in order
 
 
 def zram_unavailable_reason() -> str | None:
@@ -33,11 +37,9 @@ def zram_unavailable_reason() -> str | None:
         return "not root: hot-adding a zram device needs root"
     if not (ZRAM_CONTROL / "hot_add").exists():
         return "no /sys/class/zram-control: this kernel has no zram (or it is not loaded)"
+    if os.sysconf("SC_PAGE_SIZE") != PAGE_SIZE:
+        return f"this kernel's page size is {os.sysconf('SC_PAGE_SIZE')}, the model's {PAGE_SIZE}"
     return None
-
-
-def read_mm_stat_text(dev_id: int) -> str:
-    return (Path(f"/sys/block/zram{dev_id}") / "mm_stat").read_text()
 
 
 class LiveZram:
@@ -45,7 +47,7 @@ class LiveZram:
 
     >>> with LiveZram(algorithm="lz4", disksize=64 << 20) as z:   # doctest: +SKIP
     ...     z.write_page(0, page)
-    ...     z.mm_stat()
+    ...     z.mm_stat().compr_data_size
     """
 
     def __init__(
@@ -63,16 +65,21 @@ class LiveZram:
         self._fd: int | None = None
         self._buf: mmap.mmap | None = None
 
-    # -- sysfs ---------------------------------------------------------------
+    # -- sysfs -----------------------------------------------------------------------
     @property
     def sysfs(self) -> Path:
         if self.dev_id is None:
-            raise KernelUnavailableError("zram device not created yet")
+            raise KernelUnavailableError("the zram device is not created: use LiveZram in `with`")
         return Path(f"/sys/block/zram{self.dev_id}")
 
     @property
+    def name(self) -> str:
+        """``zramN``: the device's name, the same as the model's."""
+        return self.sysfs.name
+
+    @property
     def path(self) -> str:
-        return f"/dev/zram{self.dev_id}"
+        return f"/dev/{self.name}"
 
     def attr(self, name: str) -> str:
         return (self.sysfs / name).read_text()
@@ -84,14 +91,17 @@ class LiveZram:
                 f.write(str(value))
         except OSError as exc:
             raise SysfsError(
-                f"zram{self.dev_id}/{name} <- {value!r}: {os.strerror(exc.errno or 0)}",
+                f"{self.name}/{name} <- {value!r}: {os.strerror(exc.errno or 0)}",
                 errno=exc.errno,
             ) from None
 
-    def mm_stat(self) -> list[int]:
-        return [int(x) for x in self.attr("mm_stat").split()]
+    def mm_stat(self) -> MmStat:
+        return MmStat.parse(self.attr("mm_stat"))
 
-    # -- lifecycle -------------------------------------------------------------
+    def io_stat(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.attr("io_stat").split())
+
+    # -- lifecycle -------------------------------------------------------------------
     def __enter__(self) -> LiveZram:
         reason = zram_unavailable_reason()
         if reason:
@@ -116,7 +126,7 @@ class LiveZram:
             self.set_attr("mem_limit", self.mem_limit)
         self.set_attr("disksize", self.disksize)
         self._fd = os.open(self.path, os.O_RDWR | os.O_DIRECT)
-        self._buf = mmap.mmap(-1, PAGE)  # page-aligned, as O_DIRECT needs
+        self._buf = mmap.mmap(-1, WRITE_CHUNK * PAGE_SIZE)  # page-aligned, as O_DIRECT needs
 
     def __exit__(
         self,
@@ -127,6 +137,7 @@ class LiveZram:
         self.remove()
 
     def close(self) -> None:
+        """Close our file descriptor (tools such as dd can then open the device alone)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -145,25 +156,49 @@ class LiveZram:
             (ZRAM_CONTROL / "hot_remove").write_text(str(self.dev_id))
         self.dev_id = None
 
-    # -- I/O -------------------------------------------------------------------
+    # -- I/O -------------------------------------------------------------------------
+    def _open(self) -> tuple[int, mmap.mmap]:
+        if self._fd is None or self._buf is None:
+            raise KernelUnavailableError(
+                f"{self.name} is not open: use LiveZram in `with` (and not after close())"
+            )
+        return self._fd, self._buf
+
     def write_page(self, slot: int, data: bytes | memoryview) -> None:
-        """One O_DIRECT 4 KiB write to ``slot`` (a failed store raises OSError)."""
-        assert self._fd is not None and self._buf is not None
-        if len(data) != PAGE:
-            raise ValueError(f"expected a {PAGE}-byte page, found {len(data)} bytes")
-        self._buf.seek(0)
-        self._buf.write(data)
-        os.pwritev(self._fd, [self._buf], slot * PAGE)
+        """One O_DIRECT page write to ``slot``; a store zram refuses raises OSError (EIO)."""
+        fd, buf = self._open()
+        if len(data) != PAGE_SIZE:
+            raise InvalidSizeError(f"expected a {PAGE_SIZE}-byte page, found {len(data)} bytes")
+        buf[:PAGE_SIZE] = data
+        os.pwritev(fd, [memoryview(buf)[:PAGE_SIZE]], slot * PAGE_SIZE)
+
+    def write_pages(self, pages: np.ndarray, first_slot: int = 0) -> None:
+        """Sequential O_DIRECT writes of ``pages`` (n x PAGE_SIZE bytes), 1 MiB at a time."""
+        fd, buf = self._open()
+        if pages.ndim != 2 or pages.shape[1] != PAGE_SIZE:
+            raise InvalidSizeError(f"expected (n, {PAGE_SIZE}) pages, found shape {pages.shape}")
+        view = np.frombuffer(buf, dtype=np.uint8).reshape(WRITE_CHUNK, PAGE_SIZE)
+        try:
+            for lo in range(0, len(pages), WRITE_CHUNK):
+                n = min(WRITE_CHUNK, len(pages) - lo)
+                view[:n] = pages[lo : lo + n]
+                done = os.pwritev(
+                    fd, [memoryview(buf)[: n * PAGE_SIZE]], (first_slot + lo) * PAGE_SIZE
+                )
+                if done != n * PAGE_SIZE:
+                    raise OSError(errno.EIO, f"short write to {self.path}: {done} bytes")
+        finally:
+            del view
 
     def read_page(self, slot: int) -> bytes:
-        assert self._fd is not None and self._buf is not None
-        os.preadv(self._fd, [self._buf], slot * PAGE)
-        return bytes(self._buf)
+        fd, buf = self._open()
+        os.preadv(fd, [memoryview(buf)[:PAGE_SIZE]], slot * PAGE_SIZE)
+        return bytes(buf[:PAGE_SIZE])
 
     def discard(self, slot: int, nr_pages: int = 1) -> None:
         """BLKDISCARD of whole slots: one zs_free per stored page."""
-        assert self._fd is not None
-        fcntl.ioctl(self._fd, BLKDISCARD, struct.pack("QQ", slot * PAGE, nr_pages * PAGE))
+        fd, _ = self._open()
+        fcntl.ioctl(fd, BLKDISCARD, struct.pack("QQ", slot * PAGE_SIZE, nr_pages * PAGE_SIZE))
 
     def compact(self) -> None:
         self.set_attr("compact", 1)
