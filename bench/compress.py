@@ -13,7 +13,7 @@ second, best of ``--repeat`` runs, wall clock) for:
 next to the C libraries called once per page on the same pages in the same
 run: ``lz4.block.compress`` (LZ4 1.9.x, single-threaded) and python-lzo's
 ``lzo.compress`` (liblzo2 lzo1x_1), and the ratio of our batch figure to
-``lz4.block``.  Pages: ``shared/testdata/shared_pages.bin.gz`` (text, ELF, heap,
+``lz4.block``.  Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap,
 integers, random, same-filled...) repeated to ``--pages``.
 
     /work/venv/bin/python bench/compress.py --pages 8192 --repeat 5

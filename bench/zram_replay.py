@@ -4,10 +4,10 @@ Usage::
 
     python bench/zram_replay.py [--ops 1000000] [--slots 262144] [--seed 1]
 
-The trace is in the shared/testdata format: writes over ``--slots`` slots with
+The trace is in the tests/data format: writes over ``--slots`` slots with
 sizes drawn like real pages (8 % same-filled, 12 % huge, the rest 1..3624
 bytes), 20 % discards and a compaction every 50,000 operations; no ``m``
-lines (exactness is checked by the kernel traces in shared/testdata).
+lines (exactness is checked by the kernel traces in tests/data).
 
 Printed: parse rate (lines/s), replay rate (ops/s of the compiled loop after
 a warm-up on a small trace, one core), and the final mm_stat.

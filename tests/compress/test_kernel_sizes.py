@@ -1,4 +1,4 @@
-"""Stored sizes against the kernel's recorded answers (shared/testdata).
+"""Stored sizes against the kernel's recorded answers (tests/data).
 
 ``shared_pages.tsv`` holds, for 1024 pages, what zram 6.18.44 added to
 compr_data_size when each page was written alone with lzo, lzo-rle and lz4.

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from zsmalloc.errors import InvalidSizeError
 from zsmalloc.profile import KernelProfile
-from zsmalloc.testing.shared import shared_dir
+from zsmalloc.testing.shared import testdata_dir
 from zsmalloc.zs.size_class import chain_size_for, class_table
 
 ROW = re.compile(
@@ -24,10 +24,9 @@ ROW = re.compile(
 
 
 def appendix_rows(title: str) -> list[tuple[int, ...]]:
-    s = shared_dir()
-    if s is None:
-        pytest.skip("shared/spec not found beside this checkout")
-    text = (Path(s) / "spec" / "zsmalloc.md").read_text()
+    d = testdata_dir()
+    assert d is not None, "tests/data is part of the repository"
+    text = (d / "spec" / "zsmalloc.md").read_text()
     section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
     rows = []
     for line in section.splitlines():

@@ -4,7 +4,7 @@ Reads a file of raw 4 KiB pages (gzip-compressed if it starts with gzip's
 magic) and prints, for every page and every algorithm, the bytes zram adds to
 ``mm_stat`` compr_data_size when that page is written alone: 0 same-filled,
 4096 huge, else the exact compressed length.  The layout is the one of
-``shared/testdata/shared_pages.tsv`` (a ``#`` comment line, a header line,
+``tests/data/shared_pages.tsv`` (a ``#`` comment line, a header line,
 then ``page<TAB>size...``), so the two files can be compared line for line.
 """
 

@@ -61,7 +61,7 @@ def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--save",
             type=click.Path(dir_okay=False),
             default=None,
-            help="Save the kernel run as a trace (zram: shared/testdata format; zswap: "
+            help="Save the kernel run as a trace (zram: tests/data format; zswap: "
             "a swap trace with the kernel's values; .gz to compress).",
         ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),

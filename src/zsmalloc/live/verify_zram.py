@@ -16,7 +16,7 @@ too (a shrinker scan is exactly ``zs_compact``); if the rows then agree, the
 event is counted and the run goes on, otherwise the divergence is reported
 with ``kind="shrinker"`` so it is not mistaken for a model bug.
 
-The kernel run can be saved as a trace in the shared/testdata format (with
+The kernel run can be saved as a trace in the tests/data format (with
 the ``l``/``r`` extension lines for mem_limit and mem_used_max resets).
 """
 

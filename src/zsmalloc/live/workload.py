@@ -198,7 +198,7 @@ def incompressible_pages(nr_pages: int, seed: int) -> bytes:
 
 
 def testdata_pages() -> bytes | None:
-    """The 1024 pages of shared/testdata/shared_pages.bin.gz, or None without shared/."""
+    """The 1024 pages of tests/data/shared_pages.bin.gz, or None outside a checkout."""
     from zsmalloc.testing.shared import testdata_dir
 
     d = testdata_dir()

@@ -1,7 +1,10 @@
-"""Where the kernel-recorded ground truth lives (``shared/testdata``).
+"""Where the kernel-recorded ground truth lives: the repository's ``tests/data``.
 
-The repository is checked out beside ``shared/`` (``../shared`` from the repo
-root), in development and in CI alike.  ``ZSMALLOC_SHARED`` overrides it.
+A checkout carries it (``tests/data``: pages, traces and the spec tables recorded on
+real kernels; see its README), so a fresh clone tests itself.  An installed package
+has no tests: :func:`testdata_dir` is then None and the callers that can do without
+(the zswap live check's page mix, ``bench/compress.py``) fall back to synthetic pages.
+``ZSMALLOC_TESTDATA`` points elsewhere (a directory laid out like ``tests/data``).
 """
 
 from __future__ import annotations
@@ -10,18 +13,13 @@ import os
 from pathlib import Path
 
 
-def shared_dir() -> Path | None:
-    """The ``shared/`` folder, or None when it is not beside this checkout."""
-    env = os.environ.get("ZSMALLOC_SHARED")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [p / "shared" for p in here.parents]
-    for c in candidates:
-        if (c / "testdata").is_dir():
-            return c
-    return None
-
-
 def testdata_dir() -> Path | None:
-    s = shared_dir()
-    return s / "testdata" if s else None
+    """``tests/data`` of the checkout this package runs from, or ``$ZSMALLOC_TESTDATA``."""
+    env = os.environ.get("ZSMALLOC_TESTDATA")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "tests" / "data"
+        if (candidate / "shared_pages.bin.gz").is_file():
+            return candidate
+    return None

@@ -1,4 +1,4 @@
-"""zram size traces: parse and write the ``shared/testdata/traces`` format.
+"""zram size traces: parse and write the ``tests/data/traces`` format.
 
 A trace is one operation a line, recorded on a real zram device, with the
 kernel's ``mm_stat`` after some (or every) step::
