@@ -7,7 +7,6 @@ real class; the expected values are parsed from there, never produced by this co
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from hypothesis import given

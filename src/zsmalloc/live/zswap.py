@@ -44,6 +44,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
 
@@ -55,6 +56,7 @@ from zsmalloc.errors import (
     ZsmallocError,
 )
 from zsmalloc.kparse import param_get_bool
+from zsmalloc.live.lock import machine_lock
 from zsmalloc.profile import DEFAULT_PROFILE
 from zsmalloc.zswap.stats import DEBUGFS_FILES
 
@@ -288,6 +290,7 @@ class LiveZswap:
         self._swap_made = False
         self._mounted_debugfs = False
         self._holders: list[subprocess.Popen[bytes]] = []
+        self._lock: AbstractContextManager[None] | None = None
         self.undo_errors: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------
@@ -295,6 +298,9 @@ class LiveZswap:
         reason = zswap_unavailable_reason()
         if reason:
             raise KernelUnavailableError(reason)
+        # zswap and swap are global: one borrower at a time (released in restore()).
+        self._lock = machine_lock("swap")
+        self._lock.__enter__()
         self._catch_termination()
         self.saved = {name: read_param(name) for name in SAVED_PARAMS}
         self.saved_page_cluster = PAGE_CLUSTER.read_text().strip()
@@ -386,6 +392,9 @@ class LiveZswap:
         try:
             self._restore(bugs)
         finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
+                self._lock = None
             for sig, handler in self._old_handlers.items():
                 signal.signal(sig, handler)
             self._old_handlers.clear()
