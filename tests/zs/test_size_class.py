@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from zsmalloc.errors import InvalidSizeError
 from zsmalloc.profile import KernelProfile
-from zsmalloc.testing.shared import testdata_dir
+from zsmalloc.testing.shared import testdata_dir as find_testdata
 from zsmalloc.zs.size_class import chain_size_for, class_table
 
 ROW = re.compile(
@@ -23,7 +23,7 @@ ROW = re.compile(
 
 
 def appendix_rows(title: str) -> list[tuple[int, ...]]:
-    d = testdata_dir()
+    d = find_testdata()
     assert d is not None, "tests/data is part of the repository"
     text = (d / "spec" / "zsmalloc.md").read_text()
     section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
