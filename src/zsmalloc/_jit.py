@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+_numba: Any  # the numba module, or None where it is not installed
 try:
     import numba as _numba
 
@@ -189,7 +190,7 @@ def _decorate(decorator: Callable[[F], F], func: F) -> F:
     their own caches.  Only the locator for that directory is allowed, so that numba
     never falls back on its per-file ``__pycache__`` cache, the one that goes stale.
     """
-    config = _numba.core.config  # type: ignore[union-attr]
+    config = _numba.core.config
     saved_dir = config.CACHE_DIR
     saved_locators = getattr(config, "CACHE_LOCATOR_CLASSES", None)
     config.CACHE_DIR = CACHE_DIR

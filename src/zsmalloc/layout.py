@@ -16,7 +16,9 @@ offset 32.  numpy allows overlapping fields in a dtype built from the dict form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -98,7 +100,10 @@ def check_struct(layout: Layout) -> None:
                 f"{layout.name}.{f.name}: expected inside 0..{layout.size}, "
                 f"found bytes {f.offset}..{f.offset + f.size}"
             )
-        dt, off = layout.dtype.fields[f.name][:2]
+        fields: Mapping[str, tuple[Any, ...]] = layout.dtype.fields or {}
+        if f.name not in fields:
+            raise LayoutError(f"{layout.name}.{f.name}: missing from the dtype")
+        dt, off = fields[f.name][:2]
         if off != f.offset or dt.itemsize != f.size:
             raise LayoutError(
                 f"{layout.name}.{f.name}: expected offset {f.offset} size {f.size}, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TypedDict
 
 import click
 from rich.console import Console
@@ -12,9 +13,22 @@ from zsmalloc.profile import PAGE_SIZES, VERSIONS, KernelProfile
 from zsmalloc.zs.size_class import ClassTable, class_table
 
 
-def class_rows(t: ClassTable) -> list[dict[str, object]]:
-    """One dict per real class: the columns of the spec's Appendix A."""
-    rows = []
+class ClassRow(TypedDict):
+    """One real class, as ``--json`` prints it."""
+
+    index: int
+    size: int
+    merged: list[int]  # first and last index served by it
+    user_sizes: list[int]  # first and last zs_malloc size landing in it
+    pages_per_zspage: int
+    objs_per_zspage: int
+    waste: int
+    huge: bool
+
+
+def class_rows(t: ClassTable) -> list[ClassRow]:
+    """One row per real class: the columns of the spec's Appendix A."""
+    rows: list[ClassRow] = []
     for idx in t.real_indices:
         i = int(idx)
         lo, hi = t.merged_range(i)
@@ -34,7 +48,7 @@ def class_rows(t: ClassTable) -> list[dict[str, object]]:
     return rows
 
 
-def render_table(t: ClassTable, rows: list[dict[str, object]]) -> Table:
+def render_table(t: ClassTable, rows: list[ClassRow]) -> Table:
     table = Table(
         title=f"zsmalloc size classes: Linux {t.version}, {t.page_size} B pages, "
         f"chain {t.chain_size}",
@@ -43,8 +57,8 @@ def render_table(t: ClassTable, rows: list[dict[str, object]]) -> Table:
     for name in ("idx", "size", "merged idx", "user sizes", "ppz", "objs", "waste", ""):
         table.add_column(name, justify="left" if name in ("merged idx", "user sizes") else "right")
     for r in rows:
-        lo, hi = r["merged"]  # type: ignore[misc]
-        ulo, uhi = r["user_sizes"]  # type: ignore[misc]
+        lo, hi = r["merged"]
+        ulo, uhi = r["user_sizes"]
         table.add_row(
             str(r["index"]),
             str(r["size"]),

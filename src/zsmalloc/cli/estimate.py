@@ -29,7 +29,7 @@ from rich.progress import (
 from rich.text import Text
 
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.driver import peak_rss_bytes, run_estimate, warm_up
+from zsmalloc.estimate.driver import Tally, peak_rss_bytes, run_estimate, warm_up
 from zsmalloc.estimate.process import (
     AllProcessesSource,
     ProcessSource,
@@ -258,14 +258,9 @@ def estimate(
         srcs = build_sources(sources, pids, all_processes, ps)
 
     err = Console(stderr=True)
-    total: int | None = 0
     with status(err, "sizing the input"):
-        for s in srcs:
-            t = s.total_pages()
-            if t is None:
-                total = None
-                break
-            total += t
+        sizes = [s.total_pages() for s in srcs]
+        total = None if None in sizes else sum(t for t in sizes if t is not None)
     with status(err, "loading the compressors (compiled on first use)"):
         warm_up(algos, ps, level)
     columns = [
@@ -278,9 +273,20 @@ def estimate(
     ]
     with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
         task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-        options = {"page_size": ps, "keep_lengths": verify, "zswap": zswap, "level": level}
+
+        def estimate_all(srcs: list[PageSource]) -> Tally:
+            return run_estimate(
+                srcs,
+                algos,
+                page_size=ps,
+                keep_lengths=verify,
+                zswap=zswap,
+                level=level,
+                on_chunk=lambda n: bar.advance(task, n),
+            )
+
         try:
-            tally = run_estimate(srcs, algos, **options, on_chunk=lambda n: bar.advance(task, n))
+            tally = estimate_all(srcs)
         except InputError:
             if default_input is None or isinstance(srcs[0], SampleSource):
                 raise
@@ -288,7 +294,7 @@ def estimate(
             srcs = [SampleSource(ps)]
             default_input = "a built-in sample: the readable processes gave no pages"
             bar.reset(task, total=srcs[0].total_pages())
-            tally = run_estimate(srcs, algos, **options, on_chunk=lambda n: bar.advance(task, n))
+            tally = estimate_all(srcs)
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
     run_pool = compact or classes

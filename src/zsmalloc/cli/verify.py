@@ -107,7 +107,7 @@ def run_check(
     from zsmalloc.cli.live import progress_bar, render_result
 
     d = MODE_DEFAULTS[mode]
-    args = {
+    args: CheckDefaults = {
         "algorithm": d["algorithm"] if algo is None else algo,
         "n_ops": d["n_ops"] if n_ops is None else n_ops,
         "seed": d["seed"] if seed is None else seed,

@@ -21,12 +21,13 @@ import numpy as np
 from zsmalloc._jit import njit
 from zsmalloc.errors import InvariantError
 from zsmalloc.estimate.fill import FillState
+from zsmalloc.profile import ZS_HANDLE_SIZE
 from zsmalloc.zs.core import zs_malloc
-from zsmalloc.zs.size_class import ZS_HANDLE_SIZE
+from zsmalloc.zs.state import PoolState
 
 
 @njit(nogil=True)
-def _malloc_counts(st, sizes: np.ndarray, counts: np.ndarray) -> int:
+def _malloc_counts(st: PoolState, sizes: np.ndarray, counts: np.ndarray) -> int:
     """zs_malloc(sizes[k]) counts[k] times for each k; 0, or the first failure (< 0)."""
     for k in range(sizes.shape[0]):
         for _ in range(counts[k]):

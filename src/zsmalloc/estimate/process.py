@@ -183,7 +183,7 @@ class ProcessSource(PageSource):
         """Read len(out) pages at addr; unreadable pages are skipped. Returns pages kept."""
         want = out.nbytes
         try:
-            got = os.preadv(self._mem_fd, [memoryview(out).cast("B")], addr)
+            got = os.preadv(self._mem_fd, [memoryview(out.data).cast("B")], addr)
         except OSError as exc:
             if exc.errno == _errno.ESRCH:
                 self.count_skipped("pages not readable", len(out))

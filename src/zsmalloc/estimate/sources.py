@@ -37,7 +37,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
@@ -173,7 +173,7 @@ def open_stream(path: Path, *, decompress: bool = True) -> tuple[IO[bytes], str 
         raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
     fmt = _sniff(path, head)
     if fmt == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb"), fmt
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), fmt
     if fmt == "xz":
         return lzma.LZMAFile(raw, "rb"), fmt
     if fmt == "bzip2":
@@ -199,7 +199,7 @@ def read_exact_into(stream: IO[bytes], mv: memoryview) -> int:
 def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
     """Read whole pages from ``stream`` into ``out``; zero-pad a partial last page."""
     page_size = out.shape[1]
-    mv = memoryview(out).cast("B")
+    mv = memoryview(out.data).cast("B")
     got = read_exact_into(stream, mv)
     n = -(-got // page_size)
     if got % page_size:
@@ -482,7 +482,7 @@ class CoreDumpSource(PageSource):
             offset, size, _ = self.segments[self._seg]
             want = min(size - self._done, (len(out) - n) * self.page_size)
             self._f.seek(offset + self._done)
-            mv = memoryview(out[n:]).cast("B")[:want]
+            mv = memoryview(out[n:].data).cast("B")[:want]
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
                 lost = -(-(size - self._done - got) // self.page_size)

@@ -47,6 +47,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from zsmalloc.errors import (
     InvalidSizeError,
@@ -283,7 +284,7 @@ class LiveZswap:
         self.memory_limit = memory_limit
         self.saved: dict[str, str] = {}
         self.saved_page_cluster: str | None = None
-        self._old_handlers: dict[int, object] = {}
+        self._old_handlers: dict[int, Any] = {}  # signal number -> its previous handler
         self.cgroup: Path | None = None
         self.cgroup_version = 0
         self._swap_on = False

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
 from zsmalloc._jit import HAVE_NUMBA, njit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +54,7 @@ if HAVE_NUMBA:
         if n <= 0:
             return
         if dst.strides[0] == 1 and src.strides[0] == 1:
-            _llvm_memcpy(dst, dst_off, src, src_off, n)
+            _llvm_memcpy(dst, dst_off, src, src_off, n)  # type: ignore[call-arg]
         else:
             for k in range(n):
                 dst[dst_off + k] = src[src_off + k]
@@ -65,4 +67,15 @@ def hot_njit(func: F) -> F:
     """``njit(cache=True)`` without NRT reference counting (see the module docstring)."""
     if not HAVE_NUMBA:
         return func
-    return njit(_nrt=False)(func)  # type: ignore[no-any-return]
+    decorated: F = njit(_nrt=False)(func)
+    return decorated
+
+
+@hot_njit
+def as_i64(x: Any) -> int:
+    """A narrow unsigned or signed array element as int64.
+
+    numba keeps ``int(uint32)`` a uint32, and mixing it with int64 arithmetic turns
+    into float64; every load of a 32-bit descriptor field therefore goes through here.
+    """
+    return np.int64(x)  # type: ignore[return-value]  # an int64 is what numba sees

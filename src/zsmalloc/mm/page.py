@@ -50,9 +50,10 @@ import mmap
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from zsmalloc.layout import Field, Layout, check_struct
-from zsmalloc.mm.hotpath import bytes_copy, hot_njit
+from zsmalloc.mm.hotpath import as_i64, bytes_copy, hot_njit
 
 # ---- PG_* bit numbers (mainline 6.18, spec §9.1; Android shifts PG_private to 15) ------
 PG_locked = 0
@@ -89,7 +90,7 @@ check_struct(STRUCT_PAGE)  # our static_assert: declared offsets == dtype offset
 PAGE_DTYPE = STRUCT_PAGE.dtype
 
 
-def anon_zeros(count: int, dtype: np.dtype | str) -> np.ndarray:
+def anon_zeros(count: int, dtype: npt.DTypeLike) -> np.ndarray:
     """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS."""
     dt = np.dtype(dtype)
     nbytes = max(1, count * dt.itemsize)
@@ -161,7 +162,7 @@ def alloc_page(mm: MemMap) -> int:
     v = mm.vars[0]
     if v.nr_free > 0:
         v.nr_free -= 1
-        pfn = np.int64(mm.free_stack[v.nr_free])
+        pfn = as_i64(mm.free_stack[v.nr_free])
     elif v.hwm < v.max_pages:
         pfn = v.hwm
         v.hwm += 1
@@ -233,7 +234,7 @@ def page_flag_clear(mm: MemMap, pfn: int, bit: int) -> None:
 @hot_njit
 def page_has_type(mm: MemMap, pfn: int, pgty: int) -> bool:
     """PageZsmalloc() and friends: is the top byte of ``page_type`` ``pgty``?"""
-    return (np.int64(mm.page_type[pfn]) >> PAGE_TYPE_SHIFT) == pgty
+    return (as_i64(mm.page_type[pfn]) >> PAGE_TYPE_SHIFT) == pgty
 
 
 @hot_njit

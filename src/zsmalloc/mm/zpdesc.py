@@ -38,7 +38,7 @@ import numpy as np
 
 from zsmalloc.errors import LayoutError
 from zsmalloc.layout import Field, Layout, check_overlay
-from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.hotpath import as_i64, hot_njit
 from zsmalloc.mm.page import (
     MM_VARS_DTYPE,
     PAGE_DTYPE,
@@ -202,7 +202,7 @@ def zpdesc_get(mm: MemMap, zpdesc: int) -> None:
 @hot_njit
 def zpdesc_ref_count(mm: MemMap, zpdesc: int) -> int:
     """folio_ref_count()."""
-    return np.int64(mm.zp_refcount[zpdesc])
+    return as_i64(mm.zp_refcount[zpdesc])
 
 
 @hot_njit
@@ -286,13 +286,13 @@ def zpdesc_zone(mm: MemMap, zpdesc: int) -> int:
 @hot_njit
 def get_first_obj_offset(mm: MemMap, zpdesc: int) -> int:
     """Offset of the first object starting in this page (low 24 bits of page_type)."""
-    return np.int64(mm.zp_first_obj_offset[zpdesc]) & FIRST_OBJ_PAGE_TYPE_MASK
+    return as_i64(mm.zp_first_obj_offset[zpdesc]) & FIRST_OBJ_PAGE_TYPE_MASK
 
 
 @hot_njit
 def set_first_obj_offset(mm: MemMap, zpdesc: int, offset: int) -> None:
     """Store ``offset`` in the low 24 bits of page_type, keeping the PGTY byte."""
-    word = np.int64(mm.zp_first_obj_offset[zpdesc])
+    word = as_i64(mm.zp_first_obj_offset[zpdesc])
     word = (word & ~FIRST_OBJ_PAGE_TYPE_MASK) | (offset & FIRST_OBJ_PAGE_TYPE_MASK)
     mm.zp_first_obj_offset[zpdesc] = np.uint32(word)
 

@@ -25,7 +25,7 @@ from errno import EBUSY
 
 import numpy as np
 
-from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.hotpath import as_i64, hot_njit
 from zsmalloc.mm.page import EBUG, alloc_page, nr_free_pages
 from zsmalloc.mm.zpdesc import (
     __zpdesc_set_movable,
@@ -87,13 +87,13 @@ def class_stat_read(st: PoolState, cls: int, stat: int) -> int:
 @hot_njit
 def zspage_bits_get(st: PoolState, zspage: int, shift: int, mask: int) -> int:
     """One bitfield of ``struct zspage``."""
-    return (np.int64(st.zs_bits[zspage]) >> shift) & mask
+    return (as_i64(st.zs_bits[zspage]) >> shift) & mask
 
 
 @hot_njit
 def zspage_bits_set(st: PoolState, zspage: int, shift: int, mask: int, value: int) -> None:
     """Set one bitfield of ``struct zspage``."""
-    word = np.int64(st.zs_bits[zspage])
+    word = as_i64(st.zs_bits[zspage])
     word = (word & ~(mask << shift)) | ((value & mask) << shift)
     st.zs_bits[zspage] = np.uint32(word)
 
@@ -125,7 +125,7 @@ def zspage_magic_ok(st: PoolState, zspage: int) -> bool:
 @hot_njit
 def get_freeobj(st: PoolState, zspage: int) -> int:
     """Index of the first free object (unsigned int in the kernel)."""
-    return np.int64(st.zs_freeobj[zspage])
+    return as_i64(st.zs_freeobj[zspage])
 
 
 @hot_njit
@@ -137,7 +137,7 @@ def set_freeobj(st: PoolState, zspage: int, obj: int) -> None:
 @hot_njit
 def get_zspage_inuse(st: PoolState, zspage: int) -> int:
     """Live objects in the zspage."""
-    return np.int64(st.zs_inuse[zspage])
+    return as_i64(st.zs_inuse[zspage])
 
 
 @hot_njit
@@ -164,7 +164,7 @@ def get_zspage(st: PoolState, zpdesc: int) -> int:
 @hot_njit
 def get_first_zpdesc(st: PoolState, zspage: int) -> int:
     """First page of the zspage."""
-    return np.int64(st.zs_first[zspage])
+    return as_i64(st.zs_first[zspage])
 
 
 @hot_njit

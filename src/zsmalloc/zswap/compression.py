@@ -58,7 +58,7 @@ def length_function(algorithm: str) -> Callable[[bytes], int]:
     """
     from zsmalloc import compress
 
-    return compress.get(algorithm).compressed_len  # type: ignore[no-any-return]
+    return compress.get(algorithm).compressed_len
 
 
 def page_clens(pages: object, algorithm: str) -> list[int]:
@@ -70,7 +70,7 @@ def page_clens(pages: object, algorithm: str) -> list[int]:
     arr = compress.as_pages(pages)
     lens = compress.compress_lengths(arr, algorithm)
     zero = ~arr.any(axis=1)
-    return np.where(zero, 0, lens).astype(int).tolist()  # type: ignore[no-any-return]
+    return np.where(zero, 0, lens).astype(int).tolist()
 
 
 def is_zero_filled(page: bytes) -> bool:

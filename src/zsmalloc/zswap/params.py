@@ -33,6 +33,7 @@ from __future__ import annotations
 import errno
 import numbers
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from zsmalloc.errors import SysfsError, UnknownAlgorithmError
 from zsmalloc.kparse import param_get_bool, param_set_bool, param_set_uint, strstrip
@@ -88,11 +89,14 @@ class ZswapParams:
         if text == "":  # sysfs_kf_write(): "if (!count) return 0;"
             return self
         attr = f"zswap parameter {name}"
+        value_: Any  # the field named by ``name``
         if name in ("enabled", "shrinker_enabled"):
-            return replace(self, **{name: param_set_bool(text, attr=attr)})
-        if name == "compressor":
-            return replace(self, compressor=check_compressor(text))
-        return replace(self, **{name: param_set_uint(text, attr=attr)})
+            value_ = param_set_bool(text, attr=attr)
+        elif name == "compressor":
+            value_ = check_compressor(text)
+        else:
+            value_ = param_set_uint(text, attr=attr)
+        return replace(self, **{name: value_})
 
     def as_sysfs(self) -> dict[str, str]:
         """The values as ``/sys/module/zswap/parameters`` prints them."""
