@@ -21,6 +21,7 @@ from zsmalloc.kernel.live import ZRAM_CONTROL, LiveZram, zram_unavailable_reason
 from zsmalloc.kernel.verify import verify_zram
 from zsmalloc.zram.device import Zram
 from zsmalloc.zram.replay import replay
+from zsmalloc.zram.stats import MmStat
 from zsmalloc.zram.trace import read_trace
 
 pytestmark = pytest.mark.kernel
@@ -89,7 +90,7 @@ def model_like(algo: str, disksize: int) -> Zram:
 def skip_if_shrinker(live: LiveZram, model: Zram) -> None:
     """The kernel's zsmalloc shrinker may compact by itself under memory pressure (spec
     §2.11): that is not a model error, so such a run proves nothing either way."""
-    if live.mm_stat()[6] > model.mm_stat()[6]:
+    if MmStat(*live.mm_stat()).pages_compacted > model.mm_stat().pages_compacted:
         pytest.skip("the kernel's zsmalloc shrinker compacted the pool during the test")
 
 
@@ -244,4 +245,4 @@ def test_huge_threshold_boundary_matches(live_zram: Callable[..., LiveZram]) -> 
         live.write_page(slot, page)
         model.write(slot * PAGE, page)
         assert model.read_attr("mm_stat") == live.attr("mm_stat")
-    assert [int(v) for v in live.attr("mm_stat").split()][1] == 3624 + PAGE
+    assert MmStat.parse(live.attr("mm_stat")).compr_data_size == 3624 + PAGE

@@ -33,7 +33,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
-from zsmalloc.zram.stats import MM_STAT_COLUMNS, format_mm_stat
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import build_class_table
 
 if TYPE_CHECKING:
@@ -80,10 +80,11 @@ class AlgoReport:
         if self.pool is None:
             return self.state.mm_stat(compacted=True)
         ps = self.state.table.page_size
-        mm = self.state.mm_stat()
-        mm[2] = self.pool.total_pages_after_compact * ps
-        mm[6] = self.pool.pages_compacted
-        return mm
+        mm = MmStat(*self.state.mm_stat())._replace(
+            mem_used_total=self.pool.total_pages_after_compact * ps,
+            pages_compacted=self.pool.pages_compacted,
+        )
+        return list(mm)
 
     def derived(self) -> dict[str, Any]:
         st = self.state
@@ -104,7 +105,7 @@ class AlgoReport:
             "huge_bytes": st.huge_pages * ps,
             "stored_objects": int(st.obj_used.sum()),
             "zspages": int((st.obj_allocated // st.objs_per_zspage).sum()),
-            "compact_frees_bytes": self.mm_stat_after_compact[6] * ps,
+            "compact_frees_bytes": MmStat(*self.mm_stat_after_compact).pages_compacted * ps,
             "classes_used": int((st.obj_used > 0).sum()),
             "metadata_bytes_approx": self.metadata_bytes(),
         }
@@ -164,8 +165,10 @@ class AlgoReport:
             "mm_stat_after_compact": dict(
                 zip(MM_STAT_COLUMNS, self.mm_stat_after_compact, strict=True)
             ),
-            "mm_stat_line": format_mm_stat(self.mm_stat).rstrip("\n"),
-            "mm_stat_after_compact_line": format_mm_stat(self.mm_stat_after_compact).rstrip("\n"),
+            "mm_stat_line": MmStat(*self.mm_stat).format().rstrip("\n"),
+            "mm_stat_after_compact_line": MmStat(*self.mm_stat_after_compact)
+            .format()
+            .rstrip("\n"),
             "derived": self.derived(),
             "mem_used_total_by_chain_size": {str(k): v for k, v in self.chain_totals.items()},
             "mem_used_total_by_kernel": dict(self.kernel_totals),

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from zsmalloc.zram.stats import MM_STAT_COLUMNS
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, IoStat
 
-IO_STAT_COLUMNS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
+IO_STAT_COLUMNS: tuple[str, ...] = IoStat._fields
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,12 @@ from zsmalloc.compress import stored_size
 from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.kernel.diff import IO_STAT_COLUMNS, Divergence, compare_rows, compare_texts
 from zsmalloc.kernel.live import LiveZram
-from zsmalloc.kernel.workload import PAGE_SIZE, Op, generate
+from zsmalloc.kernel.workload import Op, generate
 from zsmalloc.zram.device import Zram, page_same_filled
+from zsmalloc.zram.stats import MmStat
 from zsmalloc.zram.trace import TraceWriter
 
 TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
-PAGES_COMPACTED = 6  # mm_stat column index
-MEM_USED_TOTAL = 2
 
 
 @dataclass
@@ -102,8 +101,9 @@ def verify_zram(
     Raises KernelUnavailableError (no root, no zram) before doing anything.
     """
     result = VerifyResult(algorithm, seed, n_ops, nr_pages)
-    disksize = nr_pages * PAGE_SIZE
     model = Zram(name="model")
+    page_size = model.profile.page_size  # the live kernel's too (x86_64: 4 KiB)
+    disksize = nr_pages * page_size
     model.set_comp_algorithm(algorithm)
     model.set_disksize(disksize)
     written: dict[int, bytes] = {}
@@ -123,7 +123,7 @@ def verify_zram(
                 },
             )
         try:
-            for i, op in enumerate(generate(n_ops, seed, nr_pages)):
+            for i, op in enumerate(generate(n_ops, seed, nr_pages, page_size=page_size)):
                 where = f"op {i + 1} ({op.describe()})"
                 div = _apply(op, live, model, written, result, writer, where)
                 if div is None:
@@ -167,6 +167,7 @@ def _apply(
     where: str,
 ) -> Divergence | None:
     """Do ``op`` on both sides; a disagreement on success/failure or data is a Divergence."""
+    page_size = model.profile.page_size
     if op.kind == "write":
         size = _stored_size(model, op.page) if writer is not None else 0
         k_ok = m_ok = True
@@ -175,7 +176,7 @@ def _apply(
         except OSError:
             k_ok = False
         try:
-            model.write(op.slot * PAGE_SIZE, op.page)
+            model.write(op.slot * page_size, op.page)
         except OutOfMemoryError:
             m_ok = False
         if writer is not None:
@@ -197,14 +198,14 @@ def _apply(
             result.failed_stores += 1
     elif op.kind == "discard":
         live.discard(op.slot)
-        model.discard(op.slot * PAGE_SIZE, PAGE_SIZE)
+        model.discard(op.slot * page_size, page_size)
         written.pop(op.slot, None)
         if writer is not None:
             writer.discard(op.slot)
     elif op.kind == "read":
         k = live.read_page(op.slot)
-        m = model.read(op.slot * PAGE_SIZE, PAGE_SIZE)
-        want = written.get(op.slot, bytes(PAGE_SIZE))
+        m = model.read(op.slot * page_size, page_size)
+        want = written.get(op.slot, bytes(page_size))
         result.reads_checked += 1
         if k != want or m != want:
             return Divergence(
@@ -222,7 +223,7 @@ def _apply(
     elif op.kind == "limit":
         value = op.value
         if value < 0:  # just above the current use: the next stores that grow the pool fail
-            value = live.mm_stat()[MEM_USED_TOTAL] + PAGE_SIZE
+            value = MmStat(*live.mm_stat()).mem_used_total + page_size
         live.set_attr("mem_limit", value)
         model.set_mem_limit(value)
         if writer is not None:
@@ -237,9 +238,9 @@ def _apply(
 
 def _compare(live: LiveZram, model: Zram, result: VerifyResult, where: str) -> Divergence | None:
     """mm_stat then io_stat; a shrinker compaction on the kernel side is followed, not blamed."""
-    k, m = live.mm_stat(), model.mm_stat()
+    k, m = MmStat(*live.mm_stat()), model.mm_stat()
     div = compare_rows(where, "mm_stat", k, m)
-    if div is not None and k[PAGES_COMPACTED] > m[PAGES_COMPACTED]:
+    if div is not None and k.pages_compacted > m.pages_compacted:
         model.compact()  # the shrinker's scan is zs_compact()
         m = model.mm_stat()
         div = compare_rows(where, "mm_stat", k, m)
