@@ -3,14 +3,15 @@
 Mirrors ``lzo1x_1_compress()`` / ``lzorle1x_1_compress()`` (the shared
 ``lzogeneric1x_1_compress()`` and ``lzo1x_1_do_compress()``) in
 lib/lzo/lzo1x_compress.c, and ``lzo1x_decompress_safe()`` in
-lib/lzo/lzo1x_decompress_safe.c (Linux 6.18), for one 4 KiB page.  The kernel's
+lib/lzo/lzo1x_decompress_safe.c (Linux 6.18), for one page of 4, 16 or 64 KiB.  The kernel's
 dictionary is 2^13 u16 entries (lzodefs.h ``D_BITS 13``) where liblzo2 and
 python-lzo use 2^14, and on x86-64 it measures matches 8 bytes at a time and
 stops at the first step that reaches ``ip_end``; both change the output, so
 the kernel's lengths need this code (../shared/spec/compressors.md §5-6).
 
 =================  ========================================================
-dictionary         8192 u16 positions, zeroed per block (one block per page)
+dictionary         8192 u16 positions, zeroed per block (blocks of 48 KiB:
+                   one for 4 and 16 KiB pages, two for 64 KiB)
 hash               ``(le32(p) * 0x1824429d mod 2^32) >> 19``
 parse              start at 4; a miss skips ``1 + (ip - ii) >> 5``;
                    stop at ``ip_end = n - 20``
@@ -26,7 +27,7 @@ M2         ``(len-1)<<5 | ((off-1)&7)<<2``,     len 3..8, off <= 0x800
            ``(off-1)>>3``
 M3         ``32 | (len-2)`` or ``32`` + 0-run   off <= 0x4000
            + rest, then LE16 ``(off-1)<<2``
-M4         ``16 | (off>>11 & 8) | (len-2)``...   off > 0x4000 (never within a page)
+M4         ``16 | (off>>11 & 8) | (len-2)``...   off > 0x4000 (64 KiB pages only)
 literals   ``t-3`` (4..18) or ``0`` + 0-run +   1..3 literals ride in the low two
            ``t-18``; first: ``17+t``            bits of the previous instruction
 end        ``17, 0, 0``
@@ -49,6 +50,8 @@ M2_MAX_OFFSET = 0x0800
 M3_MAX_OFFSET = 0x4000
 M3_MARKER = 32
 M4_MARKER = 16
+M4_MAX_OFFSET_V0 = 0xBFFF  # lzo: blocks of 48 KiB
+M4_MAX_OFFSET_V1 = 0xBFFE  # lzo-rle: 0xbfff is its zero-run distance
 MIN_ZERO_RUN_LENGTH = 4
 MAX_ZERO_RUN_LENGTH = 2047 + MIN_ZERO_RUN_LENGTH
 LZO_RLE_VERSION = 1
@@ -102,15 +105,147 @@ def _put_literals(
     return op + t
 
 
+@njit(inline="always")
+def _put_match(
+    dst: np.ndarray, op: int, m_len: int, m_off: int, emit: bool
+) -> int:
+    """One M2, M3 or M4 instruction (lzo1x_1_do_compress()'s match encoder)."""
+    if m_len <= M2_MAX_LEN and m_off <= M2_MAX_OFFSET:
+        m_off -= 1
+        if emit:
+            dst[op] = ((m_len - 1) << 5) | ((m_off & 7) << 2)
+            dst[op + 1] = m_off >> 3
+        return op + 2
+    if m_off <= M3_MAX_OFFSET:
+        m_off -= 1
+        if m_len <= M3_MAX_LEN:
+            if emit:
+                dst[op] = M3_MARKER | (m_len - 2)
+            op += 1
+        else:
+            if emit:
+                dst[op] = M3_MARKER
+            op = _put_zero_run(dst, op + 1, m_len - M3_MAX_LEN, emit)
+    else:
+        # M4: offsets above 16 KiB, only in pages larger than 16 KiB.
+        m_off -= 0x4000
+        if m_len <= M4_MAX_LEN:
+            if emit:
+                dst[op] = M4_MARKER | ((m_off >> 11) & 8) | (m_len - 2)
+            op += 1
+        else:
+            if emit:
+                dst[op] = M4_MARKER | ((m_off >> 11) & 8)
+            op = _put_zero_run(dst, op + 1, m_len - M4_MAX_LEN, emit)
+    if emit:
+        dst[op] = (m_off << 2) & 0xFF
+        dst[op + 1] = (m_off >> 6) & 0xFF
+    return op + 2
+
+
+@njit
+def _do_compress(
+    src: np.ndarray,
+    start: int,
+    in_len: int,
+    dst: np.ndarray,
+    op: int,
+    ti: int,
+    state_offset: int,
+    emit: bool,
+    rle: bool,
+    dictionary: np.ndarray,
+) -> tuple[int, int, int]:
+    """One block of at most M4_MAX_OFFSET + 1 bytes from ``start``: lzo1x_1_do_compress().
+
+    ``ti`` literals before ``start`` are still pending from the previous block (they
+    join the first literal run).  Returns (op, literals left pending, state_offset).
+    The dictionary holds positions relative to ``start`` and is zeroed by the caller.
+    """
+    in_end = start + in_len
+    ip_end = in_end - 20
+    ii = start
+    ip = start + (4 - ti if ti < 4 else 0)
+    advance = True
+    while True:
+        if advance:
+            ip += 1 + ((ip - ii) >> 5)
+            advance = False
+        if ip >= ip_end:
+            break
+        dv = read32(src, ip)
+        run = 0
+        cand = 0
+        if rle and dv == 0:
+            limit = min(ip_end, ip + MAX_ZERO_RUN_LENGTH + 1)
+            e = ip + 4
+            while e + 8 <= limit and read64(src, e) == 0:
+                e += 8
+            while e < limit and src[e] == 0:
+                e += 1
+            run = min(e - ip, MAX_ZERO_RUN_LENGTH)
+        else:
+            h = lzo_hash(dv)
+            cand = start + int(dictionary[h])
+            dictionary[h] = ip - start
+            if read32(src, cand) != dv:
+                advance = True
+                continue
+        ii -= ti
+        ti = 0
+        if ip > ii:
+            op = _put_literals(dst, op, src, ii, ip - ii, state_offset, emit)
+        if run > 0:
+            ip += run
+            r = run - MIN_ZERO_RUN_LENGTH
+            if emit:
+                # M4 with distance 0xbfff: (r << 21) | 0xfffc18 | (r & 7), LE32.
+                dst[op] = 0x18 | (r & 7)
+                dst[op + 1] = 0xFC
+                dst[op + 2] = 0xFF
+                dst[op + 3] = r >> 3
+            op += 4
+            state_offset = -3
+            ii = ip
+            continue
+        # Match length, 8 bytes at a time; a step reaching ip_end ends it there.
+        m_len = 4
+        while True:
+            k = equal_bytes8(src, ip + m_len, cand + m_len)
+            if k < 8:
+                m_len += k
+                break
+            m_len += 8
+            if ip + m_len >= ip_end:
+                break
+        m_off = ip - cand
+        ip += m_len
+        if (
+            rle
+            and m_off > M3_MAX_OFFSET
+            and m_len > M4_MAX_LEN
+            and ((m_off - 0x4000) & 0x403F) == 0x403F
+            and 261 <= m_len <= 264
+        ):
+            # lzo-rle: such an M4 would read as a zero run; the kernel cuts it to 260.
+            ip -= m_len - 260
+            m_len = 260
+        op = _put_match(dst, op, m_len, m_off, emit)
+        state_offset = -2
+        ii = ip
+    return op, in_end - (ii - ti), state_offset
+
+
 @njit
 def lzo_compress_page(
     src: np.ndarray, dst: np.ndarray, emit: bool, rle: bool, dictionary: np.ndarray
 ) -> int:
     """Compress ``src`` as lzo1x_1_compress() (or lzorle1x_1_compress() with ``rle``).
 
-    Mirrors lzogeneric1x_1_compress() and lzo1x_1_do_compress() in
-    lib/lzo/lzo1x_compress.c (6.18), x86-64 flavour (CTZ64 match length, one
-    block: inputs up to 48 KiB).  Returns the compressed length; with ``emit``
+    Mirrors lzogeneric1x_1_compress() in lib/lzo/lzo1x_compress.c (6.18), x86-64
+    flavour (CTZ64 match length): blocks of at most 48 KiB (one for 4 and 16 KiB
+    pages, two for 64 KiB), a fresh dictionary each, the literals still pending at a
+    block's end carried into the next.  Returns the compressed length; with ``emit``
     False nothing is written.  ``dictionary`` is D_SIZE u16 of scratch.
     """
     n = src.shape[0]
@@ -121,90 +256,23 @@ def lzo_compress_page(
             dst[1] = LZO_RLE_VERSION
         op = 2
     data_start = op
+    block_max = (M4_MAX_OFFSET_V1 if rle else M4_MAX_OFFSET_V0) + 1
     state_offset = -2
-    ii = 0
-    if n > 20:
+    t = 0
+    pos = 0
+    left = n
+    while left > 20:
+        ll = min(left, block_max)
         dictionary[:] = 0
-        ip_end = n - 20
-        ip = 4
-        advance = True
-        while True:
-            if advance:
-                ip += 1 + ((ip - ii) >> 5)
-                advance = False
-            if ip >= ip_end:
-                break
-            dv = read32(src, ip)
-            run = 0
-            cand = 0
-            if rle and dv == 0:
-                limit = min(ip_end, ip + MAX_ZERO_RUN_LENGTH + 1)
-                e = ip + 4
-                while e + 8 <= limit and read64(src, e) == 0:
-                    e += 8
-                while e < limit and src[e] == 0:
-                    e += 1
-                run = min(e - ip, MAX_ZERO_RUN_LENGTH)
-            else:
-                h = lzo_hash(dv)
-                cand = int(dictionary[h])
-                dictionary[h] = ip
-                if read32(src, cand) != dv:
-                    advance = True
-                    continue
-            if ip > ii:
-                op = _put_literals(dst, op, src, ii, ip - ii, state_offset, emit)
-            if run > 0:
-                ip += run
-                r = run - MIN_ZERO_RUN_LENGTH
-                if emit:
-                    # M4 with distance 0xbfff: (r << 21) | 0xfffc18 | (r & 7), LE32.
-                    dst[op] = 0x18 | (r & 7)
-                    dst[op + 1] = 0xFC
-                    dst[op + 2] = 0xFF
-                    dst[op + 3] = r >> 3
-                op += 4
-                state_offset = -3
-                ii = ip
-                continue
-            # Match length, 8 bytes at a time; a step reaching ip_end ends it there.
-            m_len = 4
-            while True:
-                k = equal_bytes8(src, ip + m_len, cand + m_len)
-                if k < 8:
-                    m_len += k
-                    break
-                m_len += 8
-                if ip + m_len >= ip_end:
-                    break
-            m_off = ip - cand
-            ip += m_len
-            if m_len <= M2_MAX_LEN and m_off <= M2_MAX_OFFSET:
-                m_off -= 1
-                if emit:
-                    dst[op] = ((m_len - 1) << 5) | ((m_off & 7) << 2)
-                    dst[op + 1] = m_off >> 3
-                op += 2
-            else:
-                # M3 (every offset within a 4 KiB page is <= M3_MAX_OFFSET).
-                m_off -= 1
-                if m_len <= M3_MAX_LEN:
-                    if emit:
-                        dst[op] = M3_MARKER | (m_len - 2)
-                    op += 1
-                else:
-                    if emit:
-                        dst[op] = M3_MARKER
-                    op = _put_zero_run(dst, op + 1, m_len - M3_MAX_LEN, emit)
-                if emit:
-                    dst[op] = (m_off << 2) & 0xFF
-                    dst[op + 1] = m_off >> 6
-                op += 2
-            state_offset = -2
-            ii = ip
+        op, t, state_offset = _do_compress(
+            src, pos, ll, dst, op, t, state_offset, emit, rle, dictionary
+        )
+        pos += ll
+        left -= ll
+    t += left
     # Trailing literals (lzogeneric1x_1_compress()).
-    t = n - ii
     if t > 0:
+        ii = n - t
         if op == data_start and t <= 238:
             if emit:
                 dst[op] = 17 + t
