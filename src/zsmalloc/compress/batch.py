@@ -1,7 +1,8 @@
 """Many pages at once, on every core, and zram's storage rule.
 
-Estimation compresses millions of pages, so the kernel-exact compressors are
-also run in one numba ``prange`` loop over pages (``parallel=True``; each chunk
+Estimation compresses millions of pages, so the kernel-exact compressors (lzo,
+lzo-rle, lz4, lz4hc, deflate; pages of 4, 16 or 64 KiB) are also run in one numba
+``prange`` loop over pages (``parallel=True``; each chunk
 of pages has its own dictionary and scratch buffer, as each CPU has its own
 zcomp stream in the kernel).  Entry points release the GIL (``nogil``), so a
 caller's reader thread keeps filling buffers meanwhile.  The lengths-only path
@@ -27,29 +28,67 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import HAVE_NUMBA, njit, prange
+from zsmalloc.compress import deflate
 from zsmalloc.compress._bytes import PAGE_SIZE, read64
+from zsmalloc.compress.deflate import deflate_compress_page
 from zsmalloc.compress.lz4 import LZ4_HASH_ENTRIES, lz4_compress_page
+from zsmalloc.compress.lz4hc import LZ4HC_CHAIN_ENTRIES, LZ4HC_HASH_ENTRIES, lz4hc_compress_page
 from zsmalloc.compress.lzo import D_SIZE, lzo_compress_page
 from zsmalloc.errors import InvalidSizeError
-from zsmalloc.profile import DEFAULT_PROFILE
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 from zsmalloc.zs.size_class import class_table
 
 ALGO_LZO = 0
 ALGO_LZO_RLE = 1
 ALGO_LZ4 = 2
-ALGO_CODES = {"lzo": ALGO_LZO, "lzo-rle": ALGO_LZO_RLE, "lz4": ALGO_LZ4}
+ALGO_LZ4HC = 3
+ALGO_DEFLATE = 4
+ALGO_CODES = {
+    "lzo": ALGO_LZO,
+    "lzo-rle": ALGO_LZO_RLE,
+    "lz4": ALGO_LZ4,
+    "lz4hc": ALGO_LZ4HC,
+    "deflate": ALGO_DEFLATE,
+}
 
-COMPRESS_BOUND = 2 * PAGE_SIZE
-"""zcomp's destination buffer: 2 pages, above every worst case (lz4 4128, lzo 4419)."""
-
-BATCH_BOUND = 4480
-"""Per-page room in batch output: above LZ4_COMPRESSBOUND(4096) = 4128 and lzo's 4419."""
-
-SCRATCH_ENTRIES = max(LZ4_HASH_ENTRIES, D_SIZE)
+PAGE_SIZES = (4096, 16384, 65536)
+"""The PAGE_SIZEs the compressors are checked on (the kernel's 4, 16 and 64 KiB)."""
 
 
-def as_pages(data: object, what: str = "input") -> np.ndarray:
-    """View ``data`` (bytes-like or uint8 array) as a C-contiguous (n, 4096) uint8 array.
+def compress_bound(page_size: int) -> int:
+    """zcomp's destination buffer: two pages, above every worst case of every backend
+    (lz4 n + n/255 + 16, lzo n + n/16 + 67, deflate n + 5 per stored block + 6)."""
+    return 2 * page_size
+
+
+def batch_bound(page_size: int) -> int:
+    """Per-page room in batch output, above every compressor's worst case (deflate's
+    static trees: 9 bits a literal, plus block headers)."""
+    return page_size + page_size // 4 + 1024
+
+
+COMPRESS_BOUND = compress_bound(PAGE_SIZE)
+BATCH_BOUND = batch_bound(PAGE_SIZE)
+
+# Scratch per thread: one uint8, one uint16 and one int32 array, carved by each
+# compressor (lzo's dictionary, lz4's table, lz4hc's chain and hash tables, deflate's
+# window, chains, symbol buffers and trees).
+SCRATCH8 = deflate.S8_SIZE
+SCRATCH16 = max(D_SIZE, LZ4_HASH_ENTRIES, LZ4HC_CHAIN_ENTRIES, deflate.S16_SIZE)
+SCRATCH32 = max(LZ4HC_HASH_ENTRIES, deflate.S32_SIZE)
+
+
+def new_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One thread's scratch arrays (for :func:`compress_one`)."""
+    return (
+        np.empty(SCRATCH8, np.uint8),
+        np.empty(SCRATCH16, np.uint16),
+        np.empty(SCRATCH32, np.int32),
+    )
+
+
+def as_pages(data: object, what: str = "input", page_size: int = PAGE_SIZE) -> np.ndarray:
+    """View ``data`` (bytes-like or uint8 array) as a C-contiguous (n, page_size) uint8 array.
 
     Raises InvalidSizeError naming the size when it is not a whole number of pages.
     """
@@ -67,14 +106,14 @@ def as_pages(data: object, what: str = "input") -> np.ndarray:
             raise InvalidSizeError(
                 f"{what}: expected bytes or a uint8 array of pages, found {type(data).__name__}"
             ) from None
-    if arr.size % PAGE_SIZE != 0 or (arr.ndim == 2 and arr.shape[1] != PAGE_SIZE):
+    if arr.size % page_size != 0 or (arr.ndim == 2 and arr.shape[1] != page_size):
         raise InvalidSizeError(
-            f"{what}: expected a multiple of {PAGE_SIZE} bytes (whole pages), "
+            f"{what}: expected a multiple of {page_size} bytes (whole pages), "
             f"found {arr.size} bytes"
             + (f" in shape {arr.shape}" if arr.ndim > 1 else "")
         )
     # Always a read-only view: one numba signature for every caller (compile once).
-    view = np.ascontiguousarray(arr).reshape(-1, PAGE_SIZE).view()
+    view = np.ascontiguousarray(arr).reshape(-1, page_size).view()
     view.flags.writeable = False
     return view
 
@@ -90,12 +129,31 @@ def _nchunks(n: int) -> int:
 
 @njit(nogil=True)
 def compress_one(
-    src: np.ndarray, dst: np.ndarray, emit: bool, algo: int, level: int, scratch: np.ndarray
+    src: np.ndarray,
+    dst: np.ndarray,
+    emit: bool,
+    algo: int,
+    level: int,
+    param: int,
+    s8: np.ndarray,
+    s16: np.ndarray,
+    s32: np.ndarray,
 ) -> int:
-    """Dispatch one page to the kernel-exact compressor ``algo`` (ALGO_*)."""
+    """Dispatch one page to the kernel-exact compressor ``algo`` (ALGO_*).
+
+    ``level`` is the backend's level (lz4: acceleration, lz4hc and deflate: level),
+    ``param`` deflate's window bits; ``s8``/``s16``/``s32`` come from
+    :func:`new_scratch`.  Returns the length (-1: deflate refused the parameters).
+    """
     if algo == ALGO_LZ4:
-        return lz4_compress_page(src, dst, emit, level, scratch)
-    return lzo_compress_page(src, dst, emit, algo == ALGO_LZO_RLE, scratch)
+        return lz4_compress_page(src, dst, emit, level, s16[:LZ4_HASH_ENTRIES])
+    if algo == ALGO_LZ4HC:
+        return lz4hc_compress_page(
+            src, dst, emit, level, s32[:LZ4HC_HASH_ENTRIES], s16[:LZ4HC_CHAIN_ENTRIES]
+        )
+    if algo == ALGO_DEFLATE:
+        return deflate_compress_page(src, dst, emit, level, param, s8, s16, s32)
+    return lzo_compress_page(src, dst, emit, algo == ALGO_LZO_RLE, s16[:D_SIZE])
 
 
 @njit(inline="always")
@@ -126,7 +184,12 @@ def zram_stored_lens(lengths: np.ndarray, huge_class_size: int, page_size: int) 
 
 @njit(parallel=True, nogil=True)
 def _batch_lengths(
-    pages: np.ndarray, algo: int, level: int, huge_class_size: int, nchunks: int
+    pages: np.ndarray,
+    algo: int,
+    level: int,
+    param: int,
+    huge_class_size: int,
+    nchunks: int,
 ) -> np.ndarray:
     """Compressed length per page; with ``huge_class_size`` >= 0, zram's stored size."""
     n = pages.shape[0]
@@ -134,14 +197,16 @@ def _batch_lengths(
     for c in prange(nchunks):
         lo = c * n // nchunks
         hi = (c + 1) * n // nchunks
-        scratch = np.empty(SCRATCH_ENTRIES, dtype=np.uint16)
+        s8 = np.empty(SCRATCH8, dtype=np.uint8)
+        s16 = np.empty(SCRATCH16, dtype=np.uint16)
+        s32 = np.empty(SCRATCH32, dtype=np.int32)
         dst = np.empty(1, dtype=np.uint8)  # never written: emit is False
         for i in range(lo, hi):
             page = pages[i]
             if huge_class_size >= 0 and page_same_filled(page):
                 out[i] = 0
                 continue
-            length = compress_one(page, dst, False, algo, level, scratch)
+            length = compress_one(page, dst, False, algo, level, param, s8, s16, s32)
             if huge_class_size >= 0:
                 length = zram_stored_len(length, huge_class_size, page.shape[0])
             out[i] = length
@@ -150,16 +215,24 @@ def _batch_lengths(
 
 @njit(parallel=True, nogil=True)
 def _batch_compress(
-    pages: np.ndarray, out: np.ndarray, lengths: np.ndarray, algo: int, level: int, nchunks: int
+    pages: np.ndarray,
+    out: np.ndarray,
+    lengths: np.ndarray,
+    algo: int,
+    level: int,
+    param: int,
+    nchunks: int,
 ) -> None:
     """Compress every page into row i of ``out`` (the first lengths[i] bytes)."""
     n = pages.shape[0]
     for c in prange(nchunks):
         lo = c * n // nchunks
         hi = (c + 1) * n // nchunks
-        scratch = np.empty(SCRATCH_ENTRIES, dtype=np.uint16)
+        s8 = np.empty(SCRATCH8, dtype=np.uint8)
+        s16 = np.empty(SCRATCH16, dtype=np.uint16)
+        s32 = np.empty(SCRATCH32, dtype=np.int32)
         for i in range(lo, hi):
-            lengths[i] = compress_one(pages[i], out[i], True, algo, level, scratch)
+            lengths[i] = compress_one(pages[i], out[i], True, algo, level, param, s8, s16, s32)
 
 
 @njit(parallel=True, nogil=True)
@@ -174,22 +247,35 @@ def _batch_same_filled(pages: np.ndarray, nchunks: int) -> np.ndarray:
     return same
 
 
-def is_same_filled(pages: object) -> tuple[np.ndarray, np.ndarray]:
+def is_same_filled(
+    pages: object, page_size: int = PAGE_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """Which pages are same-filled, and their fill word (0 where not): (bool[n], uint64[n])."""
-    arr = as_pages(pages, "pages")
+    arr = as_pages(pages, "pages", page_size)
     same = _batch_same_filled(arr, _nchunks(arr.shape[0]))
     fill = np.zeros(arr.shape[0], dtype=np.uint64)
     fill[same] = arr[same, :8].copy().view("<u8")[:, 0]
     return same, fill
 
 
-def stored_size(comp_len: int, same_filled: bool, huge_class_size: int | None = None) -> int:
+def huge_class_size_of(profile: KernelProfile = DEFAULT_PROFILE) -> int:
+    """zs_huge_class_size() of a pool built for ``profile`` (3625 on the reference kernel)."""
+    return class_table(profile).huge_class_size
+
+
+def stored_size(
+    comp_len: int,
+    same_filled: bool,
+    huge_class_size: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> int:
     """zram's rule for one page: 0 if same-filled, PAGE_SIZE if huge, else ``comp_len``.
 
-    ``huge_class_size`` defaults to the reference kernel's (3625).
+    ``huge_class_size`` defaults to the reference kernel's at that page size (3625 for
+    4 KiB pages).
     """
     if same_filled:
         return 0
     if huge_class_size is None:
-        huge_class_size = class_table(DEFAULT_PROFILE).huge_class_size
-    return int(zram_stored_len(comp_len, huge_class_size, PAGE_SIZE))
+        huge_class_size = huge_class_size_of(KernelProfile(page_size=page_size))
+    return int(zram_stored_len(comp_len, huge_class_size, page_size))

@@ -1,47 +1,57 @@
-"""The compressor registry: zram's backend names -> backend objects.
+"""The compressor registry: zram's backend names -> backend objects, per kernel.
 
 Mirrors ``backends[]`` in drivers/block/zram/zcomp.c (6.18), which names the
 algorithms ``lzo-rle``, ``lzo``, ``lz4``, ``lz4hc``, ``842``, ``deflate`` and
 ``zstd``, and the per-backend ``setup_params()`` that turns zram's
-``algorithm_params level=N`` into the library's level.
+``algorithm_params level=N`` (and ``deflate.winbits=W``) into the library's parameters;
+before 6.12 zram went through the crypto API, whose compressors take no parameters.
 
-Two kinds of backend:
+Two kinds of backend, both giving the kernel's bytes and lengths:
 
-* kernel-exact (``lzo``, ``lzo-rle``, ``lz4``): written here (numba, with the
-  same code running as plain Python without it); the bytes and lengths are the
-  kernel's, which is what zram's numbers depend on.  The reference kernel
-  enables exactly these three.
-* library-backed (``lz4hc``, ``zstd``, ``deflate``): the same format and the
-  kernel's parameters, through the lz4, zstandard and zlib packages.  Their
-  output decodes the same, but their lengths are not guaranteed to be the
-  kernel's (other library versions).  ``842`` is not supported.
+* :class:`KernelBackend` (``lzo``, ``lzo-rle``, ``lz4``, ``lz4hc``, ``deflate``): the
+  kernel's own compressors re-implemented here (numba, the same code running as plain
+  Python without it), on pages of 4, 16 or 64 KiB; every kernel from 6.1 to 7.3 runs
+  the same code (:mod:`zsmalloc.compress.kernels`).
+* :class:`ZstdBackend` (``zstd``): the zstandard library of the kernel's zstd version
+  (:mod:`zsmalloc.compress.zstd`).  Where that version is not installed the nearest one
+  is used and the backend says so: ``kernel_exact`` False, ``approximate`` the reason,
+  ``exact_command`` the command that installs the right one.
+
+``842`` is not supported (no Debian kernel enables it).
 """
 
 from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ClassVar
+from typing import Any
 
 import numpy as np
 
+from zsmalloc.compress import zstd as zstd_lib
 from zsmalloc.compress._bytes import PAGE_SIZE
 from zsmalloc.compress.batch import (
     ALGO_CODES,
-    BATCH_BOUND,
-    COMPRESS_BOUND,
-    SCRATCH_ENTRIES,
+    ALGO_DEFLATE,
+    ALGO_LZ4,
+    ALGO_LZ4HC,
+    PAGE_SIZES,
     _batch_compress,
     _batch_lengths,
     _nchunks,
     as_pages,
+    batch_bound,
+    compress_bound,
     compress_one,
+    huge_class_size_of,
     is_same_filled,
+    new_scratch,
     zram_stored_lens,
 )
+from zsmalloc.compress.kernels import KernelCompressors, compressors_for, kernel_profile
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
+from zsmalloc.compress.lz4hc import LZ4HC_DEFAULT_CLEVEL, LZ4HC_MAX_CLEVEL
 from zsmalloc.compress.lzo import lzo_decompress_page
 from zsmalloc.errors import (
     CompressionError,
@@ -49,80 +59,85 @@ from zsmalloc.errors import (
     InvalidSizeError,
     UnknownAlgorithmError,
 )
-from zsmalloc.profile import DEFAULT_PROFILE
-from zsmalloc.zs.size_class import class_table
 
-KERNEL_EXACT = ("lzo", "lzo-rle", "lz4")
-LIBRARY = ("lz4hc", "zstd", "deflate")
-ALGORITHMS = KERNEL_EXACT + LIBRARY
+KERNEL_EXACT = ("lzo", "lzo-rle", "lz4", "lz4hc", "deflate")
+"""Re-implemented here: the kernel's output on every kernel and page size."""
+LIBRARY = ("zstd",)
+"""Through a library: the kernel's output when the kernel's version is installed."""
+ALGORITHMS = ("lzo", "lzo-rle", "lz4", "lz4hc", "zstd", "deflate")
 UNSUPPORTED = {"842": "the 842 compressor (lib/842) has no implementation here"}
 
 BATCH_BLOCK = 1024
-"""Pages per batch compress call: a 4.4 MiB output buffer, reused block after block."""
+"""Pages per batch compress call: one output buffer, reused block after block."""
 
-LZ4HC_DEFAULT_CLEVEL = 9
-ZSTD_DEFAULT_CLEVEL = 3
 Z_DEFAULT_COMPRESSION = -1
-DEFLATE_DEF_WINBITS = 11  # backend_deflate.c: "the same value as crypto API"
-DEFLATE_DEF_MEMLEVEL = 8  # MAX_MEM_LEVEL in the kernel's include/linux/zconf.h
+DEFLATE_DEF_WINBITS = -11  # backend_deflate.c: raw deflate, "the same value as crypto API"
 
 
-def _page_array(page: object) -> np.ndarray:
-    """One page as a read-only uint8 array of PAGE_SIZE bytes (InvalidSizeError otherwise)."""
+def _page_array(page: object, page_size: int) -> np.ndarray:
+    """One page as a read-only uint8 array of page_size bytes (InvalidSizeError otherwise)."""
     # Fast paths for the common one-page calls (zswap stores, zram writes).
-    if type(page) is bytes and len(page) == PAGE_SIZE:
+    if type(page) is bytes and len(page) == page_size:
         return np.frombuffer(page, dtype=np.uint8)  # read-only already
     if (
         type(page) is np.ndarray
         and page.dtype == np.uint8
-        and page.shape == (PAGE_SIZE,)
+        and page.shape == (page_size,)
         and page.flags.c_contiguous
         and not page.flags.writeable
     ):
         return page
-    arr = as_pages(page, "page")
+    arr = as_pages(page, "page", page_size)
     if arr.shape[0] != 1:
         raise InvalidSizeError(
-            f"page: expected exactly {PAGE_SIZE} bytes, found {arr.size} bytes"
+            f"page: expected exactly {page_size} bytes, found {arr.size} bytes"
         )
     return arr[0]
 
 
-def _check_level(name: str, level: object) -> int | None:
-    if level is None:
+def _check_int(name: str, what: str, value: object) -> int | None:
+    if value is None:
         return None
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
-        raise InputError(f"{name}: level must be an integer, found {level!r}")
-    level = int(level)
-    if not -(2**31) <= level < 2**31:
-        raise InputError(f"{name}: level must fit zram's s32 level, found {level}")
-    return level
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{name}: {what} must be an integer, found {value!r}")
+    value = int(value)
+    if not -(2**31) <= value < 2**31:
+        raise InputError(f"{name}: {what} must fit zram's s32, found {value}")
+    return value
 
 
-def _check_huge_class_size(huge_class_size: int | None) -> int:
-    if huge_class_size is None:
-        return class_table(DEFAULT_PROFILE).huge_class_size
-    if isinstance(huge_class_size, bool) or not isinstance(huge_class_size, (int, np.integer)):
-        raise InputError(f"huge_class_size must be an integer, found {huge_class_size!r}")
-    if not 0 <= huge_class_size <= PAGE_SIZE:
-        raise InputError(f"huge_class_size must be 0 .. {PAGE_SIZE}, found {huge_class_size}")
-    return int(huge_class_size)
+def _check_page_size(page_size: object) -> int:
+    if isinstance(page_size, bool) or page_size not in PAGE_SIZES:
+        raise InvalidSizeError(
+            f"page size must be one of {', '.join(map(str, PAGE_SIZES))}, found {page_size!r}"
+        )
+    return int(page_size)  # type: ignore[call-overload]
 
 
 class Backend:
     """A zram compression backend: one page in, its compressed bytes out.
 
-    ``compress_lengths`` / ``stored_sizes`` take many pages at once.
+    ``compress_lengths`` / ``stored_sizes`` take many pages at once.  ``kernel`` is the
+    kernel row whose zram this models (:mod:`zsmalloc.compress.kernels`), ``page_size``
+    its PAGE_SIZE.
     """
 
     name: str
     level: int | None
-    kernel_exact: ClassVar[bool] = False
+    row: KernelCompressors
+    page_size: int
+    kernel_exact: bool = True
+    approximate: str | None = None  # why the lengths are not the kernel's, if they are not
+    exact_command: str | None = None  # what makes them the kernel's, where something does
+
+    @property
+    def kernel(self) -> str:
+        return self.row.version
 
     def compress(self, page: bytes | np.ndarray) -> bytes:
         raise NotImplementedError
 
-    def decompress(self, data: bytes, out_len: int = PAGE_SIZE) -> bytes:
+    def decompress(self, data: bytes, out_len: int | None = None) -> bytes:
         raise NotImplementedError
 
     def compressed_len(self, page: bytes | np.ndarray) -> int:
@@ -130,7 +145,7 @@ class Backend:
 
     def compress_lengths(self, pages: object) -> np.ndarray:
         """Compressed length of every page (int32[n]), on every core."""
-        arr = as_pages(pages, "pages")
+        arr = as_pages(pages, "pages", self.page_size)
         lengths = np.empty(arr.shape[0], dtype=np.int32)
         with ThreadPoolExecutor() as pool:  # the libraries release the GIL
             for i, n in enumerate(pool.map(self.compressed_len, arr, chunksize=64)):
@@ -139,23 +154,42 @@ class Backend:
 
     def compress_pages(self, pages: object) -> list[bytes]:
         """The compressed bytes of every page."""
-        arr = as_pages(pages, "pages")
+        arr = as_pages(pages, "pages", self.page_size)
         with ThreadPoolExecutor() as pool:
             return list(pool.map(self.compress, arr, chunksize=64))
 
+    def huge_class_size(self) -> int:
+        """zram's huge threshold on this kernel and page size (chain size 8)."""
+        return huge_class_size_of(kernel_profile(self.kernel, self.page_size))
+
+    def _check_huge_class_size(self, huge_class_size: int | None) -> int:
+        if huge_class_size is None:
+            return self.huge_class_size()
+        if isinstance(huge_class_size, bool) or not isinstance(
+            huge_class_size, (int, np.integer)
+        ):
+            raise InputError(f"huge_class_size must be an integer, found {huge_class_size!r}")
+        if not 0 <= huge_class_size <= self.page_size:
+            raise InputError(
+                f"huge_class_size must be 0 .. {self.page_size}, found {huge_class_size}"
+            )
+        return int(huge_class_size)
+
     def stored_sizes(self, pages: object, huge_class_size: int | None = None) -> np.ndarray:
         """zram's stored bytes per page: 0 same-filled, PAGE_SIZE huge, else the length."""
-        arr = as_pages(pages, "pages")
-        huge_class_size = _check_huge_class_size(huge_class_size)
-        same, _ = is_same_filled(arr)
+        arr = as_pages(pages, "pages", self.page_size)
+        huge_class_size = self._check_huge_class_size(huge_class_size)
+        same, _ = is_same_filled(arr, self.page_size)
         sizes = np.zeros(arr.shape[0], dtype=np.int32)
         todo = ~same
         if todo.any():
             lengths = self.compress_lengths(arr[todo])
-            sizes[todo] = zram_stored_lens(lengths, huge_class_size, PAGE_SIZE)
+            sizes[todo] = zram_stored_lens(lengths, huge_class_size, self.page_size)
         return sizes
 
-    def _check_out_len(self, out_len: int) -> int:
+    def _check_out_len(self, out_len: int | None) -> int:
+        if out_len is None:
+            return self.page_size
         if isinstance(out_len, bool) or not isinstance(out_len, (int, np.integer)):
             raise InputError(f"{self.name}: out_len must be an integer, found {out_len!r}")
         if not 0 < out_len <= 1 << 20:
@@ -167,8 +201,23 @@ class Backend:
             f"{self.name}: corrupt compressed stream ({len(data)} bytes): {why}"
         )
 
+    def describe(self) -> dict[str, Any]:
+        """What this backend is, for reports: name, level, kernel, exactness and why."""
+        return {
+            "algorithm": self.name,
+            "level": self.level,
+            "kernel": self.kernel,
+            "page_size": self.page_size,
+            "kernel_exact": self.kernel_exact,
+            "approximate": self.approximate,
+            "exact_command": self.exact_command,
+        }
+
     def __repr__(self) -> str:
-        return f"zsmalloc.compress.get({self.name!r}, level={self.level!r})"
+        return (
+            f"zsmalloc.compress.get({self.name!r}, level={self.level!r}, "
+            f"kernel={self.kernel!r}, page_size={self.page_size})"
+        )
 
 
 _LZO_ERRORS = {
@@ -185,49 +234,108 @@ _LZ4_ERRORS = {
 }
 
 
-class KernelBackend(Backend):
-    """``lzo``, ``lzo-rle`` or ``lz4`` exactly as the 6.18 kernel compresses a page."""
+def _input_bytes(name: str, data: object) -> np.ndarray:
+    try:
+        src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8).view()  # type: ignore[arg-type]
+    except TypeError:
+        raise InputError(
+            f"{name}: expected bytes to decompress, found {type(data).__name__}"
+        ) from None
+    src.flags.writeable = False  # one numba signature, whatever the caller passed
+    return src
 
-    kernel_exact: ClassVar[bool] = True
+
+class KernelBackend(Backend):
+    """``lzo``, ``lzo-rle``, ``lz4``, ``lz4hc`` or ``deflate`` exactly as the kernel runs it.
+
+    ``level`` is the backend's setup_params() input (None: not set); ``winbits``
+    deflate's window bits (None: -11).  Both are checked as the kernel checks them.
+    """
+
     _local = threading.local()
 
-    def __init__(self, name: str, level: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        level: int | None,
+        row: KernelCompressors,
+        page_size: int,
+        winbits: int | None = None,
+    ) -> None:
         self.name = name
         self.algo = ALGO_CODES[name]
         self.level = level
-        # lz4_setup_params(): no level -> LZ4_ACCELERATION_DEFAULT; lzo ignores it.
-        self._accel = LZ4_ACCELERATION_DEFAULT if level is None else level
+        self.row = row
+        self.page_size = page_size
+        self.winbits = winbits
+        self._level, self._param = self._setup_params(level, winbits)
+
+    def _setup_params(self, level: int | None, winbits: int | None) -> tuple[int, int]:
+        """Mirrors each backend's setup_params() (and zlib_deflateInit2()'s checks)."""
+        name, row = self.name, self.row
+        if winbits is not None and name != "deflate":
+            raise InputError(f"{name}: deflate.winbits is a deflate parameter")
+        if self.algo == ALGO_LZ4:
+            # lz4_setup_params(): no level -> LZ4_ACCELERATION_DEFAULT; < 1 means 1.
+            return (LZ4_ACCELERATION_DEFAULT if level is None else level), 0
+        if self.algo == ALGO_LZ4HC:
+            if level is None:
+                return LZ4HC_DEFAULT_CLEVEL, 0
+            if row.checks_levels and not 1 <= level <= LZ4HC_MAX_CLEVEL:
+                raise InputError(
+                    f"lz4hc: Linux {row.version} refuses level {level} (1 .. {LZ4HC_MAX_CLEVEL})"
+                )
+            return level, 0  # LZ4HC_compress_generic(): > 16 is 16, < 1 is 9
+        if self.algo == ALGO_DEFLATE:
+            zlevel = Z_DEFAULT_COMPRESSION if level is None else level
+            if not -1 <= zlevel <= 9:
+                raise InputError(f"deflate: level must be -1 .. 9, found {zlevel}")
+            if winbits is None:
+                winbits = DEFLATE_DEF_WINBITS
+            elif not row.deflate_winbits:
+                raise InputError(
+                    f"deflate: Linux {row.version} has no algorithm_params deflate.winbits"
+                )
+            elif not (-15 <= winbits <= -9 or 9 <= winbits <= 15):
+                raise InputError(
+                    f"deflate: winbits must be -15 .. -9 (raw) or 9 .. 15 (zlib), "
+                    f"found {winbits}"
+                )
+            return zlevel, winbits
+        return 0, 0  # lzo and lzo-rle have no parameters
 
     @classmethod
-    def _scratch(cls) -> tuple[np.ndarray, np.ndarray]:
+    def _scratch(cls, page_size: int) -> tuple[np.ndarray, ...]:
         s = getattr(cls._local, "scratch", None)
         if s is None:
-            s = (np.empty(SCRATCH_ENTRIES, np.uint16), np.empty(COMPRESS_BOUND, np.uint8))
+            s = new_scratch()
             cls._local.scratch = s
-        return s
+        dst = getattr(cls._local, "dst", None)
+        if dst is None or dst.shape[0] < compress_bound(page_size):
+            dst = np.empty(compress_bound(page_size), np.uint8)
+            cls._local.dst = dst
+        return (*s, dst)
 
     def compress(self, page: bytes | np.ndarray) -> bytes:
-        src = _page_array(page)
-        scratch, dst = self._scratch()
-        n = compress_one(src, dst, True, self.algo, self._accel, scratch)
+        src = _page_array(page, self.page_size)
+        s8, s16, s32, dst = self._scratch(self.page_size)
+        n = compress_one(src, dst, True, self.algo, self._level, self._param, s8, s16, s32)
         return dst[:n].tobytes()
 
     def compressed_len(self, page: bytes | np.ndarray) -> int:
-        src = _page_array(page)
-        scratch, dst = self._scratch()
-        return int(compress_one(src, dst, False, self.algo, self._accel, scratch))
+        src = _page_array(page, self.page_size)
+        s8, s16, s32, dst = self._scratch(self.page_size)
+        return int(
+            compress_one(src, dst, False, self.algo, self._level, self._param, s8, s16, s32)
+        )
 
-    def decompress(self, data: bytes, out_len: int = PAGE_SIZE) -> bytes:
+    def decompress(self, data: bytes, out_len: int | None = None) -> bytes:
         out_len = self._check_out_len(out_len)
-        try:
-            src = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8).view()
-            src.flags.writeable = False  # one numba signature, whatever the caller passed
-        except TypeError:
-            raise InputError(
-                f"{self.name}: expected bytes to decompress, found {type(data).__name__}"
-            ) from None
+        if self.algo == ALGO_DEFLATE:
+            return self._inflate(data, out_len)
+        src = _input_bytes(self.name, data)
         dst = np.empty(out_len, dtype=np.uint8)
-        if self.algo == ALGO_CODES["lz4"]:
+        if self.algo in (ALGO_LZ4, ALGO_LZ4HC):
             n, errors = lz4_decompress_page(src, dst), _LZ4_ERRORS
         else:
             n, errors = lzo_decompress_page(src, dst), _LZO_ERRORS
@@ -237,151 +345,137 @@ class KernelBackend(Backend):
             raise self._corrupt(data, f"decodes to {n} bytes, expected {out_len}")
         return dst.tobytes()
 
+    def _inflate(self, data: bytes, out_len: int) -> bytes:
+        """zlib_inflate() of one page (any inflater decodes the kernel's stream)."""
+        raw = _input_bytes(self.name, data).tobytes()
+        try:
+            d = zlib.decompressobj(self._param)
+            out = d.decompress(raw, out_len)
+            if not d.eof:
+                raise zlib.error("stream ends before the final block")
+            if d.unconsumed_tail or d.unused_data:
+                raise zlib.error("decodes to more than out_len bytes, or bytes after the end")
+        except zlib.error as exc:
+            raise self._corrupt(data, str(exc)) from None
+        if len(out) != out_len:
+            raise self._corrupt(data, f"decodes to {len(out)} bytes, expected {out_len}")
+        return out
+
     def compress_lengths(self, pages: object) -> np.ndarray:
-        arr = as_pages(pages, "pages")
-        return _batch_lengths(arr, self.algo, self._accel, -1, _nchunks(arr.shape[0]))
+        arr = as_pages(pages, "pages", self.page_size)
+        return _batch_lengths(
+            arr, self.algo, self._level, self._param, -1, _nchunks(arr.shape[0])
+        )
 
     def stored_sizes(self, pages: object, huge_class_size: int | None = None) -> np.ndarray:
-        arr = as_pages(pages, "pages")
-        huge_class_size = _check_huge_class_size(huge_class_size)
-        return _batch_lengths(arr, self.algo, self._accel, huge_class_size, _nchunks(arr.shape[0]))
+        arr = as_pages(pages, "pages", self.page_size)
+        huge_class_size = self._check_huge_class_size(huge_class_size)
+        return _batch_lengths(
+            arr, self.algo, self._level, self._param, huge_class_size, _nchunks(arr.shape[0])
+        )
 
     def compress_pages(self, pages: object) -> list[bytes]:
-        arr = as_pages(pages, "pages")
+        arr = as_pages(pages, "pages", self.page_size)
         block = min(BATCH_BLOCK, arr.shape[0])  # one buffer, reused (no fresh page faults)
-        out = np.empty((block, BATCH_BOUND), dtype=np.uint8)
+        out = np.empty((block, batch_bound(self.page_size)), dtype=np.uint8)
         lengths = np.empty(block, dtype=np.int32)
         result: list[bytes] = []
         for lo in range(0, arr.shape[0], block):
             chunk = arr[lo : lo + block]
             k = chunk.shape[0]
-            _batch_compress(chunk, out[:k], lengths[:k], self.algo, self._accel, _nchunks(k))
+            _batch_compress(
+                chunk, out[:k], lengths[:k], self.algo, self._level, self._param, _nchunks(k)
+            )
             result += [out[i, : lengths[i]].tobytes() for i in range(k)]
         return result
 
 
-class LibraryBackend(Backend):
-    """A format-compatible backend through a well-kept library (lengths not kernel-exact)."""
+class ZstdBackend(Backend):
+    """``zstd`` through the zstandard library of the kernel's zstd version, if installed."""
 
-    def __init__(
-        self,
-        name: str,
-        level: int | None,
-        compress: Callable[[bytes], bytes],
-        decompress: Callable[[bytes, int], bytes],
-        errors: tuple[type[BaseException], ...],
-    ) -> None:
-        self.name = name
+    def __init__(self, level: int | None, row: KernelCompressors, page_size: int) -> None:
+        self.name = "zstd"
         self.level = level
-        self._compress = compress
-        self._decompress = decompress
-        self._errors = errors
+        self.row = row
+        self.page_size = page_size
+        if level is not None and row.checks_levels and not (
+            zstd_lib.ZSTD_MIN_CLEVEL <= level <= zstd_lib.ZSTD_MAX_CLEVEL
+        ):
+            raise InputError(
+                f"zstd: Linux {row.version} refuses level {level} "
+                f"({zstd_lib.ZSTD_MIN_CLEVEL} .. {zstd_lib.ZSTD_MAX_CLEVEL})"
+            )
+        self._lib, self.kernel_exact = zstd_lib.library_for(row)
+        self.library_version = tuple(self._lib.ZSTD_VERSION)
+        if not self.kernel_exact:
+            self.approximate, self.exact_command = zstd_lib.approximate_reason(row)
+        self._local = threading.local()
+
+    def _cctx(self) -> Any:
+        c = getattr(self._local, "cctx", None)  # a ZstdCompressor is not thread-safe
+        if c is None:
+            c = zstd_lib.make_compressor(self._lib, self.row, self.level)
+            self._local.cctx = c
+        return c
 
     def compress(self, page: bytes | np.ndarray) -> bytes:
-        return self._compress(_page_array(page).tobytes())
+        return bytes(self._cctx().compress(_page_array(page, self.page_size).tobytes()))
 
-    def decompress(self, data: bytes, out_len: int = PAGE_SIZE) -> bytes:
+    def decompress(self, data: bytes, out_len: int | None = None) -> bytes:
         out_len = self._check_out_len(out_len)
+        raw = _input_bytes(self.name, data).tobytes()
+        lib = self._lib
         try:
-            out = self._decompress(bytes(data), out_len)
-        except self._errors as exc:
+            # One frame, nothing after it (zstd_decompress_dctx() takes the whole buffer).
+            d = lib.ZstdDecompressor().decompressobj()
+            out = d.decompress(raw)
+            if not d.eof or d.unused_data:
+                raise lib.ZstdError("truncated frame, or bytes after the frame")
+        except lib.ZstdError as exc:
             raise self._corrupt(data, str(exc) or type(exc).__name__) from None
         if len(out) != out_len:
             raise self._corrupt(data, f"decodes to {len(out)} bytes, expected {out_len}")
+        return bytes(out)
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["zstd_version"] = zstd_lib.version_str(self.row.zstd)
+        out["zstd_library"] = zstd_lib.version_str(self.library_version)  # type: ignore[arg-type]
         return out
 
 
-def _lz4hc(level: int | None) -> LibraryBackend:
-    import lz4.block
+def get(
+    name: str,
+    level: int | None = None,
+    *,
+    kernel: str | None = None,
+    page_size: int = PAGE_SIZE,
+    winbits: int | None = None,
+) -> Backend:
+    """The backend zram calls ``name`` on ``kernel`` (a version such as "6.12" or a release;
+    default: the reference kernel) with PAGE_SIZE ``page_size``, configured with
+    ``algorithm_params level=`` (and ``deflate.winbits=``).
 
-    # lz4hc_setup_params(): no level -> LZ4HC_DEFAULT_CLEVEL.
-    clevel = LZ4HC_DEFAULT_CLEVEL if level is None else level
-    return LibraryBackend(
-        "lz4hc",
-        level,
-        lambda b: lz4.block.compress(
-            b, mode="high_compression", compression=clevel, store_size=False
-        ),
-        lambda b, n: lz4.block.decompress(b, uncompressed_size=n),
-        (lz4.block.LZ4BlockError, ValueError),
-    )
-
-
-def _zstd(level: int | None) -> LibraryBackend:
-    import zstandard
-
-    # zstd_setup_params(): no level -> zstd_default_clevel(); a frame with the
-    # content size and no checksum, as zstd_get_params() makes it.
-    cctx = zstandard.ZstdCompressor(
-        level=ZSTD_DEFAULT_CLEVEL if level is None else level,
-        write_content_size=True,
-        write_checksum=False,
-    )
-    dctx = zstandard.ZstdDecompressor()
-    lock = threading.Lock()  # a ZstdCompressor is not safe to share between threads
-
-    def compress(b: bytes) -> bytes:
-        with lock:
-            return cctx.compress(b)
-
-    def decompress(b: bytes, n: int) -> bytes:
-        # One frame, nothing after it (zstd_decompress_dctx() takes the whole buffer).
-        out = dctx.decompress(b, max_output_size=n)
-        d = dctx.decompressobj()
-        d.decompress(b)
-        if not d.eof or d.unused_data:
-            raise zstandard.ZstdError("truncated frame, or bytes after the frame")
-        return out
-
-    return LibraryBackend("zstd", level, compress, decompress, (zstandard.ZstdError,))
-
-
-def _deflate(level: int | None) -> LibraryBackend:
-    # deflate_setup_params(): no level -> Z_DEFAULT_COMPRESSION; raw deflate,
-    # window 2^11, memLevel 8, one Z_FINISH call.
-    zlevel = Z_DEFAULT_COMPRESSION if level is None else level
-    if not -1 <= zlevel <= 9:
-        raise InputError(f"deflate: level must be -1 .. 9, found {zlevel}")
-
-    def compress(b: bytes) -> bytes:
-        c = zlib.compressobj(
-            zlevel, zlib.DEFLATED, -DEFLATE_DEF_WINBITS, DEFLATE_DEF_MEMLEVEL,
-            zlib.Z_DEFAULT_STRATEGY,
-        )
-        return c.compress(b) + c.flush(zlib.Z_FINISH)
-
-    def decompress(b: bytes, n: int) -> bytes:
-        d = zlib.decompressobj(-DEFLATE_DEF_WINBITS)
-        out = d.decompress(b, n)
-        if not d.eof:
-            raise zlib.error("stream ends before the final block")
-        if d.unconsumed_tail or d.unused_data:
-            raise zlib.error("decodes to more than out_len bytes, or bytes after the end")
-        return out
-
-    return LibraryBackend("deflate", level, compress, decompress, (zlib.error,))
-
-
-_LIBRARY_FACTORIES: dict[str, Callable[[int | None], LibraryBackend]] = {
-    "lz4hc": _lz4hc,
-    "zstd": _zstd,
-    "deflate": _deflate,
-}
-
-
-def get(name: str, level: int | None = None) -> Backend:
-    """The backend zram calls ``name``, configured with ``algorithm_params level``.
-
-    Raises UnknownAlgorithmError naming ``name`` and listing the known ones.
+    Raises UnknownAlgorithmError naming ``name`` and listing the known ones, InputError
+    for a parameter the kernel would refuse (a level on a kernel without
+    algorithm_params, a level out of range where the kernel checks it).
     """
     if not isinstance(name, str):
         raise UnknownAlgorithmError(f"expected an algorithm name, found {name!r}")
-    level = _check_level(name, level)
-    if name in KERNEL_EXACT:
-        return KernelBackend(name, level)
-    if name in _LIBRARY_FACTORIES:
-        return _LIBRARY_FACTORIES[name](level)
     known = ", ".join(ALGORITHMS)
     if name in UNSUPPORTED:
         raise UnknownAlgorithmError(f"{name}: not supported ({UNSUPPORTED[name]}); known: {known}")
-    raise UnknownAlgorithmError(f"unknown compression algorithm {name!r}; known: {known}")
+    if name not in ALGORITHMS:
+        raise UnknownAlgorithmError(f"unknown compression algorithm {name!r}; known: {known}")
+    level = _check_int(name, "level", level)
+    winbits = _check_int(name, "deflate.winbits", winbits)
+    page_size = _check_page_size(page_size)
+    row = compressors_for(kernel)
+    if not row.has_algorithm_params and (level is not None or winbits is not None):
+        raise InputError(
+            f"{name}: Linux {row.version} zram has no algorithm_params (its compressors "
+            "run with fixed parameters through the crypto API); drop the level"
+        )
+    if name == "zstd":
+        return ZstdBackend(level, row, page_size)
+    return KernelBackend(name, level, row, page_size, winbits)
