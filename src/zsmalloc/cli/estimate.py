@@ -42,7 +42,6 @@ from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
-SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
 
 
 class PagesPerSecond(ProgressColumn):
@@ -137,9 +136,9 @@ def build_sources(
     default=DEFAULT_ALGOS,
     show_default=True,
     metavar="A[,B...]",
-    help="zram compression algorithms to compare side by side: lzo, lzo-rle, lz4 "
-    "(exact, as the kernel compresses); lz4hc, zstd, deflate (library compressors: "
-    "approximate).",
+    help="zram compression algorithms to compare side by side: lzo, lzo-rle, lz4, lz4hc, "
+    "deflate (exact, as the kernel compresses), zstd (exact with the kernel's zstd "
+    "version installed, else marked approximate with the command that fixes it).",
 )
 @click.option(
     "--level",
@@ -148,7 +147,24 @@ def build_sources(
     metavar="N",
     help="zram's algorithm_params level=N for every algorithm (lz4: acceleration; "
     "lz4hc, zstd, deflate: compression level; lzo ignores it). Default: each "
-    "backend's own.",
+    "backend's own. Kernels before 6.12 have no algorithm_params.",
+)
+@click.option(
+    "--deflate-winbits",
+    "winbits",
+    type=int,
+    default=None,
+    metavar="W",
+    help="zram's algorithm_params deflate.winbits=W (-15..-9 raw deflate, 9..15 with the "
+    "zlib header; default -11). Kernels from about 6.16.",
+)
+@click.option(
+    "--kernel",
+    default=None,
+    metavar="VERSION",
+    help="The kernel whose zram is modelled: 6.1, 6.6, 6.12, 6.18, 7.2, 7.3 or a release "
+    "(uname -r). Its zstd version, zram path (crypto API before 6.12), class table and "
+    "huge threshold. Default: 6.18.",
 )
 @click.option(
     "--chain",
@@ -164,8 +180,8 @@ def build_sources(
     type=click.Choice(["4096", "16384", "65536"]),
     default="4096",
     show_default=True,
-    help="Kernel PAGE_SIZE in bytes; zram stores one page per slot. Only 4096 for now: "
-    "the exact compressors work on 4 KiB pages.",
+    help="Kernel PAGE_SIZE in bytes (arm64 runs 16 KiB and 64 KiB pages); zram stores one "
+    "page per slot and the size classes follow it.",
 )
 @click.option(
     "--compact",
@@ -206,6 +222,8 @@ def estimate(
     all_processes: bool,
     algo: str,
     level: int | None,
+    winbits: int | None,
+    kernel: str | None,
     chain_size: int,
     page_size: str,
     compact: bool,
@@ -217,10 +235,11 @@ def estimate(
 ) -> None:
     """How much RAM zram would really take for these pages, and why.
 
-    Each SOURCE is a file or disk/memory image (read as 4 KiB pages; .gz, .xz,
+    Each SOURCE is a file or disk/memory image (read as PAGE_SIZE pages; .gz, .xz,
     .bz2 and .zst are decompressed), a directory (every file below it), an ELF
     core dump (its memory segments), or - for a raw image on standard input.
-    The pages are compressed exactly as Linux 6.18 zram would, and the
+    The pages are compressed exactly as the kernel's zram would (Linux 6.18 unless
+    --kernel says otherwise), and the
     report shows, per algorithm side by side, the nine mm_stat columns of a
     fresh zram device after writing them in order, before and after
     compaction, with the compression and effective ratios, the memory lost to
@@ -233,19 +252,15 @@ def estimate(
     Only statistics are reported: page contents are never written anywhere.
     """
     ps = int(page_size)
-    if ps != SUPPORTED_PAGE_SIZE:
-        raise InputError(
-            f"--page-size {ps}: the exact compressors here work on {SUPPORTED_PAGE_SIZE}-byte "
-            "pages only (the size classes for 16 and 64 KiB pages are in `zsmalloc classes`)"
-        )
     algos = [a for a in algo.split(",") if a.strip()]
-    from zsmalloc.estimate.driver import check_algorithms
+    from zsmalloc.estimate.driver import CompressorSetup, check_algorithms
 
-    algos = check_algorithms(algos, level)
-    if zswap and level is not None:
+    setup = CompressorSetup(kernel, ps, level, winbits)
+    algos = check_algorithms(algos, setup=setup)
+    if zswap and (level is not None or winbits is not None):
         raise InputError(
-            "--zswap with --level: zswap compresses with each compressor's default "
-            "(it has no level setting); drop one of them"
+            "--zswap with --level or --deflate-winbits: zswap compresses with each "
+            "compressor's defaults (it has no algorithm_params); drop one of them"
         )
     if plot:
         parent = Path(plot).resolve().parent
@@ -262,7 +277,7 @@ def estimate(
         sizes = [s.total_pages() for s in srcs]
         total = None if None in sizes else sum(t for t in sizes if t is not None)
     with status(err, "loading the compressors (compiled on first use)"):
-        warm_up(algos, ps, level)
+        warm_up(algos, setup=setup)
     columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -283,6 +298,8 @@ def estimate(
                 zswap=zswap,
                 level=level,
                 on_chunk=lambda n: bar.advance(task, n),
+                kernel=kernel,
+                winbits=winbits,
             )
 
         try:

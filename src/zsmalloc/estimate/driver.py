@@ -27,24 +27,52 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zsmalloc.errors import InputError, UnknownAlgorithmError
 from zsmalloc.estimate.sources import PageSource
 
+if TYPE_CHECKING:
+    from zsmalloc.compress import Backend
+
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
+CHUNK_BYTES = CHUNK_PAGES * 4096  # larger pages: fewer of them per chunk
 
 
-def check_algorithms(algos: Sequence[str], level: int | None = None) -> list[str]:
-    """Validate (UnknownAlgorithmError) and de-duplicate algorithm names, keeping their order."""
-    from zsmalloc.compress import get
+@dataclass(frozen=True)
+class CompressorSetup:
+    """What every algorithm of an estimate is configured with: the kernel whose zram is
+    modelled, its PAGE_SIZE, and zram's ``algorithm_params`` (level, deflate.winbits)."""
 
+    kernel: str | None = None  # a version or release; None: the reference kernel
+    page_size: int = 4096
+    level: int | None = None
+    winbits: int | None = None
+
+    def backend(self, algo: str) -> Backend:
+        """The compressor of ``algo`` under this setup (raises for a bad name or param)."""
+        from zsmalloc.compress import get
+
+        # deflate.winbits is deflate's alone; the level goes to every backend (lzo
+        # ignores it, as zram's lzo backend does)
+        winbits = self.winbits if algo == "deflate" else None
+        return get(algo, self.level, kernel=self.kernel, page_size=self.page_size, winbits=winbits)
+
+
+def check_algorithms(
+    algos: Sequence[str], level: int | None = None, setup: CompressorSetup | None = None
+) -> list[str]:
+    """Validate (UnknownAlgorithmError, InputError for a parameter the kernel refuses)
+    and de-duplicate algorithm names, keeping their order."""
+    if setup is None:
+        setup = CompressorSetup(level=level)
     out: list[str] = []
     for a in algos:
         a = a.strip()
         if a and a not in out:
-            get(a, level)  # raises UnknownAlgorithmError naming the known ones
+            setup.backend(a)  # raises UnknownAlgorithmError naming the known ones
             out.append(a)
     if not out:
         raise UnknownAlgorithmError("no compression algorithm given (--algo)")
@@ -69,6 +97,8 @@ class Tally:
     algos: list[str]
     len_hist: dict[str, np.ndarray]  # non-same-filled pages by compressed length
     level: int | None = None  # zram's algorithm_params level (None: each backend's default)
+    setup: CompressorSetup = field(default_factory=CompressorSetup)
+    backends: dict[str, Backend] = field(default_factory=dict)  # per algorithm, from setup
     pages: int = 0
     same_pages: int = 0
     interrupted: bool = False
@@ -102,21 +132,26 @@ def peak_rss_bytes() -> int | None:
     return None
 
 
-def _compress_lengths(pages: np.ndarray, algo: str, level: int | None = None) -> np.ndarray:
+def _compress_lengths(pages: np.ndarray, backend: Backend) -> np.ndarray:
     """Same-filled mark (0) or exact compressed length of each page, on every core."""
-    from zsmalloc.compress import stored_sizes
-
     # A huge threshold of PAGE_SIZE keeps every length below it as it is; longer ones
     # come back as PAGE_SIZE, which is huge for every chain size anyway.
-    return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1], level=level))
+    return np.asarray(backend.stored_sizes(pages, huge_class_size=pages.shape[1]))
 
 
-def warm_up(algos: Sequence[str], page_size: int = 4096, level: int | None = None) -> None:
+def warm_up(
+    algos: Sequence[str],
+    page_size: int = 4096,
+    level: int | None = None,
+    setup: CompressorSetup | None = None,
+) -> None:
     """Compile (first run) or load (later runs) each compressor before the pass starts."""
-    page = np.zeros((1, page_size), dtype=np.uint8)
+    if setup is None:
+        setup = CompressorSetup(page_size=page_size, level=level)
+    page = np.zeros((1, setup.page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
     for algo in algos:
-        _compress_lengths(page, algo, level)
+        _compress_lengths(page, setup.backend(algo))
 
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
@@ -124,7 +159,8 @@ def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     hist_len = tally.page_size + 1
     same_idx = nonzero_same = None
     for algo in tally.algos:
-        lengths = _compress_lengths(pages, algo, tally.level)
+        backend = tally.backends[algo]
+        lengths = _compress_lengths(pages, backend)
         if same_idx is None:
             same_idx = np.flatnonzero(lengths == 0)
             tally.same_pages += len(same_idx)
@@ -138,11 +174,9 @@ def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
             if nonzero_same is None:
                 nonzero_same = same_idx[pages[same_idx].any(axis=1)]
             if len(nonzero_same):
-                from zsmalloc.compress import compress_lengths
-
                 clens = lengths.copy()
                 clens[nonzero_same] = np.minimum(
-                    compress_lengths(pages[nonzero_same], algo, tally.level), tally.page_size
+                    backend.compress_lengths(pages[nonzero_same]), tally.page_size
                 )
             else:
                 clens = lengths
@@ -197,25 +231,33 @@ def run_estimate(
     zswap: bool = False,
     level: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    kernel: str | None = None,
+    winbits: int | None = None,
 ) -> Tally:
     """One pass over ``sources``: compress every page with every algorithm, tally lengths.
 
     ``zswap`` also tallies zswap's view of the same pages (all-zero pages only
     skip zswap, so other same-filled pages are compressed too).
     ``on_chunk(n)`` is called after each chunk of ``n`` pages (progress bars).
+    ``kernel``, ``level`` and ``winbits`` configure the compressors as that kernel's zram
+    with ``algorithm_params level= deflate.winbits=`` (:class:`CompressorSetup`).
     Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
     single page raises :class:`InputError`.
     """
-    algos = check_algorithms(algos, level)
+    setup = CompressorSetup(kernel, page_size, level, winbits)
+    algos = check_algorithms(algos, setup=setup)
     hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
     tally = Tally(
         page_size=page_size,
         algos=algos,
         len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
         level=level,
+        setup=setup,
+        backends={a: setup.backend(a) for a in algos},
         lengths={a: [] for a in algos} if keep_lengths else None,
         zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
     )
+    chunk_pages = max(1, min(chunk_pages, CHUNK_BYTES // page_size))
     buffers = [np.empty((chunk_pages, page_size), dtype=np.uint8) for _ in range(3)]
     reader = _Reader(sources, buffers)
     t0 = time.perf_counter()

@@ -43,15 +43,21 @@ def input_lines(rep: Report) -> list[str]:
         )
     lines.append(
         f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}), "
-        f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
+        f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
-    approx = [a for a, r in rep.algos.items() if not r.kernel_exact]
-    if approx:
-        lines.append(
-            f"approximate for {', '.join(approx)}: library compressors, whose lengths may "
-            "differ slightly from the kernel's (lzo, lzo-rle and lz4 are exact)"
-        )
+    params = [
+        f"{k}={v}"
+        for k, v in (("level", t.setup.level), ("deflate.winbits", t.setup.winbits))
+        if v is not None
+    ]
+    if params:
+        lines.append(f"algorithm_params: {' '.join(params)}")
+    for a, r in rep.algos.items():
+        if not r.kernel_exact:
+            lines.append(f"APPROXIMATE for {a}: {r.approximate}")
+            if r.exact_command:
+                lines.append(f"  exact after: {r.exact_command}")
     if t.interrupted:
         lines.append("INTERRUPTED: the figures cover only the pages read before Ctrl-C")
     return lines

@@ -33,7 +33,6 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
-from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
 
@@ -151,16 +150,29 @@ class AlgoReport:
         nz = np.flatnonzero(self.len_hist)
         return {"length": nz.tolist(), "pages": self.len_hist[nz].tolist()}
 
+    compressor: dict[str, Any] | None = None  # the backend's describe(): kernel, exactness
+
     @property
     def kernel_exact(self) -> bool:
-        """Whether the compressed lengths are the kernel's (lzo, lzo-rle, lz4)."""
-        from zsmalloc.compress import KERNEL_EXACT
+        """Whether the compressed lengths are the kernel's (zstd: only with its version)."""
+        return bool(self.compressor["kernel_exact"]) if self.compressor else True
 
-        return self.algo in KERNEL_EXACT
+    @property
+    def approximate(self) -> str | None:
+        """Why the lengths are not the kernel's, when they are not."""
+        return self.compressor.get("approximate") if self.compressor else None
+
+    @property
+    def exact_command(self) -> str | None:
+        """The command that makes them the kernel's, where one does."""
+        return self.compressor.get("exact_command") if self.compressor else None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "kernel_exact": self.kernel_exact,
+            "approximate": self.approximate,
+            "exact_command": self.exact_command,
+            "compressor": self.compressor,
             "mm_stat": self.mm_stat._asdict(),
             "mm_stat_after_compact": self.mm_stat_after_compact._asdict(),
             "mm_stat_line": self.mm_stat.format().rstrip("\n"),
@@ -207,13 +219,22 @@ class Report:
             f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM ({eff_s})"
         )
 
+    @property
+    def kernel(self) -> str:
+        """The kernel whose zram the figures are (a compress.kernels row)."""
+        from zsmalloc.compress.kernels import compressors_for
+
+        return compressors_for(self.tally.setup.kernel).version
+
     def to_json(self) -> dict[str, Any]:
         t = self.tally
         return {
-            "kernel": "Linux 6.18 zram + zsmalloc (model)",
+            "kernel": f"Linux {self.kernel} zram + zsmalloc (model)",
+            "kernel_version": self.kernel,
             "page_size": t.page_size,
             "chain_size": self.chain_size,
             "level": t.level,
+            "deflate_winbits": t.setup.winbits,
             "huge_class_size": self.huge_class_size,
             "input": {
                 "pages": t.pages,
@@ -238,12 +259,14 @@ def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
     """zswap's store-only figures for the same pages (zsmalloc.zswap.estimate), or None."""
     if tally.zswap_hist is None:
         return None
+    from zsmalloc.compress.kernels import kernel_profile
     from zsmalloc.zswap.estimate import estimate_zswap
 
     h = tally.zswap_hist[algo]
     # Only the counts matter for a store-only run with no pool limit: any order will do.
     clens = np.repeat(np.arange(len(h)), h)
-    return estimate_zswap(clens=clens, compressor=algo).as_dict()
+    profile = kernel_profile(tally.setup.kernel, tally.page_size)
+    return estimate_zswap(clens=clens, compressor=algo, profile=profile).as_dict()
 
 
 def build_report(
@@ -259,7 +282,9 @@ def build_report(
     zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
     columns and the debugfs table then come from the allocator model.
     """
-    table = class_table(KernelProfile(page_size=tally.page_size, chain_size=chain_size))
+    from zsmalloc.compress.kernels import kernel_profile
+
+    table = class_table(kernel_profile(tally.setup.kernel, tally.page_size, chain_size))
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]
@@ -270,6 +295,7 @@ def build_report(
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
             zswap=zswap_view(tally, algo),
+            compressor=tally.backends[algo].describe() if algo in tally.backends else None,
         )
         if run_pool:
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
