@@ -103,6 +103,9 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "--algo",
         "--chain",
         "--page-size",
+        "--kernel",
+        "--level",
+        "--deflate-winbits",
         "--compact",
         "--json",
         "--classes",
@@ -121,7 +124,17 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
             ["--plot", "/nonexistent/x.png", "README.md"],
             "/nonexistent/x.png: cannot write the plot",
         ),
-        (["--page-size", "16384", "README.md"], "--page-size 16384"),
+        (["--kernel", "5.4", "README.md"], "kernel '5.4' is older than every known one"),
+        (["--kernel", "6.1", "--level", "3", "README.md"], "Linux 6.1 zram has no algorithm_params"),
+        (
+            ["--algo", "deflate", "--deflate-winbits", "20", "README.md"],
+            "deflate: winbits must be -15 .. -9 (raw) or 9 .. 15",
+        ),
+        (
+            ["--algo", "deflate", "--deflate-winbits", "15", "--kernel", "6.12", "README.md"],
+            "Linux 6.12 has no algorithm_params deflate.winbits",
+        ),
+        (["--algo", "lz4hc", "--kernel", "7.3", "--level", "17", "README.md"], "refuses level 17"),
         (["--zswap", "--level", "3", "README.md"], "--zswap with --level"),
     ],
 )

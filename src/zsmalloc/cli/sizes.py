@@ -1,11 +1,14 @@
 """``zsmalloc sizes``: per-page stored bytes, as zram would count them.
 
-Reads a file of raw 4 KiB pages (gzip-compressed if it starts with gzip's
+Reads a file of raw pages (PAGE_SIZE each, gzip-compressed if it starts with gzip's
 magic) and prints, for every page and every algorithm, the bytes zram adds to
 ``mm_stat`` compr_data_size when that page is written alone: 0 same-filled,
-4096 huge, else the exact compressed length.  The layout is the one of
-``tests/data/shared_pages.tsv`` (a ``#`` comment line, a header line,
-then ``page<TAB>size...``), so the two files can be compared line for line.
+PAGE_SIZE huge, else the exact compressed length, on the kernel ``--kernel`` names
+with ``algorithm_params`` ``--level``/``--deflate-winbits``.  The layout is the one of
+``tests/data/shared_pages.tsv`` (``#`` comment lines, a header line, then
+``page<TAB>size...``), so the two files can be compared line for line; an
+algorithm whose lengths are only approximate here (zstd without the kernel's
+version) says so in a comment line, with the command that makes it exact.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from pathlib import Path
 
 import click
 
-from zsmalloc.compress import as_pages, get
+from zsmalloc.compress import Backend, as_pages, get
+from zsmalloc.compress.kernels import compressors_for, kernel_profile
 from zsmalloc.errors import InputError
-from zsmalloc.profile import DEFAULT_PROFILE
+from zsmalloc.profile import PAGE_SIZES
 from zsmalloc.zs.size_class import class_table
 
 GZIP_MAGIC = b"\x1f\x8b"
-CHUNK_PAGES = 1 << 16  # 256 MiB of pages per batch call
+CHUNK_BYTES = 256 << 20  # of pages per batch call
 
 
 def read_pages_file(path: str) -> bytes:
@@ -40,14 +44,22 @@ def read_pages_file(path: str) -> bytes:
 
 
 def sizes_lines(
-    data: bytes, algos: list[str], huge_class_size: int, level: int | None, where: str
+    data: bytes,
+    algos: list[str],
+    huge_class_size: int,
+    level: int | None,
+    where: str,
+    backends: list[Backend] | None = None,
 ) -> list[str]:
     """The TSV lines for ``data`` (header first, no comment line)."""
-    pages = as_pages(data, where)
-    backends = [get(a, level) for a in algos]
+    if backends is None:
+        backends = [get(a, level) for a in algos]
+    page_size = backends[0].page_size if backends else 4096
+    pages = as_pages(data, where, page_size)
+    chunk_pages = max(1, CHUNK_BYTES // page_size)
     lines = ["\t".join(["page", *algos])]
-    for lo in range(0, pages.shape[0], CHUNK_PAGES):
-        chunk = pages[lo : lo + CHUNK_PAGES]
+    for lo in range(0, pages.shape[0], chunk_pages):
+        chunk = pages[lo : lo + chunk_pages]
         cols = [b.stored_sizes(chunk, huge_class_size).tolist() for b in backends]
         lines += [
             "\t".join([str(lo + i), *(str(c[i]) for c in cols)]) for i in range(chunk.shape[0])
@@ -61,25 +73,66 @@ def sizes_lines(
     "--algo",
     default="lzo,lzo-rle,lz4",
     show_default=True,
-    help="Comma-separated zram algorithm names (lzo, lzo-rle, lz4 are kernel-exact).",
+    help="Comma-separated zram algorithm names: lzo, lzo-rle, lz4, lz4hc, zstd, deflate.",
+)
+@click.option(
+    "--kernel",
+    default=None,
+    metavar="VERSION",
+    help="The kernel whose zram is modelled (6.1 ... 7.3 or a release; default 6.18): "
+    "its zstd version, zram path and huge threshold.",
+)
+@click.option(
+    "--page-size",
+    type=click.Choice([str(p) for p in PAGE_SIZES]),
+    default="4096",
+    show_default=True,
+    help="PAGE_SIZE: the file is read as pages of this size.",
 )
 @click.option(
     "--huge-class-size",
-    type=click.IntRange(0, DEFAULT_PROFILE.page_size),
-    default=class_table(DEFAULT_PROFILE).huge_class_size,
-    show_default=True,
-    help="zram's huge threshold: lengths at or above it are stored as PAGE_SIZE.",
+    type=click.IntRange(0, max(PAGE_SIZES)),
+    default=None,
+    help="zram's huge threshold: lengths at or above it are stored as PAGE_SIZE "
+    "(default: the kernel's, 3625 for 6.18 with 4 KiB pages).",
 )
 @click.option("--level", type=int, default=None, help="zram algorithm_params level.")
-def sizes(pages_file: str, algo: str, huge_class_size: int, level: int | None) -> None:
+@click.option(
+    "--deflate-winbits", "winbits", type=int, default=None,
+    help="zram algorithm_params deflate.winbits (deflate only).",
+)
+def sizes(
+    pages_file: str,
+    algo: str,
+    kernel: str | None,
+    page_size: str,
+    huge_class_size: int | None,
+    level: int | None,
+    winbits: int | None,
+) -> None:
     """Per-page stored bytes (TSV: page, then one column per algorithm)."""
+    ps = int(page_size)
     algos = [a.strip() for a in algo.split(",") if a.strip()]
-    for a in algos:
-        get(a, level)  # an unknown name fails before the file is read
+    # every name and parameter is checked before the file is read
+    backends = [
+        get(a, level, kernel=kernel, page_size=ps, winbits=winbits if a == "deflate" else None)
+        for a in algos
+    ]
+    row = compressors_for(kernel)
+    if huge_class_size is None:
+        huge_class_size = class_table(kernel_profile(kernel, ps)).huge_class_size
+    elif huge_class_size > ps:
+        raise InputError(f"--huge-class-size {huge_class_size}: above PAGE_SIZE {ps}")
     data = read_pages_file(pages_file)
-    lines = sizes_lines(data, algos, huge_class_size, level, str(Path(pages_file)))
+    lines = sizes_lines(data, algos, huge_class_size, level, str(Path(pages_file)), backends)
     sys.stdout.write(
         "# stored bytes per page as counted by zram mm_stat compr_data_size; "
-        f"zsmalloc model of Linux {DEFAULT_PROFILE.version}, huge_class_size {huge_class_size}\n"
+        f"zsmalloc model of Linux {row.version}, PAGE_SIZE {ps}, "
+        f"huge_class_size {huge_class_size}\n"
     )
+    for b in backends:
+        if not b.kernel_exact:
+            sys.stdout.write(f"# APPROXIMATE {b.name}: {b.approximate}\n")
+            if b.exact_command:
+                sys.stdout.write(f"#   exact after: {b.exact_command}\n")
     sys.stdout.write("\n".join(lines) + "\n")

@@ -28,9 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import HAVE_NUMBA, njit, prange
-from zsmalloc.compress import deflate
 from zsmalloc.compress._bytes import PAGE_SIZE, read64
-from zsmalloc.compress.deflate import deflate_compress_page
+from zsmalloc.compress.deflate import S8_SIZE, S16_SIZE, S32_SIZE, deflate_compress_page
 from zsmalloc.compress.lz4 import LZ4_HASH_ENTRIES, lz4_compress_page
 from zsmalloc.compress.lz4hc import LZ4HC_CHAIN_ENTRIES, LZ4HC_HASH_ENTRIES, lz4hc_compress_page
 from zsmalloc.compress.lzo import D_SIZE, lzo_compress_page
@@ -73,9 +72,9 @@ BATCH_BOUND = batch_bound(PAGE_SIZE)
 # Scratch per thread: one uint8, one uint16 and one int32 array, carved by each
 # compressor (lzo's dictionary, lz4's table, lz4hc's chain and hash tables, deflate's
 # window, chains, symbol buffers and trees).
-SCRATCH8 = deflate.S8_SIZE
-SCRATCH16 = max(D_SIZE, LZ4_HASH_ENTRIES, LZ4HC_CHAIN_ENTRIES, deflate.S16_SIZE)
-SCRATCH32 = max(LZ4HC_HASH_ENTRIES, deflate.S32_SIZE)
+SCRATCH8 = S8_SIZE
+SCRATCH16 = max(D_SIZE, LZ4_HASH_ENTRIES, LZ4HC_CHAIN_ENTRIES, S16_SIZE)
+SCRATCH32 = max(LZ4HC_HASH_ENTRIES, S32_SIZE)
 
 
 def new_scratch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

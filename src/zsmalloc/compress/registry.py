@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from zsmalloc.compress import zstd as zstd_lib
 from zsmalloc.compress._bytes import PAGE_SIZE
 from zsmalloc.compress.batch import (
     ALGO_CODES,
@@ -53,6 +52,14 @@ from zsmalloc.compress.kernels import KernelCompressors, compressors_for, kernel
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
 from zsmalloc.compress.lz4hc import LZ4HC_DEFAULT_CLEVEL, LZ4HC_MAX_CLEVEL
 from zsmalloc.compress.lzo import lzo_decompress_page
+from zsmalloc.compress.zstd import (
+    ZSTD_MAX_CLEVEL,
+    ZSTD_MIN_CLEVEL,
+    approximate_reason,
+    library_for,
+    make_compressor,
+    version_str,
+)
 from zsmalloc.errors import (
     CompressionError,
     InputError,
@@ -399,22 +406,22 @@ class ZstdBackend(Backend):
         self.row = row
         self.page_size = page_size
         if level is not None and row.checks_levels and not (
-            zstd_lib.ZSTD_MIN_CLEVEL <= level <= zstd_lib.ZSTD_MAX_CLEVEL
+            ZSTD_MIN_CLEVEL <= level <= ZSTD_MAX_CLEVEL
         ):
             raise InputError(
                 f"zstd: Linux {row.version} refuses level {level} "
-                f"({zstd_lib.ZSTD_MIN_CLEVEL} .. {zstd_lib.ZSTD_MAX_CLEVEL})"
+                f"({ZSTD_MIN_CLEVEL} .. {ZSTD_MAX_CLEVEL})"
             )
-        self._lib, self.kernel_exact = zstd_lib.library_for(row)
+        self._lib, self.kernel_exact = library_for(row)
         self.library_version = tuple(self._lib.ZSTD_VERSION)
         if not self.kernel_exact:
-            self.approximate, self.exact_command = zstd_lib.approximate_reason(row)
+            self.approximate, self.exact_command = approximate_reason(row)
         self._local = threading.local()
 
     def _cctx(self) -> Any:
         c = getattr(self._local, "cctx", None)  # a ZstdCompressor is not thread-safe
         if c is None:
-            c = zstd_lib.make_compressor(self._lib, self.row, self.level)
+            c = make_compressor(self._lib, self.row, self.level)
             self._local.cctx = c
         return c
 
@@ -439,8 +446,8 @@ class ZstdBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        out["zstd_version"] = zstd_lib.version_str(self.row.zstd)
-        out["zstd_library"] = zstd_lib.version_str(self.library_version)  # type: ignore[arg-type]
+        out["zstd_version"] = version_str(self.row.zstd)
+        out["zstd_library"] = version_str(self.library_version)  # type: ignore[arg-type]
         return out
 
 

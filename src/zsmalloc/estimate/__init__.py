@@ -7,7 +7,7 @@ on every core, tally lengths), ``fill`` (the closed-form zram + zsmalloc
 state after a sequential fill), ``report``/``render``/``plot`` (figures, text,
 PNG), ``verify`` (replay through the full step-by-step model).
 
->>> rep = estimate("disk.img", algos=["lz4"])            # doctest: +SKIP
+>>> rep = estimate("disk.img", algos=["lz4", "zstd"], kernel="6.12")  # doctest: +SKIP
 >>> rep.algos["lz4"].mm_stat                              # doctest: +SKIP
 [67108864, 32586690, 34140160, 0, 34140160, 912, 0, 2710, 2710]
 """
@@ -27,15 +27,23 @@ def estimate(
     pids: Sequence[int] = (),
     algos: Sequence[str] = ("lzo-rle", "lz4"),
     chain_size: int = 8,
+    kernel: str | None = None,
+    level: int | None = None,
+    page_size: int = 4096,
+    winbits: int | None = None,
 ) -> Report:
     """Estimate zram's ``mm_stat`` for paths (files, images, directories, cores),
-    in-memory pages (bytes-like, whole 4 KiB pages) and live processes."""
+    in-memory pages (bytes-like, whole pages) and live processes.
+
+    ``kernel`` (a version such as "6.12" or a release; default 6.18) picks the zram
+    modelled, with its compressors and class table; ``level`` and ``winbits`` are its
+    ``algorithm_params level=`` and ``deflate.winbits=``; ``page_size`` its PAGE_SIZE.
+    """
     from zsmalloc.estimate.driver import run_estimate
     from zsmalloc.estimate.process import ProcessSource
     from zsmalloc.estimate.report import build_report
     from zsmalloc.estimate.sources import ArraySource, PageSource, open_path
 
-    page_size = 4096
     srcs: list[PageSource] = []
     try:
         for s in sources:
@@ -48,7 +56,10 @@ def estimate(
         for src in srcs:
             src.close()
         raise
-    return build_report(run_estimate(srcs, algos, page_size=page_size), chain_size)
+    tally = run_estimate(
+        srcs, algos, page_size=page_size, level=level, kernel=kernel, winbits=winbits
+    )
+    return build_report(tally, chain_size)
 
 
 __all__ = ["estimate"]

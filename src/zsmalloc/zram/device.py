@@ -122,10 +122,10 @@ def page_same_filled(page: np.ndarray) -> tuple[bool, int]:
 class Zram:
     """One zram device (``/sys/block/zramN`` plus ``/dev/zramN``), exactly as 6.18.
 
-    ``profile`` gives PAGE_SIZE, the flag layout of the slot table and the pool built
-    at disksize (chain size, class table); the default is the reference kernel's.
-    The compressors take 4 KiB pages, so the device does too; size traces of other
-    page sizes replay through :func:`zsmalloc.zram.replay.replay`.
+    ``profile`` gives PAGE_SIZE (4, 16 or 64 KiB), the flag layout of the slot table and
+    the pool built at disksize (chain size, class table), and the kernel whose
+    compressors (its zstd version) the backends follow; the default is the reference
+    kernel's.
     """
 
     def __init__(
@@ -142,11 +142,6 @@ class Zram:
         unknown = [b for b in backends if b not in ALL_BACKENDS]
         if unknown:
             raise SysfsError(f"unknown zram backend {unknown[0]!r}", errno=errno.EINVAL)
-        if profile.page_size != DEFAULT_PROFILE.page_size:
-            raise ZsmallocError(
-                f"zram device on {profile.describe()}: the compressors take "
-                f"{DEFAULT_PROFILE.page_size}-byte pages only (replay a size trace instead)"
-            )
         self.name = name
         self.profile = profile
         self.layout = slot_layout(profile)  # PAGE_SIZE and the slot flag bits
@@ -254,8 +249,19 @@ class Zram:
                 f"disksize: {alg}: compression dictionaries are not modelled",
                 errno=errno.EOPNOTSUPP,
             )
+        from zsmalloc.compress.kernels import compressors_for
+
+        kernel = self.profile.version
+        # a kernel without deflate.winbits ignores the key, as algorithm_params does
+        winbits = params.winbits if compressors_for(kernel).deflate_winbits else None
         try:
-            return compress.get(alg, level=params.level)
+            return compress.get(
+                alg,
+                level=params.level,
+                kernel=kernel,
+                page_size=self.profile.page_size,
+                winbits=winbits if alg == "deflate" else None,
+            )
         # a backend refusing its params fails disksize: our checks raise ZsmallocError
         # (InputError), the libraries ValueError (zstd level), a missing one ImportError
         except (ZsmallocError, ValueError, ImportError) as exc:
