@@ -4,7 +4,8 @@ The same source runs both ways (zsmalloc._jit); under plain Python the loads
 are the byte-wise ``read32``/``read64`` rather than numba's one-load
 intrinsics, and numpy scalars could wrap where numba's int64 does not.  A
 subprocess with the JIT disabled compresses a small sample (plain Python is
-~1000x slower), and its lengths, bytes and decoded pages must equal ours.
+~1000x slower; lz4hc and deflate, slower still, get every fourth page), and its
+lengths, bytes and decoded pages must equal ours.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ pages = np.frombuffer(sys.stdin.buffer.read(), dtype=np.uint8).reshape(-1, 4096)
 out = {}
 for algo in compress.KERNEL_EXACT:
     b = compress.get(algo)
-    data = [b.compress(p) for p in pages]
-    assert all(b.decompress(d) == p.tobytes() for d, p in zip(data, pages))
+    some = pages[::4] if algo in ("lz4hc", "deflate") else pages
+    data = [b.compress(p) for p in some]
+    assert all(b.decompress(d) == p.tobytes() for d, p in zip(data, some))
     out[algo] = {
-        "stored": compress.stored_sizes(pages, algo).tolist(),
+        "stored": compress.stored_sizes(some, algo).tolist(),
         "sha": [hashlib.sha256(d).hexdigest() for d in data],
     }
 out["lz4 level 5"] = compress.compress_lengths(pages[:4], "lz4", level=5).tolist()
@@ -69,8 +71,9 @@ def test_plain_python_matches_numba() -> None:
     child = json.loads(proc.stdout)
     for algo in compress.KERNEL_EXACT:
         b = compress.get(algo)
-        assert child[algo]["stored"] == compress.stored_sizes(pages, algo).tolist(), algo
-        ours = [hashlib.sha256(b.compress(p)).hexdigest() for p in pages]
+        some = pages[::4] if algo in ("lz4hc", "deflate") else pages
+        assert child[algo]["stored"] == compress.stored_sizes(some, algo).tolist(), algo
+        ours = [hashlib.sha256(b.compress(p)).hexdigest() for p in some]
         assert child[algo]["sha"] == ours, algo
     assert child["lz4 level 5"] == compress.compress_lengths(pages[:4], "lz4", level=5).tolist()
     assert child["same"] == compress.is_same_filled(pages)[0].tolist()

@@ -125,7 +125,10 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
             "/nonexistent/x.png: cannot write the plot",
         ),
         (["--kernel", "5.4", "README.md"], "kernel '5.4' is older than every known one"),
-        (["--kernel", "6.1", "--level", "3", "README.md"], "Linux 6.1 zram has no algorithm_params"),
+        (
+            ["--kernel", "6.1", "--level", "3", "README.md"],
+            "Linux 6.1 zram has no algorithm_params",
+        ),
         (
             ["--algo", "deflate", "--deflate-winbits", "20", "README.md"],
             "deflate: winbits must be -15 .. -9 (raw) or 9 .. 15",
