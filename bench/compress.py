@@ -1,7 +1,8 @@
 """Throughput of the kernel-exact compressors against C libraries, in one run.
 
-For each of lzo, lzo-rle and lz4 it prints MB/s (10^6 bytes of input per
-second, best of ``--repeat`` runs, wall clock) for:
+For each of lzo, lzo-rle, lz4, lz4hc (level 9), deflate (level 6, 2 KiB window)
+and zstd (level 3, through zstandard) it prints MB/s (10^6 bytes of input per second,
+best of ``--repeat`` runs, wall clock) for:
 
 - ``page bytes``: one ``compress(page)`` call per page (real output);
 - ``page len``: one ``compressed_len(page)`` call per page;
@@ -10,13 +11,18 @@ second, best of ``--repeat`` runs, wall clock) for:
   compression, so this is the estimation path);
 - ``batch bytes``: ``compress_pages(pages)`` (all cores, real output);
 
-next to the C libraries called once per page on the same pages in the same
-run: ``lz4.block.compress`` (LZ4 1.9.x, single-threaded) and python-lzo's
-``lzo.compress`` (liblzo2 lzo1x_1), and the ratio of our batch figure to
-``lz4.block``.  Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap,
-integers, random, same-filled...) repeated to ``--pages``.
+next to the C library of the same format called once per page on the same pages in
+the same run (``C lib``, one thread), and the ratio of our batch figure to it:
+``lz4.block.compress`` (LZ4 1.10 fast) for lzo, lzo-rle and lz4, python-lzo's
+``lzo.compress`` (liblzo2 lzo1x_1) beside them when installed, ``lz4.block`` in
+high-compression mode 9 for lz4hc (a newer HC than the kernel's, the same work),
+``zlib.compressobj(6, DEFLATED, -11, 8)`` for deflate (stock zlib; on 4 KiB pages
+the kernel's output), and ``zstandard`` itself for zstd (ours is that library, with
+the kernel's parameters).  Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap,
+integers, random, same-filled...) repeated to ``--pages``; ``--page-size`` reads
+them as 16 or 64 KiB pages.
 
-    /work/venv/bin/python bench/compress.py --pages 8192 --repeat 5
+    .venv/bin/python bench/compress.py --pages 8192 --repeat 5
 """
 
 from __future__ import annotations
@@ -33,15 +39,15 @@ from zsmalloc import compress
 from zsmalloc.testing.shared import testdata_dir
 
 
-def load_pages(n: int) -> np.ndarray:
+def load_pages(n: int, page_size: int = 4096) -> np.ndarray:
     d = testdata_dir()
     if d is not None:
         raw = gzip.decompress((d / "shared_pages.bin.gz").read_bytes())
-        base = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 4096)
+        base = np.frombuffer(raw, dtype=np.uint8).reshape(-1, page_size)
     else:  # a crude mix when shared/ is absent
         rng = np.random.default_rng(0)
-        base = rng.integers(0, 8, (1024, 4096), dtype=np.uint8)
-        base[::4] = rng.integers(0, 256, (256, 4096), dtype=np.uint8)
+        base = rng.integers(0, 8, (1024 * 4096 // page_size, page_size), dtype=np.uint8)
+        base[::4] = rng.integers(0, 256, base[::4].shape, dtype=np.uint8)
     reps = -(-n // base.shape[0])
     return np.ascontiguousarray(np.tile(base, (reps, 1))[:n])
 
@@ -61,9 +67,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--pages", type=int, default=8192)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--page-size", type=int, default=4096, choices=(4096, 16384, 65536))
     args = ap.parse_args()
 
-    pages = load_pages(args.pages)
+    ps = args.page_size
+    pages = load_pages(args.pages, ps)
     blobs = [p.tobytes() for p in pages]
     nbytes = pages.size
     try:
@@ -78,48 +86,72 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f}"
     )
 
+    import zlib
+
     import lz4.block
 
-    jobs: dict[str, Callable[[], object]] = {
-        "lz4.block.compress (C, 1 thread)": lambda: [
-            lz4.block.compress(b, store_size=False) for b in blobs
-        ],
+    c_libs: dict[str, tuple[str, Callable[[], object]]] = {
+        "lz4": ("lz4.block", lambda: [lz4.block.compress(b, store_size=False) for b in blobs]),
+        "lz4hc": (
+            "lz4.block HC 9",
+            lambda: [
+                lz4.block.compress(
+                    b, mode="high_compression", compression=9, store_size=False
+                )
+                for b in blobs
+            ],
+        ),
+        "deflate": ("zlib 6, -11", lambda: [_zlib(zlib, b) for b in blobs]),
     }
+    import zstandard
+
+    cctx = zstandard.ZstdCompressor(level=3, write_content_size=True, write_checksum=False)
+    c_libs["zstd"] = ("zstandard 3", lambda: [cctx.compress(b) for b in blobs])
+    for algo in ("lzo", "lzo-rle"):
+        c_libs[algo] = c_libs["lz4"]
+    jobs: dict[str, Callable[[], object]] = {name: fn for name, fn in c_libs.values()}
     try:
         import lzo
 
-        jobs["python-lzo compress (C, 1 thread)"] = lambda: [
-            lzo.compress(b, 1, False) for b in blobs
-        ]
+        jobs["python-lzo lzo1x_1"] = lambda: [lzo.compress(b, 1, False) for b in blobs]
     except ImportError:
         pass
 
     cols = ["page bytes", "page len", "batch len", "batch stored", "batch bytes"]
-    for algo in compress.KERNEL_EXACT:
-        b = compress.get(algo)
+    algos = [*compress.KERNEL_EXACT, "zstd"]
+    for algo in algos:
+        b = compress.get(algo, page_size=ps)
         b.compress(blobs[0])  # compile / load the cache outside the timing
-        compress.compress_lengths(pages[:64], algo)
-        compress.stored_sizes(pages[:64], algo)
-        compress.compress_pages(pages[:64], algo)
+        b.compress_lengths(pages[:64])
+        b.stored_sizes(pages[:64])
+        b.compress_pages(pages[:64])
         jobs[f"{algo}/page bytes"] = lambda b=b: [b.compress(x) for x in blobs]
         jobs[f"{algo}/page len"] = lambda b=b: [b.compressed_len(x) for x in blobs]
-        jobs[f"{algo}/batch len"] = lambda a=algo: compress.compress_lengths(pages, a)
-        jobs[f"{algo}/batch stored"] = lambda a=algo: compress.stored_sizes(pages, a)
-        jobs[f"{algo}/batch bytes"] = lambda a=algo: compress.compress_pages(pages, a)
+        jobs[f"{algo}/batch len"] = lambda b=b: b.compress_lengths(pages)
+        jobs[f"{algo}/batch stored"] = lambda b=b: b.stored_sizes(pages)
+        jobs[f"{algo}/batch bytes"] = lambda b=b: b.compress_pages(pages)
 
     rate = {k: nbytes / t / 1e6 for k, t in best_times(jobs, args.repeat).items()}
-    c_lz4 = rate["lz4.block.compress (C, 1 thread)"]
-    print(f"{'algorithm':<10}" + "".join(f"{c:>14}" for c in cols) + f"{'batch/lz4.block':>17}")
-    for algo in compress.KERNEL_EXACT:
+    print(
+        f"{'algorithm':<10}"
+        + "".join(f"{c:>14}" for c in cols)
+        + f"{'C lib':>16}{'MB/s':>8}{'batch/C':>9}"
+    )
+    for algo in algos:
         figures = [rate[f"{algo}/{c}"] for c in cols]
+        lib, _ = c_libs[algo]
         print(
             f"{algo:<10}"
             + "".join(f"{f:>14.0f}" for f in figures)
-            + f"{figures[2] / c_lz4:>16.2f}x"
+            + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / rate[lib]:>8.2f}x"
         )
-    for name in jobs:
-        if "/" not in name:
-            print(f"{name:<36}{rate[name]:>10.0f}")
+    if "python-lzo lzo1x_1" in rate:
+        print(f"{'python-lzo lzo1x_1 (C, 1 thread)':<36}{rate['python-lzo lzo1x_1']:>10.0f}")
+
+
+def _zlib(zlib: object, b: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -11, 8)  # type: ignore[attr-defined]
+    return c.compress(b) + c.flush()  # type: ignore[no-any-return]
 
 
 if __name__ == "__main__":

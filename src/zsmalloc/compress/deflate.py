@@ -675,8 +675,7 @@ def _tally(
     every 4096th symbol (levels 3..9) if under half the symbols were matches and the
     block's rough output estimate is under half its input.
     """
-    lfreq, _, _, _ = _tree(s32, 0)
-    dfreq, _, _, _ = _tree(s32, 1)
+    # s32[0:_LT] is the literal/length tree's freq, s32[_LT:_LT + _DT] the distance tree's
     last_lit = st[_LAST_LIT]
     if emit:
         s8[WINDOW_BYTES + last_lit] = lc
@@ -684,17 +683,17 @@ def _tally(
     last_lit += 1
     st[_LAST_LIT] = last_lit
     if dist == 0:
-        lfreq[lc] += 1
+        s32[lc] += 1
     else:
         st[_MATCHES] += 1
         dist -= 1
-        lfreq[LENGTH_CODE[lc] + LITERALS + 1] += 1
-        dfreq[_d_code(dist)] += 1
+        s32[LENGTH_CODE[lc] + LITERALS + 1] += 1
+        s32[_LT + _d_code(dist)] += 1
     if (last_lit & 0xFFF) == 0 and st[_LEVEL] > 2:
         out_length = last_lit * 8
         in_length = st[_STRSTART] - st[_BLOCK_START]
         for dcode in range(D_CODES):
-            out_length += dfreq[dcode] * (5 + EXTRA_DBITS[dcode])
+            out_length += s32[_LT + dcode] * (5 + EXTRA_DBITS[dcode])
         out_length >>= 3
         if st[_MATCHES] < last_lit // 2 and out_length < in_length // 2:
             return True
@@ -742,57 +741,66 @@ def _fill_window(st: np.ndarray, src: np.ndarray, s8: np.ndarray, s16: np.ndarra
 
 
 @njit(inline="always")
-def _insert_string(st: np.ndarray, s8: np.ndarray, s16: np.ndarray, wmask: int, pos: int) -> int:
-    """INSERT_STRING(): hash window[pos .. pos+2] in; returns the previous chain head."""
-    h = ((st[_INS_H] << HASH_SHIFT) ^ int(s8[pos + MIN_MATCH - 1])) & HASH_MASK
-    st[_INS_H] = h
+def _insert_string(
+    s8: np.ndarray, s16: np.ndarray, wmask: int, ins_h: int, pos: int
+) -> tuple[int, int]:
+    """INSERT_STRING(): hash window[pos .. pos+2] in; (previous chain head, new ins_h)."""
+    h = ((ins_h << HASH_SHIFT) ^ int(s8[pos + MIN_MATCH - 1])) & HASH_MASK
     hash_head = int(s16[h])
     s16[HASH_SIZE + (pos & wmask)] = hash_head
     s16[h] = pos
-    return hash_head
+    return hash_head, h
 
 
 @njit
 def _longest_match(
-    st: np.ndarray, s8: np.ndarray, s16: np.ndarray, cur_match: int, max_chain: int,
-    good_match: int, nice_match: int,
-) -> int:
-    """longest_match(): the longest match at strstart along the hash chain of ``cur_match``.
+    s8: np.ndarray,
+    s16: np.ndarray,
+    wmask: int,
+    max_dist: int,
+    strstart: int,
+    lookahead: int,
+    prev_length: int,
+    match_start: int,
+    cur_match: int,
+    max_chain: int,
+    good_match: int,
+    nice_match: int,
+) -> tuple[int, int]:
+    """longest_match(): the longest match at strstart along the hash chain of ``cur_match``;
+    (length, match_start).
 
     Candidates must beat ``prev_length``; the chain is cut to a quarter once
     prev_length reaches good_match, and the search stops at nice_match (never more than
     the lookahead).  Bytes 2 are not compared: equal hashes make them equal.
     """
-    wsize = 1 << st[_W_BITS]
-    wmask = wsize - 1
-    max_dist = wsize - MIN_LOOKAHEAD
     chain_length = max_chain
-    scan = st[_STRSTART]
-    best_len = st[_PREV_LENGTH]
+    scan = strstart
+    best_len = prev_length
     limit = scan - max_dist if scan > max_dist else NIL
-    lookahead = st[_LOOKAHEAD]
     scan_end1 = s8[scan + best_len - 1]
     scan_end = s8[scan + best_len]
-    if st[_PREV_LENGTH] >= good_match:
+    scan0 = s8[scan]
+    scan1 = s8[scan + 1]
+    if prev_length >= good_match:
         chain_length >>= 2
     if nice_match > lookahead:
         nice_match = lookahead
     while True:
         match = cur_match
-        if not (
-            s8[match + best_len] != scan_end
-            or s8[match + best_len - 1] != scan_end1
-            or s8[match] != s8[scan]
-            or s8[match + 1] != s8[scan + 1]
+        if (
+            s8[match + best_len] == scan_end
+            and s8[match + best_len - 1] == scan_end1
+            and s8[match] == scan0
+            and s8[match + 1] == scan1
         ):
             k = 3
             while k < MAX_MATCH and s8[scan + k] == s8[match + k]:
                 k += 1
-            length = k
-            if length > best_len:
-                st[_MATCH_START] = cur_match
-                best_len = length
-                if length >= nice_match:
+            if k > best_len:
+                match_start = cur_match
+                best_len = k
+                if k >= nice_match:
                     break
                 scan_end1 = s8[scan + best_len - 1]
                 scan_end = s8[scan + best_len]
@@ -802,7 +810,7 @@ def _longest_match(
         chain_length -= 1
         if chain_length == 0:
             break
-    return best_len if best_len <= lookahead else lookahead
+    return (best_len if best_len <= lookahead else lookahead), match_start
 
 
 @njit
@@ -834,56 +842,73 @@ def _deflate_fast(
     st: np.ndarray, src: np.ndarray, dst: np.ndarray, s8: np.ndarray, s16: np.ndarray,
     s32: np.ndarray, emit: bool,
 ) -> None:
-    """deflate_fast() (levels 1..3): greedy matching, short matches inserted whole."""
+    """deflate_fast() (levels 1..3): greedy matching, short matches inserted whole.
+
+    The state lives in locals; ``st`` is brought up to date before every helper that
+    reads or moves it (fill_window slides strstart and match_start, the tally and the
+    block flush read strstart).
+    """
     wmask = (1 << st[_W_BITS]) - 1
     max_dist = (1 << st[_W_BITS]) - MIN_LOOKAHEAD
     level = st[_LEVEL]
+    good_match = CONFIG[level, 0]
     max_insert_length = CONFIG[level, 1]
     nice_length = CONFIG[level, 2]
     max_chain = CONFIG[level, 3]
-    good_match = CONFIG[level, 0]
     hash_head = NIL
+    strstart = st[_STRSTART]
+    lookahead = st[_LOOKAHEAD]
+    ins_h = st[_INS_H]
+    match_start = st[_MATCH_START]
+    match_length = st[_MATCH_LENGTH]
     while True:
-        if st[_LOOKAHEAD] < MIN_LOOKAHEAD:
+        if lookahead < MIN_LOOKAHEAD:
+            st[_STRSTART] = strstart
+            st[_LOOKAHEAD] = lookahead
+            st[_INS_H] = ins_h
+            st[_MATCH_START] = match_start
             _fill_window(st, src, s8, s16)
-            if st[_LOOKAHEAD] == 0:
+            strstart = st[_STRSTART]
+            lookahead = st[_LOOKAHEAD]
+            ins_h = st[_INS_H]
+            match_start = st[_MATCH_START]
+            if lookahead == 0:
                 break
-        if st[_LOOKAHEAD] >= MIN_MATCH:
-            hash_head = _insert_string(st, s8, s16, wmask, st[_STRSTART])
-        if hash_head != NIL and st[_STRSTART] - hash_head <= max_dist:
-            st[_MATCH_LENGTH] = _longest_match(
-                st, s8, s16, hash_head, max_chain, good_match, nice_length
+        if lookahead >= MIN_MATCH:
+            hash_head, ins_h = _insert_string(s8, s16, wmask, ins_h, strstart)
+        if hash_head != NIL and strstart - hash_head <= max_dist:
+            # prev_length stays MIN_MATCH - 1 at these levels
+            match_length, match_start = _longest_match(
+                s8, s16, wmask, max_dist, strstart, lookahead, MIN_MATCH - 1, match_start,
+                hash_head, max_chain, good_match, nice_length,
             )
-        if st[_MATCH_LENGTH] >= MIN_MATCH:
-            match_length = st[_MATCH_LENGTH]
+        st[_STRSTART] = strstart
+        if match_length >= MIN_MATCH:
             bflush = _tally(
-                st, s8, s16, s32, st[_STRSTART] - st[_MATCH_START], match_length - MIN_MATCH,
-                emit,
+                st, s8, s16, s32, strstart - match_start, match_length - MIN_MATCH, emit
             )
-            st[_LOOKAHEAD] -= match_length
-            if match_length <= max_insert_length and st[_LOOKAHEAD] >= MIN_MATCH:
+            lookahead -= match_length
+            if match_length <= max_insert_length and lookahead >= MIN_MATCH:
                 match_length -= 1  # the string at strstart is in the table already
                 while True:
-                    st[_STRSTART] += 1
-                    hash_head = _insert_string(st, s8, s16, wmask, st[_STRSTART])
+                    strstart += 1
+                    hash_head, ins_h = _insert_string(s8, s16, wmask, ins_h, strstart)
                     match_length -= 1
                     if match_length == 0:
                         break
-                st[_MATCH_LENGTH] = 0
-                st[_STRSTART] += 1
+                strstart += 1
             else:
-                st[_STRSTART] += match_length
-                st[_MATCH_LENGTH] = 0
-                strstart = st[_STRSTART]
-                st[_INS_H] = (
-                    (int(s8[strstart]) << HASH_SHIFT) ^ int(s8[strstart + 1])
-                ) & HASH_MASK
+                strstart += match_length
+                match_length = 0
+                ins_h = ((int(s8[strstart]) << HASH_SHIFT) ^ int(s8[strstart + 1])) & HASH_MASK
         else:
-            bflush = _tally(st, s8, s16, s32, 0, int(s8[st[_STRSTART]]), emit)
-            st[_LOOKAHEAD] -= 1
-            st[_STRSTART] += 1
+            bflush = _tally(st, s8, s16, s32, 0, int(s8[strstart]), emit)
+            lookahead -= 1
+            strstart += 1
         if bflush:
+            st[_STRSTART] = strstart
             _flush_block(st, dst, s8, s16, s32, 0, emit)
+    st[_STRSTART] = strstart
     _flush_block(st, dst, s8, s16, s32, 1, emit)
 
 
@@ -893,7 +918,7 @@ def _deflate_slow(
     s32: np.ndarray, emit: bool,
 ) -> None:
     """deflate_slow() (levels 4..9): lazy matching, a match kept only if the next
-    position does not start a longer one."""
+    position does not start a longer one.  State in locals, as in _deflate_fast."""
     wmask = (1 << st[_W_BITS]) - 1
     max_dist = (1 << st[_W_BITS]) - MIN_LOOKAHEAD
     level = st[_LEVEL]
@@ -902,63 +927,71 @@ def _deflate_slow(
     nice_length = CONFIG[level, 2]
     max_chain = CONFIG[level, 3]
     hash_head = NIL
+    strstart = st[_STRSTART]
+    lookahead = st[_LOOKAHEAD]
+    ins_h = st[_INS_H]
+    match_start = st[_MATCH_START]
+    match_length = st[_MATCH_LENGTH]
+    prev_match = st[_PREV_MATCH]
+    match_available = st[_MATCH_AVAILABLE]
     while True:
-        if st[_LOOKAHEAD] < MIN_LOOKAHEAD:
+        if lookahead < MIN_LOOKAHEAD:
+            st[_STRSTART] = strstart
+            st[_LOOKAHEAD] = lookahead
+            st[_INS_H] = ins_h
+            st[_MATCH_START] = match_start
             _fill_window(st, src, s8, s16)
-            if st[_LOOKAHEAD] == 0:
+            strstart = st[_STRSTART]
+            lookahead = st[_LOOKAHEAD]
+            ins_h = st[_INS_H]
+            match_start = st[_MATCH_START]
+            if lookahead == 0:
                 break
-        if st[_LOOKAHEAD] >= MIN_MATCH:
-            hash_head = _insert_string(st, s8, s16, wmask, st[_STRSTART])
-        st[_PREV_LENGTH] = st[_MATCH_LENGTH]
-        st[_PREV_MATCH] = st[_MATCH_START]
-        st[_MATCH_LENGTH] = MIN_MATCH - 1
-        if (
-            hash_head != NIL
-            and st[_PREV_LENGTH] < max_lazy
-            and st[_STRSTART] - hash_head <= max_dist
-        ):
-            st[_MATCH_LENGTH] = _longest_match(
-                st, s8, s16, hash_head, max_chain, good_match, nice_length
+        if lookahead >= MIN_MATCH:
+            hash_head, ins_h = _insert_string(s8, s16, wmask, ins_h, strstart)
+        prev_length = match_length
+        prev_match = match_start
+        match_length = MIN_MATCH - 1
+        if hash_head != NIL and prev_length < max_lazy and strstart - hash_head <= max_dist:
+            match_length, match_start = _longest_match(
+                s8, s16, wmask, max_dist, strstart, lookahead, prev_length, match_start,
+                hash_head, max_chain, good_match, nice_length,
             )
-            if (
-                st[_MATCH_LENGTH] == MIN_MATCH
-                and st[_STRSTART] - st[_MATCH_START] > TOO_FAR
-            ):
-                st[_MATCH_LENGTH] = MIN_MATCH - 1
-        prev_length = st[_PREV_LENGTH]
-        if prev_length >= MIN_MATCH and st[_MATCH_LENGTH] <= prev_length:
-            max_insert = st[_STRSTART] + st[_LOOKAHEAD] - MIN_MATCH
+            if match_length == MIN_MATCH and strstart - match_start > TOO_FAR:
+                match_length = MIN_MATCH - 1
+        st[_STRSTART] = strstart
+        if prev_length >= MIN_MATCH and match_length <= prev_length:
+            max_insert = strstart + lookahead - MIN_MATCH
             bflush = _tally(
-                st, s8, s16, s32, st[_STRSTART] - 1 - st[_PREV_MATCH], prev_length - MIN_MATCH,
-                emit,
+                st, s8, s16, s32, strstart - 1 - prev_match, prev_length - MIN_MATCH, emit
             )
-            st[_LOOKAHEAD] -= prev_length - 1
+            lookahead -= prev_length - 1
             prev_length -= 2
             while True:
-                st[_STRSTART] += 1
-                if st[_STRSTART] <= max_insert:
-                    hash_head = _insert_string(st, s8, s16, wmask, st[_STRSTART])
+                strstart += 1
+                if strstart <= max_insert:
+                    hash_head, ins_h = _insert_string(s8, s16, wmask, ins_h, strstart)
                 prev_length -= 1
                 if prev_length == 0:
                     break
-            st[_PREV_LENGTH] = 0
-            st[_MATCH_AVAILABLE] = 0
-            st[_MATCH_LENGTH] = MIN_MATCH - 1
-            st[_STRSTART] += 1
+            match_available = 0
+            match_length = MIN_MATCH - 1
+            strstart += 1
             if bflush:
+                st[_STRSTART] = strstart
                 _flush_block(st, dst, s8, s16, s32, 0, emit)
-        elif st[_MATCH_AVAILABLE]:
-            if _tally(st, s8, s16, s32, 0, int(s8[st[_STRSTART] - 1]), emit):
+        elif match_available:
+            if _tally(st, s8, s16, s32, 0, int(s8[strstart - 1]), emit):
                 _flush_block(st, dst, s8, s16, s32, 0, emit)
-            st[_STRSTART] += 1
-            st[_LOOKAHEAD] -= 1
+            strstart += 1
+            lookahead -= 1
         else:
-            st[_MATCH_AVAILABLE] = 1
-            st[_STRSTART] += 1
-            st[_LOOKAHEAD] -= 1
-    if st[_MATCH_AVAILABLE]:
-        _tally(st, s8, s16, s32, 0, int(s8[st[_STRSTART] - 1]), emit)
-        st[_MATCH_AVAILABLE] = 0
+            match_available = 1
+            strstart += 1
+            lookahead -= 1
+    st[_STRSTART] = strstart
+    if match_available:
+        _tally(st, s8, s16, s32, 0, int(s8[strstart - 1]), emit)
     _flush_block(st, dst, s8, s16, s32, 1, emit)
 
 
