@@ -28,6 +28,7 @@ is used becomes resident.
 
 from __future__ import annotations
 
+import mmap
 from typing import NamedTuple
 
 import numpy as np
@@ -162,7 +163,7 @@ def host_bytes_used(st: PoolState) -> dict[str, int]:
 
     def touched(entries: int, itemsize: int) -> int:
         nbytes = entries * itemsize
-        return -(-nbytes // 4096) * 4096
+        return -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE  # host pages
 
     mm = st.mm
     pages_hwm = int(mm.vars[0].hwm)
