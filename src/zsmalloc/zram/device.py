@@ -609,16 +609,12 @@ class Zram:
             zram_write_same(self.pool.state, self.table, index, word)
             return 0
         comp = bytes(self.comps[ZRAM_PRIMARY_COMP].compress(page))
-        return int(
-            zram_write_obj(
-                self.pool.state,
-                self.table,
-                index,
-                len(comp),
-                np.ascontiguousarray(page),
-                np.frombuffer(comp, dtype=np.uint8),
-            )
-        )
+        src, dst = np.ascontiguousarray(page), np.frombuffer(comp, dtype=np.uint8)
+        pool = self.pool
+        while True:
+            err = int(zram_write_obj(pool.state, self.table, index, len(comp), src, dst))
+            if err != -errno.ENOMEM or not pool.grow():  # below the pool's limit: reserve more
+                return err
 
     def read(self, offset: int, length: int) -> bytes:
         """Read whole pages (mirrors zram_bio_read: each page then marked accessed).
