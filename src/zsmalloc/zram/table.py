@@ -438,9 +438,13 @@ def zram_discard_range(st: PoolState, zt: ZramTable, first: int, nr_pages: int) 
 def mem_limit_pages(lay: SlotLayout, limit: int | np.ndarray) -> int | np.ndarray:
     """Mirrors mem_limit_store(): ``limit_pages = PAGE_ALIGN(limit) >> PAGE_SHIFT``.
 
-    Python integers (a u64 from memparse) or an int64 array (trace values).
+    Python integers (a u64 from memparse: PAGE_ALIGN wraps at 2**64 as in C, so a
+    limit within a page of 2**64 is 0, no limit) or an int64 array (trace values,
+    below 2**62).
     """
-    return (limit + lay.PAGE_SIZE - 1) >> lay.PAGE_SHIFT
+    if isinstance(limit, np.ndarray):
+        return (limit + lay.PAGE_SIZE - 1) >> lay.PAGE_SHIFT
+    return ((int(limit) + lay.PAGE_SIZE - 1) & ((1 << 64) - 1)) >> lay.PAGE_SHIFT
 
 
 @njit
