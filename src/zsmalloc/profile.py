@@ -45,7 +45,9 @@ import errno
 from dataclasses import dataclass
 from typing import Final
 
-from zsmalloc.errors import InvalidSizeError, ZsmallocError
+import numpy as np
+
+from zsmalloc.errors import InvalidSizeError, InvalidTypeError, ZsmallocError
 
 # ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
 BITS_PER_LONG: Final = 64
@@ -63,7 +65,7 @@ FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_o
 VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18")
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
-MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
+MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 4, 16  # mm/Kconfig ZSMALLOC_CHAIN_SIZE: range 4 16
 DEFAULT_CHAIN_SIZE: Final = 8  # Kconfig default of CONFIG_ZSMALLOC_CHAIN_SIZE
 CHAIN_SIZE_61: Final = 4  # 6.1: ZS_MAX_PAGES_PER_ZSPAGE was fixed (2^2)
 
@@ -82,7 +84,12 @@ class KernelProfile:
     chain_size: int = DEFAULT_CHAIN_SIZE  # CONFIG_ZSMALLOC_CHAIN_SIZE (6.1 ignores it)
 
     def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
+        for name in ("page_size", "chain_size"):  # 4096.0 == 4096, but is not a size
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise InvalidTypeError(f"{name} must be an integer, found {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.version, str) or self.version not in VERSIONS:
             raise ZsmallocError(
                 f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
             )

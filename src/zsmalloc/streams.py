@@ -95,6 +95,25 @@ class CheckedStream:
         except self._errors as exc:
             raise self._fail(exc) from None
 
+    def skip(self, n: int) -> int:
+        """Skip ``n`` bytes (seek where the stream can, else read them); returns bytes skipped."""
+        raw = self._stream
+        if self.compression is None and n > 0:
+            try:
+                if raw.seekable():
+                    pos = raw.tell()
+                    end = raw.seek(0, os.SEEK_END)
+                    return raw.seek(min(pos + n, end)) - pos
+            except (OSError, ValueError):
+                pass
+        done = 0
+        while done < n:
+            chunk = self.read(min(n - done, 1 << 20))
+            if not chunk:
+                break
+            done += len(chunk)
+        return done
+
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():
             yield line

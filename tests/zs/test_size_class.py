@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import InvalidSizeError
-from zsmalloc.profile import KernelProfile
+from zsmalloc.profile import MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, KernelProfile
 from zsmalloc.testing.shared import testdata_dir as find_testdata
 from zsmalloc.zs.size_class import chain_size_for, class_table
 
@@ -101,12 +101,15 @@ def test_bad_sizes() -> None:
     assert e.value.errno == 28  # ENOSPC since 6.12
     with pytest.raises(InvalidSizeError, match="chain size"):
         class_table(KernelProfile(chain_size=17))
+    for below in (0, 1, 3):  # mm/Kconfig: ZSMALLOC_CHAIN_SIZE "range 4 16"
+        with pytest.raises(InvalidSizeError, match="chain size must be 4..16 pages"):
+            KernelProfile(chain_size=below)
     with pytest.raises(InvalidSizeError, match="page size"):
         class_table(KernelProfile(page_size=8192, chain_size=8))
 
 
 @pytest.mark.parametrize("page_size", [4096, 16384, 65536])
-@given(chain=st.integers(1, 16))
+@given(chain=st.integers(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE))
 def test_invariants(page_size: int, chain: int) -> None:
     t = class_table(KernelProfile(page_size=page_size, chain_size=chain))
     real = t.real_indices

@@ -1,8 +1,9 @@
 """``zsmalloc replay TRACE [--json]``: replay a zram size trace, compare every mm_stat line.
 
-Exit status 0 when every ``m`` line matches the model, 1 at the first
-mismatch (its line number and both rows are printed), 2 for an unreadable or
-corrupt trace (one line naming the file and line).
+The trace is read piece by piece (any length, bounded memory).  Exit status 0
+when every ``m`` line matches the model, 1 at the first mismatch (its line number
+and both rows are printed), 2 for an unreadable or corrupt trace, or one with no
+``m`` line to compare (one line naming the file and line).
 """
 
 from __future__ import annotations
@@ -13,25 +14,31 @@ import sys
 import click
 
 from zsmalloc.cli.live import render_divergence
+from zsmalloc.cli.notice import compile_notice
+from zsmalloc.errors import InputError
 from zsmalloc.live.result import Divergence
 
 
 @click.command("replay")
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("trace", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def replay_cmd(trace: str, as_json: bool) -> None:
-    """Replay a zram size trace (plain or .gz) and compare every mm_stat line."""
-    from zsmalloc.zram.replay import replay
-    from zsmalloc.zram.trace import read_trace
+    """Replay a zram size trace (plain or compressed; - for stdin); compare every mm_stat line."""
+    from zsmalloc.zram.replay import replay, warm_up
 
-    t = read_trace(trace)
-    result = replay(t)
+    with compile_notice("the replay loop"):
+        warm_up()
+    result = replay(trace)
+    if result.m_lines == 0:
+        raise InputError(
+            f"no mm_stat ('m') line in {result.ops} operations: nothing to compare", path=trace
+        )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        algo = t.algorithm or "?"
         click.echo(
-            f"{trace}: {result.ops_replayed}/{result.ops} ops replayed ({algo}), "
+            f"{trace}: {result.ops_replayed}/{result.ops} ops replayed "
+            f"({result.algorithm or '?'}), "
             f"{result.m_checked}/{result.m_lines} mm_stat lines checked, "
             f"{result.ops_per_second:,.0f} ops/s"
         )

@@ -38,15 +38,25 @@ CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at
 
 
 def check_algorithms(algos: Sequence[str], level: int | None = None) -> list[str]:
-    """Validate (UnknownAlgorithmError) and de-duplicate algorithm names, keeping their order."""
+    """Validate a list of algorithm names (``--algo a,b``), keeping their order.
+
+    Every name must be known (UnknownAlgorithmError naming the known ones), none may
+    be empty (``--algo ''``, ``lz4,,lzo``) or given twice: a list that says something
+    other than what it means is refused, not tidied up.
+    """
     from zsmalloc.compress import get
 
     out: list[str] = []
     for a in algos:
         a = a.strip()
-        if a and a not in out:
-            get(a, level)  # raises UnknownAlgorithmError naming the known ones
-            out.append(a)
+        if not a:
+            raise UnknownAlgorithmError(
+                f"--algo {','.join(algos)!r}: an empty algorithm name (expected e.g. lz4,zstd)"
+            )
+        if a in out:
+            raise UnknownAlgorithmError(f"--algo {','.join(algos)!r}: {a} is given twice")
+        get(a, level)  # raises UnknownAlgorithmError naming the known ones
+        out.append(a)
     if not out:
         raise UnknownAlgorithmError("no compression algorithm given (--algo)")
     return out

@@ -56,6 +56,7 @@ from zsmalloc.zram.trace import (
     OP_WRITE,
     Trace,
     iter_trace,
+    parse_trace,
 )
 from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
 from zsmalloc.zs.state import PoolState, pool_short
@@ -145,6 +146,7 @@ class ReplayResult:
     kernel_row: MmStat | None = None
     model_row: MmStat | None = None
     final_mm_stat: MmStat | None = None
+    algorithm: str | None = None  # the header's algo=, if any
 
     @property
     def ok(self) -> bool:
@@ -259,6 +261,17 @@ class _Replayer:
         )
 
 
+def warm_up(profile: KernelProfile = DEFAULT_PROFILE) -> None:
+    """Compile the replay loop (or load it from numba's cache) on an empty trace.
+
+    The CLI calls it first, so that a first run's compilation is not silent
+    (:mod:`zsmalloc.cli.notice`); :func:`replay` would otherwise compile on its own.
+    """
+    empty = parse_trace(b"", "<warm-up>", profile)
+    rep = _Replayer(0, "0", profile)
+    rep.warm_up(empty)
+
+
 def replay(
     trace: Trace | str | os.PathLike[str], profile: KernelProfile = DEFAULT_PROFILE
 ) -> ReplayResult:
@@ -275,10 +288,12 @@ def replay(
         pieces, path = iter_trace(trace, profile), str(trace)
     rep: _Replayer | None = None
     ops = m_lines = 0
+    algorithm = None
     for piece in pieces:
         if rep is None:
             rep = _Replayer(piece.disksize, piece.header.get("mem_limit", "0"), profile)
             rep.warm_up(piece)
+            algorithm = piece.algorithm
         status, index = rep.run(piece)
         if status == REPLAY_MISMATCH:
             result = ReplayResult(
@@ -289,6 +304,7 @@ def replay(
                 rep.seconds,
                 ops_replayed=ops + index + 1,
                 final_mm_stat=rep.mm_stat(),
+                algorithm=algorithm,
             )
             result.mismatch_line = int(piece.line_of[index])
             result.kernel_row = MmStat(*(int(v) for v in piece.mrows[piece.a[index]]))
@@ -300,5 +316,5 @@ def replay(
         raise InputError("empty trace", path=path)
     return ReplayResult(
         path, ops, m_lines, rep.checked, rep.seconds, ops_replayed=ops,
-        final_mm_stat=rep.mm_stat(),
+        final_mm_stat=rep.mm_stat(), algorithm=algorithm,
     )
