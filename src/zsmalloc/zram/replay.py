@@ -47,6 +47,7 @@ from zsmalloc.zram.table import (
     zram_write_same,
 )
 from zsmalloc.zram.trace import (
+    CHUNK_BYTES,
     OP_COMPACT,
     OP_DISCARD,
     OP_LIMIT,
@@ -273,19 +274,22 @@ def warm_up(profile: KernelProfile = DEFAULT_PROFILE) -> None:
 
 
 def replay(
-    trace: Trace | str | os.PathLike[str], profile: KernelProfile = DEFAULT_PROFILE
+    trace: Trace | str | os.PathLike[str],
+    profile: KernelProfile = DEFAULT_PROFILE,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> ReplayResult:
     """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line.
 
     ``trace`` is a parsed :class:`Trace` or the path of a trace file, which is read
-    piece by piece (any length, bounded memory).  A corrupt line raises InputError
-    naming it, also after earlier pieces replayed.
+    piece by piece (``chunk_bytes`` of text at a time: any length, bounded memory).
+    A corrupt line raises InputError naming it, also after earlier pieces replayed.
     """
     pieces: Iterable[Trace]
     if isinstance(trace, Trace):
         pieces, path = [trace], trace.path
     else:
-        pieces, path = iter_trace(trace, profile), str(trace)
+        pieces, path = iter_trace(trace, profile, chunk_bytes=chunk_bytes), str(trace)
     rep: _Replayer | None = None
     ops = m_lines = 0
     algorithm = None
