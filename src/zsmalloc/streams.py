@@ -18,6 +18,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import os
 import sys
@@ -54,6 +55,63 @@ def sniff(path: Path, head: bytes, *, require_suffix: bool) -> str | None:
         if head.startswith(magic) and (not require_suffix or path.suffix.lower() in suffixes):
             return name
     return None
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames, one after another, as a raw stream that notices truncation.
+
+    zstandard's own stream reader ends quietly when the input stops inside a frame;
+    a truncated file must be an error, as it is for gzip, xz and bzip2.  The input
+    is fed :data:`_ZSTD_FEED` bytes at a time, which bounds what one step can
+    produce (at most 256 RLE blocks of 128 KiB: 32 MiB) however well it compresses.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        import zstandard
+
+        self._zstd = zstandard
+        self._raw = raw
+        self._dobj = zstandard.ZstdDecompressor().decompressobj()
+        self._input = b""
+        self._out = b""
+        self._pos = 0
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _step(self) -> bool:
+        """Decompress the next piece of input; False at the end of the input."""
+        if not self._input:
+            self._input = self._raw.read(1 << 16)
+            if not self._input:
+                if self._in_frame:
+                    raise self._zstd.ZstdError("input ends inside a frame (truncated)")
+                return False
+        piece, self._input = self._input[:_ZSTD_FEED], self._input[_ZSTD_FEED:]
+        self._in_frame = True
+        self._out, self._pos = self._dobj.decompress(piece), 0
+        if self._dobj.eof:  # the frame is done; what follows starts the next one
+            self._input = self._dobj.unused_data + self._input
+            self._dobj = self._zstd.ZstdDecompressor().decompressobj()
+            self._in_frame = False
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._out):
+            if not self._step():
+                return 0
+        n = min(len(b), len(self._out) - self._pos)
+        b[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+_ZSTD_FEED = 1 << 10
 
 
 class CheckedStream:
@@ -179,12 +237,7 @@ def open_input(
     elif fmt == "bzip2":
         stream = bz2.BZ2File(raw, "rb")
     elif fmt == "zstd":
-        import io
-
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        stream = cast(IO[bytes], io.BufferedReader(reader))  # readline for text inputs
+        stream = cast(IO[bytes], io.BufferedReader(_ZstdReader(raw)))  # readline for text
     else:
         stream = raw
     return CheckedStream(stream, name, fmt)

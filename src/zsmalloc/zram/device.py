@@ -661,7 +661,7 @@ class Zram:
         if op == "write" and length and offset >= self.disksize:
             raise SysfsError(
                 f"write at {offset}: at or beyond the end of {self.name} "
-                f"(disksize {self.disksize})",
+                f"(disksize {self.disksize}): no space left on device (ENOSPC)",
                 errno=errno.ENOSPC,
             )
         return max(0, min(length, self.disksize - offset))
