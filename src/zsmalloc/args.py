@@ -34,6 +34,10 @@ def as_int(value: object, what: str) -> int:
 def as_byte_array(data: object, what: str) -> np.ndarray:
     """The raw bytes of a buffer as a 1-D uint8 array (a view when it is contiguous)."""
     if isinstance(data, np.ndarray):
+        if data.dtype.hasobject or data.dtype.kind == "U":
+            raise InvalidTypeError(
+                f"{what} must be bytes-like, found an array of {data.dtype} (objects or text)"
+            )
         return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
     if isinstance(data, str):
         raise InvalidTypeError(f"{what} must be bytes-like, found str (encode it first)")

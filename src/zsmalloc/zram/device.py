@@ -161,7 +161,7 @@ class Zram:
         profile: KernelProfile = DEFAULT_PROFILE,
     ) -> None:
         name = as_str(name, "name")
-        if isinstance(backends, str) or not all(isinstance(b, str) for b in backends):
+        if not isinstance(backends, tuple | list) or not all(isinstance(b, str) for b in backends):
             raise InvalidTypeError(f"backends must be a tuple of names, found {backends!r}")
         if not isinstance(profile, KernelProfile):
             raise InvalidTypeError(f"profile must be a KernelProfile, found {profile!r}")

@@ -145,7 +145,7 @@ class Zswap:
         totalram_pages = as_int(totalram_pages, "totalram_pages")
         if totalram_pages <= 0:
             raise InvalidSizeError(f"totalram_pages must be positive, found {totalram_pages}")
-        if worker not in ("sync", "manual"):
+        if not isinstance(worker, str) or worker not in ("sync", "manual"):
             raise InputError(f"worker must be 'sync' or 'manual', found {worker!r}")
         if params is not None and not isinstance(params, ZswapParams):
             raise InvalidTypeError(f"params must be ZswapParams, found {type(params).__name__}")
