@@ -216,8 +216,8 @@ def new_pool_state(
             continue
     else:
         raise OutOfMemoryError(
-            f"cannot reserve host memory for a pool of {floor} page frames "
-            "(address space limit, ulimit -v?)"
+            f"cannot reserve host memory for a zsmalloc pool of even {floor - 1} pages "
+            "(a limit such as ulimit -v?)"
         )
     v = np.zeros(1, POOL_VARS_DTYPE).view(np.recarray)
     r = v[0]
@@ -327,8 +327,8 @@ def grow_pool_state(
             break
     if not grown:
         raise OutOfMemoryError(
-            f"cannot reserve more host memory for the pool ({int(st.mm.vars[0].nr_frames)} "
-            f"page frames, {int(st.vars[0].h_cap) - 1} handles reserved; ulimit -v?)"
+            "cannot reserve more host memory for the zsmalloc pool "
+            f"({int(st.mm.vars[0].nr_frames) - 1} pages reserved; a limit such as ulimit -v?)"
         )
     return mem_map, st
 
