@@ -21,6 +21,7 @@ never disagree.  For each algorithm it holds:
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +225,8 @@ class Report:
                 "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
                 "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
+                "host": socket.gethostname(),
+                "cluster": t.cluster,
                 "sources": [
                     {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}
                     for s in t.sources

@@ -95,6 +95,10 @@ class ChainedSource(PageSource):
     def parts(self) -> Iterator[PageSource]:
         raise NotImplementedError
 
+    def part_failed(self, part: PageSource, exc: InputError) -> None:
+        """A part could not be read: count it under ``part_unreadable``."""
+        self.count_skipped(self.part_unreadable)
+
     def _finish_part(self) -> None:
         assert self._current is not None
         for k, v in self._current.skipped.items():
@@ -113,8 +117,8 @@ class ChainedSource(PageSource):
                     break
             try:
                 got = self._current.read_pages(out[n:])
-            except InputError:
-                self.count_skipped(self.part_unreadable)
+            except InputError as exc:
+                self.part_failed(self._current, exc)
                 self._finish_part()
                 continue
             n += got
