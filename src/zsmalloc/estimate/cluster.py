@@ -112,7 +112,7 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: 8787 may be taken
                 silence_logs=logging.ERROR,
                 # One numba thread per worker: the workers are the parallelism.
                 env={"NUMBA_NUM_THREADS": "1"},
