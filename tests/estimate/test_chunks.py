@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_estimate_cli import kernel_mm_stat
 from test_estimate_sources import PAGE, drain, elf_core
 
+from cli_helpers import kernel_mm_stat
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.chunks import (
     MAX_PARTS,

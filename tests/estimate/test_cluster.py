@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_estimate_cli import kernel_mm_stat, run_cli
 from test_estimate_sources import PAGE, elf_core
 
+from cli_helpers import kernel_mm_stat, run_cli
 from zsmalloc.errors import ClusterError, InputError
 from zsmalloc.estimate import cluster
 from zsmalloc.estimate.chunks import Chunk, ChunkResult, TallySpec, tally_chunk
