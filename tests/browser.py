@@ -41,7 +41,7 @@ FLAGS = [  # the machine notes' set: no sandbox (root), no network of its own
 
 
 def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
+    for name in ("chromium", "chromium-headless-shell", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path

@@ -194,7 +194,7 @@ def cluster_tally(
         with status(err, what):
             client = stack.enter_context(connect(scheduler, workers))
         bar = stack.enter_context(progress_bar(err, ps))
-        task = bar.add_task("planning the chunks on the cluster", total=None)
+        task = bar.add_task("workers: loading the compressors, planning the chunks", total=None)
 
         def on_plan(plan: Plan, run: ClusterRun) -> None:
             bar.update(

@@ -24,7 +24,7 @@ directory that cannot be read is skipped, counted and named, never dropped
 silently.
 
 ``local`` starts a ``LocalCluster`` of single-threaded worker processes, each
-with one numba thread (parallelism comes from the workers; threads of one
+with one compressor thread (parallelism comes from the workers; threads of one
 worker process take turns compressing, see driver.py).  Dask is imported only
 here, and this module only with ``--scheduler``.
 """
@@ -57,6 +57,7 @@ from zsmalloc.estimate.driver import (
     check_not_empty,
     new_tally,
     peak_rss_bytes,
+    warm_up,
 )
 from zsmalloc.profile import DEFAULT_PROFILE
 
@@ -66,6 +67,7 @@ if TYPE_CHECKING:
 LOCAL = "local"
 RETRIES = 2  # per task, for errors raised on a worker (a dead worker is the scheduler's)
 CONNECT_TIMEOUT_S = 30
+WORKERS_TIMEOUT_S = 60  # for a scheduler whose workers are still starting
 
 
 @dataclass
@@ -114,7 +116,7 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
                 processes=True,
                 dashboard_address=":0",  # a free port: 8787 may be taken
                 silence_logs=logging.ERROR,
-                # One numba thread per worker: the workers are the parallelism.
+                # One compressor thread per worker: the workers are the parallelism.
                 env={"NUMBA_NUM_THREADS": "1"},
             )
         except Exception as exc:  # distributed raises many kinds; all mean "no cluster"
@@ -174,21 +176,36 @@ def run_estimate_on_cluster(
     keep_lengths: bool = False,
     task_pages: int = TASK_PAGES,
     retries: int = RETRIES,
+    warm: bool = True,
     on_plan: Callable[[Plan, ClusterRun], None] | None = None,
     on_chunk: Callable[[int], None] | None = None,
 ) -> Tally:
     """:func:`~zsmalloc.estimate.driver.run_estimate` for ``paths``, on ``client``'s cluster.
 
-    ``on_plan(plan, run)`` is called once the chunks are known, ``on_chunk(n)``
-    as each chunk of ``n`` pages is merged.  Ctrl-C cancels the remaining tasks
-    and returns the tally so far, ``interrupted`` set.  The tally's ``cluster``
-    says how it was computed.
+    ``warm`` first loads the compressors on every worker (not timed, as one
+    process's warm-up is not).  ``on_plan(plan, run)`` is called once the chunks
+    are known, ``on_chunk(n)`` as each chunk of ``n`` pages is merged.  Ctrl-C
+    cancels the remaining tasks and returns the tally so far, ``interrupted``
+    set.  The tally's ``cluster`` says how it was computed.
     """
     from distributed import as_completed
 
     algos = check_algorithms(algos, level)
     spec = TallySpec(tuple(algos), page_size, level, zswap, keep_lengths)
     tally = new_tally(algos, page_size, keep_lengths=keep_lengths, zswap=zswap, level=level)
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
+    except TimeoutError:
+        raise ClusterError(
+            f"no worker joined the Dask scheduler in {WORKERS_TIMEOUT_S} s"
+        ) from None
+    if warm:
+        # Compile or load the compressors on every worker now, as the single process
+        # does before its pass: the pass's time is then the pass's, on either side.
+        try:
+            client.run(warm_up, algos, page_size, level)
+        except Exception as exc:  # a worker's own failure, whatever it is: one line
+            raise ClusterError(f"loading the compressors on the workers failed: {exc}") from None
     info = client.scheduler_info()
     workers = info.get("workers", {})
     run = ClusterRun(

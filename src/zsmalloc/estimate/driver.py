@@ -22,7 +22,7 @@ the chunk buffers.
 Tallies add up: a sequential fill depends only on the length histograms (see
 :mod:`zsmalloc.estimate.fill`), so passes over disjoint parts of the input can
 run anywhere and :meth:`Tally.merge` their results without any error; this is
-what :mod:`zsmalloc.estimate.cluster` does on a Dask cluster.
+what ``estimate --scheduler`` does on a Dask cluster (cluster.py).
 """
 
 from __future__ import annotations
@@ -159,8 +159,9 @@ def warm_up(
     """Compile (first run) or load (later runs) each compressor before the pass starts."""
     page = np.zeros((1, page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
-    for algo in algos:
-        _compress_lengths(page, algo, level)
+    with _COMPRESS_LOCK:
+        for algo in algos:
+            _compress_lengths(page, algo, level)
 
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:

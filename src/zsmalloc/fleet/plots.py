@@ -83,7 +83,7 @@ def ram_per_algorithm(fleet: Fleet) -> str:
 def ratio_distribution(fleet: Fleet) -> str:
     """Effective and compression ratios across results: one point per result, boxes."""
     algos = fleet.algos
-    rng = np.random.default_rng(0)  # fixed jitter: the same report draws the same
+    rng = np.random.default_rng(0)  # fixed offsets: the same report draws the same
     with _figure(1, 2, figsize=(10, 3.6), sharey=False) as (fig, axes):
         for ax, what in zip(axes, ("effective_ratio", "compression_ratio"), strict=True):
             data = [[min(getattr(r.algos[a], what), 1e6) for r in fleet.results] for a in algos]
