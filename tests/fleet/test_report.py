@@ -209,3 +209,19 @@ def test_page_escapes_what_it_shows(tmp_path: Path) -> None:
     html = render_html(fleet, now="then")
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
     assert "<b>x</b>" not in html
+
+
+def test_json_stays_json_when_nothing_is_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """All pages same-filled: nothing compressed, ratios undefined: null, not Infinity."""
+    paths = write_results(tmp_path, {"zeros": doc({"lz4": (MIB, 0, 0)})})
+    code, out, _ = run_cli(["report", *paths, "--json"], capsys)
+    assert code == 0
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"{name} is not JSON")
+
+    rep = json.loads(out, parse_constant=refuse)
+    assert rep["totals"]["lz4"]["effective_ratio"] is None
+    assert rep["results"][0]["algorithms"]["lz4"]["compression_ratio"] is None

@@ -143,8 +143,8 @@ def _gather_result(fut: Any, what: str) -> Any:
 
     try:
         return fut.result()
-    except (InputError, ClusterError):
-        raise
+    except (InputError, ClusterError, AssertionError):
+        raise  # a user's error as it is; an InvariantError (a bug) keeps its traceback
     except KilledWorker as exc:
         raise ClusterError(f"{what}: the workers running it kept dying ({exc})") from None
     except ImportError as exc:
@@ -160,8 +160,12 @@ def plan_on_cluster(client: Client, paths: Sequence[str], page_size: int, task_p
     """Cut the input into chunks, on a worker (which sees the paths as the tasks will)."""
     if "-" in paths:  # refused here: a worker's standard input is not ours
         raise InputError(STDIN_REFUSED)
-    fut = client.submit(plan_chunks, list(paths), page_size, task_pages, pure=False)
+    # Relative paths mean this client's directory (the workers' may be another).
+    absolute = [os.path.abspath(p) for p in paths]
+    fut = client.submit(plan_chunks, absolute, page_size, task_pages, pure=False)
     plan: Plan = _gather_result(fut, "planning the chunks")
+    for src, given in zip(plan.sources, paths, strict=True):
+        src.label = given  # as the user named it, as the single process does
     return plan
 
 

@@ -144,8 +144,8 @@ class Fleet:
                             "orig_data_size": r.algos[a].orig_bytes,
                             "compr_data_size": r.algos[a].compr_bytes,
                             "mem_used_total": r.algos[a].mem_used,
-                            "effective_ratio": r.algos[a].effective_ratio,
-                            "compression_ratio": r.algos[a].compression_ratio,
+                            "effective_ratio": _finite(r.algos[a].effective_ratio),
+                            "compression_ratio": _finite(r.algos[a].compression_ratio),
                         }
                         for a in self.algos
                     },
@@ -163,11 +163,15 @@ class Fleet:
                     "metadata_bytes_approx": t.metadata_bytes,
                     "zswap_pool_total_size": t.zswap_pool_bytes,
                     "kernel_exact": t.kernel_exact,
-                    "effective_ratio": t.effective_ratio,
-                    "compression_ratio": t.compression_ratio,
+                    "effective_ratio": _finite(t.effective_ratio),
+                    "compression_ratio": _finite(t.compression_ratio),
                     "best_for_results": t.wins,
-                    "effective_ratio_percentiles": {str(k): v for k, v in t.effective.items()},
-                    "compression_ratio_percentiles": {str(k): v for k, v in t.compression.items()},
+                    "effective_ratio_percentiles": {
+                        str(k): _finite(v) for k, v in t.effective.items()
+                    },
+                    "compression_ratio_percentiles": {
+                        str(k): _finite(v) for k, v in t.compression.items()
+                    },
                 }
                 for a, t in self.totals.items()
             },
@@ -184,9 +188,17 @@ class Fleet:
         }
 
 
+def _finite(x: float) -> float | None:
+    """JSON has no infinity (a ratio over zero bytes, all pages same-filled): null."""
+    return x if math.isfinite(x) else None
+
+
 def _percentiles(values: list[float]) -> dict[int, float]:
     arr = np.array(values, dtype=np.float64)
-    return {p: float(np.percentile(arr, p)) for p in PERCENTILES}
+    # Interpolating between two infinite ratios gives inf - inf = nan: the value is inf.
+    with np.errstate(invalid="ignore"):
+        got = {p: float(np.percentile(arr, p)) for p in PERCENTILES}
+    return {p: math.inf if math.isnan(v) else v for p, v in got.items()}
 
 
 def common_algorithms(results: list[Result], wanted: list[str] | None = None) -> list[str]:
