@@ -224,3 +224,29 @@ def test_unreadable_mode_is_counted(tmp_path: Path) -> None:
     _, want = pages_of_one_pass([str(tmp_path)])
     _, got = pages_of_chunks([str(tmp_path)], 4)
     assert got == want == [{UNREADABLE_FILES: 1}]
+
+
+@pytest.mark.parametrize(
+    ("size", "cut", "delivered", "lost"),
+    [
+        (4097, 2, 1, 1),  # page 1 read but its last byte, page 2 missing
+        (8192, 4097, 1, 1),  # the same in a two-page segment: one page missing, not two
+        (3 * PAGE, PAGE, 2, 1),
+        (3 * PAGE, 3 * PAGE, 0, 3),
+    ],
+)
+def test_a_truncated_core_counts_the_pages_it_misses(
+    tmp_path: Path, size: int, cut: int, delivered: int, lost: int
+) -> None:
+    """Pages past the end: the segment's pages after the last one read, however the
+    reads and the chunks cut the segment."""
+    core = elf_core([(0x10000, b"\x07" * size)])
+    (tmp_path / "core").write_bytes(core[: len(core) - cut])
+    for buf in (1, 2, 5):
+        src = open_path(tmp_path / "core", PAGE)
+        assert len(drain(src, chunk=buf)) == delivered
+        assert src.skipped == {"pages past the end of a truncated core": lost}
+    for task_pages in (1, 2, 7):
+        pages, skipped = pages_of_chunks([str(tmp_path / "core")], task_pages)
+        assert len(pages) == delivered
+        assert skipped == [{"pages past the end of a truncated core": lost}]

@@ -489,7 +489,10 @@ class CoreDumpSource(PageSource):
             mv = memoryview(out[n:].data).cast("B")[:want]
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
-                lost = -(-(size - self._done - got) // self.page_size)
+                # The segment's pages after the last one read (a partly read page is
+                # delivered, zero-padded); _done is whole pages here.
+                ps = self.page_size
+                lost = -(-size // ps) - self._done // ps - -(-got // ps)
                 self.count_skipped("pages past the end of a truncated core", lost)
                 want = got
                 self._done = size
