@@ -23,6 +23,7 @@ import pytest
 from test_estimate_sources import PAGE, elf_core
 
 from cli_helpers import kernel_mm_stat, run_cli
+from zsmalloc.compress import ALGORITHMS
 from zsmalloc.errors import ClusterError, InputError
 from zsmalloc.estimate import cluster
 from zsmalloc.estimate.chunks import Chunk, ChunkResult, TallySpec, tally_chunk
@@ -119,15 +120,17 @@ def test_cluster_report_is_the_single_process_report(
     local_cluster: Any, kernel_pages: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every kind of SOURCE at once (a directory, a raw image, a gzip image, an ELF core
-    cut inside its segments), with --compact --classes --zswap --verify: the JSON is the
-    single process's, field for field, but for timings and the cluster's description."""
+    cut inside its segments), every algorithm, with --compact --classes --zswap --verify:
+    the JSON is the single process's, field for field, but for timings and the cluster's
+    description."""
     split_into_files(kernel_pages[: 400 * PAGE], tmp_path / "tree", 9, seed=2)
     (tmp_path / "image").write_bytes(kernel_pages[400 * PAGE : 700 * PAGE] + b"tail")
     (tmp_path / "image.gz").write_bytes(gzip.compress(kernel_pages[700 * PAGE : 800 * PAGE]))
     segs = [(0x400000, kernel_pages[800 * PAGE : 900 * PAGE + 99]), (0x7F00000, b"\7" * 5000)]
     (tmp_path / "core").write_bytes(elf_core(segs))
     srcs = [str(tmp_path / n) for n in ("tree", "image", "image.gz", "core")]
-    flags = ["--algo", ALGOS, "--json", "--compact", "--classes", "--zswap", "--verify"]
+    every = ",".join(ALGORITHMS)
+    flags = ["--algo", every, "--json", "--compact", "--classes", "--zswap", "--verify"]
     code, out, _ = run_cli(["estimate", *srcs, *flags], capsys)
     assert code == 0
     single = json.loads(out)
@@ -139,6 +142,7 @@ def test_cluster_report_is_the_single_process_report(
     assert single["input"]["cluster"] is None
     for r in distributed_rep["algorithms"].values():  # replay_check raises on a mismatch
         assert r["verified_by_replay"]["replayed_pages"] == 904 == single["input"]["pages"]
+    assert list(single["algorithms"]) == list(ALGORITHMS)
     assert without_timing(distributed_rep) == without_timing(single)
 
 
