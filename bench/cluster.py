@@ -11,9 +11,11 @@ as subprocesses and alternating over ``--repeat`` rounds:
 
 For each it prints the wall time of the whole command (interpreter, cluster
 start-up and shutdown included) and of the pass itself (the report's
-``elapsed_s``: planning, reading, compressing, merging), the pages/s of the
-pass, the speed-up of 2 workers over 1 and the overhead of each against the
-single process.  Every report must be the single process's (mm_stat of every
+``elapsed_s``: planning, reading, compressing, merging; the compressors are
+loaded before it on either side), the pages/s of the pass, the speed-up of 2
+workers over 1, the overhead of each against the single process, and the CPU
+seconds of the whole command with every process it started (less dependent on
+the machine's load than wall time).  Every report must be the single process's (mm_stat of every
 algorithm compared).  numba is warmed up once, untimed, in each mode.  The load
 average is printed because the machine may be shared.
 
@@ -54,16 +56,22 @@ def build_corpus(root: Path, mib: int, nfiles: int) -> int:
     return nr_pages
 
 
-def run(root: Path, algo: str, extra: list[str]) -> tuple[float, dict[str, Any]]:
-    """One ``zsmalloc estimate``: wall seconds and its JSON report."""
+def run(root: Path, algo: str, extra: list[str]) -> tuple[float, float, dict[str, Any]]:
+    """One ``zsmalloc estimate``: wall seconds, CPU seconds (user + system, of the
+    command and every process it waited for: the workers too) and its JSON report."""
     exe = Path(sys.executable).with_name("zsmalloc")
     cmd = [str(exe), "estimate", str(root), "--algo", algo, "--json", *extra]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    if out.returncode:
-        raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}): {out.stderr.strip()}")
-    return wall, json.loads(out.stdout)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.read()!r}")
+        out.seek(0)
+        return wall, usage.ru_utime + usage.ru_stime, json.loads(out.read())
 
 
 def mm_stats(report: dict[str, Any]) -> dict[str, Any]:
@@ -99,11 +107,13 @@ def main() -> None:
             run(root, args.algo, extra)
         walls: dict[str, list[float]] = {m: [] for m in MODES}
         passes: dict[str, list[float]] = {m: [] for m in MODES}
+        cpus: dict[str, list[float]] = {m: [] for m in MODES}
         reference: dict[str, Any] | None = None
         for _ in range(args.repeat):
             for mode, extra in MODES.items():
-                wall, rep = run(root, args.algo, extra)
+                wall, cpu, rep = run(root, args.algo, extra)
                 walls[mode].append(wall)
+                cpus[mode].append(cpu)
                 passes[mode].append(float(rep["input"]["elapsed_s"]))
                 if reference is None:
                     reference = mm_stats(rep)
@@ -111,11 +121,18 @@ def main() -> None:
                     raise SystemExit(f"{mode}: the report differs from the single process's")
         wall = {m: statistics.median(v) for m, v in walls.items()}
         pas = {m: statistics.median(v) for m, v in passes.items()}
-        print(f"{'mode':<10} {'command s':>10} {'pass s':>8} {'pages/s':>10} {'vs 1 process':>13}")
+        cpu = {m: statistics.median(v) for m, v in cpus.items()}
+        print(
+            f"{'mode':<10} {'command s':>10} {'pass s':>8} {'pages/s':>10} "
+            f"{'pass vs 1 process':>18} {'CPU s':>7}"
+        )
         for m in MODES:
             rate = nr_pages / pas[m] if pas[m] else float("inf")
             over = pas[m] / pas["1 process"]
-            print(f"{m:<10} {wall[m]:>10.2f} {pas[m]:>8.2f} {rate:>10,.0f} {over:>12.2f}x")
+            print(
+                f"{m:<10} {wall[m]:>10.2f} {pas[m]:>8.2f} {rate:>10,.0f} {over:>17.2f}x "
+                f"{cpu[m]:>7.1f}"
+            )
         startup = (wall["2 workers"] - pas["2 workers"]) - (wall["1 process"] - pas["1 process"])
         print(
             f"2 workers over 1: {pas['1 worker'] / pas['2 workers']:.2f}x the pass, "
