@@ -146,6 +146,19 @@ def test_cluster_report_is_the_single_process_report(
     assert without_timing(distributed_rep) == without_timing(single)
 
 
+def test_text_report_says_where_it_was_computed(
+    local_cluster: Any, kernel_pages: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    split_into_files(kernel_pages, tmp_path, 4, seed=7)
+    args = ["estimate", str(tmp_path), "--algo", "lz4", "--task-pages", "300"]
+    code, out, _ = run_cli([*args, "--scheduler", local_cluster.scheduler_address], capsys)
+    assert code == 0
+    assert (
+        f"computed on a Dask cluster ({local_cluster.scheduler_address}): 4 tasks of up to "
+        "300 pages on 2 workers" in " ".join(out.split())
+    )
+
+
 def test_progress_follows_the_chunks(client: Any, kernel_pages: bytes, tmp_path: Path) -> None:
     split_into_files(kernel_pages, tmp_path, 20, seed=3)
     seen: list[Any] = []
