@@ -78,6 +78,44 @@ def mm_stats(report: dict[str, Any]) -> dict[str, Any]:
     return {a: r["mm_stat"] for a, r in report["algorithms"].items()}
 
 
+def in_process_overhead(root: Path, algos: list[str], task_pages: int, repeat: int) -> None:
+    """The cluster's own cost, apart from starting processes: the pass in this process
+    on one compressor thread, against the same pass as tasks of a 1-worker cluster of
+    threads in this process; CPU seconds of this process (less sensitive to load)."""
+    import numba
+    from distributed import Client, LocalCluster
+
+    from zsmalloc.estimate.cluster import run_estimate_on_cluster
+    from zsmalloc.estimate.driver import run_estimate, warm_up
+    from zsmalloc.estimate.sources import open_path
+
+    numba.set_num_threads(1)
+    warm_up(algos)
+    single, tasks = [], []
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as lc,
+        Client(lc) as client,
+    ):
+        for _ in range(repeat):
+            c0 = time.process_time()
+            ref = run_estimate([open_path(root, PAGE)], algos)
+            single.append(time.process_time() - c0)
+            c0 = time.process_time()
+            got = run_estimate_on_cluster(client, [str(root)], algos, task_pages=task_pages)
+            tasks.append(time.process_time() - c0)
+            if any((got.len_hist[a] != ref.len_hist[a]).any() for a in algos):
+                raise SystemExit("in-process cluster: the tally differs from the single pass's")
+    s, t = statistics.median(single), statistics.median(tasks)
+    n = got.cluster["tasks"] if got.cluster else 0
+    print(
+        f"in-process, one compressor thread: the pass {s:.2f} CPU s, as {n} Dask tasks "
+        f"{t:.2f} CPU s: overhead {100 * (t - s) / s:+.1f} % ({1000 * (t - s) / max(n, 1):.1f} "
+        "ms a task)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=256, help="corpus size (MiB), default 256")
@@ -140,6 +178,7 @@ def main() -> None:
             f"shutdown: about {startup:.1f} s more than one process's start; "
             "every mm_stat equal: yes"
         )
+        in_process_overhead(root, args.algo.split(","), args.task_pages, args.repeat)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
