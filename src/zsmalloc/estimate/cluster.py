@@ -210,12 +210,13 @@ def run_estimate_on_cluster(
             client.run(warm_up, algos, page_size, level)
         except Exception as exc:  # a worker's own failure, whatever it is: one line
             raise ClusterError(f"loading the compressors on the workers failed: {exc}") from None
-    info = client.scheduler_info()
-    workers = info.get("workers", {})
+    # Asked of the scheduler now (scheduler_info() is a cache a background refresh
+    # may empty of workers).
+    nthreads = client.nthreads()
     run = ClusterRun(
         scheduler=client.scheduler.address if client.scheduler else "?",
-        workers=len(workers),
-        threads=sum(int(w.get("nthreads", 0)) for w in workers.values()),
+        workers=len(nthreads),
+        threads=sum(nthreads.values()),
         task_pages=task_pages,
     )
     t0 = time.perf_counter()
