@@ -40,6 +40,8 @@ from zsmalloc.estimate.process import (
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
+from zsmalloc.estimate.swap import BLOCK, MODES, SWAP, SwapRules
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
 SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
@@ -81,30 +83,48 @@ def any_readable(pids: list[int], page_size: int) -> bool:
     return False
 
 
-def default_sources(page_size: int) -> tuple[list[PageSource], str]:
+def zram_rules(zram_as: str | None, default: str, profile: KernelProfile) -> SwapRules:
+    """How a source's pages reach zram: ``--as`` when given, else the source's default
+    (swap for process memory, block for files and images), with ``profile``'s rules."""
+    return SwapRules(zram_as or default, profile)
+
+
+def default_sources(
+    page_size: int, zram_as: str | None = None, profile: KernelProfile = DEFAULT_PROFILE
+) -> tuple[list[PageSource], str]:
     """This machine's readable process memory, or the built-in sample; and which it is."""
     if page_size == os.sysconf("SC_PAGE_SIZE"):
         root = os.geteuid() == 0
-        src = AllProcessesSource(page_size)
+        src = AllProcessesSource(page_size, rules=zram_rules(zram_as, SWAP, profile))
         if src.total_pages() and any_readable(src.pids, page_size):
             who = "all processes (running as root)" if root else "your own processes (not root)"
             return [src], f"the memory of this machine's readable processes: {who}"
-    return [SampleSource(page_size)], "a built-in sample: no readable process memory here"
+    sample = SampleSource(page_size)
+    sample.rules = zram_rules(zram_as, BLOCK, profile)
+    return [sample], "a built-in sample: no readable process memory here"
 
 
 def build_sources(
-    paths: tuple[str, ...], pids: tuple[int, ...], all_processes: bool, page_size: int
+    paths: tuple[str, ...],
+    pids: tuple[int, ...],
+    all_processes: bool,
+    page_size: int,
+    zram_as: str | None = None,
+    profile: KernelProfile = DEFAULT_PROFILE,
 ) -> list[PageSource]:
     sources: list[PageSource] = []
     seen_pfns: set[int] = set()  # a page frame shared by processes is stored once
+    as_swap = zram_rules(zram_as, SWAP, profile)
     try:
         for p in paths:
-            sources.append(open_path(p, page_size))
+            src = open_path(p, page_size)
+            src.rules = zram_rules(zram_as, BLOCK, profile)
+            sources.append(src)
         for pid in pids:
-            sources.append(ProcessSource(pid, page_size, seen_pfns))
+            sources.append(ProcessSource(pid, page_size, seen_pfns, as_swap))
         if all_processes:
             others = [p for p in candidate_pids() if p not in pids]
-            sources.append(AllProcessesSource(page_size, others, seen_pfns))
+            sources.append(AllProcessesSource(page_size, others, seen_pfns, as_swap))
     except BaseException:
         for s in sources:
             s.close()
@@ -123,8 +143,10 @@ def build_sources(
     type=int,
     multiple=True,
     metavar="PID",
-    help="Also read live process PID: its resident anonymous, writable memory "
-    "(/proc/PID/maps + /proc/PID/mem). Needs root or your own process. Repeatable.",
+    help="Also read live process PID: the pages swap could take from it (resident "
+    "anonymous and shmem pages of any mapping; mlocked, hugetlbfs, device mappings and the "
+    "shared zero page skipped and counted). Needs root (exact: page flags) or your own "
+    "process. Repeatable.",
 )
 @click.option(
     "--all-processes",
@@ -187,6 +209,16 @@ def build_sources(
     help="Also show what zswap would hold for the same pages, each swapped out once "
     "(all-zero pages go to the swap zero map; no pool limit).",
 )
+@click.option(
+    "--as",
+    "zram_as",
+    type=click.Choice(MODES),
+    default=None,
+    help="What zram is used as. swap: the pages are swapped out, and the kernel's swap "
+    "rules apply first (since 6.12 zero-filled folios stay in the swap zero map and never "
+    "reach zram); block: every page is written to zram. Default: swap for process memory "
+    "(--pid, --all-processes), block for files, images and core dumps.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @click.option(
     "--classes",
@@ -211,6 +243,7 @@ def estimate(
     compact: bool,
     verify: bool,
     zswap: bool,
+    zram_as: str | None,
     as_json: bool,
     classes: bool,
     plot: str | None,
@@ -252,10 +285,11 @@ def estimate(
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise InputError("cannot write the plot: no writable directory there", path=plot)
     default_input = None
+    profile = KernelProfile(page_size=ps, chain_size=chain_size)
     if not sources and not pids and not all_processes:
-        srcs, default_input = default_sources(ps)
+        srcs, default_input = default_sources(ps, zram_as, profile)
     else:
-        srcs = build_sources(sources, pids, all_processes, ps)
+        srcs = build_sources(sources, pids, all_processes, ps, zram_as, profile)
 
     err = Console(stderr=True)
     with status(err, "sizing the input"):
@@ -292,6 +326,7 @@ def estimate(
                 raise
             # The processes gave nothing after all (they exited, or refused): the sample.
             srcs = [SampleSource(ps)]
+            srcs[0].rules = zram_rules(zram_as, BLOCK, profile)
             default_input = "a built-in sample: the readable processes gave no pages"
             bar.reset(task, total=srcs[0].total_pages())
             tally = estimate_all(srcs)

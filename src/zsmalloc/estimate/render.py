@@ -35,14 +35,26 @@ def input_lines(rep: Report) -> list[str]:
     lines = []
     if rep.default_input:
         lines.append(f"input (no SOURCE given): {rep.default_input}")
+    for rules in t.rules:
+        lines.append(f"as: {rules.describe()}")
     for s in t.sources:
         skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items() if v)
+        zero = s.zero_map_pages + s.zero_thp_pages
         lines.append(
-            f"  {s.kind}: {s.label}: {s.pages} pages"
+            f"  {s.kind}: {s.label}: {s.pages} pages to zram"
+            + (f", {zero} to the swap zero map" if zero else "")
             + (f" (skipped: {skipped})" if skipped else "")
         )
+        lines += [f"  note: {n}" for n in s.notes]
+    if any(r.zero_map for r in t.rules):
+        thp = f", {t.zero_thp_pages} of them in all-zero THPs" if t.zero_thp_pages else ""
+        lines.append(
+            f"swap zero map: {t.zero_map_pages} zero-filled pages "
+            f"({human(t.zero_map_pages * t.page_size)}{thp}): swapped out, never written "
+            "to zram (not in mm_stat)"
+        )
     lines.append(
-        f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}), "
+        f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
         f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
@@ -109,6 +121,12 @@ def derived_table(rep: Report) -> Table:
     ):
         row(what, lambda x, c=cause: human(x["lost_by_cause_bytes"][c]))
     row("same-filled pages (0 B each)", lambda x: str(x["same_pages"]))
+    if any(r.zero_map for r in rep.tally.rules):
+        row("pages in the swap zero map (not in zram)", lambda x: str(x["zero_map_pages"]))
+        row(
+            "swapped out / RAM used",
+            lambda x: f"{human(x['swapped_out_bytes'])} / {_ratio(x['swap_out_ratio'])}",
+        )
     row("huge pages (stored raw)", lambda x: f"{x['huge_pages']} ({human(x['huge_bytes'])})")
     row("objects / zspages", lambda x: f"{x['stored_objects']} / {x['zspages']}")
     row(

@@ -69,6 +69,7 @@ class AlgoReport:
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
     pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
+    zero_map_pages: int = 0  # zero-filled folios the swap layer kept (never in zram)
 
     @property
     def mm_stat(self) -> MmStat:
@@ -101,6 +102,10 @@ class AlgoReport:
             ),
             "lost_by_cause_bytes": lost,
             "same_pages": st.same_pages,
+            "zero_map_pages": self.zero_map_pages,
+            # What swapping the pages out frees: zram's pages and the zero map's, less the pool.
+            "swapped_out_bytes": (st.pages_stored + self.zero_map_pages) * ps,
+            "swap_out_ratio": _ratio((st.pages_stored + self.zero_map_pages) * ps, total),
             "huge_pages": st.huge_pages,
             "huge_bytes": st.huge_pages * ps,
             "stored_objects": int(st.obj_used.sum()),
@@ -219,15 +224,15 @@ class Report:
                 "pages": t.pages,
                 "bytes": t.pages * t.page_size,
                 "same_filled_pages": t.same_pages,
+                "zero_map_pages": t.zero_map_pages,
+                "zero_thp_pages": t.zero_thp_pages,
+                "zram_used_as": [r.to_json() for r in t.rules],
                 "interrupted": t.interrupted,
                 "elapsed_s": round(t.elapsed, 3),
                 "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
                 "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
-                "sources": [
-                    {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}
-                    for s in t.sources
-                ],
+                "sources": [s.to_json() for s in t.sources],
             },
             "mm_stat_columns": list(MM_STAT_COLUMNS),
             "algorithms": {a: r.to_json() for a, r in self.algos.items()},
@@ -240,7 +245,10 @@ def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
         return None
     from zsmalloc.zswap.estimate import estimate_zswap
 
-    h = tally.zswap_hist[algo]
+    h = tally.zswap_hist[algo].copy()
+    # Zero-filled folios the sources already left in the swap zero map never reach zswap
+    # either: they count with zswap's all-zero pages (length 0).
+    h[0] += tally.zero_map_pages
     # Only the counts matter for a store-only run with no pool limit: any order will do.
     clens = np.repeat(np.arange(len(h)), h)
     return estimate_zswap(clens=clens, compressor=algo).as_dict()
@@ -270,6 +278,7 @@ def build_report(
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
             zswap=zswap_view(tally, algo),
+            zero_map_pages=tally.zero_map_pages,
         )
         if run_pool:
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
