@@ -64,6 +64,7 @@ class SourceSummary:
     rules: SwapRules | None = None  # how its pages reached zram (swap or block)
     zero_map_pages: int = 0  # zero-filled single pages: the swap zero map
     zero_thp_pages: int = 0  # pages of all-zero THPs: the swap zero map
+    thp_pages: int = 0  # pages read as parts of whole THPs
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -76,6 +77,7 @@ class SourceSummary:
             s.rules,
             s.zero_map_pages,
             s.zero_thp_pages,
+            s.thp_pages,
             list(s.notes),
         )
 
@@ -88,6 +90,7 @@ class SourceSummary:
             "zram_used_as": None if self.rules is None else self.rules.mode,
             "zero_map_pages": self.zero_map_pages,
             "zero_thp_pages": self.zero_thp_pages,
+            "thp_pages": self.thp_pages,
             "notes": self.notes,
         }
 

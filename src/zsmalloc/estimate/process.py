@@ -244,6 +244,7 @@ class ProcessSource(PageSource):
         fits = nr <= len(out)
         buf = out[:nr] if fits else np.empty((nr, self.page_size), dtype=np.uint8)
         got = self._read_run(addr, buf)
+        self.thp_pages += got
         if got == nr and zero_filled(buf).all():
             self.zero_thp_pages += nr
             return 0
@@ -272,6 +273,8 @@ class ProcessSource(PageSource):
                 continue
             take = min(count, len(out) - n)
             got = self._read_run(addr, out[n : n + take])
+            if kind == FOLIO:  # under block rules a THP is pages like any others
+                self.thp_pages += got
             rest = (addr + take * self.page_size, count - take, kind)
             self._carry = None if take == count else rest
             if kind == MAYBE_ZERO:  # without root: zeros here are the shared zero page

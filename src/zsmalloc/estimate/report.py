@@ -206,10 +206,19 @@ class Report:
         best = min(self.algos.values(), key=lambda a: a.state.total_pages)
         eff = best.derived()["effective_ratio"]
         eff_s = f"{eff:.2f}x" if eff else "n/a"
+        ram = f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM"
+        if t.zero_map_pages:  # a swap-out: the ratio is of everything that left RAM
+            out = (t.pages + t.zero_map_pages) * t.page_size / 2**20
+            swap = best.derived()["swap_out_ratio"]
+            return (
+                f"{head} a swap-out of {t.pages + t.zero_map_pages} pages ({out:.1f} MiB, "
+                f"{t.zero_map_pages} of them zero-filled: the swap zero map) in "
+                f"{t.elapsed:.1f} s ({rate:,.0f} pages/s); best: {best.algo}, {ram} "
+                f"({swap:.2f}x)"
+            )
         return (
             f"{head} {t.pages} pages ({mib:.1f} MiB) in {t.elapsed:.1f} s "
-            f"({rate:,.0f} pages/s); best: {best.algo}, "
-            f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM ({eff_s})"
+            f"({rate:,.0f} pages/s); best: {best.algo}, {ram} ({eff_s})"
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class PageSource:
         self.skipped: dict[str, int] = {}
         self.zero_map_pages = 0
         self.zero_thp_pages = 0
+        self.thp_pages = 0  # pages read as parts of whole THPs (each one folio to swap)
         self.notes: list[str] = []  # what limits the figures' exactness, for the report
 
     def count_skipped(self, reason: str, n: int = 1) -> None:
@@ -119,6 +120,7 @@ class ChainedSource(PageSource):
             self.count_skipped(k, v)
         self.zero_map_pages += self._current.zero_map_pages
         self.zero_thp_pages += self._current.zero_thp_pages
+        self.thp_pages += self._current.thp_pages
         self.notes += [n for n in self._current.notes if n not in self.notes]
         self._current.close()
         self._current = None

@@ -107,14 +107,14 @@ class Page(IntEnum):
 LABELS: Final = {
     Page.UNTOUCHED: "pages never touched",
     Page.SWAPPED: "pages swapped out",
-    Page.ZERO_PAGE: "mappings of the shared zero page (nothing to swap)",
-    Page.MLOCKED: "mlocked pages (VM_LOCKED, PG_mlocked: unevictable, never swapped)",
+    Page.ZERO_PAGE: "shared zero page mappings (nothing to swap)",
+    Page.MLOCKED: "mlocked pages (never swapped)",
     Page.HUGETLB: "hugetlbfs pages (never swapped)",
-    Page.DEVICE: "device and PFN-mapped pages (VM_IO, VM_PFNMAP: not swappable)",
-    Page.NOT_SWAPBACKED: "MADV_FREE'd or droppable pages (reclaim discards them unswapped)",
+    Page.DEVICE: "device and PFN-mapped pages (not swappable)",
+    Page.NOT_SWAPBACKED: "MADV_FREE'd or droppable pages (discarded, not swapped)",
     Page.SEEN: "pages shared with a process read before",
 }
-MAYBE_ZERO_LABEL: Final = "mappings of the shared zero page (nothing to swap; all-zero and shared)"
+MAYBE_ZERO_LABEL: Final = "shared zero page mappings (nothing to swap; zeros, not exclusive)"
 SWAPPED_KINDS: Final = (Page.ANON, Page.SHMEM, Page.MAYBE_ZERO_PAGE)
 
 
