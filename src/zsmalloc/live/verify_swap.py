@@ -177,6 +177,7 @@ def verify_swap(
                     left = _left_resident(hog.pid)
                     swapped = cg.swap_usage() // PAGE
                     result.events.update(
+                        process_mib=mib,
                         process_resident_kb=hog.resident_kb,
                         left_resident=left,
                         cgroup_swap_pages=swapped,
