@@ -230,7 +230,11 @@ def test_a_thp_mapped_whole_is_one_folio_and_a_partial_one_is_pages() -> None:
     kpf = FakeKPageFlags({111: 0, 115: tail})  # after the first THP: nothing; the second: a tail
     group = whole_folios(codes, pfns, kflags, kpf)  # type: ignore[arg-type]
     assert group.tolist() == [0] * 3 + [1] * 8 + [0] * 4
-    assert extents(codes, group) == [Extent(0, 3, SINGLE), Extent(3, 8, FOLIO), Extent(11, 4, SINGLE)]
+    assert extents(codes, group) == [
+        Extent(0, 3, SINGLE),
+        Extent(3, 8, FOLIO),
+        Extent(11, 4, SINGLE),
+    ]
 
 
 def test_a_thp_seen_from_a_tail_is_pages() -> None:
@@ -468,7 +472,7 @@ def test_a_process_gives_what_swap_would_take(child: tuple[int, bool, int]) -> N
 
 
 def test_as_a_block_device_zero_pages_are_written(child: tuple[int, bool, int]) -> None:
-    pid, _, thp_addr = child
+    pid, _, _ = child
     swap = source(pid, SwapRules("swap"))
     n_swap = len(read_all(swap))
     block = source(pid, BLOCK_RULES)
@@ -523,7 +527,7 @@ def as_nobody_with_child(probe: object) -> dict[str, object]:
             os.setgroups([])
             os.setgid(65534)
             os.setuid(65534)
-            to_child, from_parent = os.pipe()
+            to_child, _held_open = os.pipe()  # the child reads it till we kill it
             from_child, to_parent = os.pipe()
             grandchild = os.fork()
             if grandchild == 0:

@@ -120,6 +120,6 @@ def test_interrupted_swap_out_leaves_nothing(monkeypatch: pytest.MonkeyPatch) ->
     assert "zram" in str(seen["swaps"])  # it was swap while interrupted
     assert not Path(str(seen["cgroup"])).exists()
     for pid in seen["pids"]:  # type: ignore[attr-defined]
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
-            f"/proc/{pid}/status"
-        ).read_text()
+        assert (
+            not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        )
