@@ -170,10 +170,11 @@ class ProcessSource(PageSource):
         present = (entries & PM_PRESENT) != 0
         pfns = entries & PM_PFN_MASK
         kflags = None
-        if self._kpf is not None and (pfns[present] != 0).any():
+        kpf = self._kpf
+        if kpf is not None and (pfns[present] != 0).any():
             self.page_flags = True
             kflags = np.zeros(len(entries), dtype=np.uint64)
-            kflags[present] = self._kpf.read(pfns[present])
+            kflags[present] = kpf.read(pfns[present])
         codes = classify(entries, vma, kflags, self.shmem_devs)
         if self.seen_pfns is not None:
             self._mark_seen(codes, entries)
@@ -181,7 +182,9 @@ class ProcessSource(PageSource):
         for v, c in zip(values.tolist(), counts.tolist(), strict=True):
             if v in LABELS:
                 self.count_skipped(LABELS[Page(v)], c)
-        group = None if kflags is None else whole_folios(codes, pfns, kflags, self._kpf)
+        group = None
+        if kflags is not None and kpf is not None:
+            group = whole_folios(codes, pfns, kflags, kpf)
         return [(e.first, e.nr_pages, e.kind) for e in extents(codes, group)]
 
     def _mark_seen(self, codes: np.ndarray, entries: np.ndarray) -> None:

@@ -110,7 +110,7 @@ def zero_filled(pages: np.ndarray) -> np.ndarray:
     """Whether each page (a row of ``pages``) is all zero: is_folio_zero_filled() per page."""
     if pages.flags.c_contiguous and pages.shape[1] % 8 == 0:
         pages = pages.view(np.uint64)  # eight bytes a test, as the kernel reads words
-    return ~pages.any(axis=1)
+    return np.logical_not(pages.any(axis=1))
 
 
 def drop_zero_pages(pages: np.ndarray) -> int:

@@ -23,8 +23,9 @@ swapped out whole.  This check does it for real:
 
 Other processes swapping meanwhile would put their pages on our device (it has
 the top priority): when the machine-wide swap-out count exceeds the cgroup's
-swap use and the counters differ, the divergence is the harness's, not the
-model's (``kind="harness"``).
+swap use and the counters differ, the run is repeated (``ATTEMPTS``), then
+refused with :class:`~zsmalloc.errors.KernelUnavailableError` (cannot verify:
+a busy machine), never reported as a match or a mismatch.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ from zsmalloc.profile import VERSIONS, KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-DEFAULT_MIB = 96  # CI: a real mix, THPs included, in seconds; the issue's figures use 512+
+DEFAULT_MIB = 64  # CI: a real mix, THPs included, in seconds; the issue's figures use 512+
+ATTEMPTS = 3  # runs disturbed by other processes' swap-outs are repeated this often
 VMSTAT_EVENTS = ("pswpout", "swpout_zero", "thp_swpout", "thp_swpout_fallback", "zswpout")
 
 NOTES = (
@@ -126,6 +128,23 @@ def verify_swap(
         reason = zswap_unavailable_reason()
     if reason:
         raise KernelUnavailableError(reason)
+    foreign = []
+    for _ in range(ATTEMPTS):
+        result = _swap_out_once(mib, algorithm, seed, zswap, progress)
+        if result.divergence is None or result.divergence.kind != "harness":
+            return result
+        foreign.append(result.events["machine_swap_outs"] - result.events["cgroup_swap_pages"])
+    raise KernelUnavailableError(
+        f"other processes swapped pages out during each of {ATTEMPTS} attempts "
+        f"({', '.join(map(str, foreign))} pages besides ours, on our device or in the "
+        "counters); an exact comparison needs a quiet machine, retry later"
+    )
+
+
+def _swap_out_once(
+    mib: int, algorithm: str, seed: int, zswap: bool, progress: Progress | None
+) -> VerifyResult:
+    """One run of :func:`verify_swap`: set up, build, estimate, swap out, compare, undo."""
 
     def step(what: str) -> None:
         if progress is not None:
