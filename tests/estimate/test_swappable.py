@@ -453,6 +453,7 @@ def test_a_process_gives_what_swap_would_take(child: tuple[int, bool, int]) -> N
     assert got.get(b"anonymous") == 8
     assert got.get(b"copied--!") == 4 and b"file-page" not in got
     assert got.get(b"shmem-pg!") == 4
+    assert src.shmem_pages == 4  # the one shared anonymous mapping
     assert b"mlocked!!" not in got or not locked
     if locked:
         assert src.skipped["mlocked pages (never swapped)"] >= 4
@@ -566,6 +567,7 @@ def test_without_root_mappings_and_contents_decide() -> None:
             "skipped": src.skipped,
             "zero_map": src.zero_map_pages,
             "thp": src.thp_pages,
+            "shmem": src.shmem_pages,
             "notes": src.notes,
         }
 
@@ -581,3 +583,4 @@ def test_without_root_mappings_and_contents_decide() -> None:
     assert skipped["mlocked pages (never swapped)"] >= 4
     assert isinstance(a["zero_map"], int) and a["zero_map"] >= 4
     assert a["thp"] == 0 and a["notes"] == [NO_PAGE_FLAGS]  # no folios without page flags
+    assert a["shmem"] == 4  # known by its mapping: /dev/zero (deleted)

@@ -65,6 +65,7 @@ class SourceSummary:
     zero_map_pages: int = 0  # zero-filled single pages: the swap zero map
     zero_thp_pages: int = 0  # pages of all-zero THPs: the swap zero map
     thp_pages: int = 0  # pages read as parts of whole THPs
+    shmem_pages: int = 0  # shmem pages among those swap takes (zero map included)
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -78,6 +79,7 @@ class SourceSummary:
             s.zero_map_pages,
             s.zero_thp_pages,
             s.thp_pages,
+            s.shmem_pages,
             list(s.notes),
         )
 
@@ -91,6 +93,7 @@ class SourceSummary:
             "zero_map_pages": self.zero_map_pages,
             "zero_thp_pages": self.zero_thp_pages,
             "thp_pages": self.thp_pages,
+            "shmem_pages": self.shmem_pages,
             "notes": self.notes,
         }
 

@@ -182,6 +182,8 @@ class ProcessSource(PageSource):
         for v, c in zip(values.tolist(), counts.tolist(), strict=True):
             if v in LABELS:
                 self.count_skipped(LABELS[Page(v)], c)
+            elif v == Page.SHMEM:
+                self.shmem_pages += c
         group = None
         if kflags is not None and kpf is not None:
             group = whole_folios(codes, pfns, kflags, kpf)

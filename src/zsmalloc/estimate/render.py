@@ -47,8 +47,10 @@ def input_lines(rep: Report) -> list[str]:
             )
         else:
             head += f"{s.pages} pages to zram"
+        if s.shmem_pages:
+            head += f"; {s.shmem_pages} of them shmem"
         if s.thp_pages:
-            head += f"; {s.thp_pages} of them in THPs read whole"
+            head += f"; {s.thp_pages} in THPs read whole"
         lines.append(head)
         skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items() if v)
         if skipped:

@@ -74,6 +74,7 @@ class PageSource:
         self.zero_map_pages = 0
         self.zero_thp_pages = 0
         self.thp_pages = 0  # pages read as parts of whole THPs (each one folio to swap)
+        self.shmem_pages = 0  # of the pages swap takes, shmem ones (the rest: anonymous)
         self.notes: list[str] = []  # what limits the figures' exactness, for the report
 
     def count_skipped(self, reason: str, n: int = 1) -> None:
@@ -121,6 +122,7 @@ class ChainedSource(PageSource):
         self.zero_map_pages += self._current.zero_map_pages
         self.zero_thp_pages += self._current.zero_thp_pages
         self.thp_pages += self._current.thp_pages
+        self.shmem_pages += self._current.shmem_pages
         self.notes += [n for n in self._current.notes if n not in self.notes]
         self._current.close()
         self._current = None
