@@ -128,12 +128,16 @@ class ProcessSource(PageSource):
             raise InputError(f"pid {pid}: cannot read its memory: {exc.strerror}") from None
         self.shmem_devs = shmem_devices()
         self.vmas: list[Vma] = [v for v in vmas if v.worth_walking(self.shmem_devs)]
-        self.thp_kb = sum(v.thp_pages_kb for v in vmas)
+        thp_kb = sum(v.thp_pages_kb for v in vmas)
         if KPageFlags.available():
             self._kpf = KPageFlags()
         else:
             self.notes.append(NO_PAGE_FLAGS)
-        self.page_flags = False  # set once pagemap shows page frame numbers (root)
+            if thp_kb:
+                self.notes.append(
+                    f"{thp_kb} kB of THPs here, counted page by page: the zero-filled pages "
+                    "of those not all zero would reach zram, not the zero map"
+                )
         self._pending = self._extents()
         self._carry: tuple[int, int, int] | None = None  # (address, pages, kind) left to read
         self._staged: np.ndarray | None = None  # a whole THP read ahead, still to deliver
@@ -172,7 +176,6 @@ class ProcessSource(PageSource):
         kflags = None
         kpf = self._kpf
         if kpf is not None and (pfns[present] != 0).any():
-            self.page_flags = True
             kflags = np.zeros(len(entries), dtype=np.uint64)
             kflags[present] = kpf.read(pfns[present])
         codes = classify(entries, vma, kflags, self.shmem_devs)
