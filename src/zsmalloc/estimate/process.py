@@ -178,6 +178,8 @@ class ProcessSource(PageSource):
         if kpf is not None and (pfns[present] != 0).any():
             kflags = np.zeros(len(entries), dtype=np.uint64)
             kflags[present] = kpf.read(pfns[present])
+        elif present.any() and NO_PAGE_FLAGS not in self.notes:
+            self.notes.append(NO_PAGE_FLAGS)  # root, yet pagemap hides frame numbers
         codes = classify(entries, vma, kflags, self.shmem_devs)
         if self.seen_pfns is not None:
             self._mark_seen(codes, entries)
