@@ -111,12 +111,9 @@ class NaiveZsmalloc:
             for zp in group:
                 allocated += zp.objs
                 inuse += zp.inuse
-        return (
-            0
-            if allocated <= inuse
-            else ((allocated - inuse) // int(self.t.objs_per_zspage[cls]))
-            * int(self.t.pages_per_zspage[cls])
-        )
+        return 0 if allocated <= inuse else (
+            (allocated - inuse) // int(self.t.objs_per_zspage[cls])
+        ) * int(self.t.pages_per_zspage[cls])
 
     def _isolate(self, cls: int, groups: range) -> NaiveZspage | None:
         for g in groups:

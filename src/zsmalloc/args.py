@@ -37,7 +37,9 @@ def as_byte_array(data: object, what: str) -> np.ndarray:
     try:
         view = memoryview(data)  # type: ignore[arg-type]
     except TypeError:
-        raise InvalidTypeError(f"{what} must be bytes-like, found {type(data).__name__}") from None
+        raise InvalidTypeError(
+            f"{what} must be bytes-like, found {type(data).__name__}"
+        ) from None
     if not view.c_contiguous:
         return np.frombuffer(view.tobytes(), np.uint8)
     return np.frombuffer(view.cast("B"), np.uint8)

@@ -77,7 +77,9 @@ class SysfsError(ZsmallocError, OSError):
 class InputError(ZsmallocError, ValueError):
     """Unreadable file or pid, corrupt trace line: carries path and line."""
 
-    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: str | None = None, line: int | None = None
+    ) -> None:
         where = ""
         if path is not None:
             where = f"{path}:{line}: " if line is not None else f"{path}: "

@@ -164,12 +164,12 @@ class KernelProfile:
     # ---- allocator rules ---------------------------------------------------------------
     @property
     def fullness_scheme(self) -> str:
-        """ "4-group" (EMPTY/ALMOST_EMPTY/ALMOST_FULL/FULL, 6.1) or "ratio-12" (6.3+)."""
+        """"4-group" (EMPTY/ALMOST_EMPTY/ALMOST_FULL/FULL, 6.1) or "ratio-12" (6.3+)."""
         return "4-group" if self.version == "6.1" else "ratio-12"
 
     @property
     def compaction(self) -> str:
-        """ "6.1" (source first, put back at the tail) or "6.5" (the §5.3 algorithm)."""
+        """"6.1" (source first, put back at the tail) or "6.5" (the §5.3 algorithm)."""
         return "6.1" if self.version == "6.1" else "6.5"
 
     @property

@@ -67,10 +67,9 @@ def test_batch_rejects_rows_that_are_not_pages() -> None:
 
 def test_other_dtypes_are_their_raw_bytes() -> None:
     words = np.arange(1024, dtype="<u8")  # 2 pages of u64
-    assert (
-        compress.compress_lengths(words, "lzo").tolist()
-        == compress.compress_lengths(words.tobytes(), "lzo").tolist()
-    )
+    assert compress.compress_lengths(words, "lzo").tolist() == compress.compress_lengths(
+        words.tobytes(), "lzo"
+    ).tolist()
 
 
 @pytest.mark.parametrize("algo", ["lz4", "zstd"])

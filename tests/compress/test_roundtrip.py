@@ -145,6 +145,6 @@ def test_lzo_rle_equals_lzo_plus_header_without_zero_words() -> None:
     """Pages with no 4-zero-byte word probed: lzo-rle = header + the lzo stream."""
     rng = np.random.default_rng(8)
     page = rng.integers(1, 256, PAGE, dtype=np.uint8).tobytes()
-    assert compress.get("lzo-rle").compress(page) == bytes([17, 1]) + compress.get("lzo").compress(
-        page
-    )
+    assert compress.get("lzo-rle").compress(page) == bytes([17, 1]) + compress.get(
+        "lzo"
+    ).compress(page)

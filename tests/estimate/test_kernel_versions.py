@@ -37,6 +37,6 @@ def test_huge_threshold_moves_in_61() -> None:
 
 def test_61_ignores_the_chain_size() -> None:
     h = hist(l200=60, l3300=12, l1000=7)
-    assert (
-        kernel_version_totals(h, 0, PAGE, 16)["6.1"] == kernel_version_totals(h, 0, PAGE, 8)["6.1"]
-    )
+    assert kernel_version_totals(h, 0, PAGE, 16)["6.1"] == kernel_version_totals(h, 0, PAGE, 8)[
+        "6.1"
+    ]

@@ -16,15 +16,10 @@ def test_second_holder_waits_then_gives_up() -> None:
     with machine_lock(name):
         # Another process cannot take it while we hold it ...
         code = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from zsmalloc.live.lock import machine_lock\n"
-                f"with machine_lock({name!r}, wait=0.3): pass",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
+            [sys.executable, "-c",
+             "from zsmalloc.live.lock import machine_lock\n"
+             f"with machine_lock({name!r}, wait=0.3): pass"],
+            capture_output=True, text=True, check=False,
         )
         assert code.returncode != 0 and "another zsmalloc process" in code.stderr
         # ... nor can this one (flock locks are per open file).

@@ -36,28 +36,23 @@ SPEC_ZPDESC = {
 
 def test_struct_page_matches_spec() -> None:
     assert PAGE_DTYPE.itemsize == 64
-    got = {
-        name: (PAGE_DTYPE.fields[name][1], PAGE_DTYPE.fields[name][0].itemsize)
-        for name in PAGE_DTYPE.names
-    }
+    got = {name: (PAGE_DTYPE.fields[name][1], PAGE_DTYPE.fields[name][0].itemsize)
+           for name in PAGE_DTYPE.names}
     assert got == SPEC_PAGE
 
 
 def test_struct_zpdesc_matches_spec() -> None:
     assert STRUCT_ZPDESC.size == 56
     assert ZPDESC_DTYPE.itemsize == 64  # a view over the same 64-byte records
-    got = {
-        name: (ZPDESC_DTYPE.fields[name][1], ZPDESC_DTYPE.fields[name][0].itemsize)
-        for name in ZPDESC_DTYPE.names
-    }
+    got = {name: (ZPDESC_DTYPE.fields[name][1], ZPDESC_DTYPE.fields[name][0].itemsize)
+           for name in ZPDESC_DTYPE.names}
     assert got == SPEC_ZPDESC
     assert STRUCT_ZPDESC.end() <= STRUCT_PAGE.field("memcg_data").offset
 
 
 def _with_field(layout: Layout, name: str, **changes: object) -> Layout:
-    fields = tuple(
-        dataclasses.replace(f, **changes) if f.name == name else f for f in layout.fields
-    )
+    fields = tuple(dataclasses.replace(f, **changes) if f.name == name else f
+                   for f in layout.fields)
     return dataclasses.replace(layout, fields=fields)
 
 

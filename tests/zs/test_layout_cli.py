@@ -13,18 +13,8 @@ def test_layout_text() -> None:
     result = CliRunner().invoke(layout, [])
     assert result.exit_code == 0
     lines = result.output.splitlines()
-    assert lines[0].split() == [
-        "/*",
-        "offset",
-        "size",
-        "*/",
-        "struct",
-        "page",
-        "{",
-        "struct",
-        "zpdesc",
-        "{",
-    ]
+    assert lines[0].split() == ["/*", "offset", "size", "*/", "struct", "page", "{",
+                                "struct", "zpdesc", "{"]
     expected = {  # offset: (size, page member, zpdesc member(s)) from spec §9.1
         0: (8, "flags;", "flags;"),
         8: (16, "lru;", "lru;"),
@@ -49,9 +39,8 @@ def test_layout_json() -> None:
     assert result.exit_code == 0
     data = json.loads(result.output)
     page = {f["name"]: (f["offset"], f["size"]) for f in data["struct page"]["fields"]}
-    zp = {
-        f["name"]: (f["offset"], f["size"], f["aliases"]) for f in data["struct zpdesc"]["fields"]
-    }
+    zp = {f["name"]: (f["offset"], f["size"], f["aliases"])
+          for f in data["struct zpdesc"]["fields"]}
     assert data["struct page"]["size"] == 64 and data["struct zpdesc"]["size"] == 56
     assert page["memcg_data"] == (56, 8)
     assert zp["next"] == zp["handle"] == (32, 8, "__folio_index")

@@ -69,6 +69,4 @@ def test_same_page_counts_as_618(testdata: Path, version: str) -> None:
             elif op[0] == "m":
                 cols = op[1:]
                 assert (pool.total_pages() * 4096, pool.pages_compacted) == (
-                    int(cols[2]),
-                    int(cols[6]),
-                )
+                    int(cols[2]), int(cols[6]))

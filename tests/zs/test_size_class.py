@@ -140,15 +140,8 @@ def test_cli_json_matches_appendix_a() -> None:
     doc = json.loads(out.output)
     assert doc["nr_classes"] == 119 and doc["huge_class_size"] == 3625
     got = [
-        (
-            c["index"],
-            c["size"],
-            *c["merged"],
-            *c["user_sizes"],
-            c["pages_per_zspage"],
-            c["objs_per_zspage"],
-            c["waste"],
-        )
+        (c["index"], c["size"], *c["merged"], *c["user_sizes"], c["pages_per_zspage"],
+         c["objs_per_zspage"], c["waste"])
         for c in doc["classes"]
     ]
     assert got == appendix_rows("Appendix A")

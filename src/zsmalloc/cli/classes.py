@@ -73,29 +73,12 @@ def render_table(t: ClassTable, rows: list[ClassRow]) -> Table:
 
 
 @click.command("classes")
-@click.option(
-    "--chain",
-    "chain_size",
-    type=click.IntRange(1, 16),
-    default=8,
-    show_default=True,
-    help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.",
-)
-@click.option(
-    "--page-size",
-    type=click.Choice([str(p) for p in PAGE_SIZES]),
-    default="4096",
-    show_default=True,
-    help="PAGE_SIZE in bytes.",
-)
-@click.option(
-    "--kernel",
-    "version",
-    type=click.Choice(VERSIONS),
-    default="6.18",
-    show_default=True,
-    help="Kernel whose rules build the table (6.1: 4 pages, usedpc).",
-)
+@click.option("--chain", "chain_size", type=click.IntRange(1, 16), default=8, show_default=True,
+              help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.")
+@click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default="4096",
+              show_default=True, help="PAGE_SIZE in bytes.")
+@click.option("--kernel", "version", type=click.Choice(VERSIONS), default="6.18",
+              show_default=True, help="Kernel whose rules build the table (6.1: 4 pages, usedpc).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def classes(chain_size: int, page_size: str, version: str, as_json: bool) -> None:
     """Print the size-class table: each real class with its merged index range, the

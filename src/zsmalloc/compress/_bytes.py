@@ -27,7 +27,12 @@ PAGE_SIZE = DEFAULT_PROFILE.page_size  # the page the kernel-exact compressors a
 
 def read32(buf: np.ndarray, p: int) -> int:
     """get_unaligned_le32(buf + p)."""
-    return int(buf[p]) | (int(buf[p + 1]) << 8) | (int(buf[p + 2]) << 16) | (int(buf[p + 3]) << 24)
+    return (
+        int(buf[p])
+        | (int(buf[p + 1]) << 8)
+        | (int(buf[p + 2]) << 16)
+        | (int(buf[p + 3]) << 24)
+    )
 
 
 def read64(buf: np.ndarray, p: int) -> int:

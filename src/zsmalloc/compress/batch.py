@@ -70,7 +70,8 @@ def as_pages(data: object, what: str = "input") -> np.ndarray:
     if arr.size % PAGE_SIZE != 0 or (arr.ndim == 2 and arr.shape[1] != PAGE_SIZE):
         raise InvalidSizeError(
             f"{what}: expected a multiple of {PAGE_SIZE} bytes (whole pages), "
-            f"found {arr.size} bytes" + (f" in shape {arr.shape}" if arr.ndim > 1 else "")
+            f"found {arr.size} bytes"
+            + (f" in shape {arr.shape}" if arr.ndim > 1 else "")
         )
     # Always a read-only view: one numba signature for every caller (compile once).
     view = np.ascontiguousarray(arr).reshape(-1, PAGE_SIZE).view()

@@ -82,7 +82,9 @@ def _page_array(page: object) -> np.ndarray:
         return page
     arr = as_pages(page, "page")
     if arr.shape[0] != 1:
-        raise InvalidSizeError(f"page: expected exactly {PAGE_SIZE} bytes, found {arr.size} bytes")
+        raise InvalidSizeError(
+            f"page: expected exactly {PAGE_SIZE} bytes, found {arr.size} bytes"
+        )
     return arr[0]
 
 
@@ -343,10 +345,7 @@ def _deflate(level: int | None) -> LibraryBackend:
 
     def compress(b: bytes) -> bytes:
         c = zlib.compressobj(
-            zlevel,
-            zlib.DEFLATED,
-            -DEFLATE_DEF_WINBITS,
-            DEFLATE_DEF_MEMLEVEL,
+            zlevel, zlib.DEFLATED, -DEFLATE_DEF_WINBITS, DEFLATE_DEF_MEMLEVEL,
             zlib.Z_DEFAULT_STRATEGY,
         )
         return c.compress(b) + c.flush(zlib.Z_FINISH)

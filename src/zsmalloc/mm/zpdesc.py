@@ -102,6 +102,7 @@ def zpdesc_page(zpdesc: int) -> int:
     return zpdesc
 
 
+
 def new_mem_map(
     max_pages: int, page_size: int = DEFAULT_PROFILE.page_size
 ) -> tuple[np.ndarray, MemMap]:

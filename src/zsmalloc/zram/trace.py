@@ -75,9 +75,9 @@ def _count_lines(buf: np.ndarray) -> int:
 
 
 @njit
-def _parse(
-    buf: np.ndarray, nfields: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int]:
+def _parse(buf: np.ndarray, nfields: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int
+]:
     """Fill op/arg arrays from the trace bytes; returns them plus (err_line, err_code, err_op)."""
     cap = _count_lines(buf)
     op = np.empty(cap, dtype=np.int8)

@@ -220,10 +220,8 @@ def check_pool(st: PoolState) -> None:
     h_hwm = int(st.vars[0].h_hwm)
     live = np.flatnonzero(st.handle_obj[:h_hwm] > 0)
     if len(live) != int(st.vars[0].h_live) or len(live) != len(slot_owner):
-        _fail(
-            f"{len(live)} live handles, {len(slot_owner)} allocated slots, "
-            f"counter {st.vars[0].h_live}"
-        )
+        _fail(f"{len(live)} live handles, {len(slot_owner)} allocated slots, "
+              f"counter {st.vars[0].h_live}")
     for hid in live:
         handle = int(hid) << HANDLE_SHIFT
         obj = int(st.handle_obj[hid]) >> tag_shift

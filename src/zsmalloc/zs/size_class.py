@@ -205,7 +205,8 @@ class ClassTable:
     def waste(self, idx: int) -> int:
         """Unused tail bytes of one zspage of class ``idx``."""
         return int(
-            self.pages_per_zspage[idx] * self.page_size - self.objs_per_zspage[idx] * self.size[idx]
+            self.pages_per_zspage[idx] * self.page_size
+            - self.objs_per_zspage[idx] * self.size[idx]
         )
 
     # ---- request size -> class ------------------------------------------------------------

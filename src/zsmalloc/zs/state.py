@@ -169,24 +169,13 @@ def host_bytes_used(st: PoolState) -> dict[str, int]:
     pages_hwm = int(mm.vars[0].hwm)
     zs_hwm = int(st.vars[0].zs_hwm)
     h_hwm = int(st.vars[0].h_hwm)
-    zs_item = sum(
-        a.itemsize
-        for a in (st.zs_bits, st.zs_inuse, st.zs_freeobj, st.zs_first, st.zs_prev, st.zs_next)
-    )
+    zs_item = sum(a.itemsize for a in (st.zs_bits, st.zs_inuse, st.zs_freeobj, st.zs_first,
+                                       st.zs_prev, st.zs_next))
     return {
         "mem_map": touched(pages_hwm, 64),
         "free_page_stack": touched(pages_hwm, mm.free_stack.itemsize),
         "zspage_table": touched(zs_hwm, zs_item),
         "handle_table": touched(h_hwm, st.handle_obj.itemsize),
-        "size_classes": sum(
-            a.nbytes
-            for a in (
-                st.class_size,
-                st.class_index,
-                st.class_ppz,
-                st.class_objs,
-                st.fullness_head,
-                st.stats,
-            )
-        ),
+        "size_classes": sum(a.nbytes for a in (st.class_size, st.class_index, st.class_ppz,
+                                               st.class_objs, st.fullness_head, st.stats)),
     }

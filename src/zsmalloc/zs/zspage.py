@@ -453,3 +453,4 @@ def free_zspage(st: PoolState, cls: int, zspage: int) -> int:
 def zspage_first_is_private(st: PoolState, zspage: int) -> bool:
     """Debug check: the first zpdesc carries PG_private (is_first_zpdesc)."""
     return is_first_zpdesc(st.mm, get_first_zpdesc(st, zspage))
+

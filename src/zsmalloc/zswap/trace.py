@@ -186,7 +186,8 @@ class _Pages:
             raise InputError(f"cannot read pages file: {exc}", path=str(path)) from None
         if len(self.data) % page_size:
             raise InputError(
-                f"pages file must hold whole {page_size}-byte pages, found {len(self.data)} bytes",
+                f"pages file must hold whole {page_size}-byte pages, "
+                f"found {len(self.data)} bytes",
                 path=str(path),
             )
         self.nr = len(self.data) // page_size
@@ -218,10 +219,8 @@ def replay(
     if totalram is None:
         raise InputError("no 'ram SIZE' line and no --ram given", path=trace.path)
     if totalram < profile.page_size:
-        raise InputError(
-            f"ram: expected at least one {profile.page_size}-byte page, found {totalram} bytes",
-            path=trace.path,
-        )
+        raise InputError(f"ram: expected at least one {profile.page_size}-byte page, "
+                         f"found {totalram} bytes", path=trace.path)
     z = Zswap(
         totalram // profile.page_size,
         ZswapParams(),
