@@ -145,7 +145,7 @@ def test_an_unreadable_file_is_counted_once_and_named(tmp_path: Path) -> None:
     assert all(r.error is None for r in results)
     skipped: dict[str, int] = {}
     for r in results:
-        for k, v in r.skipped.items():
+        for k, v in r.summary.skipped.items():
             skipped[k] = skipped.get(k, 0) + v
     assert skipped == {UNREADABLE_FILES: 1, UNREADABLE_FILE_PARTS: 2}
     assert sum(r.tally.pages for r in results) == 3  # a and c

@@ -116,13 +116,19 @@ def test_cluster_estimate_is_the_kernels_mm_stat(
         assert got["compaction_run_in_pool"] is True
 
 
+@pytest.mark.parametrize("zram_as", [[], ["--as", "swap"]])
 def test_cluster_report_is_the_single_process_report(
-    local_cluster: Any, kernel_pages: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    local_cluster: Any,
+    kernel_pages: bytes,
+    tmp_path: Path,
+    zram_as: list[str],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Every kind of SOURCE at once (a directory, a raw image, a gzip image, an ELF core
     cut inside its segments), every algorithm, with --compact --classes --zswap --verify:
     the JSON is the single process's, field for field, but for timings and the cluster's
-    description."""
+    description.  Also with the swap rules (--as swap: zero-filled pages to the swap
+    zero map, counted per source)."""
     split_into_files(kernel_pages[: 400 * PAGE], tmp_path / "tree", 9, seed=2)
     (tmp_path / "image").write_bytes(kernel_pages[400 * PAGE : 700 * PAGE] + b"tail")
     (tmp_path / "image.gz").write_bytes(gzip.compress(kernel_pages[700 * PAGE : 800 * PAGE]))
@@ -131,6 +137,7 @@ def test_cluster_report_is_the_single_process_report(
     srcs = [str(tmp_path / n) for n in ("tree", "image", "image.gz", "core")]
     every = ",".join(ALGORITHMS)
     flags = ["--algo", every, "--json", "--compact", "--classes", "--zswap", "--verify"]
+    flags += zram_as
     code, out, _ = run_cli(["estimate", *srcs, *flags], capsys)
     assert code == 0
     single = json.loads(out)
@@ -141,8 +148,11 @@ def test_cluster_report_is_the_single_process_report(
     assert distributed_rep["input"]["cluster"]["tasks"] > 10
     assert single["input"]["cluster"] is None
     for r in distributed_rep["algorithms"].values():  # replay_check raises on a mismatch
-        assert r["verified_by_replay"]["replayed_pages"] == 904 == single["input"]["pages"]
+        assert r["verified_by_replay"]["replayed_pages"] == single["input"]["pages"]
     assert list(single["algorithms"]) == list(ALGORITHMS)
+    zero_mapped = sum(s["zero_map_pages"] for s in single["input"]["sources"])
+    assert (zero_mapped > 0) == bool(zram_as)  # the kernel's pages have zero-filled ones
+    assert single["input"]["pages"] + zero_mapped == 904
     assert without_timing(distributed_rep) == without_timing(single)
 
 

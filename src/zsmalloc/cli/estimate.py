@@ -42,6 +42,8 @@ from zsmalloc.estimate.process import (
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
+from zsmalloc.estimate.swap import BLOCK, MODES, SWAP, SwapRules
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
 SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
@@ -84,30 +86,48 @@ def any_readable(pids: list[int], page_size: int) -> bool:
     return False
 
 
-def default_sources(page_size: int) -> tuple[list[PageSource], str]:
+def zram_rules(zram_as: str | None, default: str, profile: KernelProfile) -> SwapRules:
+    """How a source's pages reach zram: ``--as`` when given, else the source's default
+    (swap for process memory, block for files and images), with ``profile``'s rules."""
+    return SwapRules(zram_as or default, profile)
+
+
+def default_sources(
+    page_size: int, zram_as: str | None = None, profile: KernelProfile = DEFAULT_PROFILE
+) -> tuple[list[PageSource], str]:
     """This machine's readable process memory, or the built-in sample; and which it is."""
     if page_size == os.sysconf("SC_PAGE_SIZE"):
         root = os.geteuid() == 0
-        src = AllProcessesSource(page_size)
+        src = AllProcessesSource(page_size, rules=zram_rules(zram_as, SWAP, profile))
         if src.total_pages() and any_readable(src.pids, page_size):
             who = "all processes (running as root)" if root else "your own processes (not root)"
             return [src], f"the memory of this machine's readable processes: {who}"
-    return [SampleSource(page_size)], "a built-in sample: no readable process memory here"
+    sample = SampleSource(page_size)
+    sample.rules = zram_rules(zram_as, BLOCK, profile)
+    return [sample], "a built-in sample: no readable process memory here"
 
 
 def build_sources(
-    paths: tuple[str, ...], pids: tuple[int, ...], all_processes: bool, page_size: int
+    paths: tuple[str, ...],
+    pids: tuple[int, ...],
+    all_processes: bool,
+    page_size: int,
+    zram_as: str | None = None,
+    profile: KernelProfile = DEFAULT_PROFILE,
 ) -> list[PageSource]:
     sources: list[PageSource] = []
     seen_pfns: set[int] = set()  # a page frame shared by processes is stored once
+    as_swap = zram_rules(zram_as, SWAP, profile)
     try:
         for p in paths:
-            sources.append(open_path(p, page_size))
+            src = open_path(p, page_size)
+            src.rules = zram_rules(zram_as, BLOCK, profile)
+            sources.append(src)
         for pid in pids:
-            sources.append(ProcessSource(pid, page_size, seen_pfns))
+            sources.append(ProcessSource(pid, page_size, seen_pfns, as_swap))
         if all_processes:
             others = [p for p in candidate_pids() if p not in pids]
-            sources.append(AllProcessesSource(page_size, others, seen_pfns))
+            sources.append(AllProcessesSource(page_size, others, seen_pfns, as_swap))
     except BaseException:
         for s in sources:
             s.close()
@@ -136,10 +156,11 @@ def local_tally(
     level: int | None,
     zswap: bool,
     verify: bool,
+    sample_rules: SwapRules,
     err: Console,
 ) -> tuple[Tally, str | None]:
-    """The pass in this process, on every core; falls back to the sample when the
-    default input (the processes) gives nothing after all."""
+    """The pass in this process, on every core; falls back to the sample (read under
+    ``sample_rules``) when the default input (the processes) gives nothing after all."""
     with status(err, "sizing the input"):
         sizes = [s.total_pages() for s in srcs]
         total = None if None in sizes else sum(t for t in sizes if t is not None)
@@ -166,6 +187,7 @@ def local_tally(
                 raise
             # The processes gave nothing after all (they exited, or refused): the sample.
             srcs = [SampleSource(ps)]
+            srcs[0].rules = sample_rules
             default_input = "a built-in sample: the readable processes gave no pages"
             bar.reset(task, total=srcs[0].total_pages())
             tally = estimate_all(srcs)
@@ -182,6 +204,7 @@ def cluster_tally(
     level: int | None,
     zswap: bool,
     verify: bool,
+    rules: SwapRules,
     err: Console,
 ) -> Tally:
     """The pass on a Dask cluster (zsmalloc.estimate.cluster): the bar follows the
@@ -211,6 +234,7 @@ def cluster_tally(
             level=level,
             zswap=zswap,
             keep_lengths=verify,
+            rules=rules,
             task_pages=task_pages,
             on_plan=on_plan,
             on_chunk=lambda n: bar.advance(task, n),
@@ -234,8 +258,10 @@ def cluster_tally(
     type=int,
     multiple=True,
     metavar="PID",
-    help="Also read live process PID: its resident anonymous, writable memory "
-    "(/proc/PID/maps + /proc/PID/mem). Needs root or your own process. Repeatable.",
+    help="Also read live process PID: the pages swap could take from it (resident "
+    "anonymous and shmem pages of any mapping; mlocked, hugetlbfs, device mappings and the "
+    "shared zero page skipped and counted). Needs root (exact: page flags) or your own "
+    "process. Repeatable.",
 )
 @click.option(
     "--all-processes",
@@ -299,6 +325,16 @@ def cluster_tally(
     "(all-zero pages go to the swap zero map; no pool limit).",
 )
 @click.option(
+    "--as",
+    "zram_as",
+    type=click.Choice(MODES),
+    default=None,
+    help="What zram is used as. swap: the pages are swapped out, and the kernel's swap "
+    "rules apply first (since 6.12 zero-filled folios stay in the swap zero map and never "
+    "reach zram); block: every page is written to zram. Default: swap for process memory "
+    "(--pid, --all-processes), block for files, images and core dumps.",
+)
+@click.option(
     "--scheduler",
     metavar="ADDRESS",
     help="Run on a Dask cluster: the scheduler's address (tcp://host:8786), or `local` "
@@ -345,6 +381,7 @@ def estimate(
     compact: bool,
     verify: bool,
     zswap: bool,
+    zram_as: str | None,
     scheduler: str | None,
     workers: int | None,
     task_pages: int,
@@ -393,6 +430,7 @@ def estimate(
             raise InputError("cannot write the plot: no writable directory there", path=plot)
     err = Console(stderr=True)
     default_input = None
+    profile = KernelProfile(page_size=ps, chain_size=chain_size)
     if scheduler is not None:
         if pids or all_processes or not sources:
             raise InputError(
@@ -400,18 +438,20 @@ def estimate(
                 "the workers should read; live processes (--pid, --all-processes, the "
                 "default input) are read on this machine only"
             )
+        rules = zram_rules(zram_as, BLOCK, profile)
         tally = cluster_tally(
-            scheduler, workers, task_pages, sources, algos, ps, level, zswap, verify, err
+            scheduler, workers, task_pages, sources, algos, ps, level, zswap, verify, rules, err
         )
     else:
         if workers is not None:
             raise InputError("--workers sizes a local Dask cluster: use it with --scheduler local")
         if not sources and not pids and not all_processes:
-            srcs, default_input = default_sources(ps)
+            srcs, default_input = default_sources(ps, zram_as, profile)
         else:
-            srcs = build_sources(sources, pids, all_processes, ps)
+            srcs = build_sources(sources, pids, all_processes, ps, zram_as, profile)
+        sample_rules = zram_rules(zram_as, BLOCK, profile)
         tally, default_input = local_tally(
-            srcs, default_input, algos, ps, level, zswap, verify, err
+            srcs, default_input, algos, ps, level, zswap, verify, sample_rules, err
         )
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")

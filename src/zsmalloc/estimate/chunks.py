@@ -45,7 +45,7 @@ from typing import IO
 import numpy as np
 
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.driver import CHUNK_PAGES, Tally, new_tally, tally_pages
+from zsmalloc.estimate.driver import CHUNK_PAGES, SourceSummary, Tally, new_tally, tally_pages
 from zsmalloc.estimate.sources import (
     ChainedSource,
     CoreDumpSource,
@@ -57,6 +57,7 @@ from zsmalloc.estimate.sources import (
     read_exact_into,
     walk_files,
 )
+from zsmalloc.estimate.swap import BLOCK_RULES, SwapRules
 
 TASK_PAGES = 16384
 """Pages per chunk by default: 64 MiB of 4 KiB pages, about a second of one core's work,
@@ -137,7 +138,7 @@ class ChunkResult:
     index: int
     source: int
     tally: Tally
-    skipped: dict[str, int] = field(default_factory=dict)
+    summary: SourceSummary  # what this chunk of its SOURCE delivered and skipped
     unreadable: list[str] = field(default_factory=list)  # "path: reason", member files
     error: InputError | None = None  # the SOURCE itself failed: fatal, as in one pass
 
@@ -357,6 +358,7 @@ class TallySpec:
     level: int | None = None
     zswap: bool = False
     keep_lengths: bool = False
+    rules: SwapRules = BLOCK_RULES  # how the pages reach zram (--as)
 
 
 def open_chunk(chunk: Chunk, page_size: int) -> PageSource:
@@ -384,15 +386,18 @@ def tally_chunk(chunk: Chunk, spec: TallySpec) -> ChunkResult:
         level=spec.level,
     )
     src = open_chunk(chunk, spec.page_size)
+    src.rules = spec.rules
     # The buffers' size changes nothing but memory (see driver): no bigger than the chunk.
     buf_pages = max(1, min(CHUNK_PAGES, CHUNK_PAGES if chunk.pages is None else chunk.pages))
-    result = ChunkResult(chunk.index, chunk.source, tally)
+    error = None
     try:
         tally_pages(tally, [src], chunk_pages=buf_pages)
     except InputError as exc:
-        result.error = exc
-    result.skipped = dict(src.skipped)
-    if isinstance(src, ChunkSource):
-        result.unreadable = src.unreadable
-    tally.sources = []  # the chunk's own summary: the caller sums them per SOURCE
-    return result
+        error = exc
+    if tally.sources:
+        (summary,) = tally.sources
+    else:  # the source failed before its summary was taken
+        summary = SourceSummary.of(src)
+    tally.sources = []  # the caller sums the chunks' summaries per SOURCE
+    unreadable = src.unreadable if isinstance(src, ChunkSource) else []
+    return ChunkResult(chunk.index, chunk.source, tally, summary, unreadable, error)

@@ -59,6 +59,7 @@ from zsmalloc.estimate.driver import (
     peak_rss_bytes,
     warm_up,
 )
+from zsmalloc.estimate.swap import BLOCK_RULES, SwapRules
 from zsmalloc.profile import DEFAULT_PROFILE
 
 if TYPE_CHECKING:
@@ -178,6 +179,7 @@ def run_estimate_on_cluster(
     level: int | None = None,
     zswap: bool = False,
     keep_lengths: bool = False,
+    rules: SwapRules = BLOCK_RULES,
     task_pages: int = TASK_PAGES,
     retries: int = RETRIES,
     warm: bool = True,
@@ -195,7 +197,7 @@ def run_estimate_on_cluster(
     from distributed import as_completed
 
     algos = check_algorithms(algos, level)
-    spec = TallySpec(tuple(algos), page_size, level, zswap, keep_lengths)
+    spec = TallySpec(tuple(algos), page_size, level, zswap, keep_lengths, rules)
     tally = new_tally(algos, page_size, keep_lengths=keep_lengths, zswap=zswap, level=level)
     try:
         client.wait_for_workers(1, timeout=WORKERS_TIMEOUT_S)
@@ -224,7 +226,7 @@ def run_estimate_on_cluster(
     run.tasks = len(plan.chunks)
     if on_plan is not None:
         on_plan(plan, run)
-    summaries = [SourceSummary(s.label, s.kind, 0, {}) for s in plan.sources]
+    summaries = [SourceSummary(s.label, s.kind, 0, {}, rules) for s in plan.sources]
     lengths: dict[int, dict[str, list[np.ndarray]]] = {}
     futures = client.map(tally_chunk, plan.chunks, spec=spec, retries=retries, pure=False)
     try:
@@ -237,10 +239,7 @@ def run_estimate_on_cluster(
                 lengths[res.index] = res.tally.lengths
                 res.tally.lengths = {a: [] for a in algos}
             tally.merge(res.tally)
-            s = summaries[res.source]
-            s.pages += res.tally.pages
-            for k, v in res.skipped.items():
-                s.skipped[k] = s.skipped.get(k, 0) + v
+            summaries[res.source].merge(res.summary)
             run.unreadable += res.unreadable
             if on_chunk is not None:
                 on_chunk(res.tally.pages)

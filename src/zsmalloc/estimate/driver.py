@@ -38,6 +38,7 @@ import numpy as np
 
 from zsmalloc.errors import InputError, UnknownAlgorithmError
 from zsmalloc.estimate.sources import PageSource
+from zsmalloc.estimate.swap import SwapRules, drop_zero_pages
 from zsmalloc.profile import DEFAULT_PROFILE
 
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
@@ -70,8 +71,54 @@ class SourceSummary:
 
     label: str
     kind: str
-    pages: int
+    pages: int  # pages that reached zram
     skipped: dict[str, int]
+    rules: SwapRules | None = None  # how its pages reached zram (swap or block)
+    zero_map_pages: int = 0  # zero-filled single pages: the swap zero map
+    zero_thp_pages: int = 0  # pages of all-zero THPs: the swap zero map
+    thp_pages: int = 0  # pages read as parts of whole THPs
+    shmem_pages: int = 0  # shmem pages among those swap takes (zero map included)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, s: PageSource) -> SourceSummary:
+        return cls(
+            s.label,
+            s.kind,
+            s.pages,
+            dict(s.skipped),
+            s.rules,
+            s.zero_map_pages,
+            s.zero_thp_pages,
+            s.thp_pages,
+            s.shmem_pages,
+            list(s.notes),
+        )
+
+    def merge(self, other: SourceSummary) -> None:
+        """Add what another part of the same source delivered (a chunk of it)."""
+        self.pages += other.pages
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
+        self.zero_map_pages += other.zero_map_pages
+        self.zero_thp_pages += other.zero_thp_pages
+        self.thp_pages += other.thp_pages
+        self.shmem_pages += other.shmem_pages
+        self.notes += [n for n in other.notes if n not in self.notes]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "pages": self.pages,
+            "skipped": self.skipped,
+            "zram_used_as": None if self.rules is None else self.rules.mode,
+            "zero_map_pages": self.zero_map_pages,
+            "zero_thp_pages": self.zero_thp_pages,
+            "thp_pages": self.thp_pages,
+            "shmem_pages": self.shmem_pages,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -120,6 +167,26 @@ class Tally:
         self.same_pages += other.same_pages
         self.interrupted |= other.interrupted
         self.sources.extend(other.sources)
+
+    @property
+    def zero_map_pages(self) -> int:
+        """Pages the swap layer kept in its zero map: they never reached zram."""
+        return sum(s.zero_map_pages + s.zero_thp_pages for s in self.sources)
+
+    @property
+    def zero_thp_pages(self) -> int:
+        """Of :attr:`zero_map_pages`, the pages of all-zero THPs (a swap file splits
+        those THPs instead, and maps their pages to the shared zero page)."""
+        return sum(s.zero_thp_pages for s in self.sources)
+
+    @property
+    def rules(self) -> list[SwapRules]:
+        """The distinct rules the sources' pages reached zram under, in source order."""
+        out: list[SwapRules] = []
+        for s in self.sources:
+            if s.rules is not None and s.rules not in out:
+                out.append(s.rules)
+        return out
 
     def page_lengths(self, algo: str) -> np.ndarray:
         """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
@@ -223,9 +290,16 @@ class _Reader(threading.Thread):
                     continue
                 n = 0
                 while n < len(buf) and src is not None:
+                    want = len(buf) - n
                     got = src.read_pages(buf[n:])
-                    n += got
-                    if n < len(buf):  # src is exhausted: free its descriptor now
+                    if src.rules.zero_map and not src.applies_swap_rules:
+                        # Each page is its own folio: zero-filled ones stay in the zero map.
+                        kept = drop_zero_pages(buf[n : n + got])
+                        src.zero_mapped(got - kept)
+                        n += kept
+                    else:
+                        n += got
+                    if got < want:  # src is exhausted: free its descriptor now
                         src.close()
                         src = next(it, None)
                     if self.stop.is_set():
@@ -264,7 +338,7 @@ def tally_pages(
     chunk_pages: int = CHUNK_PAGES,
     on_chunk: Callable[[int], None] | None = None,
 ) -> None:
-    """Stream every page of ``sources`` into ``tally``, then summarise and close them.
+    """Stream every page of ``sources`` into ``tally``, then close and summarise them.
 
     Ctrl-C ends the pass early with ``tally.interrupted`` set; a source's
     :class:`InputError` propagates (after every source is closed).
@@ -290,8 +364,8 @@ def tally_pages(
         reader.stop.set()
         reader.join(timeout=2.0)
         for s in sources:
-            tally.sources.append(SourceSummary(s.label, s.kind, s.pages, dict(s.skipped)))
-            s.close()
+            s.close()  # first: closing a chained source merges its last part's counts
+            tally.sources.append(SourceSummary.of(s))
 
 
 def run_estimate(
