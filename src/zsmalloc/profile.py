@@ -17,6 +17,7 @@ derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
 derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
 version rules           fullness scheme, compaction, obj encoding, page_type use,
                         huge handle field, object API
+swap layer              the swap zero map; zero-filled pages of a split THP
 ======================  ==========================================================
 
 Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
@@ -201,6 +202,27 @@ class KernelProfile:
     def allocator_implemented(self) -> bool:
         """Does :mod:`zsmalloc.zs` implement this version's allocation rules?"""
         return self.fullness_scheme == "ratio-12" and self.compaction == "6.5"
+
+    # ---- the swap layer in front of zram and zswap ------------------------------------
+    @property
+    def swap_zero_map(self) -> bool:
+        """Does swap keep zero-filled folios in its zero map instead of writing them (6.12+)?
+
+        swap_writeout() (mm/page_io.c) marks a folio whose every byte is zero in the
+        swap device's zero map and writes nothing: neither zram nor zswap sees it.
+        Before 6.12 it went to the device like any page (zram: a same-filled page).
+        """
+        return self.version not in ("6.1", "6.6")
+
+    @property
+    def thp_split_maps_zero_page(self) -> bool:
+        """Does splitting an anonymous THP map its zero-filled pages to the shared
+        zero page (6.12+, remap_page() with RMP_USE_SHARED_ZEROPAGE)?
+
+        Reclaim splits a THP it cannot swap whole (a swap file takes no large
+        entries): those zero-filled pages are then freed, not swapped.
+        """
+        return self.version not in ("6.1", "6.6")
 
     # ---- zram ----------------------------------------------------------------------------
     @property

@@ -118,7 +118,8 @@ class CheckedStream:
     """A binary stream whose read errors come out as InputError naming ``label``.
 
     Offers what the package's readers use: ``read``, ``readinto``, ``readline``,
-    iteration over lines, ``close`` and the context-manager protocol.
+    ``seek``/``tell`` (raw files), iteration over lines, ``close`` and the
+    context-manager protocol.
     """
 
     def __init__(self, stream: IO[bytes], label: str, compression: str | None) -> None:
@@ -152,6 +153,15 @@ class CheckedStream:
             return self._stream.readline(limit)
         except self._errors as exc:
             raise self._fail(exc) from None
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        try:
+            return self._stream.seek(offset, whence)
+        except self._errors as exc:
+            raise self._fail(exc) from None
+
+    def tell(self) -> int:
+        return self._stream.tell()
 
     def skip(self, n: int) -> int:
         """Skip ``n`` bytes (seek where the stream can, else read them); returns bytes skipped."""
