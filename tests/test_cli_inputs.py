@@ -139,6 +139,9 @@ def test_algorithm_lists_that_do_not_say_what_they_mean(
     pages.write_bytes(PAGES)
     for cmd in ("estimate", "sizes"):
         assert problem in one_line_error(run([cmd, str(pages), "--algo", algo]))
+    results = tmp_path / "r.json"
+    results.write_text("{}")
+    assert problem in one_line_error(run(["report", str(results), "--algo", algo]))
 
 
 def test_zstd_level_99_is_clamped_as_the_kernel_does(tmp_path: Path) -> None:
