@@ -42,10 +42,11 @@ by :func:`zsmalloc.zs.size_class.class_table`.
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass
 from typing import Final
 
-from zsmalloc.errors import InvalidSizeError, ZsmallocError
+from zsmalloc.errors import InvalidSizeError, UnknownKernelError, ZsmallocError
 
 # ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
 BITS_PER_LONG: Final = 64
@@ -60,7 +61,9 @@ CLASS_BITS: Final = 8  # ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS
 FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_offset
 
 # ---- what may vary ----------------------------------------------------------------------
-VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18")
+VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18", "7.2", "7.3")
+"""One row per kernel a distribution ships (Debian 12: 6.1; Android 15: 6.6; Debian 13: 6.12;
+the reference host: 6.18; Debian sid: 7.2; Debian experimental: 7.3)."""
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
 MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
@@ -83,7 +86,7 @@ class KernelProfile:
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
-            raise ZsmallocError(
+            raise UnknownKernelError(
                 f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
             )
         if self.page_size not in PAGE_SIZES:
@@ -100,6 +103,11 @@ class KernelProfile:
             )
         check_profile(self)
 
+    @property
+    def release(self) -> tuple[int, int]:
+        """(major, minor) of :attr:`version`, for ordering rows: (6, 1) < (6, 12) < (7, 2)."""
+        return version_tuple(self.version)
+
     # ---- page ------------------------------------------------------------------------
     @property
     def PAGE_SHIFT(self) -> int:
@@ -115,7 +123,7 @@ class KernelProfile:
     @property
     def obj_tag_shift(self) -> int:
         """6.1/6.6 shift obj left by OBJ_TAG_BITS; 6.12+ do not."""
-        return OBJ_TAG_BITS if self.version in ("6.1", "6.6") else 0
+        return OBJ_TAG_BITS if self.release < (6, 12) else 0
 
     @property
     def OBJ_INDEX_BITS(self) -> int:
@@ -158,7 +166,7 @@ class KernelProfile:
     @property
     def oversize_errno(self) -> int:
         """zs_malloc(size > PAGE_SIZE): -EINVAL up to 6.6, -ENOSPC since 6.12."""
-        return errno.EINVAL if self.version in ("6.1", "6.6") else errno.ENOSPC
+        return errno.EINVAL if self.release < (6, 12) else errno.ENOSPC
 
     # ---- allocator rules ---------------------------------------------------------------
     @property
@@ -178,17 +186,19 @@ class KernelProfile:
         "sticky" (6.18: PGTY_zsmalloc until the buddy frees the page), "cleared" (6.12
         clears it), "raw" (6.1/6.6: no page type; the word is the raw offset).
         """
-        return {"6.18": "sticky", "6.12": "cleared"}.get(self.version, "raw")
+        if self.release >= (6, 18):
+            return "sticky"
+        return "cleared" if self.release >= (6, 12) else "raw"
 
     @property
     def huge_handle_field(self) -> str:
         """Where a huge object's handle lives: zpdesc.handle (6.18) or page->index."""
-        return "zpdesc.handle" if self.version == "6.18" else "page->index"
+        return "zpdesc.handle" if self.release >= (6, 18) else "page->index"
 
     @property
     def object_api(self) -> str:
         """zs_obj_read_begin/end + zs_obj_write (6.18) or zs_map_object/unmap."""
-        return "zs_obj" if self.version == "6.18" else "zs_map_object"
+        return "zs_obj" if self.release >= (6, 18) else "zs_map_object"
 
     @property
     def allocator_implemented(self) -> bool:
@@ -210,6 +220,33 @@ class KernelProfile:
         """One line for reports: ``6.18, 4 KiB pages, chain 8``."""
         chain = self.ZS_MAX_PAGES_PER_ZSPAGE
         return f"{self.version}, {self.page_size // 1024} KiB pages, chain {chain}"
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """(major, minor) of a version row or a kernel release: "6.1.0-57-amd64" -> (6, 1)."""
+    m = re.match(r"(\d+)\.(\d+)(?:$|[^0-9])", version.strip())
+    if not m:
+        raise UnknownKernelError(
+            f"expected a kernel version such as 6.1 or 6.12.118, found {version!r}"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
+def kernel_version(release: str) -> str:
+    """The profile row for a kernel version or ``uname -r``: "7.2.13+deb14-amd64" -> "7.2".
+
+    A release with no row of its own (6.8, 6.17) takes the newest row that is not newer
+    than it: the rules rows describe changed no later than the row's version, and
+    :data:`VERSIONS` has a row wherever the allocator or zram changed in a way the
+    model knows.  Older than 6.1 is refused.
+    """
+    want = version_tuple(release)
+    rows = [v for v in VERSIONS if version_tuple(v) <= want]
+    if not rows:
+        raise UnknownKernelError(
+            f"kernel {release!r} is older than every known profile ({', '.join(VERSIONS)})"
+        )
+    return max(rows, key=version_tuple)
 
 
 def check_profile(p: KernelProfile) -> None:
