@@ -31,12 +31,12 @@ kernel asserts with BUILD_BUG_ON or relies on silently):
 5. first_obj_offset fits the 24 low bits of page_type (PAGE_SIZE < 16 MiB);
 6. the zram object size fits below ZRAM_FLAG_SHIFT.
 
-The allocator implements the 6.3+ rules (12 fullness groups, head insertion, §5.3
-compaction), which 6.6, 6.12 and 6.18 share; 6.1's four-group lists and its older
-compaction are described here (``fullness_scheme``, ``compaction``) but not
-implemented, and :func:`profile_for` refuses to build a pool for them rather than give
-wrong numbers.  The class table itself (which 6.1 does have) is built from a profile
-by :func:`zsmalloc.zs.size_class.class_table`.
+The allocator implements both sets of allocation rules a row can name
+(``fullness_scheme``, ``compaction``): 6.1's four fullness lists with the
+insertion-second rule and its older compaction, and the 6.3+ rules (12 ratio groups,
+head insertion, the §5.3 compaction of 6.5) that 6.6 and everything later share.  The
+pool state's type carries the choice (:mod:`zsmalloc.zs.state`).  The class table is
+built from a profile by :func:`zsmalloc.zs.size_class.class_table`.
 """
 
 from __future__ import annotations
@@ -201,9 +201,22 @@ class KernelProfile:
         return "zs_obj" if self.release >= (6, 18) else "zs_map_object"
 
     @property
+    def zspage_isolation(self) -> bool:
+        """Does ``struct zspage`` count its pages isolated for migration (isolated:3)?
+
+        6.1 and 6.6 do (inc_zspage_isolation in zs_page_isolate, dec on migrate or
+        putback); 6.12 has no such field.  Bookkeeping only: no rule reads it.
+        """
+        return self.release < (6, 12)
+
+    @property
     def allocator_implemented(self) -> bool:
-        """Does :mod:`zsmalloc.zs` implement this version's allocation rules?"""
-        return self.fullness_scheme == "ratio-12" and self.compaction == "6.5"
+        """Does :mod:`zsmalloc.zs` implement this version's allocation rules?
+
+        The two combinations kernels have: 4-group lists with 6.1 compaction, and ratio
+        groups with the §5.3 compaction (6.5 and later).
+        """
+        return (self.fullness_scheme, self.compaction) in (("4-group", "6.1"), ("ratio-12", "6.5"))
 
     # ---- zram ----------------------------------------------------------------------------
     @property
@@ -276,7 +289,7 @@ def require_allocator(prof: KernelProfile) -> KernelProfile:
     if not prof.allocator_implemented:
         raise ZsmallocError(
             f"Linux {prof.version} allocation rules ({prof.fullness_scheme} fullness lists, "
-            f"{prof.compaction} compaction) are not implemented; use 6.6, 6.12 or 6.18"
+            f"{prof.compaction} compaction) are not implemented"
         )
     return prof
 

@@ -11,8 +11,9 @@ Invariants checked (each restates a rule of mm/zsmalloc.c, 6.18):
 1. Each zspage: ``inuse`` + length of its free list == ``objs_per_zspage``; free-list
    indices are distinct and below ``objs``; the slots on it have the tag bit clear and
    every other slot below ``objs`` is allocated (tag set, or zpdesc.handle if huge).
-2. Each zspage sits on the list of the fullness group its ``inuse`` implies, and on no
-   other; the list links are consistent both ways.
+2. Each zspage sits on the list of the fullness group its ``inuse`` implies (6.1: one
+   of four), and on no other; the list links are consistent both ways; no zspage has a
+   page isolated for migration (that never outlives a call here).
 3. Class stats: per-group counts equal list lengths; ALLOCATED == zspages x objs;
    INUSE == sum of inuse.
 4. ``pages_allocated`` == sum of pages_per_zspage over live zspages; every page of a
@@ -35,19 +36,22 @@ from zsmalloc.mm.page import (
     PG_private,
     PGTY_zsmalloc,
 )
-from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS
+from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, fullness_group_61
 from zsmalloc.zs.state import (
     HANDLE_SHIFT,
     ZS_CLASS_MASK,
     ZS_CLASS_SHIFT,
     ZS_FULLNESS_MASK,
     ZS_FULLNESS_SHIFT,
+    ZS_ISOLATED_MASK,
+    ZS_ISOLATED_SHIFT,
     ZS_MAGIC_MASK,
     ZS_MAGIC_SHIFT,
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
     ZSPAGE_MAGIC,
     PoolState,
+    fullness_4_groups,
 )
 
 
@@ -133,8 +137,10 @@ def fullness_lists(st: PoolState, cls: int) -> dict[int, list[int]]:
     return out
 
 
-def expected_group(inuse: int, objs: int) -> int:
-    """The fullness group, written out plainly (spec §1.1)."""
+def expected_group(inuse: int, objs: int, four_groups: bool = False) -> int:
+    """The fullness group, written out plainly (spec §1.1; 6.1: §10's four groups)."""
+    if four_groups:
+        return int(fullness_group_61(inuse, objs))
     if inuse == 0:
         return 0
     if inuse == objs:
@@ -175,8 +181,10 @@ def check_pool(st: PoolState) -> None:
         ppz = int(st.class_ppz[cls])
         if on_list.get(z) != (cls, info.fullness):
             _fail(f"zspage {z} records class {cls} group {info.fullness}, found {on_list.get(z)}")
-        if info.fullness != expected_group(info.inuse, objs):
+        if info.fullness != expected_group(info.inuse, objs, fullness_4_groups(st)):
             _fail(f"zspage {z}: inuse {info.inuse}/{objs} but group {info.fullness}")
+        if (int(st.zs_bits[z]) >> ZS_ISOLATED_SHIFT) & ZS_ISOLATED_MASK:
+            _fail(f"zspage {z}: pages still counted as isolated for migration")
         if info.inuse + len(info.free_list) != objs or len(set(info.free_list)) != len(
             info.free_list
         ):
