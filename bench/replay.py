@@ -11,11 +11,12 @@ uniform over 1..4096 (about 11 % of those land in the huge class too).  ``--writ
 also copies a payload of the object's size into each new object with zs_obj_write.
 
 Printed: operations per second of the replay loop (compiled code only, after a warm-up
-run; one core; the fastest of ``--repeat`` runs, and their median), and host bytes of metadata per live object beyond the arena, counted
-from the touched part of every table (mem_map, zspage table, handle table, free-page
-stack, class arrays), next to what the kernel spends for the same pool state: 64 B
-``struct page`` per page, a ``struct zspage`` slab object per zspage (56 B, rounded
-as the slab does to 64 B) and an 8 B ``zs_handle`` slab object per object.
+run; one core; the fastest of ``--repeat`` runs, and their median), and host bytes of
+metadata per live object beyond the arena, counted from the touched part of every
+table (mem_map, zspage table, handle table, free-page stack, class arrays), next to
+what the kernel spends for the same pool state: 64 B ``struct page`` per page, a
+``struct zspage`` slab object per zspage (56 B, rounded as the slab does to 64 B) and
+an 8 B ``zs_handle`` slab object per object.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Hot loops are written once, in the subset of Python that numba compiles, and
 decorated with :func:`njit` from here.  Without numba (or with
 ``NUMBA_DISABLE_JIT=1``) the same functions run as ordinary Python and give
-identical results, only slower; the test-suite runs both ways.
+identical results, only slower; CI (.ci/run) runs the allocator, zram, zswap and
+fill tests both ways.
 
 ``prange`` is ``range`` without numba.  ``HAVE_NUMBA`` says whether code is
 actually compiled.

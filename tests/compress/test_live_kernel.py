@@ -20,18 +20,19 @@ import pytest
 from zram_page_kinds import PAGE, edge_sweep_pages, make_pages
 
 from zsmalloc import compress
+from zsmalloc.live.zram import LiveZram
 
 LIVE_PAGES = int(os.environ.get("ZSMALLOC_LIVE_PAGES", "300"))
 LIVE_SEED = int(os.environ.get("ZSMALLOC_LIVE_SEED", "20251126"))
 
 
-def kernel_stored_sizes(z: object, pages: np.ndarray) -> np.ndarray:
+def kernel_stored_sizes(z: LiveZram, pages: np.ndarray) -> np.ndarray:
     """The compr_data_size delta of writing each page to its own slot."""
     sizes = np.empty(pages.shape[0], dtype=np.int64)
-    prev = z.mm_stat()[1]  # type: ignore[attr-defined]
+    prev = z.mm_stat().compr_data_size
     for i in range(pages.shape[0]):
-        z.write_page(i, pages[i].tobytes())  # type: ignore[attr-defined]
-        cur = z.mm_stat()[1]  # type: ignore[attr-defined]
+        z.write_page(i, pages[i].tobytes())
+        cur = z.mm_stat().compr_data_size
         sizes[i] = cur - prev
         prev = cur
     return sizes

@@ -15,8 +15,9 @@ import pytest
 
 import zsmalloc.live.verify_estimate as verify
 from zsmalloc.estimate.sample import machine_mix
+from zsmalloc.live.zram import PAGE_SIZE
 from zsmalloc.zram.device import Zram
-from zsmalloc.zram.stats import PAGE_SIZE, MmStat
+from zsmalloc.zram.stats import MmStat
 
 
 class FakeZram:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from zsmalloc.cli.main import main
+from zsmalloc.zram.stats import MmStat
 
 PAGE = 4096
 
@@ -95,8 +96,9 @@ def test_writeback_and_recompress_from_a_script(
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == "       2        0        2"
-    mm = [int(v) for v in lines[1].split()]
-    assert mm[0] == 4 * PAGE and mm[1] == 0 and mm[5] == 2 and mm[7] == 0 and mm[8] == 2
+    mm = MmStat.parse(lines[1])
+    assert mm.orig_data_size == 4 * PAGE and mm.compr_data_size == 0 and mm.same_pages == 2
+    assert mm.huge_pages == 0 and mm.huge_pages_since == 2
 
 
 def test_verify_without_a_kernel_device_exits_2(

@@ -14,22 +14,28 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from zsmalloc.errors import OutOfMemoryError, SysfsError, ZsmallocError
 from zsmalloc.zram.device import Zram
-from zsmalloc.zram.table import ZRAM_HUGE, ZRAM_IDLE, ZRAM_SAME, ZRAM_SIZE_MASK, ZRAM_WB
+from zsmalloc.zram.stats import MmStat
 
 PAGE = 4096
+
+
+def same_except(before: MmStat, after: MmStat, *moved: str) -> bool:
+    """Every mm_stat column but ``moved`` equal."""
+    keep = {name: 0 for name in moved}
+    return before._replace(**keep) == after._replace(**keep)
 
 
 def shared_pages(testdata: Path) -> bytes:
     return gzip.decompress((testdata / "shared_pages.bin.gz").read_bytes())
 
 
-def kernel_rows(testdata: Path) -> dict[str, list[int]]:
+def kernel_rows(testdata: Path) -> dict[str, MmStat]:
     """shared_pages.mm_stat: 'shared ALGO [after-compact] C1..C9' -> the nine columns."""
     rows = {}
     for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
         words = line.split()
         key = " ".join(w for w in words[1:] if not w.isdigit())
-        rows[key] = [int(w) for w in words if w.isdigit()]
+        rows[key] = MmStat(*(int(w) for w in words if w.isdigit()))
     return rows
 
 
@@ -61,7 +67,7 @@ def test_shared_pages_per_page_sizes_match_the_kernel(testdata: Path) -> None:
         for row in table[::7]:
             i = int(row[0])
             z.write(0, data[i * PAGE : (i + 1) * PAGE])
-            assert z.mm_stat()[1] == int(row[col]), (algo, i)
+            assert z.mm_stat().compr_data_size == int(row[col]), (algo, i)
 
 
 def page_of(kind: str, seed: int) -> bytes:
@@ -112,16 +118,16 @@ class ZramMachine(RuleBasedStateMachine):
             self.failed += 1
             after = self.z.mm_stat()
             # refused: the old content stays, nothing but max/total moved
-            assert after[0:2] == before[0:2] and after[5:] == before[5:]
+            assert same_except(before, after, "mem_used_total", "mem_used_max")
             return
         self.data[slot] = page
 
     @rule(first=st.integers(0, NR_SLOTS - 1), n=st.integers(1, 4))
     def discard(self, first: int, n: int) -> None:
         n = min(n, NR_SLOTS - first)
-        notify = self.z.io_stat()[3]
+        notify = self.z.io_stat().notify_free
         self.z.discard(first * PAGE, n * PAGE)
-        assert self.z.io_stat()[3] == notify + n  # counted per slot, even empty ones
+        assert self.z.io_stat().notify_free == notify + n  # counted per slot, even empty ones
         for s in range(first, first + n):
             self.data.pop(s, None)
 
@@ -130,9 +136,9 @@ class ZramMachine(RuleBasedStateMachine):
         before = self.z.mm_stat()
         freed = self.z.compact()
         after = self.z.mm_stat()
-        assert after[2] == before[2] - freed * PAGE
-        assert after[6] == before[6] + freed
-        assert after[:2] == before[:2] and after[3:6] == before[3:6]
+        assert after.mem_used_total == before.mem_used_total - freed * PAGE
+        assert after.pages_compacted == before.pages_compacted + freed
+        assert same_except(before, after, "mem_used_total", "pages_compacted")
 
     @rule(start=st.integers(1, 64))
     def migrate(self, start: int) -> None:
@@ -146,7 +152,7 @@ class ZramMachine(RuleBasedStateMachine):
 
     @rule(extra_pages=st.integers(0, 3))
     def limit(self, extra_pages: int) -> None:
-        self.z.write_attr("mem_limit", str(self.z.mm_stat()[2] + extra_pages * PAGE))
+        self.z.write_attr("mem_limit", str(self.z.mm_stat().mem_used_total + extra_pages * PAGE))
 
     @rule()
     def unlimit(self) -> None:
@@ -155,19 +161,20 @@ class ZramMachine(RuleBasedStateMachine):
     @rule()
     def reset_max(self) -> None:
         self.z.write_attr("mem_used_max", "0")
-        assert self.z.mm_stat()[4] == self.z.mm_stat()[2]
+        mm = self.z.mm_stat()
+        assert mm.mem_used_max == mm.mem_used_total
 
     @rule()
     def idle(self) -> None:
         self.z.write_attr("idle", "all")
-        f = self.z.flags
-        stored = ((f & ZRAM_SIZE_MASK) != 0) & ((f & (ZRAM_SAME | ZRAM_WB)) == 0)
-        assert ((f & ZRAM_IDLE) != 0).tolist() == stored.tolist()
+        f, lay = self.z.flags, self.z.layout
+        stored = ((f & lay.ZRAM_SIZE_MASK) != 0) & ((f & (lay.ZRAM_SAME | lay.ZRAM_WB)) == 0)
+        assert ((f & lay.ZRAM_IDLE) != 0).tolist() == stored.tolist()
 
     @rule(slot=st.integers(0, NR_SLOTS - 1))
     def read_clears_idle(self, slot: int) -> None:
         self.z.read(slot * PAGE, PAGE)
-        assert not self.z.flags[slot] & ZRAM_IDLE
+        assert not self.z.flags[slot] & self.z.layout.ZRAM_IDLE
 
     @invariant()
     def data_reads_back(self) -> None:
@@ -180,23 +187,24 @@ class ZramMachine(RuleBasedStateMachine):
     def counters_match_the_table(self) -> None:
         if not hasattr(self, "z"):
             return
-        f = self.z.flags
-        size = f & ZRAM_SIZE_MASK
-        same = (f & ZRAM_SAME) != 0
-        wb = (f & ZRAM_WB) != 0
-        huge = (f & ZRAM_HUGE) != 0
+        f, lay = self.z.flags, self.z.layout
+        size = f & lay.ZRAM_SIZE_MASK
+        same = (f & lay.ZRAM_SAME) != 0
+        wb = (f & lay.ZRAM_WB) != 0
+        huge = (f & lay.ZRAM_HUGE) != 0
         mm = self.z.mm_stat()
-        assert mm[0] == PAGE * int(((size != 0) | same | wb).sum()) == PAGE * len(self.data)
-        assert mm[1] == int(size.sum()) and (size[wb] == 0).all()
-        assert mm[5] == int(same.sum()) and mm[7] == int(huge.sum())
+        stored = int(((size != 0) | same | wb).sum())
+        assert mm.orig_data_size == PAGE * stored == PAGE * len(self.data)
+        assert mm.compr_data_size == int(size.sum()) and (size[wb] == 0).all()
+        assert mm.same_pages == int(same.sum()) and mm.huge_pages == int(huge.sum())
         assert (size[huge] == PAGE).all()
         bd = [int(v) for v in self.z.read_attr("bd_stat").split()]
         assert bd[0] == int(wb.sum()) == int(self.z.bd_map[1:].sum())
         assert sorted(int(h) for h in self.z.handle[wb]) == sorted(np.flatnonzero(self.z.bd_map))
-        assert self.z.io_stat()[1] == self.failed
+        assert self.z.io_stat().failed_writes == self.failed
         if not self.recompresses:  # recompression allocates without sampling the max
             assert (size[~huge] < self.z.huge_class_size).all()
-            assert mm[4] >= mm[2]  # the max is sampled after every allocation
+            assert mm.mem_used_max >= mm.mem_used_total  # sampled after every allocation
 
 
 TestZramMachine = ZramMachine.TestCase
@@ -211,8 +219,8 @@ def test_overwrite_allocates_before_freeing() -> None:
     z.write(0, rng.bytes(PAGE))
     z.write(0, rng.bytes(PAGE))  # huge over huge: 2 pages held during the store
     mm = z.mm_stat()
-    assert mm[2] == PAGE and mm[4] == 2 * PAGE
-    assert mm[7] == 1 and mm[8] == 2  # huge_pages current, huge_pages_since counts both
+    assert mm.mem_used_total == PAGE and mm.mem_used_max == 2 * PAGE
+    assert mm.huge_pages == 1 and mm.huge_pages_since == 2  # since: counts both stores
 
 
 def test_limit_refusal_keeps_old_data_and_counts_failed_write() -> None:
@@ -224,10 +232,11 @@ def test_limit_refusal_keeps_old_data_and_counts_failed_write() -> None:
     z.write_attr("mem_limit", "4096")
     with pytest.raises(OutOfMemoryError) as exc:
         z.write(0, rng.bytes(PAGE))
-    assert exc.value.errno == 12
+    assert exc.value.errno == errno.ENOMEM
     assert z.read(0, PAGE) == old
     mm = z.mm_stat()
-    assert mm[2] == PAGE and mm[3] == PAGE and mm[4] == 2 * PAGE  # max raised before the check
+    assert mm.mem_used_total == PAGE and mm.mem_limit == PAGE
+    assert mm.mem_used_max == 2 * PAGE  # max raised before the check
     assert z.read_attr("io_stat") == "       0        1 0        0\n"
 
 
@@ -241,7 +250,7 @@ def test_multi_page_write_stops_at_the_first_failure() -> None:
         z.write(0, b"".join(pages))
     assert z.read(0, 2 * PAGE) == pages[0] + pages[1]
     assert z.read(2 * PAGE, 2 * PAGE) == bytes(2 * PAGE)  # not processed
-    assert z.io_stat()[1] == 1  # one failed page per bio
+    assert z.io_stat().failed_writes == 1  # one failed page per bio
 
 
 def test_same_filled_pages_store_their_word() -> None:
@@ -255,7 +264,7 @@ def test_same_filled_pages_store_their_word() -> None:
     assert z.slot(2)["kind"] == "compressed"
     assert z.read(0, 3 * PAGE) == word * 512 + b"\xab\xcd" * 2048 + bytes(range(16)) * 256
     mm = z.mm_stat()
-    assert mm[5] == 2 and mm[0] == 3 * PAGE
+    assert mm.same_pages == 2 and mm.orig_data_size == 3 * PAGE
 
 
 def test_discard_counts_every_covered_slot() -> None:
@@ -267,9 +276,10 @@ def test_discard_counts_every_covered_slot() -> None:
             z.write(s * PAGE, bytes([s + 1]) * 7 + bytes(PAGE - 7))
     z.discard(PAGE, 2 * PAGE)
     assert [z.slot(s)["kind"] for s in range(4)] == ["compressed", "empty", "empty", "compressed"]
-    assert z.io_stat()[3] == 2 and z.mm_stat()[0] == 2 * PAGE
+    assert z.io_stat().notify_free == 2 and z.mm_stat().orig_data_size == 2 * PAGE
     z.discard(0, 4 * PAGE)
-    assert z.io_stat()[3] == 6 and z.mm_stat()[0:2] == [0, 0]
+    mm = z.mm_stat()
+    assert z.io_stat().notify_free == 6 and mm.orig_data_size == mm.compr_data_size == 0
 
 
 def test_swap_slot_free_notify() -> None:
@@ -279,9 +289,10 @@ def test_swap_slot_free_notify() -> None:
     z.write(0, b"\x05" * 9 + bytes(PAGE - 9))
     z.slot_free_notify(0)
     z.slot_free_notify(1)  # empty: still counted
-    assert z.io_stat() == [0, 0, 0, 2]
+    assert z.io_stat() == (0, 0, 0, 2)
     assert z.read_attr("debug_stat") == "version: 1\n0        0\n"
-    assert z.mm_stat()[0:2] == [0, 0]
+    mm = z.mm_stat()
+    assert mm.orig_data_size == mm.compr_data_size == 0
 
 
 class PostProcessMachine(ZramMachine):
@@ -324,14 +335,16 @@ class PostProcessMachine(ZramMachine):
         except SysfsError as exc:
             assert exc.errno == errno.ENOSPC
         after = self.z.mm_stat()
-        assert after[0] == before[0] and after[5] == before[5] and after[8] == before[8]
+        for col in ("orig_data_size", "same_pages", "huge_pages_since"):
+            assert getattr(after, col) == getattr(before, col), col
 
     @rule(spec=st.sampled_from(["", "type=huge", "type=idle", "max_pages=2", "threshold=1000"]))
     def recompress(self, spec: str) -> None:
         before = self.z.mm_stat()
         self.z.write_attr("recompress", spec)
         after = self.z.mm_stat()
-        assert after[0] == before[0] and after[4] == before[4] and after[8] == before[8]
+        for col in ("orig_data_size", "mem_used_max", "huge_pages_since"):
+            assert getattr(after, col) == getattr(before, col), col
 
 
 TestPostProcessMachine = PostProcessMachine.TestCase
@@ -366,7 +379,9 @@ def test_long_mixed_sequence_keeps_data_and_counters(algo: str) -> None:
                 m.data_reads_back()
                 m.counters_match_the_table()
         bd = [int(v) for v in m.z.read_attr("bd_stat").split()]
-        prios = (m.z.flags >> 20) & 3
+        lay = m.z.layout
+        prios = (m.z.flags & lay.ZRAM_COMP_PRIORITY_MASK) >> lay.ZRAM_COMP_PRIORITY_BIT1
+        assert lay.ZRAM_COMP_PRIORITY_BIT1 == 20  # the 6.18 BTF bit with 4 KiB pages
         assert bd[2] >= 7 and (prios > 0).sum() > 0  # both jobs really ran
     finally:
         m.teardown()
@@ -384,7 +399,8 @@ def test_huge_threshold_is_inclusive() -> None:
     z.write(0, pages[3587] + pages[3588])
     assert z.slot(0) == {"kind": "compressed", "size": 3624, "flags": [], "priority": 0}
     assert z.slot(1) == {"kind": "huge", "size": PAGE, "flags": ["huge"], "priority": 0}
-    assert z.mm_stat()[1] == 3624 + PAGE and z.mm_stat()[7:] == [1, 1]
+    mm = z.mm_stat()
+    assert mm.compr_data_size == 3624 + PAGE and mm.huge_pages == mm.huge_pages_since == 1
     assert z.read(0, 2 * PAGE) == pages[3587] + pages[3588]
 
 

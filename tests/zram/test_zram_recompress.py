@@ -16,10 +16,10 @@ import pytest
 from zsmalloc.compress import get
 from zsmalloc.errors import SysfsError
 from zsmalloc.zram.device import ALL_BACKENDS, Zram
-from zsmalloc.zs.size_class import build_class_table
+from zsmalloc.zs.size_class import class_table
 
 PAGE = 4096
-TABLE = build_class_table()
+TABLE = class_table()
 BACKENDS = tuple(b for b in ALL_BACKENDS if b != "842")
 
 
@@ -92,9 +92,9 @@ def test_every_slot_follows_the_acceptance_rule() -> None:
         assert z.read(s * PAGE, PAGE) == page  # decompressed with the slot's algorithm
     assert 0 < n_new < len(pages)
     after = z.mm_stat()
-    assert after[0] == before[0]
-    assert after[1] == sum(z.slot(s)["size"] for s in pages)
-    assert after[4] == before[4]  # mem_used_max is not updated by recompression
+    assert after.orig_data_size == before.orig_data_size
+    assert after.compr_data_size == sum(z.slot(s)["size"] for s in pages)
+    assert after.mem_used_max == before.mem_used_max  # recompression does not update it
     # a second run finds nothing to do: recompressed slots are at the top priority,
     # the others are INCOMPRESSIBLE
     flags = z.flags.copy()
@@ -145,7 +145,8 @@ def test_huge_mode_drops_the_huge_flag() -> None:
     assert z.slot(2) == {"kind": "compressed", "size": want, "flags": [], "priority": 1}
     assert z.slot(0)["priority"] == 0  # not huge: not a candidate
     after = z.mm_stat()
-    assert after[7] == before[7] - 1 and after[8] == before[8]
+    assert after.huge_pages == before.huge_pages - 1
+    assert after.huge_pages_since == before.huge_pages_since
     assert z.read(2 * PAGE, PAGE) == semi
 
 

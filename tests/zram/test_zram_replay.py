@@ -10,6 +10,7 @@ import pytest
 
 from zsmalloc.cli.main import main
 from zsmalloc.zram.replay import replay
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zram.trace import parse_trace, read_bytes, read_trace
 
 TRACES = ("fill-lz4", "churn-lzo-rle", "compact-lz4")
@@ -23,7 +24,7 @@ def test_kernel_trace_replays_exactly(testdata: Path, name: str) -> None:
     assert result.m_checked == result.m_lines == t.mrows.shape[0] > 0
     # the last m line is the kernel's final state, and the model ends there too
     if t.op[-1] == 4:
-        assert result.final_mm_stat == t.mrows[-1].tolist()
+        assert result.final_mm_stat == MmStat(*t.mrows[-1].tolist())
 
 
 def _tamper(raw: bytes, m_index: int, column: int) -> tuple[bytes, int]:
@@ -51,9 +52,11 @@ def test_first_mismatch_is_reported_with_line_and_rows(
     assert result.mismatch_line == lineno
     assert result.m_checked == m_index + 1
     assert result.ops_replayed == lineno - 1  # one op a line after the header
+    assert result.kernel_row is not None and result.model_row is not None
     assert result.kernel_row[column] == result.model_row[column] + 4096
-    diff = [i for i in range(9) if result.kernel_row[i] != result.model_row[i]]
-    assert diff == [column]
+    assert result.differing_columns == [MM_STAT_COLUMNS[column]]
+    rows = zip(result.kernel_row, result.model_row, strict=True)
+    assert [i for i, (k, m) in enumerate(rows) if k != m] == [column]
 
 
 def test_cli_exit_status(testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

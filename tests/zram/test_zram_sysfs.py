@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from zsmalloc.errors import SysfsError
 from zsmalloc.kparse import kstrtou16, kstrtoull, memparse
 from zsmalloc.zram.device import Zram
-from zsmalloc.zram.stats import format_debug_stat, format_io_stat, format_mm_stat, new_stats
+from zsmalloc.zram.stats import IoStat, MmStat, format_debug_stat, new_stats
 
 # spec zram.md §0.2: live output of the reference kernel
 PAGE = 4096
@@ -27,9 +27,8 @@ LIVE_MM_STAT = (
 
 
 def test_stat_formats_are_the_kernels() -> None:
-    values = [int(v) for v in LIVE_MM_STAT.split()]
-    assert format_mm_stat(values) == LIVE_MM_STAT
-    io = format_io_stat(new_stats())
+    assert MmStat.parse(LIVE_MM_STAT).format() == LIVE_MM_STAT
+    io = IoStat.from_stats(new_stats()).format()
     assert io == " " * 7 + "0" + " " * 8 + "0 0" + " " * 8 + "0\n"
     assert len(io) == 29
     assert format_debug_stat(new_stats()) == "version: 1\n0" + " " * 8 + "0\n"
@@ -83,11 +82,11 @@ def test_memparse(text: str, value: int) -> None:
 def test_mem_limit_rounds_up_to_pages_and_parses_like_memparse() -> None:
     z = Zram()
     z.write_attr("mem_limit", "1k")
-    assert z.mm_stat()[3] == 4096
+    assert z.mm_stat().mem_limit == 4096
     z.write_attr("mem_limit", "0x10")
-    assert z.mm_stat()[3] == 4096
+    assert z.mm_stat().mem_limit == 4096
     z.write_attr("mem_limit", "010k")
-    assert z.mm_stat()[3] == 8192
+    assert z.mm_stat().mem_limit == 8192
 
 
 def errno_of(z: Zram, attr: str, value: str) -> int | None:
@@ -219,7 +218,7 @@ def test_algorithm_params_level_reaches_the_backend() -> None:
         z.write_attr("disksize", "4K")
         z.write(0, page)
         assert z.read(0, 4096) == page
-        sizes.append(z.mm_stat()[1])
+        sizes.append(z.mm_stat().compr_data_size)
     from zsmalloc.compress import get
 
     assert sizes == [len(get("lz4").compress(page)), len(get("lz4", level=9).compress(page))]

@@ -66,12 +66,12 @@ def test_huge_writeback_net_effect(tmp_path: Path) -> None:
     before = z.mm_stat()
     z.write_attr("writeback", "huge")
     after = z.mm_stat()
-    assert after[0] == before[0]  # pages_stored unchanged
-    assert after[1] == before[1] - 2 * PAGE  # compr_data_size
-    assert after[2] < before[2]  # the huge zspages are gone
-    assert after[5] == before[5] == 1  # same_pages untouched
-    assert after[7] == before[7] - 2 == 0  # huge_pages
-    assert after[8] == before[8] == 2  # huge_pages_since unchanged
+    assert after.orig_data_size == before.orig_data_size  # pages_stored unchanged
+    assert after.compr_data_size == before.compr_data_size - 2 * PAGE
+    assert after.mem_used_total < before.mem_used_total  # the huge zspages are gone
+    assert after.same_pages == before.same_pages == 1  # untouched
+    assert after.huge_pages == before.huge_pages - 2 == 0
+    assert after.huge_pages_since == before.huge_pages_since == 2  # unchanged
     assert z.read_attr("bd_stat") == "       2        0        2\n"
     assert [z.slot(s)["kind"] for s in range(4)] == ["wb", "compressed", "wb", "same"]
     # the data comes back from the backing file; each read of a WB slot is a bd_read
@@ -80,7 +80,7 @@ def test_huge_writeback_net_effect(tmp_path: Path) -> None:
     assert bd_stat(z) == [2, 2, 2]
     # freeing a WB slot releases its block; pages_stored drops
     z.discard(0, PAGE)
-    assert bd_stat(z)[0] == 1 and z.mm_stat()[0] == after[0] - PAGE
+    assert bd_stat(z)[0] == 1 and z.mm_stat().orig_data_size == after.orig_data_size - PAGE
 
 
 def test_largest_first_and_lowest_block_from_one(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def test_idle_mode_and_access_clearing_idle(tmp_path: Path) -> None:
     z.write(2 * PAGE, prefix_page(1200, 9))  # rewritten: not idle
     z.write_attr("writeback", "type=idle")
     assert [z.slot(s)["kind"] for s in range(4)] == ["wb", "compressed", "compressed", "wb"]
-    assert z.mm_stat()[0] == 4 * PAGE
+    assert z.mm_stat().orig_data_size == 4 * PAGE
 
 
 def test_backing_device_full(tmp_path: Path) -> None:
@@ -182,7 +182,7 @@ def test_overwrite_of_a_written_back_slot_releases_its_block(tmp_path: Path) -> 
     new = prefix_page(100, 5)
     z.write(0, new)
     assert bd_stat(z) == [0, 0, 1] and z.read(0, PAGE) == new
-    assert z.mm_stat()[0] == PAGE
+    assert z.mm_stat().orig_data_size == PAGE
 
 
 def test_unused_reserved_block_is_released(tmp_path: Path) -> None:

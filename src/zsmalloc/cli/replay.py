@@ -41,8 +41,8 @@ def replay_cmd(trace: str, as_json: bool) -> None:
             div = Divergence(
                 f"line {result.mismatch_line}",
                 "mm_stat",
-                tuple(result.kernel_row),
-                tuple(result.model_row),
+                tuple(result.kernel_row or ()),
+                tuple(result.model_row or ()),
             )
             click.echo(f"MISMATCH at {render_divergence(div)}")
     sys.exit(0 if result.ok else 1)

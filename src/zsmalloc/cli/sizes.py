@@ -16,8 +16,10 @@ from pathlib import Path
 
 import click
 
-from zsmalloc.compress import as_pages, get, huge_class_size_of
+from zsmalloc.compress import as_pages, get
 from zsmalloc.errors import InputError
+from zsmalloc.profile import DEFAULT_PROFILE
+from zsmalloc.zs.size_class import class_table
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_PAGES = 1 << 16  # 256 MiB of pages per batch call
@@ -63,10 +65,10 @@ def sizes_lines(
 )
 @click.option(
     "--huge-class-size",
-    type=click.IntRange(0, 4096),
-    default=huge_class_size_of(),
+    type=click.IntRange(0, DEFAULT_PROFILE.page_size),
+    default=class_table(DEFAULT_PROFILE).huge_class_size,
     show_default=True,
-    help="zram's huge threshold: lengths at or above it are stored as 4096.",
+    help="zram's huge threshold: lengths at or above it are stored as PAGE_SIZE.",
 )
 @click.option("--level", type=int, default=None, help="zram algorithm_params level.")
 def sizes(pages_file: str, algo: str, huge_class_size: int, level: int | None) -> None:
@@ -78,6 +80,6 @@ def sizes(pages_file: str, algo: str, huge_class_size: int, level: int | None) -
     lines = sizes_lines(data, algos, huge_class_size, level, str(Path(pages_file)))
     sys.stdout.write(
         "# stored bytes per page as counted by zram mm_stat compr_data_size; "
-        f"zsmalloc model of Linux 6.18, huge_class_size {huge_class_size}\n"
+        f"zsmalloc model of Linux {DEFAULT_PROFILE.version}, huge_class_size {huge_class_size}\n"
     )
     sys.stdout.write("\n".join(lines) + "\n")

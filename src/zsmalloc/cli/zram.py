@@ -33,62 +33,62 @@ import sys
 import click
 import numpy as np
 
-from zsmalloc.errors import InputError, SysfsError, ZsmallocError
+from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.kparse import memparse
 from zsmalloc.zram.device import Zram
-from zsmalloc.zram.stats import PAGE_SIZE
 
 
 def _size(word: str, what: str) -> int:
     value, used = memparse(word)
     if used != len(word):
-        raise ValueError(f"{what}: expected a size such as 4096, 4K or 64M, found {word!r}")
+        raise InputError(f"{what}: expected a size such as 4096, 4K or 64M, found {word!r}")
     return value
 
 
 def _options(words: list[str], allowed: tuple[str, ...]) -> dict[str, int]:
     if len(words) % 2:
-        raise ValueError(
+        raise InputError(
             f"expected KEY VALUE pairs ({', '.join(allowed)}), found {' '.join(words)!r}"
         )
     out: dict[str, int] = {}
     for key, value in zip(words[::2], words[1::2], strict=True):
         if key not in allowed:
-            raise ValueError(f"unknown option {key!r}; expected one of {', '.join(allowed)}")
+            raise InputError(f"unknown option {key!r}; expected one of {', '.join(allowed)}")
         out[key] = _size(value, key)
     return out
 
 
-def _file_pages(path: str, opts: dict[str, int]) -> bytes:
+def _file_pages(path: str, opts: dict[str, int], page_size: int) -> bytes:
     try:
         with open(path, "rb") as f:
             f.seek(opts.get("skip", 0))
             n = opts.get("pages")
-            data = f.read(n * PAGE_SIZE if n is not None else -1)
+            data = f.read(n * page_size if n is not None else -1)
     except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
     if not data:
-        raise ValueError(f"{path}: nothing to write (empty, or skip beyond its end)")
-    pad = -len(data) % PAGE_SIZE
+        raise InputError(f"{path}: nothing to write (empty, or skip beyond its end)")
+    pad = -len(data) % page_size
     return data + bytes(pad)
 
 
 def run_command(zram: Zram, words: list[str]) -> str:
     """Run one script command on ``zram``; returns the text it prints ('' if none)."""
     cmd, args = words[0], words[1:]
+    page_size = zram.profile.page_size
     if cmd == "set":
         if len(args) < 2:
-            raise ValueError("usage: set ATTR VALUE")
+            raise InputError("usage: set ATTR VALUE")
         zram.write_attr(args[0], " ".join(args[1:]))
     elif cmd == "show":
         if len(args) != 1:
-            raise ValueError("usage: show ATTR")
+            raise InputError("usage: show ATTR")
         return zram.read_attr(args[0])
     elif cmd in ("write", "check"):
         if not args:
-            raise ValueError(f"usage: {cmd} FILE [at OFFSET] [pages N] [skip BYTES]")
+            raise InputError(f"usage: {cmd} FILE [at OFFSET] [pages N] [skip BYTES]")
         opts = _options(args[1:], ("at", "pages", "skip"))
-        data = _file_pages(args[0], opts)
+        data = _file_pages(args[0], opts, page_size)
         at = opts.get("at", 0)
         if cmd == "write":
             zram.write(at, data)
@@ -97,29 +97,33 @@ def run_command(zram: Zram, words: list[str]) -> str:
             if got != data:
                 bad = next(
                     i
-                    for i in range(0, len(data), PAGE_SIZE)
-                    if got[i : i + PAGE_SIZE] != data[i : i + PAGE_SIZE]
+                    for i in range(0, len(data), page_size)
+                    if got[i : i + page_size] != data[i : i + page_size]
                 )
-                raise ValueError(f"check {args[0]}: page at {at + bad} differs from the file")
-            return f"check {args[0]}: {len(data) // PAGE_SIZE} pages read back identical\n"
+                raise InputError(f"check {args[0]}: page at {at + bad} differs from the file")
+            return f"check {args[0]}: {len(data) // page_size} pages read back identical\n"
     elif cmd == "fill":
         if not args:
-            raise ValueError("usage: fill zero|random|byte:N [at OFFSET] pages N")
+            raise InputError("usage: fill zero|random|byte:N [at OFFSET] pages N")
         opts = _options(args[1:], ("at", "pages"))
-        n = opts.get("pages", 1) * PAGE_SIZE
+        n = opts.get("pages", 1) * page_size
         kind = args[0]
         if kind == "zero":
             data = bytes(n)
         elif kind == "random":
             data = np.random.default_rng(0).bytes(n)
         elif kind.startswith("byte:"):
-            data = bytes([int(kind[5:], 0) & 0xFF]) * n
+            try:
+                byte = int(kind[5:], 0) & 0xFF
+            except ValueError:
+                raise InputError(f"fill: byte:N needs a number, found {kind!r}") from None
+            data = bytes([byte]) * n
         else:
-            raise ValueError(f"fill: unknown pattern {kind!r} (zero, random, byte:N)")
+            raise InputError(f"fill: unknown pattern {kind!r} (zero, random, byte:N)")
         zram.write(opts.get("at", 0), data)
     elif cmd == "discard":
         if len(args) != 2:
-            raise ValueError("usage: discard OFFSET LENGTH")
+            raise InputError("usage: discard OFFSET LENGTH")
         zram.discard(_size(args[0], "offset"), _size(args[1], "length"))
     elif cmd in ("compact", "reset"):
         zram.write_attr(cmd, "1")
@@ -129,14 +133,14 @@ def run_command(zram: Zram, words: list[str]) -> str:
         zram.write_attr(cmd, " ".join(args))
     elif cmd == "slot":
         if len(args) != 1:
-            raise ValueError("usage: slot N")
+            raise InputError("usage: slot N")
         s = zram.slot(_size(args[0], "slot"))
         return (
             f"slot {args[0]}: {s['kind']} size {s['size']} priority {s['priority']} "
             f"flags {','.join(s['flags']) or '-'}\n"
         )
     else:
-        raise ValueError(f"unknown command {cmd!r}")
+        raise InputError(f"unknown command {cmd!r}")
     return ""
 
 
@@ -148,13 +152,15 @@ def run_script(zram: Zram, lines: list[str], path: str) -> list[str]:
         if not text:
             continue
         try:
-            text_out = run_command(zram, shlex.split(text))
-        except SysfsError as exc:
-            raise SysfsError(f"{path}:{lineno}: {exc}", errno=exc.errno) from None
-        except ZsmallocError as exc:
-            raise type(exc)(f"{path}:{lineno}: {exc}") from None
-        except ValueError as exc:
+            words = shlex.split(text)
+        except ValueError as exc:  # shlex: an unclosed quote
             raise InputError(str(exc), path=path, line=lineno) from None
+        try:
+            text_out = run_command(zram, words)
+        except InputError as exc:  # the script's own mistakes (usage, files, sizes)
+            raise InputError(str(exc), path=path, line=lineno) from None
+        except ZsmallocError as exc:  # what the device refused, with its errno
+            raise type(exc)(f"{path}:{lineno}: {exc}", errno=exc.errno) from None
         if text_out:
             out.append(text_out)
             click.echo(text_out, nl=False)

@@ -20,7 +20,7 @@ API (``pages`` is bytes-like or a uint8 array of whole 4 KiB pages, shape
     is_same_filled(pages) -> (bool[n], uint64[n])        # zram's page_same_filled()
     stored_sizes(pages, "lzo", huge_class_size=None) -> int32[n]
         # zram's rule: 0 same-filled, 4096 when len >= huge_class_size, else len;
-        # huge_class_size defaults to huge_class_size_of(DEFAULT_PROFILE) = 3625
+        # huge_class_size defaults to the reference kernel's (class_table().huge_class_size)
 
 Module map: ``lzo`` / ``lz4`` (numba kernels: compress, lengths-only, safe
 decode), ``batch`` (prange loops, same-filled, the storage rule),
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc.compress.batch import as_pages, huge_class_size_of, is_same_filled, stored_size
+from zsmalloc.compress.batch import as_pages, is_same_filled, stored_size
 from zsmalloc.compress.registry import (
     ALGORITHMS,
     KERNEL_EXACT,
@@ -51,7 +51,6 @@ __all__ = [
     "compress_lengths",
     "compress_pages",
     "get",
-    "huge_class_size_of",
     "is_same_filled",
     "stored_size",
     "stored_sizes",

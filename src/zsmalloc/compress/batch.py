@@ -31,7 +31,7 @@ from zsmalloc.compress._bytes import PAGE_SIZE, read64
 from zsmalloc.compress.lz4 import LZ4_HASH_ENTRIES, lz4_compress_page
 from zsmalloc.compress.lzo import D_SIZE, lzo_compress_page
 from zsmalloc.errors import InvalidSizeError
-from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.profile import DEFAULT_PROFILE
 from zsmalloc.zs.size_class import class_table
 
 ALGO_LZO = 0
@@ -106,11 +106,6 @@ def page_same_filled(page: np.ndarray) -> bool:
         if read64(page, p) != first:
             return False
     return True
-
-
-def huge_class_size_of(profile: KernelProfile = DEFAULT_PROFILE) -> int:
-    """zs_huge_class_size() of a pool built for ``profile`` (3625 on the reference kernel)."""
-    return class_table(profile).huge_class_size
 
 
 @njit(inline="always")
@@ -191,10 +186,10 @@ def is_same_filled(pages: object) -> tuple[np.ndarray, np.ndarray]:
 def stored_size(comp_len: int, same_filled: bool, huge_class_size: int | None = None) -> int:
     """zram's rule for one page: 0 if same-filled, PAGE_SIZE if huge, else ``comp_len``.
 
-    ``huge_class_size`` defaults to the reference kernel's (:func:`huge_class_size_of`).
+    ``huge_class_size`` defaults to the reference kernel's (3625).
     """
     if same_filled:
         return 0
     if huge_class_size is None:
-        huge_class_size = huge_class_size_of()
+        huge_class_size = class_table(DEFAULT_PROFILE).huge_class_size
     return int(zram_stored_len(comp_len, huge_class_size, PAGE_SIZE))

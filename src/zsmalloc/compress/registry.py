@@ -38,7 +38,6 @@ from zsmalloc.compress.batch import (
     _nchunks,
     as_pages,
     compress_one,
-    huge_class_size_of,
     is_same_filled,
     zram_stored_lens,
 )
@@ -50,6 +49,8 @@ from zsmalloc.errors import (
     InvalidSizeError,
     UnknownAlgorithmError,
 )
+from zsmalloc.profile import DEFAULT_PROFILE
+from zsmalloc.zs.size_class import class_table
 
 KERNEL_EXACT = ("lzo", "lzo-rle", "lz4")
 LIBRARY = ("lz4hc", "zstd", "deflate")
@@ -100,7 +101,7 @@ def _check_level(name: str, level: object) -> int | None:
 
 def _check_huge_class_size(huge_class_size: int | None) -> int:
     if huge_class_size is None:
-        return huge_class_size_of()
+        return class_table(DEFAULT_PROFILE).huge_class_size
     if isinstance(huge_class_size, bool) or not isinstance(huge_class_size, (int, np.integer)):
         raise InputError(f"huge_class_size must be an integer, found {huge_class_size!r}")
     if not 0 <= huge_class_size <= PAGE_SIZE:

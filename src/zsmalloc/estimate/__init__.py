@@ -34,8 +34,9 @@ def estimate(
     from zsmalloc.estimate.process import ProcessSource
     from zsmalloc.estimate.report import build_report
     from zsmalloc.estimate.sources import ArraySource, PageSource, open_path
+    from zsmalloc.profile import DEFAULT_PROFILE
 
-    page_size = 4096
+    page_size = DEFAULT_PROFILE.page_size
     srcs: list[PageSource] = []
     try:
         for s in sources:

@@ -32,6 +32,7 @@ import numpy as np
 
 from zsmalloc.errors import InputError, UnknownAlgorithmError
 from zsmalloc.estimate.sources import PageSource
+from zsmalloc.profile import DEFAULT_PROFILE
 
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
 
@@ -111,7 +112,9 @@ def _compress_lengths(pages: np.ndarray, algo: str, level: int | None = None) ->
     return np.asarray(stored_sizes(pages, algo, huge_class_size=pages.shape[1], level=level))
 
 
-def warm_up(algos: Sequence[str], page_size: int = 4096, level: int | None = None) -> None:
+def warm_up(
+    algos: Sequence[str], page_size: int = DEFAULT_PROFILE.page_size, level: int | None = None
+) -> None:
     """Compile (first run) or load (later runs) each compressor before the pass starts."""
     page = np.zeros((1, page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
@@ -191,7 +194,7 @@ def run_estimate(
     sources: Sequence[PageSource],
     algos: Sequence[str],
     *,
-    page_size: int = 4096,
+    page_size: int = DEFAULT_PROFILE.page_size,
     chunk_pages: int = CHUNK_PAGES,
     keep_lengths: bool = False,
     zswap: bool = False,

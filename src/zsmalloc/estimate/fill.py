@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsmalloc.profile import VERSIONS, ZS_HANDLE_SIZE, KernelProfile
-from zsmalloc.zram.stats import MmStat
+from zsmalloc.zram.stats import MmStat, build_mm_stat, new_stats
 from zsmalloc.zs.size_class import (
     ClassTable,
     can_compact_pages_each,
@@ -110,20 +110,27 @@ class FillState:
         assert (partial <= 1).all() and (self.freeable == 0).all()
         return 0
 
+    def zram_stats(self) -> np.ndarray:
+        """zram's counters after the fill (a :data:`ZRAM_STATS_DTYPE` record)."""
+        stats = new_stats()
+        s = stats[0]
+        s["pages_stored"] = self.pages_stored
+        s["compr_data_size"] = self.compr_data_size
+        s["same_pages"] = self.same_pages
+        s["huge_pages"] = self.huge_pages
+        s["huge_pages_since"] = self.huge_pages  # no overwrites
+        s["max_used_pages"] = self.total_pages  # the total only grew
+        return stats
+
     def mm_stat(self, *, compacted: bool = False) -> MmStat:
-        """The nine mm_stat columns, before or after a ``compact``."""
-        ps = self.table.page_size
+        """The nine mm_stat columns, before or after a ``compact`` (no mem_limit set)."""
         compacted_pages = self.pages_compacted() if compacted else 0
-        return MmStat(
-            orig_data_size=self.pages_stored * ps,
-            compr_data_size=self.compr_data_size,
-            mem_used_total=(self.total_pages - compacted_pages) * ps,
-            mem_limit=0,  # not set
-            mem_used_max=self.total_pages * ps,  # the total only grew
-            same_pages=self.same_pages,
+        return build_mm_stat(
+            self.zram_stats(),
+            limit_pages=0,
+            total_pages=self.total_pages - compacted_pages,
             pages_compacted=compacted_pages,
-            huge_pages=self.huge_pages,
-            huge_pages_since=self.huge_pages,  # no overwrites
+            page_shift=self.table.profile.PAGE_SHIFT,
         )
 
     # -- where the memory goes ---------------------------------------------------

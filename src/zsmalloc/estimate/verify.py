@@ -17,6 +17,7 @@ import numpy as np
 
 from zsmalloc.errors import InvariantError
 from zsmalloc.estimate.fill import FillState
+from zsmalloc.profile import KernelProfile
 
 
 def replay_check(lengths: np.ndarray, state: FillState) -> dict[str, object]:
@@ -48,7 +49,7 @@ def replay_check(lengths: np.ndarray, state: FillState) -> dict[str, object]:
         line_of=np.arange(1, n + 4, dtype=np.int64),
         mrows=mrows,
     )
-    result = replay(trace, chain_size=table.chain_size)
+    result = replay(trace, KernelProfile(table.version, table.page_size, table.chain_size))
     if not result.ok:
         raise InvariantError(
             f"estimate: the closed form and the step-by-step model disagree on "

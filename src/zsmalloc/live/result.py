@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from zsmalloc.zram.stats import MM_STAT_COLUMNS
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, IoStat
 
-IO_STAT_COLUMNS = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
+IO_STAT_COLUMNS = IoStat._fields
 EXACT = "exact"  # kernel == model
 AT_LEAST = ">= model"  # kernel >= model: machine-wide counters others may add to
 

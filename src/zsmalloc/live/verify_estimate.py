@@ -22,8 +22,8 @@ from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sources import ArraySource
 from zsmalloc.live.result import EXACT, Comparison, Progress, VerifyResult, compare_rows
-from zsmalloc.live.zram import LiveZram
-from zsmalloc.zram.stats import MM_STAT_COLUMNS, PAGE_SIZE, MmStat
+from zsmalloc.live.zram import PAGE_SIZE, LiveZram
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 
 
 def estimate_mm_stat(

@@ -45,7 +45,7 @@ from zsmalloc.live.result import (
 from zsmalloc.live.workload import Op, zram_ops
 from zsmalloc.live.zram import LiveZram
 from zsmalloc.zram.device import Zram, page_same_filled
-from zsmalloc.zram.stats import MM_STAT_COLUMNS, PAGE_SIZE, MmStat
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zram.trace import TraceWriter
 
 TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
@@ -65,8 +65,9 @@ def verify_zram(
     """
     result = VerifyResult("zram", algorithm, nr_pages, seed=seed, ops_planned=n_ops)
     result.events = {"failed_stores": 0, "reads_checked": 0, "shrinker_events": 0}
-    disksize = nr_pages * PAGE_SIZE
     model = Zram(name="model")
+    page_size = model.profile.page_size  # the live kernel's too (x86_64: 4 KiB)
+    disksize = nr_pages * page_size
     model.set_comp_algorithm(algorithm)
     model.set_disksize(disksize)
     written: dict[int, bytes] = {}
@@ -138,6 +139,7 @@ def _apply(
     where: str,
 ) -> Divergence | None:
     """Do ``op`` on both sides; a disagreement on success/failure or data is a Divergence."""
+    page_size = model.profile.page_size
     if op.kind == "write":
         size = _stored_size(model, op.page) if writer is not None else 0
         k_ok = m_ok = True
@@ -148,7 +150,7 @@ def _apply(
                 raise
             k_ok = False
         try:
-            model.write(op.slot * PAGE_SIZE, op.page)
+            model.write(op.slot * page_size, op.page)
         except OutOfMemoryError:
             m_ok = False
         if writer is not None:
@@ -170,14 +172,14 @@ def _apply(
             result.events["failed_stores"] += 1
     elif op.kind == "discard":
         live.discard(op.slot)
-        model.discard(op.slot * PAGE_SIZE, PAGE_SIZE)
+        model.discard(op.slot * page_size, page_size)
         written.pop(op.slot, None)
         if writer is not None:
             writer.discard(op.slot)
     elif op.kind == "read":
         k = live.read_page(op.slot)
-        m = model.read(op.slot * PAGE_SIZE, PAGE_SIZE)
-        want = written.get(op.slot, bytes(PAGE_SIZE))
+        m = model.read(op.slot * page_size, page_size)
+        want = written.get(op.slot, bytes(page_size))
         result.events["reads_checked"] += 1
         if k != want or m != want:
             return Divergence(
@@ -195,7 +197,7 @@ def _apply(
     elif op.kind == "limit":
         value = op.value
         if value < 0:  # just above the current use: the next stores that grow the pool fail
-            value = live.mm_stat().mem_used_total + PAGE_SIZE
+            value = live.mm_stat().mem_used_total + page_size
         live.set_attr("mem_limit", value)
         model.set_mem_limit(value)
         if writer is not None:

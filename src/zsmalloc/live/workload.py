@@ -30,7 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from zsmalloc.zram.stats import PAGE_SIZE
+from zsmalloc.profile import DEFAULT_PROFILE
+
+PAGE = DEFAULT_PROFILE.page_size  # the zswap workloads: pages of the model's size
 
 FILE_ROOTS = ("/usr/lib", "/usr/bin", "/usr/share", "/usr/include")
 
@@ -55,7 +57,11 @@ class Op:
         return self.kind
 
 
-def list_files(roots: tuple[str, ...] = FILE_ROOTS, per_root: int = 1000) -> list[Path]:
+def list_files(
+    roots: tuple[str, ...] = FILE_ROOTS,
+    per_root: int = 1000,
+    page_size: int = DEFAULT_PROFILE.page_size,
+) -> list[Path]:
     """Up to ``per_root`` readable files of at least one page under each root, in walk order."""
     out: list[Path] = []
     for root in roots:
@@ -65,7 +71,7 @@ def list_files(roots: tuple[str, ...] = FILE_ROOTS, per_root: int = 1000) -> lis
             for name in sorted(filenames):
                 p = Path(dirpath, name)
                 try:
-                    if p.is_symlink() or not p.is_file() or p.stat().st_size < PAGE_SIZE:
+                    if p.is_symlink() or not p.is_file() or p.stat().st_size < page_size:
                         continue
                 except OSError:
                     continue
@@ -79,13 +85,20 @@ def list_files(roots: tuple[str, ...] = FILE_ROOTS, per_root: int = 1000) -> lis
 
 
 class PageSource:
-    """Real and synthetic 4 KiB pages, drawn reproducibly from one generator."""
+    """Real and synthetic pages of ``page_size`` bytes, drawn reproducibly from one generator."""
 
-    def __init__(self, rng: np.random.Generator, files: list[Path] | None = None) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        files: list[Path] | None = None,
+        page_size: int = DEFAULT_PROFILE.page_size,
+    ) -> None:
         self.rng = rng
-        self.files = list_files() if files is None else files
+        self.page_size = page_size
+        self.files = list_files(page_size=page_size) if files is None else files
 
     def file_page(self) -> tuple[bytes, str]:
+        page_size = self.page_size
         for _ in range(8):
             if not self.files:
                 break
@@ -93,49 +106,55 @@ class PageSource:
             try:
                 size = path.stat().st_size
                 with open(path, "rb") as f:
-                    f.seek(int(self.rng.integers(size // PAGE_SIZE)) * PAGE_SIZE)
-                    data = f.read(PAGE_SIZE)
+                    f.seek(int(self.rng.integers(size // page_size)) * page_size)
+                    data = f.read(page_size)
             except OSError:
                 continue
-            if len(data) == PAGE_SIZE:
+            if len(data) == page_size:
                 return data, f"file {path.name}"
         return self.synthetic_page()
 
     def synthetic_page(self) -> tuple[bytes, str]:
-        rng = self.rng
+        rng, page_size = self.rng, self.page_size
         kind = int(rng.integers(8))
         if kind == 0:
-            return bytes(PAGE_SIZE), "zeros"
+            return bytes(page_size), "zeros"
         if kind == 1:
             word = int(rng.integers(1, 1 << 63))
-            return word.to_bytes(8, "little") * (PAGE_SIZE // 8), "same-filled"
+            return word.to_bytes(8, "little") * (page_size // 8), "same-filled"
         if kind == 2:
-            return rng.bytes(PAGE_SIZE), "random"
+            return rng.bytes(page_size), "random"
         if kind == 3:  # random prefix then zeros: any compressed length
-            n = int(rng.integers(1, PAGE_SIZE))
-            return rng.bytes(n) + bytes(PAGE_SIZE - n), f"random prefix {n}"
+            n = int(rng.integers(1, page_size))
+            return rng.bytes(n) + bytes(page_size - n), f"random prefix {n}"
         if kind == 4:  # short period
             period = int(rng.integers(3, 200))
             unit = rng.bytes(period)
-            return (unit * (PAGE_SIZE // period + 1))[:PAGE_SIZE], f"period {period}"
+            return (unit * (page_size // period + 1))[:page_size], f"period {period}"
         if kind == 5:  # small integers
-            return rng.integers(0, 1000, PAGE_SIZE // 4, dtype=np.uint32).tobytes(), "ints"
+            return rng.integers(0, 1000, page_size // 4, dtype=np.uint32).tobytes(), "ints"
         if kind == 6:  # sparse
-            page = bytearray(PAGE_SIZE)
-            for pos in rng.integers(0, PAGE_SIZE, int(rng.integers(1, 300))):
+            page = bytearray(page_size)
+            for pos in rng.integers(0, page_size, int(rng.integers(1, 300))):
                 page[int(pos)] = int(rng.integers(1, 256))
             return bytes(page), "sparse"
         text = b"".join(
             rng.choice([b"the ", b"zram ", b"page ", b"slot ", b"kernel ", b"\n", b"0x1f, "])
             for _ in range(1200)
         )
-        return text[:PAGE_SIZE].ljust(PAGE_SIZE, b" "), "text"
+        return text[:page_size].ljust(page_size, b" "), "text"
 
     def page(self) -> tuple[bytes, str]:
         return self.file_page() if self.rng.random() < 0.5 else self.synthetic_page()
 
 
-def zram_ops(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = None) -> Iterator[Op]:
+def zram_ops(
+    n_ops: int,
+    seed: int,
+    nr_pages: int,
+    files: list[Path] | None = None,
+    page_size: int = DEFAULT_PROFILE.page_size,
+) -> Iterator[Op]:
     """Yield ``n_ops`` operations on a device of ``nr_pages`` slots.
 
     Mix: 70 % writes (over the whole device, so overwrites are common once it
@@ -144,7 +163,7 @@ def zram_ops(n_ops: int, seed: int, nr_pages: int, files: list[Path] | None = No
     resolved by the driver against the device's mem_used_total; 0 lifts it.
     """
     rng = np.random.default_rng(seed)
-    source = PageSource(rng, files)
+    source = PageSource(rng, files, page_size)
     limited = False
     for _ in range(n_ops):
         r = rng.random()
@@ -172,20 +191,20 @@ def zswap_pages(nr_pages: int, seed: int, testdata: bytes | None) -> bytes:
     40 % random prefix then zeros, 8 % random, 6 % same-filled, 6 % all-zero.
     """
     rng = np.random.default_rng(seed)
-    out = np.zeros((nr_pages, PAGE_SIZE), np.uint8)
-    shared = np.frombuffer(testdata, np.uint8).reshape(-1, PAGE_SIZE) if testdata else None
+    out = np.zeros((nr_pages, PAGE), np.uint8)
+    shared = np.frombuffer(testdata, np.uint8).reshape(-1, PAGE) if testdata else None
     kinds = rng.choice(5, size=nr_pages, p=[0.40, 0.40, 0.08, 0.06, 0.06])
     for i, kind in enumerate(kinds):
         if kind == 0 and shared is not None:
             out[i] = shared[rng.integers(len(shared))]
         elif kind in (0, 1):  # random prefix, then zeros: clen spans every class
-            n = int(rng.integers(1, PAGE_SIZE + 1))
+            n = int(rng.integers(1, PAGE + 1))
             out[i, :n] = rng.integers(0, 256, n, dtype=np.uint8)
         elif kind == 2:  # incompressible
-            out[i] = rng.integers(0, 256, PAGE_SIZE, dtype=np.uint8)
+            out[i] = rng.integers(0, 256, PAGE, dtype=np.uint8)
         elif kind == 3:  # same-filled, not zero: zswap compresses it (6.10+)
             out[i] = np.frombuffer(
-                np.full(PAGE_SIZE // 8, rng.integers(1, 2**63), np.uint64).tobytes(), np.uint8
+                np.full(PAGE // 8, rng.integers(1, 2**63), np.uint64).tobytes(), np.uint8
             )
         # kind 4: all zeros
     return out.tobytes()
@@ -194,7 +213,7 @@ def zswap_pages(nr_pages: int, seed: int, testdata: bytes | None) -> bytes:
 def incompressible_pages(nr_pages: int, seed: int) -> bytes:
     """Random pages: each is stored as-is, one zsmalloc page (the pool-limit run)."""
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, nr_pages * PAGE_SIZE, dtype=np.uint8).tobytes()
+    return rng.integers(0, 256, nr_pages * PAGE, dtype=np.uint8).tobytes()
 
 
 def testdata_pages() -> bytes | None:

@@ -24,7 +24,9 @@ from types import TracebackType
 import numpy as np
 
 from zsmalloc.errors import InvalidSizeError, KernelUnavailableError, SysfsError
-from zsmalloc.zram.stats import PAGE_SIZE, MmStat
+from zsmalloc.zram.stats import MmStat
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")  # the running kernel's: one zram slot
 
 ZRAM_CONTROL = Path("/sys/class/zram-control")
 BLKDISCARD = 0x1277  # _IO(0x12, 119), include/uapi/linux/fs.h

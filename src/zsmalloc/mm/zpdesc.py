@@ -61,6 +61,7 @@ from zsmalloc.mm.page import (
     page_has_type,
     put_page,
 )
+from zsmalloc.profile import DEFAULT_PROFILE
 
 FIRST_OBJ_PAGE_TYPE_MASK = 0xFFFFFF  # low 24 bits of page_type
 ZS_PAGE_TYPE = PGTY_zsmalloc << PAGE_TYPE_SHIFT  # 0xF6000000
@@ -102,7 +103,9 @@ def zpdesc_page(zpdesc: int) -> int:
 
 
 
-def new_mem_map(max_pages: int, page_size: int = 4096) -> tuple[np.ndarray, MemMap]:
+def new_mem_map(
+    max_pages: int, page_size: int = DEFAULT_PROFILE.page_size
+) -> tuple[np.ndarray, MemMap]:
     """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
 
     Lives here, not in :mod:`zsmalloc.mm.page`, because the view includes the zpdesc

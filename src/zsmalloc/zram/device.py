@@ -6,9 +6,12 @@ Mirrors drivers/block/zram/zram_drv.c (6.18): the attribute handlers
 ``reset_store``, ``idle_store``, ``backing_dev_store``, ``writeback_store``,
 ``recomp_algorithm_store``, ``recompress_store`` and the ``*_show``
 functions), the bio paths (``zram_bio_read``/``write``/``discard``) and
-``zram_reset_device``.  Slot state and the store/free paths are the numba
-functions of :mod:`zsmalloc.zram.table`; writeback and recompression live in
-their own modules.
+``zram_reset_device``.  Slot state, the counters and the store/free paths
+belong to :mod:`zsmalloc.zram.table` (one :class:`~zsmalloc.zram.table.ZramTable`
+held in ``Zram.table``); writeback and recompression live in their own modules,
+which this one imports and which see the device only through a protocol.
+PAGE_SIZE and everything derived from it come from the device's
+:class:`~zsmalloc.profile.KernelProfile`.
 
 A ``Zram`` starts like a freshly hot-added device: not initialised,
 ``comp_algorithm`` at the build default (``lzo-rle``, read from the reference
@@ -22,7 +25,7 @@ Features the reference kernel was built without are on by default here
 CONFIG_ZRAM_MULTI_COMP) and follow the 6.18 source (spec zram.md §2.13,
 §2.14); switch them off to get exactly the reference kernel's attribute set.
 The backing device may be a regular file (user space has no block device to
-claim); blocks are 4 KiB at offset ``block * 4096``.
+claim); blocks are PAGE_SIZE bytes at offset ``block * PAGE_SIZE``.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmalloc.errors import OutOfMemoryError, SysfsError
+from zsmalloc.errors import InvariantError, OutOfMemoryError, SysfsError, ZsmallocError
 from zsmalloc.kparse import (
     kstrtoint,
     kstrtou16,
@@ -46,39 +49,42 @@ from zsmalloc.kparse import (
     next_args,
     sysfs_streq,
 )
-from zsmalloc.zram import stats as zs_stats
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zram.recompress import recompress_store
 from zsmalloc.zram.stats import (
-    BD_READS,
-    FAILED_READS,
-    FAILED_WRITES,
-    LIMIT_PAGES,
-    MAX_USED_PAGES,
-    PAGE_SHIFT,
-    PAGE_SIZE,
+    IoStat,
+    MmStat,
+    build_mm_stat,
     format_bd_stat,
     format_debug_stat,
-    format_io_stat,
-    format_mm_stat,
-    mm_stat_values,
-    new_stats,
 )
 from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
-    ZRAM_HUGE,
-    ZRAM_IDLE,
-    ZRAM_SAME,
-    ZRAM_SIZE_MASK,
-    ZRAM_WB,
+    ZramTable,
+    mark_idle,
+    mem_limit_pages,
     new_table,
+    slot_layout,
     zram_accessed,
     zram_allocated,
     zram_create_pool,
     zram_discard_range,
+    zram_get_obj_size,
     zram_get_priority,
     zram_read_obj,
+    zram_reset_max_used,
     zram_write_obj,
     zram_write_same,
 )
+from zsmalloc.zram.writeback import (
+    WbLimit,
+    backing_dev_store,
+    read_from_bdev,
+    writeback_limit_enable_store,
+    writeback_limit_store,
+    writeback_store,
+)
+from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
 
 # Backend names in the kernel's fixed listing order (zcomp.c backends[]).
 ALL_BACKENDS = ("lzo-rle", "lzo", "lz4", "lz4hc", "zstd", "deflate", "842")
@@ -101,7 +107,7 @@ class CompParams:
 
 
 def page_same_filled(page: np.ndarray) -> tuple[bool, int]:
-    """Mirrors page_same_filled(): all 512 native words equal; (same, the word as int64).
+    """Mirrors page_same_filled(): all PAGE_SIZE / 8 native words equal; (same, the word).
 
     One page at a time, as the write path needs it (zsmalloc.compress.is_same_filled
     is the batch form, for many pages at once).
@@ -114,7 +120,13 @@ def page_same_filled(page: np.ndarray) -> tuple[bool, int]:
 
 
 class Zram:
-    """One zram device (``/sys/block/zramN`` plus ``/dev/zramN``), exactly as 6.18."""
+    """One zram device (``/sys/block/zramN`` plus ``/dev/zramN``), exactly as 6.18.
+
+    ``profile`` gives PAGE_SIZE, the flag layout of the slot table and the pool built
+    at disksize (chain size, class table); the default is the reference kernel's.
+    The compressors take 4 KiB pages, so the device does too; size traces of other
+    page sizes replay through :func:`zsmalloc.zram.replay.replay`.
+    """
 
     def __init__(
         self,
@@ -125,35 +137,36 @@ class Zram:
         multi_comp: bool = True,
         track_actime: bool = False,
         clock: Callable[[], float] = time.monotonic,
-        chain_size: int = 8,
+        profile: KernelProfile = DEFAULT_PROFILE,
     ) -> None:
         unknown = [b for b in backends if b not in ALL_BACKENDS]
         if unknown:
             raise SysfsError(f"unknown zram backend {unknown[0]!r}", errno=errno.EINVAL)
+        if profile.page_size != DEFAULT_PROFILE.page_size:
+            raise ZsmallocError(
+                f"zram device on {profile.describe()}: the compressors take "
+                f"{DEFAULT_PROFILE.page_size}-byte pages only (replay a size trace instead)"
+            )
         self.name = name
+        self.profile = profile
+        self.layout = slot_layout(profile)  # PAGE_SIZE and the slot flag bits
         self.backends = tuple(b for b in ALL_BACKENDS if b in backends)
         self.has_writeback = writeback
         self.zram_max_comps = 4 if multi_comp else 1
-        self.chain_size = chain_size
-        self.stats = new_stats()
         self.comp_algs: list[str | None] = [None] * self.zram_max_comps
         self.params = [CompParams() for _ in range(self.zram_max_comps)]
         self.comp_algs[ZRAM_PRIMARY_COMP] = self._default_comp()
         self.disksize = 0
         self.pool: Any = None
         self.comps: list[Any] = [None] * self.zram_max_comps
-        self.handle, self.flags = new_table(0)
-        self._no_bd = np.zeros(1, dtype=np.uint8)
-        self.bd_map = self._no_bd
+        # slots, counters, limit_pages, bitmap: an empty table until disksize
+        self.table: ZramTable = new_table(profile)
         self.backing_dev: Path | None = None
-        self.wb_limit_enable = False
-        self.bd_wb_limit = 0
-        self.huge_class_size = 0
+        self.wb_limit = WbLimit()
         # CONFIG_ZRAM_TRACK_ENTRY_ACTIME: per-slot access time (seconds on ``clock``,
-        # boot time in the kernel), 0 for a freed slot; None when not built in
+        # boot time in the kernel), 0 for a freed slot
         self.track_actime = track_actime
         self.clock = clock
-        self.ac_time: np.ndarray | None = None
 
     def _default_comp(self) -> str:
         return CONFIG_ZRAM_DEF_COMP if CONFIG_ZRAM_DEF_COMP in self.backends else self.backends[0]
@@ -166,11 +179,36 @@ class Zram:
 
     @property
     def nr_pages(self) -> int:
-        return self.disksize >> PAGE_SHIFT
+        return self.disksize >> self.profile.PAGE_SHIFT
 
     @property
     def num_active_comps(self) -> int:
         return sum(c is not None for c in self.comps)
+
+    @property
+    def handle(self) -> np.ndarray:
+        """The slots' handle words (read-only use: slots change through zram.table)."""
+        return self.table.handle
+
+    @property
+    def flags(self) -> np.ndarray:
+        """The slots' flag words: the size, then the ZRAM_* bits of ``self.layout``."""
+        return self.table.flags
+
+    @property
+    def bd_map(self) -> np.ndarray:
+        """``zram->bitmap``: one byte a backing block."""
+        return self.table.bd_map
+
+    @property
+    def ac_time(self) -> np.ndarray | None:
+        """Per-slot access times with ``track_actime``, else None."""
+        return self.table.ac_time if self.track_actime else None
+
+    @property
+    def huge_class_size(self) -> int:
+        """zs_huge_class_size() of the pool (0 before init): comp_len from it on is stored raw."""
+        return int(self.table.dev[0]["huge_class_size"])
 
     def _require_init(self, attr: str, value: str) -> None:
         if not self.initstate:
@@ -187,16 +225,24 @@ class Zram:
             raise fail(
                 "disksize", text, errno.EBUSY, "cannot change disksize of an initialised device"
             )
-        size = (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        page_size = self.profile.page_size
+        size = (size + page_size - 1) & ~(page_size - 1)
+        nr_pages = size >> self.profile.PAGE_SHIFT
         comps: list[Any] = [None] * self.zram_max_comps
         for prio, alg in enumerate(self.comp_algs):
             if alg is not None:
                 comps[prio] = self._zcomp_create(alg, self.params[prio])
-        self.pool = zram_create_pool(size >> PAGE_SHIFT, self.chain_size)
-        self.huge_class_size = self.pool.huge_class_size
-        self.handle, self.flags = new_table(size >> PAGE_SHIFT)
-        if self.track_actime:
-            self.ac_time = np.zeros(size >> PAGE_SHIFT, dtype=np.float64)
+        self.pool = zram_create_pool(self.profile, nr_pages)
+        old = self.table
+        self.table = new_table(
+            self.profile,
+            nr_pages,
+            stats=old.stats,
+            dev=old.dev,
+            bd_map=old.bd_map,
+            track_actime=self.track_actime,
+        )
+        self.table.dev[0]["huge_class_size"] = self.pool.huge_class_size
         self.comps = comps
         self.disksize = size
 
@@ -210,22 +256,25 @@ class Zram:
             )
         try:
             return compress.get(alg, level=params.level)
-        except Exception as exc:  # a backend refusing its params fails disksize
+        # a backend refusing its params fails disksize: our checks raise ZsmallocError
+        # (InputError), the libraries ValueError (zstd level), a missing one ImportError
+        except (ZsmallocError, ValueError, ImportError) as exc:
             err = getattr(exc, "errno", None) or errno.EINVAL
             raise SysfsError(f"disksize: cannot create {alg}: {exc}", errno=err) from None
 
     def reset(self) -> None:
-        """Mirrors zram_reset_device(): free everything, back to the build default."""
-        self.stats = new_stats()  # limit_pages, max_used_pages and every counter to 0
-        self.handle, self.flags = new_table(0)
-        self.ac_time = None
+        """Mirrors zram_reset_device(): free everything, back to the build default.
+
+        limit_pages, max_used_pages and every counter go to 0 and the backing
+        device is released; the writeback limit stays, as in the kernel.
+        """
+        self.table = new_table(self.profile)
         self.pool = None
         self.disksize = 0
         self.comps = [None] * self.zram_max_comps
         self.comp_algs = [None] * self.zram_max_comps
         self.params = [CompParams() for _ in range(self.zram_max_comps)]
         self.backing_dev = None
-        self.bd_map = self._no_bd
         self.comp_algs[ZRAM_PRIMARY_COMP] = self._default_comp()
 
     def _reset_store(self, text: str) -> None:
@@ -327,7 +376,7 @@ class Zram:
         limit, used = memparse(text)
         if used == 0:
             raise fail("mem_limit", text, errno.EINVAL, "not a size")
-        self.stats[LIMIT_PAGES] = (limit + PAGE_SIZE - 1) >> PAGE_SHIFT
+        self.table.dev[0]["limit_pages"] = mem_limit_pages(self.layout, limit)
 
     def reset_mem_used_max(self, text: str = "0") -> None:
         """Mirrors mem_used_max_store(): only 0; sets the max to the current total."""
@@ -338,18 +387,16 @@ class Zram:
         if not ok:
             raise fail("mem_used_max", text, errno.EINVAL, "only 0 can be written")
         if self.initstate:
-            self.stats[MAX_USED_PAGES] = self.total_pages()
+            zram_reset_max_used(self.pool.state, self.table)
 
     # -- compaction and idle ---------------------------------------------------------
     def compact(self) -> int:
         """Mirrors compact_store(): zs_compact(); returns the pages freed."""
         self._require_init("compact", "1")
-        from zsmalloc.zs.core import zs_compact
-
         return int(zs_compact(self.pool.state))
 
     def idle(self, text: str = "all") -> None:
-        """Mirrors idle_store()/mark_idle(): ``all``, or an age in seconds with ac_time.
+        """Mirrors idle_store(): ``all``, or an age in seconds with ac_time.
 
         ``all`` marks every stored slot (not WB, not SAME) idle.  With
         ``track_actime`` an integer N (kstrtoull base 0) sets IDLE on slots
@@ -369,53 +416,36 @@ class Zram:
                     "idle", text, errno.EINVAL, "expected 'all' or an age in seconds"
                 ) from None
         self._require_init("idle", text)
-        f = self.flags
-        allocated = ((f & ZRAM_SIZE_MASK) != 0) | ((f & (ZRAM_SAME | ZRAM_WB)) != 0)
-        eligible = allocated & ((f & (ZRAM_SAME | ZRAM_WB)) == 0)
-        if cutoff is None:
-            f[eligible] |= ZRAM_IDLE
-            return
-        assert self.ac_time is not None
-        old = self.ac_time < cutoff
-        f[eligible & old] |= ZRAM_IDLE
-        f[eligible & ~old] &= ~ZRAM_IDLE
+        mark_idle(self.table, self.layout, cutoff)
 
     def _accessed(self, index: int) -> None:
         """Mirrors zram_accessed(): clear IDLE and PP_SLOT, stamp ac_time."""
-        zram_accessed(self.flags, index)
-        if self.ac_time is not None:
-            self.ac_time[index] = self.clock()
-
-    def _forget_actime(self, first: int, nr_pages: int) -> None:
-        """zram_free_page() step 1: a freed slot's ac_time is 0."""
-        if self.ac_time is not None:
-            self.ac_time[first : first + nr_pages] = 0.0
+        now = self.clock() if self.track_actime else 0.0
+        zram_accessed(self.table, self.layout, index, now)
 
     # -- statistics ------------------------------------------------------------------
     def total_pages(self) -> int:
         """zs_get_total_pages(), 0 when not initialised."""
-        if self.pool is None:
-            return 0
-        from zsmalloc.zs.core import zs_get_total_pages
-
-        return int(zs_get_total_pages(self.pool.state))
+        return 0 if self.pool is None else int(zs_get_total_pages(self.pool.state))
 
     def pages_compacted(self) -> int:
-        if self.pool is None:
-            return 0
-        from zsmalloc.zs.core import zs_pages_compacted
+        """The pool's pages_compacted, 0 when not initialised."""
+        return 0 if self.pool is None else int(zs_pages_compacted(self.pool.state))
 
-        return int(zs_pages_compacted(self.pool.state))
+    def mm_stat(self) -> MmStat:
+        """The nine mm_stat columns (mirrors mm_stat_show)."""
+        zt = self.table
+        return build_mm_stat(
+            zt.stats,
+            int(zt.dev[0]["limit_pages"]),
+            self.total_pages(),
+            self.pages_compacted(),
+            self.profile.PAGE_SHIFT,
+        )
 
-    def mm_stat(self) -> list[int]:
-        """The nine mm_stat columns as integers."""
-        return mm_stat_values(self.stats, self.total_pages(), self.pages_compacted())
-
-    def io_stat(self) -> list[int]:
-        return [int(self.stats[i]) for i in (FAILED_READS, FAILED_WRITES)] + [
-            0,
-            int(self.stats[zs_stats.NOTIFY_FREE]),
-        ]
+    def io_stat(self) -> IoStat:
+        """The four io_stat columns (mirrors io_stat_show)."""
+        return IoStat.from_stats(self.table.stats)
 
     # -- sysfs-style access ----------------------------------------------------------
     def attributes(self) -> dict[str, str]:
@@ -446,21 +476,16 @@ class Zram:
             attrs.update(recomp_algorithm=RW, recompress=WO)
         return dict(sorted(attrs.items()))
 
-    def read_attr(self, name: str) -> str:
-        """The text ``cat /sys/block/zramN/<name>`` prints."""
-        mode = self.attributes().get(name)
-        if mode is None:
-            raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
-        if "r" not in mode:
-            raise SysfsError(f"{name} is write-only", errno=errno.EACCES)
+    def _show(self, name: str) -> str:
+        """The ``*_show`` handler of a readable attribute (the caller checked the mode)."""
         if name == "mm_stat":
-            return format_mm_stat(self.mm_stat())
+            return self.mm_stat().format()
         if name == "io_stat":
-            return format_io_stat(self.stats)
+            return self.io_stat().format()
         if name == "debug_stat":
-            return format_debug_stat(self.stats)
+            return format_debug_stat(self.table.stats)
         if name == "bd_stat":
-            return format_bd_stat(self.stats)
+            return format_bd_stat(self.table.stats, self.profile.PAGE_SHIFT)
         if name == "disksize":
             return f"{self.disksize}\n"
         if name == "initstate":
@@ -476,10 +501,19 @@ class Zram:
         if name == "backing_dev":
             return f"{self.backing_dev}\n" if self.backing_dev is not None else "none\n"
         if name == "writeback_limit":
-            return f"{self.bd_wb_limit}\n"
+            return f"{self.wb_limit.bd_wb_limit}\n"
         if name == "writeback_limit_enable":
-            return f"{int(self.wb_limit_enable)}\n"
-        raise AssertionError(name)  # pragma: no cover - every readable attribute is above
+            return f"{int(self.wb_limit.enable)}\n"
+        raise InvariantError(f"{name} is readable but has no show handler")
+
+    def read_attr(self, name: str) -> str:
+        """The text ``cat /sys/block/zramN/<name>`` prints."""
+        mode = self.attributes().get(name)
+        if mode is None:
+            raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
+        if "r" not in mode:
+            raise SysfsError(f"{name} is write-only", errno=errno.EACCES)
+        return self._show(name)
 
     def write_attr(self, name: str, value: str | int) -> None:
         """``echo value > /sys/block/zramN/<name>``: refused writes raise SysfsError."""
@@ -518,10 +552,11 @@ class Zram:
         past the end returns nothing and one crossing it is cut short; a
         discard must lie inside the device (blk_ioctl_discard, EINVAL).
         """
-        if offset < 0 or length < 0 or offset % PAGE_SIZE or length % PAGE_SIZE:
+        page_size = self.profile.page_size
+        if offset < 0 or length < 0 or offset % page_size or length % page_size:
             raise SysfsError(
                 f"{op} at {offset}+{length}: I/O on {self.name} must be aligned to its "
-                f"{PAGE_SIZE}-byte blocks",
+                f"{page_size}-byte blocks",
                 errno=errno.EINVAL,
             )
         if op == "discard" and offset + length > self.disksize:
@@ -552,15 +587,16 @@ class Zram:
             else (np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
         )
         length = self._io_length("write", offset, buf.size)
-        first = offset >> PAGE_SHIFT
-        for k in range(length >> PAGE_SHIFT):
-            err = self.zram_write_page(first + k, buf[k * PAGE_SIZE : (k + 1) * PAGE_SIZE])
+        page_size, page_shift = self.profile.page_size, self.profile.PAGE_SHIFT
+        first = offset >> page_shift
+        for k in range(length >> page_shift):
+            err = self.zram_write_page(first + k, buf[k * page_size : (k + 1) * page_size])
             if err:
-                self.stats[FAILED_WRITES] += 1
+                self.table.stats[0]["failed_writes"] += 1
                 raise OutOfMemoryError(
                     f"{self.name}: store of slot {first + k} refused: "
                     f"{errno.errorcode.get(-err, err)} (over mem_limit "
-                    f"{int(self.stats[LIMIT_PAGES])} pages); write(2) would fail with EIO",
+                    f"{int(self.table.dev[0]['limit_pages'])} pages); write(2) would fail with EIO",
                     errno=-err,
                 )
             self._accessed(first + k)
@@ -570,24 +606,17 @@ class Zram:
         """Mirrors zram_write_page(): same-filled, else compress and store; 0 or -errno."""
         same, word = page_same_filled(page)
         if same:
-            zram_write_same(
-                self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, word
-            )
+            zram_write_same(self.pool.state, self.table, index, word)
             return 0
-        comp = bytes(self.comps[ZRAM_PRIMARY_COMP].compress(page.tobytes()))
-        comp_len = len(comp)
-        data = page if comp_len >= self.huge_class_size else np.frombuffer(comp, dtype=np.uint8)
+        comp = bytes(self.comps[ZRAM_PRIMARY_COMP].compress(page))
         return int(
             zram_write_obj(
                 self.pool.state,
-                self.handle,
-                self.flags,
-                self.stats,
-                self.bd_map,
+                self.table,
                 index,
-                comp_len,
-                self.huge_class_size,
-                np.ascontiguousarray(data),
+                len(comp),
+                np.ascontiguousarray(page),
+                np.frombuffer(comp, dtype=np.uint8),
             )
         )
 
@@ -597,33 +626,35 @@ class Zram:
         As on the real device, a read past the end is cut short (EOF).
         """
         length = self._io_length("read", offset, length)
-        first = offset >> PAGE_SHIFT
+        page_shift = self.profile.PAGE_SHIFT
+        first = offset >> page_shift
         out = bytearray()
-        for index in range(first, first + (length >> PAGE_SHIFT)):
+        for index in range(first, first + (length >> page_shift)):
             out += self.zram_read_page(index)
             self._accessed(index)
         return bytes(out)
 
     def zram_read_page(self, index: int) -> bytes:
         """Mirrors zram_read_page(): WB from the backing file, else from the pool."""
-        f = int(self.flags[index])
-        if f & ZRAM_WB:
-            from zsmalloc.zram.writeback import read_from_bdev
-
-            self.stats[BD_READS] += 1
-            return read_from_bdev(self, int(self.handle[index]))
+        zt = self.table
+        if zt.flags[index] & self.layout.ZRAM_WB:
+            if self.backing_dev is None:
+                raise InvariantError(f"slot {index} is written back but there is no backing_dev")
+            zt.stats[0]["bd_reads"] += 1
+            return read_from_bdev(self.backing_dev, int(zt.handle[index]), self.profile.page_size)
         return self.read_from_zspool(index)
 
     def read_from_zspool(self, index: int) -> bytes:
         """Mirrors zram_read_from_zspool(): fill word, raw huge page, or decompress."""
-        f = int(self.flags[index])
-        if f & ZRAM_SAME or self.handle[index] == 0:
-            return np.full(PAGE_SIZE // 8, self.handle[index], dtype=np.int64).tobytes()
-        dst = np.empty(PAGE_SIZE, dtype=np.uint8)
-        size = int(zram_read_obj(self.pool.state, self.handle, self.flags, index, dst))
-        if size == PAGE_SIZE:
+        zt, lay = self.table, self.layout
+        f = int(zt.flags[index])
+        if f & lay.ZRAM_SAME or zt.handle[index] == 0:
+            return np.full(lay.PAGE_SIZE // 8, zt.handle[index], dtype=np.int64).tobytes()
+        dst = np.empty(lay.PAGE_SIZE, dtype=np.uint8)
+        size = int(zram_read_obj(self.pool.state, zt, index, dst))
+        if size == lay.PAGE_SIZE:
             return dst.tobytes()
-        prio = int(zram_get_priority(self.flags, index))
+        prio = zram_get_priority(lay, f)
         return bytes(self.comps[prio].decompress(dst[:size].tobytes()))
 
     def discard(self, offset: int, length: int) -> None:
@@ -636,16 +667,10 @@ class Zram:
         """
         length = self._io_length("discard", offset, length)
         if length:
+            page_shift = self.profile.PAGE_SHIFT
             zram_discard_range(
-                self.pool.state,
-                self.handle,
-                self.flags,
-                self.stats,
-                self.bd_map,
-                offset >> PAGE_SHIFT,
-                length >> PAGE_SHIFT,
+                self.pool.state, self.table, offset >> page_shift, length >> page_shift
             )
-            self._forget_actime(offset >> PAGE_SHIFT, length >> PAGE_SHIFT)
 
     def slot_free_notify(self, index: int) -> None:
         """Mirrors zram_slot_free_notify(): the swap layer freed swap slot ``index``.
@@ -658,10 +683,7 @@ class Zram:
             raise SysfsError(
                 f"slot_free_notify: slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL
             )
-        zram_discard_range(
-            self.pool.state, self.handle, self.flags, self.stats, self.bd_map, index, 1
-        )
-        self._forget_actime(index, 1)
+        zram_discard_range(self.pool.state, self.table, index, 1)
 
     # -- writeback and recompression (own modules) ----------------------------------
     def _require_writeback(self, attr: str) -> None:
@@ -677,30 +699,29 @@ class Zram:
             )
 
     def set_backing_dev(self, text: str) -> None:
-        from zsmalloc.zram.writeback import backing_dev_store
-
+        """Mirrors backing_dev_store() (see :mod:`zsmalloc.zram.writeback`)."""
         self._require_writeback("backing_dev")
-        backing_dev_store(self, text)
+        path, bitmap = backing_dev_store(text, self.initstate, self.profile.PAGE_SHIFT)
+        self.backing_dev = path
+        self.table = self.table._replace(bd_map=bitmap)  # before init: an empty table
 
     def writeback(self, text: str) -> None:
-        from zsmalloc.zram.writeback import writeback_store
-
+        """Mirrors writeback_store() (see :mod:`zsmalloc.zram.writeback`)."""
         self._require_writeback("writeback")
         writeback_store(self, text)
 
     def set_writeback_limit(self, text: str) -> None:
         """Mirrors writeback_limit_store(): a u64 in 4 KiB units, stored as written."""
         self._require_writeback("writeback_limit")
-        self.bd_wb_limit = kstrtoull(text, 10, attr="writeback_limit")
+        writeback_limit_store(self.wb_limit, text)
 
     def set_writeback_limit_enable(self, text: str) -> None:
         """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
         self._require_writeback("writeback_limit_enable")
-        self.wb_limit_enable = kstrtoull(text, 10, attr="writeback_limit_enable") != 0
+        writeback_limit_enable_store(self.wb_limit, text)
 
     def recompress(self, text: str) -> None:
-        from zsmalloc.zram.recompress import recompress_store
-
+        """Mirrors recompress_store() (see :mod:`zsmalloc.zram.recompress`)."""
         self._require_multi_comp("recompress")
         recompress_store(self, text)
 
@@ -709,22 +730,21 @@ class Zram:
         """One slot's state: kind, size, flags and priority (for tests and the CLI)."""
         if not 0 <= index < self.nr_pages:
             raise SysfsError(f"slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL)
-        f = int(self.flags[index])
-        if f & ZRAM_WB:
+        lay = self.layout
+        f = int(self.table.flags[index])
+        if f & lay.ZRAM_WB:
             kind = "wb"
-        elif f & ZRAM_SAME:
+        elif f & lay.ZRAM_SAME:
             kind = "same"
-        elif f & ZRAM_HUGE:
+        elif f & lay.ZRAM_HUGE:
             kind = "huge"
-        elif zram_allocated(self.handle, self.flags, index):
+        elif zram_allocated(lay, f):
             kind = "compressed"
         else:
             kind = "empty"
-        from zsmalloc.zram.table import FLAG_NAMES
-
         return {
             "kind": kind,
-            "size": f & ZRAM_SIZE_MASK,
-            "flags": [n for bit, n in FLAG_NAMES.items() if f & bit],
-            "priority": int(zram_get_priority(self.flags, index)),
+            "size": zram_get_obj_size(lay, f),
+            "flags": lay.flag_names(f),
+            "priority": zram_get_priority(lay, f),
         }

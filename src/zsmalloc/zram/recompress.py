@@ -16,36 +16,38 @@ Rules that decide the numbers:
   INCOMPRESSIBLE;
 * an accepted result is a new object (``zs_malloc``), the old one is freed;
   ``mem_used_max`` is not updated and a huge slot loses HUGE.
+
+Slots change only through :mod:`zsmalloc.zram.table`; what this module needs of
+the device is the :class:`RecompressDevice` protocol (the device imports this
+module, never the other way round).
 """
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from zsmalloc.errors import SysfsError
 from zsmalloc.kparse import kstrtouint, kstrtoull, next_args
+from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.postprocess import PpCtl
-from zsmalloc.zram.stats import COMPR_DATA_SIZE, PAGES_STORED
 from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
-    ZRAM_COMP_PRIORITY_BIT1,
-    ZRAM_HUGE,
-    ZRAM_IDLE,
-    ZRAM_INCOMPRESSIBLE,
-    ZRAM_PP_SLOT,
-    ZRAM_SAME,
-    ZRAM_SIZE_MASK,
-    ZRAM_WB,
+    ZramTable,
+    slot_layout,
+    slot_store_obj,
     zram_allocated,
-    zram_free_page,
+    zram_get_obj_size,
     zram_get_priority,
 )
+from zsmalloc.zs.size_class import class_table
 
 if TYPE_CHECKING:
-    from zsmalloc.zram.device import Zram
+    from zsmalloc.zs.pool import Pool
 
 RECOMPRESS_IDLE = 1 << 0
 RECOMPRESS_HUGE = 1 << 1
@@ -57,46 +59,83 @@ _MODES = {
 _U64_MAX = (1 << 64) - 1
 
 
-def scan_slots_for_recompress(zram: Zram, mode: int, prio_max: int, ctl: PpCtl) -> None:
+@dataclass
+class RecompBudget:
+    """``num_recomp_pages``: max_pages, which recompress_slot() lowers through a pointer."""
+
+    num_recomp_pages: int = _U64_MAX
+
+
+class RecompressDevice(Protocol):
+    """What recompression reads of the device (:class:`zsmalloc.zram.device.Zram`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def profile(self) -> KernelProfile: ...
+    @property
+    def initstate(self) -> bool: ...
+    @property
+    def nr_pages(self) -> int: ...
+    @property
+    def table(self) -> ZramTable: ...
+    @property
+    def pool(self) -> Pool: ...
+    @property
+    def zram_max_comps(self) -> int: ...
+    @property
+    def num_active_comps(self) -> int: ...
+    @property
+    def comp_algs(self) -> Sequence[str | None]: ...
+    @property
+    def comps(self) -> Sequence[Any]: ...
+    def read_from_zspool(self, index: int) -> bytes: ...
+
+
+def scan_slots_for_recompress(ctl: PpCtl, mode: int, prio_max: int) -> None:
     """Mirrors scan_slots_for_recompress()."""
-    flags = zram.flags
-    for index in range(zram.nr_pages):
+    lay, flags = ctl.lay, ctl.zt.flags
+    for index in range(flags.size):
         f = int(flags[index])
-        if not zram_allocated(zram.handle, flags, index):
+        if not zram_allocated(lay, f):
             continue
-        if mode & RECOMPRESS_IDLE and not f & ZRAM_IDLE:
+        if mode & RECOMPRESS_IDLE and not f & lay.ZRAM_IDLE:
             continue
-        if mode & RECOMPRESS_HUGE and not f & ZRAM_HUGE:
+        if mode & RECOMPRESS_HUGE and not f & lay.ZRAM_HUGE:
             continue
-        if f & (ZRAM_WB | ZRAM_SAME | ZRAM_INCOMPRESSIBLE):
+        if f & (lay.ZRAM_WB | lay.ZRAM_SAME | lay.ZRAM_INCOMPRESSIBLE):
             continue
-        if zram_get_priority(flags, index) + 1 >= prio_max:
+        if zram_get_priority(lay, f) + 1 >= prio_max:
             continue  # already compressed with the same or a higher priority
-        ctl.place_pp_slot(flags, index)
+        ctl.place_pp_slot(index)
 
 
 def recompress_slot(
-    zram: Zram, index: int, budget: list[int], threshold: int, prio: int, prio_max: int
+    dev: RecompressDevice,
+    index: int,
+    budget: RecompBudget,
+    threshold: int,
+    prio: int,
+    prio_max: int,
 ) -> int:
-    """Mirrors recompress_slot() (6.18): 0 or -errno; ``budget[0]`` is num_recomp_pages."""
-    from zsmalloc.zs.core import zs_malloc, zs_obj_write
-
-    flags, handle = zram.flags, zram.handle
-    if handle[index] == 0:
+    """Mirrors recompress_slot() (6.18): 0 or -errno; every slot tried spends ``budget``."""
+    zt, lay = dev.table, slot_layout(dev.profile)
+    flags = zt.flags
+    if zt.handle[index] == 0:
         return -errno.EINVAL
-    comp_len_old = int(flags[index] & ZRAM_SIZE_MASK)
+    comp_len_old = zram_get_obj_size(lay, flags[index])
     if comp_len_old < threshold:
         return 0  # already small enough
-    page = zram.read_from_zspool(index)
-    flags[index] &= ~ZRAM_IDLE
-    lookup = zram.pool.table.lookup_class_index
+    page = dev.read_from_zspool(index)
+    flags[index] &= ~lay.ZRAM_IDLE
+    lookup = dev.pool.table.lookup_class_index
     class_index_old = lookup(comp_len_old)
-    prio = max(prio, int(zram_get_priority(flags, index)) + 1)
+    prio = max(prio, zram_get_priority(lay, flags[index]) + 1)
     if prio >= prio_max:
         return 0
     accepted: bytes | None = None
     while prio < prio_max:
-        comp = zram.comps[prio]
+        comp = dev.comps[prio]
         if comp is None:
             prio += 1
             continue
@@ -106,35 +145,24 @@ def recompress_slot(
             continue
         accepted = out
         break
-    if budget[0]:
-        budget[0] -= 1
+    if budget.num_recomp_pages:
+        budget.num_recomp_pages -= 1
     if accepted is None:
-        if prio >= zram.num_active_comps:
-            flags[index] |= ZRAM_INCOMPRESSIBLE
+        if prio >= dev.num_active_comps:
+            flags[index] |= lay.ZRAM_INCOMPRESSIBLE
         return 0
-    st = zram.pool.state
-    h = int(zs_malloc(st, len(accepted)))
-    if h <= 0:
-        return h if h < 0 else -errno.ENOMEM
-    zs_obj_write(st, h, np.frombuffer(accepted, dtype=np.uint8).copy(), len(accepted))
-    zram_free_page(st, handle, flags, zram.stats, zram.bd_map, index)
-    zram._forget_actime(index, 1)
-    handle[index] = h
-    flags[index] = (
-        (flags[index] & ~ZRAM_SIZE_MASK) | len(accepted) | (prio << ZRAM_COMP_PRIORITY_BIT1)
-    )
-    zram.stats[COMPR_DATA_SIZE] += len(accepted)
-    zram.stats[PAGES_STORED] += 1
-    return 0
+    data = np.frombuffer(accepted, dtype=np.uint8).copy()
+    prio_flags = prio << lay.ZRAM_COMP_PRIORITY_BIT1
+    return int(slot_store_obj(dev.pool.state, zt, index, len(accepted), data, prio_flags, False))
 
 
-def recompress_store(zram: Zram, text: str) -> None:
+def recompress_store(dev: RecompressDevice, text: str) -> None:
     """Mirrors recompress_store() (6.18): parse, pick the priority range, scan, recompress."""
     mode = 0
-    budget = [_U64_MAX]
+    budget = RecompBudget()
     threshold = 0
     alg: str | None = None
-    prio, prio_max = 1, zram.zram_max_comps
+    prio, prio_max = 1, dev.zram_max_comps
     for key, val in next_args(text):
         if not val:
             raise fail("recompress", text, errno.EINVAL, f"{key} needs a value")
@@ -143,7 +171,7 @@ def recompress_store(zram: Zram, text: str) -> None:
             if not mode:
                 raise fail("recompress", text, errno.EINVAL, f"unknown type {val!r}")
         elif key == "max_pages":
-            budget[0] = kstrtoull(val, 10, attr="recompress")
+            budget.num_recomp_pages = kstrtoull(val, 10, attr="recompress")
         elif key == "threshold":
             threshold = kstrtouint(val, 10, attr="recompress")
         elif key == "algo":
@@ -151,35 +179,38 @@ def recompress_store(zram: Zram, text: str) -> None:
         elif key == "priority":
             prio = kstrtouint(val, 10, attr="recompress") or 1
             prio_max = prio + 1
-    if threshold >= (zram.huge_class_size or 3625):
+    # the driver's huge_class_size; before any pool exists, the one the profile gives
+    huge_class_size = int(dev.table.dev[0]["huge_class_size"])
+    if not huge_class_size:
+        huge_class_size = class_table(dev.profile).huge_class_size
+    if threshold >= huge_class_size:
         raise fail("recompress", text, errno.EINVAL, "threshold must be below huge_class_size")
-    if not zram.initstate:
-        raise fail("recompress", text, errno.EINVAL, f"{zram.name} is not initialised")
+    if not dev.initstate:
+        raise fail("recompress", text, errno.EINVAL, f"{dev.name} is not initialised")
     if alg is not None:
-        found = next(
-            (p for p in range(prio, zram.zram_max_comps) if zram.comp_algs[p] == alg), None
-        )
+        found = next((p for p in range(prio, dev.zram_max_comps) if dev.comp_algs[p] == alg), None)
         if found is None:
             raise fail("recompress", text, errno.EINVAL, f"no secondary algorithm {alg!r}")
         prio, prio_max = found, found + 1
-    prio_max = min(prio_max, zram.num_active_comps)
+    prio_max = min(prio_max, dev.num_active_comps)
     if prio >= prio_max:
         raise fail(
             "recompress", text, errno.EINVAL, "no secondary algorithm in that priority range"
         )
-    ctl = PpCtl()
-    scan_slots_for_recompress(zram, mode, prio_max, ctl)
+    zt = dev.table
+    ctl = PpCtl(zt, slot_layout(dev.profile))
+    scan_slots_for_recompress(ctl, mode, prio_max)
     err = 0
     while (sel := ctl.select_pp_slot()) is not None:
-        if not budget[0]:
+        if not budget.num_recomp_pages:
             break
         bid, index = sel
-        if zram.flags[index] & ZRAM_PP_SLOT:
-            err = recompress_slot(zram, index, budget, threshold, prio, prio_max)
-        ctl.release_pp_slot(zram.flags, bid)
+        if zt.flags[index] & ctl.lay.ZRAM_PP_SLOT:
+            err = recompress_slot(dev, index, budget, threshold, prio, prio_max)
+        ctl.release_pp_slot(bid)
         if err:
             break
-    ctl.drain(zram.flags)
+    ctl.drain()
     if err:
         raise SysfsError(
             f"recompress <- {text.strip()!r}: {errno.errorcode.get(-err, err)}", errno=-err

@@ -1,11 +1,13 @@
 """Replay a zram size trace on the model and compare every ``m`` line.
 
 The trace (:mod:`zsmalloc.zram.trace`) says which slot got how many bytes;
-this drives the slot layer of :mod:`zsmalloc.zram.table` on a fresh pool, the
+this drives the slot table of :mod:`zsmalloc.zram.table` on a fresh pool, the
 way zram_write_page / zram_bio_discard / compact_store drive the kernel's,
 and after every ``m`` line compares the model's nine mm_stat columns with the
 kernel's.  The whole loop is one numba function, so millions of operations
 replay at allocator speed; it stops at the first mismatch and returns where.
+The model's row is built by :func:`zsmalloc.zram.stats.mm_stat_show`, the same
+code the device's ``mm_stat`` runs.
 
 Same-filled writes carry no fill word in the trace; the word does not affect
 any counter, so 0 is stored.
@@ -14,24 +16,21 @@ any counter, so 0 is stored.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.zram.stats import (
-    LIMIT_PAGES,
-    MAX_USED_PAGES,
-    MM_STAT_COLUMNS,
-    PAGE_SHIFT,
-    PAGE_SIZE,
-    mm_stat_values,
-    new_stats,
-)
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zram.stats import MM_STAT_COLUMNS, MM_STAT_DTYPE, MmStat, build_mm_stat, mm_stat_show
 from zsmalloc.zram.table import (
+    ZramTable,
+    mem_limit_pages,
     new_table,
+    slot_layout,
     zram_create_pool,
     zram_discard_range,
+    zram_reset_max_used,
     zram_write_obj,
     zram_write_same,
 )
@@ -50,63 +49,61 @@ from zsmalloc.zs.state import PoolState
 
 
 @njit
-def model_mm_stat(st: PoolState, stats: np.ndarray, out: np.ndarray) -> None:
-    """Fill ``out`` with the nine mm_stat columns (mirrors mm_stat_show)."""
-    out[0] = stats[7] << PAGE_SHIFT  # PAGES_STORED
-    out[1] = stats[0]  # COMPR_DATA_SIZE
-    out[2] = zs_get_total_pages(st) << PAGE_SHIFT
-    out[3] = stats[LIMIT_PAGES] << PAGE_SHIFT
-    out[4] = stats[MAX_USED_PAGES] << PAGE_SHIFT
-    out[5] = stats[4]  # SAME_PAGES
-    out[6] = zs_pages_compacted(st)
-    out[7] = stats[5]  # HUGE_PAGES
-    out[8] = stats[6]  # HUGE_PAGES_SINCE
+def _row_equal(words: np.ndarray, expected: np.ndarray) -> bool:
+    """One mm_stat row (its int64 words) equal to a trace row, column for column."""
+    for c in range(words.size):  # noqa: SIM110 - a plain loop: no allocation under numba
+        if words[c] != expected[c]:
+            return False
+    return True
 
 
 @njit
 def replay_ops(
     st: PoolState,
+    zt: ZramTable,
     op: np.ndarray,
     a: np.ndarray,
     b: np.ndarray,
     mrows: np.ndarray,
-    handle: np.ndarray,
-    flags: np.ndarray,
-    stats: np.ndarray,
-    bd_map: np.ndarray,
-    huge_class_size: int,
     row: np.ndarray,
+    row_words: np.ndarray,
 ) -> tuple[int, int]:
-    """Run every op; returns (index of the first mismatching ``m`` op or -1, m lines checked)."""
+    """Run every op; returns (index of the first mismatching ``m`` op or -1, m lines checked).
+
+    ``a`` holds the slot, the limit in pages (``l``, converted by the caller) or
+    the row of ``mrows`` (``m``); ``b`` the size of a ``w``.  ``row`` is the
+    model's :data:`MM_STAT_DTYPE` record and ``row_words`` the same bytes as int64.
+    """
     no_data = np.empty(0, dtype=np.uint8)
+    s = zt.stats[0]
     checked = 0
     for i in range(op.size):
         code = op[i]
         if code == OP_WRITE:
-            if (
-                zram_write_obj(
-                    st, handle, flags, stats, bd_map, a[i], b[i], huge_class_size, no_data
-                )
-                != 0
-            ):
-                stats[2] += 1  # FAILED_WRITES
+            if zram_write_obj(st, zt, a[i], b[i], no_data, no_data) != 0:
+                s["failed_writes"] += 1
         elif code == OP_SAME:
-            zram_write_same(st, handle, flags, stats, bd_map, a[i], 0)
+            zram_write_same(st, zt, a[i], 0)
         elif code == OP_DISCARD:
-            zram_discard_range(st, handle, flags, stats, bd_map, a[i], 1)
+            zram_discard_range(st, zt, a[i], 1)
         elif code == OP_COMPACT:
             zs_compact(st)
         elif code == OP_LIMIT:
-            stats[LIMIT_PAGES] = (a[i] + PAGE_SIZE - 1) >> PAGE_SHIFT
+            zt.dev[0]["limit_pages"] = a[i]
         elif code == OP_RESET_MAX:
-            stats[MAX_USED_PAGES] = zs_get_total_pages(st)
+            zram_reset_max_used(st, zt)
         elif code == OP_MM_STAT:
-            model_mm_stat(st, stats, row)
+            mm_stat_show(
+                row,
+                zt.stats,
+                zt.dev[0]["limit_pages"],
+                zs_get_total_pages(st),
+                zs_pages_compacted(st),
+                zt.layout[0]["PAGE_SHIFT"],
+            )
             checked += 1
-            k = a[i]
-            for c in range(9):
-                if row[c] != mrows[k, c]:
-                    return i, checked
+            if not _row_equal(row_words, mrows[a[i]]):
+                return i, checked
     return -1, checked
 
 
@@ -121,9 +118,9 @@ class ReplayResult:
     seconds: float
     ops_replayed: int = 0  # up to and including the first mismatch
     mismatch_line: int | None = None
-    kernel_row: list[int] = field(default_factory=list)
-    model_row: list[int] = field(default_factory=list)
-    final_mm_stat: list[int] = field(default_factory=list)
+    kernel_row: MmStat | None = None
+    model_row: MmStat | None = None
+    final_mm_stat: MmStat | None = None
 
     @property
     def ok(self) -> bool:
@@ -135,13 +132,18 @@ class ReplayResult:
 
     @property
     def differing_columns(self) -> list[str]:
+        if self.kernel_row is None or self.model_row is None:
+            return []
         return [
-            MM_STAT_COLUMNS[c]
-            for c in range(min(len(self.kernel_row), len(self.model_row)))
-            if self.kernel_row[c] != self.model_row[c]
+            name
+            for name, k, m in zip(MM_STAT_COLUMNS, self.kernel_row, self.model_row, strict=True)
+            if k != m
         ]
 
     def to_dict(self) -> dict[str, object]:
+        def row(r: MmStat | None) -> list[int] | None:
+            return list(r) if r is not None else None
+
         return {
             "path": self.path,
             "ok": self.ok,
@@ -152,36 +154,48 @@ class ReplayResult:
             "seconds": round(self.seconds, 6),
             "ops_per_second": round(self.ops_per_second, 1),
             "mismatch_line": self.mismatch_line,
-            "kernel": self.kernel_row or None,
-            "model": self.model_row or None,
+            "kernel": row(self.kernel_row),
+            "model": row(self.model_row),
             "differing_columns": self.differing_columns or None,
-            "final_mm_stat": self.final_mm_stat,
+            "final_mm_stat": row(self.final_mm_stat),
         }
 
 
-def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
-    """Replay ``trace`` on a fresh device model and compare every ``m`` line."""
+def replay(trace: Trace, profile: KernelProfile = DEFAULT_PROFILE) -> ReplayResult:
+    """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line."""
+    page_size = profile.page_size
     nr_slots = int(trace.a[trace.op <= OP_DISCARD].max(initial=-1)) + 1
     if trace.disksize is not None:
-        nr_slots = max(nr_slots, (trace.disksize + PAGE_SIZE - 1) // PAGE_SIZE)
-    pool = zram_create_pool(nr_slots, chain_size)
+        nr_slots = max(nr_slots, (trace.disksize + page_size - 1) // page_size)
+    pool = zram_create_pool(profile, nr_slots)
     st = pool.state
-    from zsmalloc.zs.core import zs_huge_class_size
-
-    huge_class_size = int(zs_huge_class_size(st))
-    handle, flags = new_table(nr_slots)
-    stats = new_stats()
+    zt = new_table(profile, nr_slots)
+    lay = slot_layout(profile)
+    zt.dev[0]["huge_class_size"] = pool.huge_class_size
     limit = trace.header.get("mem_limit", "0")  # a limit set before the recording started
-    stats[LIMIT_PAGES] = (int(limit) + PAGE_SIZE - 1) >> PAGE_SHIFT if limit.isdigit() else 0
-    bd_map = np.zeros(1, dtype=np.uint8)
-    row = np.zeros(9, dtype=np.int64)
-    tables = (handle, flags, stats, bd_map, huge_class_size, row)
+    if limit.isdigit():
+        zt.dev[0]["limit_pages"] = mem_limit_pages(lay, int(limit))
+    # ``l`` lines carry bytes; the loop stores pages, converted here by the one formula
+    a = trace.a
+    limits = trace.op == OP_LIMIT
+    if limits.any():
+        a = a.copy()
+        a[limits] = mem_limit_pages(lay, a[limits])
+    row = np.zeros(1, MM_STAT_DTYPE)
+    row_words = row.view(np.int64)
+    args = (zt, trace.op, a, trace.b, trace.mrows, row, row_words)
     # compile (or load from the cache) before the clock starts: an empty run, same types
-    replay_ops(st, trace.op[:0], trace.a[:0], trace.b[:0], trace.mrows, *tables)
+    replay_ops(st, zt, trace.op[:0], a[:0], trace.b[:0], trace.mrows, row, row_words)
     t0 = time.perf_counter()
-    bad, checked = replay_ops(st, trace.op, trace.a, trace.b, trace.mrows, *tables)
+    bad, checked = replay_ops(st, *args)
     seconds = time.perf_counter() - t0
-    final = mm_stat_values(stats, int(zs_get_total_pages(st)), int(zs_pages_compacted(st)))
+    final = build_mm_stat(
+        zt.stats,
+        int(zt.dev[0]["limit_pages"]),
+        int(zs_get_total_pages(st)),
+        int(zs_pages_compacted(st)),
+        profile.PAGE_SHIFT,
+    )
     result = ReplayResult(
         trace.path,
         len(trace),
@@ -193,6 +207,6 @@ def replay(trace: Trace, chain_size: int = 8) -> ReplayResult:
     )
     if bad >= 0:
         result.mismatch_line = int(trace.line_of[bad])
-        result.kernel_row = [int(v) for v in trace.mrows[trace.a[bad]]]
-        result.model_row = [int(v) for v in row]
+        result.kernel_row = MmStat(*(int(v) for v in trace.mrows[trace.a[bad]]))
+        result.model_row = MmStat.from_record(row[0])
     return result

@@ -4,11 +4,16 @@ Mirrors ``struct zram_stats`` (drivers/block/zram/zram_drv.h, 6.18) and the
 show functions ``mm_stat_show``, ``io_stat_show``, ``debug_stat_show`` and
 ``bd_stat_show`` in drivers/block/zram/zram_drv.c (6.18).
 
-All counters live in one ``int64`` array indexed by the constants below, so
-numba hot loops (trace replay, the slot layer) update them in place and the
-Python side reads the same array: one source of truth, as the kernel's atomic
-counters are.  Derived values (``orig_data_size = pages_stored * PAGE``) are
-computed when read, never stored.
+The counters are one record of :data:`ZRAM_STATS_DTYPE` in a one-element array:
+numba hot loops (trace replay, the slot table) update it in place by name
+(``s = stats[0]; s["pages_stored"] += 1``, compiled to the same load and store as
+indexing an int64 array) and the Python side reads the same record: one source of
+truth, as the kernel's atomic counters are.  A plain structured array, not a
+``np.recarray`` view: numba's dispatcher types an ndarray subclass the slow way,
+about 2 µs on every call from Python.  Only counters live here;
+``zram->limit_pages`` is device state (:data:`zsmalloc.zram.table.ZRAM_DEVICE_DTYPE`).
+Derived values (``orig_data_size = pages_stored << PAGE_SHIFT``) are computed when
+read, by :func:`mm_stat_show`, the one place that builds the nine mm_stat columns.
 
 Formats (spec zram.md §2.15, checked against the live 6.18.44 device):
 
@@ -26,25 +31,33 @@ from typing import NamedTuple
 
 import numpy as np
 
-PAGE_SIZE = 4096
-PAGE_SHIFT = 12
+from zsmalloc._jit import njit
 
-# -- struct zram_stats (6.18 BTF order), then device fields kept beside them ----
-COMPR_DATA_SIZE = 0
-FAILED_READS = 1
-FAILED_WRITES = 2
-NOTIFY_FREE = 3
-SAME_PAGES = 4
-HUGE_PAGES = 5
-HUGE_PAGES_SINCE = 6
-PAGES_STORED = 7
-MAX_USED_PAGES = 8
-MISS_FREE = 9
-BD_COUNT = 10  # WRITEBACK builds: backing blocks in use or reserved
-BD_READS = 11
-BD_WRITES = 12
-LIMIT_PAGES = 13  # zram->limit_pages (not a stat, but read by the hot path)
-NR_STATS = 14
+# struct zram_stats, 6.18 BTF order.  Every field is an atomic64_t in the kernel.
+ZRAM_STATS_DTYPE = np.dtype(
+    [
+        ("compr_data_size", np.int64),  # bytes of stored objects (huge ones count PAGE_SIZE)
+        ("failed_reads", np.int64),
+        ("failed_writes", np.int64),
+        ("notify_free", np.int64),  # slots freed by swap_slot_free_notify or discard
+        ("same_pages", np.int64),  # slots holding a same-filled word, no object
+        ("huge_pages", np.int64),  # slots holding a raw PAGE_SIZE object
+        ("huge_pages_since", np.int64),  # huge stores since init (never decremented)
+        ("pages_stored", np.int64),  # slots holding anything (object, same, WB)
+        ("max_used_pages", np.int64),  # mem_used_max, in pages
+        ("miss_free", np.int64),  # slot_free_notify could not take the slot lock
+        ("bd_count", np.int64),  # WRITEBACK: backing blocks in use or reserved
+        ("bd_reads", np.int64),
+        ("bd_writes", np.int64),
+    ],
+    align=True,
+)
+
+
+def new_stats() -> np.ndarray:
+    """A zeroed counter record (what ``reset`` leaves behind), in a one-element array."""
+    return np.zeros(1, ZRAM_STATS_DTYPE)
+
 
 class MmStat(NamedTuple):
     """The nine columns of ``/sys/block/zramN/mm_stat``, in the kernel's order.
@@ -86,59 +99,77 @@ class MmStat(NamedTuple):
 
 
 MM_STAT_COLUMNS: tuple[str, ...] = MmStat._fields
-MM_STAT_DTYPE = np.dtype([(name, np.int64) for name in MM_STAT_COLUMNS])
+# Nine int64 at offsets 0, 8, ... 64: an (n, 9) int64 row array views as n of these.
+MM_STAT_DTYPE = np.dtype([(name, np.int64) for name in MM_STAT_COLUMNS], align=True)
 
 
-def new_stats() -> np.ndarray:
-    """A zeroed counter array (what ``reset`` leaves behind)."""
-    return np.zeros(NR_STATS, dtype=np.int64)
+@njit
+def mm_stat_show(
+    out: np.ndarray,
+    stats: np.ndarray,
+    limit_pages: int,
+    total_pages: int,
+    pages_compacted: int,
+    page_shift: int,
+) -> None:
+    """Fill ``out[0]`` (a :data:`MM_STAT_DTYPE` record) as mm_stat_show() prints it.
 
-
-def mm_stat_values(stats: np.ndarray, total_pages: int, pages_compacted: int) -> list[int]:
-    """The nine mm_stat columns, in bytes or pages as the kernel prints them.
-
-    Mirrors mm_stat_show(): ``total_pages`` is zs_get_total_pages() and
-    ``pages_compacted`` the pool's, both 0 when the device is not initialised.
+    Mirrors mm_stat_show() in drivers/block/zram/zram_drv.c (6.18): ``total_pages`` is
+    zs_get_total_pages() and ``pages_compacted`` the pool's, both 0 when the device is
+    not initialised; ``limit_pages`` is zram->limit_pages.  Compiled, so the trace
+    replay loop calls the same code as :meth:`Zram.mm_stat`.
     """
-    return [
-        int(stats[PAGES_STORED]) << PAGE_SHIFT,
-        int(stats[COMPR_DATA_SIZE]),
-        total_pages << PAGE_SHIFT,
-        int(stats[LIMIT_PAGES]) << PAGE_SHIFT,
-        int(stats[MAX_USED_PAGES]) << PAGE_SHIFT,
-        int(stats[SAME_PAGES]),
-        pages_compacted,
-        int(stats[HUGE_PAGES]),
-        int(stats[HUGE_PAGES_SINCE]),
-    ]
+    s = stats[0]
+    m = out[0]
+    m["orig_data_size"] = s["pages_stored"] << page_shift
+    m["compr_data_size"] = s["compr_data_size"]
+    m["mem_used_total"] = total_pages << page_shift
+    m["mem_limit"] = limit_pages << page_shift
+    m["mem_used_max"] = s["max_used_pages"] << page_shift
+    m["same_pages"] = s["same_pages"]
+    m["pages_compacted"] = pages_compacted
+    m["huge_pages"] = s["huge_pages"]
+    m["huge_pages_since"] = s["huge_pages_since"]
 
 
-def format_mm_stat(values: list[int] | tuple[int, ...] | np.ndarray) -> str:
-    """Mirrors mm_stat_show(): ``%8llu`` fields joined by one space."""
-    return " ".join(f"{int(v):8d}" for v in values) + "\n"
+def build_mm_stat(
+    stats: np.ndarray, limit_pages: int, total_pages: int, pages_compacted: int, page_shift: int
+) -> MmStat:
+    """The nine columns as an :class:`MmStat` (see :func:`mm_stat_show`)."""
+    out = np.zeros(1, MM_STAT_DTYPE)
+    mm_stat_show(out, stats, limit_pages, total_pages, pages_compacted, page_shift)
+    return MmStat.from_record(out[0])
 
 
-def parse_mm_stat(text: str) -> list[int]:
-    """The nine integers of an mm_stat line (kernel or model)."""
-    fields = text.split()
-    if len(fields) != 9:
-        raise ValueError(f"mm_stat: expected 9 fields, found {len(fields)}: {text!r}")
-    return [int(f) for f in fields]
+class IoStat(NamedTuple):
+    """The four columns of ``/sys/block/zramN/io_stat``, in the kernel's order."""
 
+    failed_reads: int
+    failed_writes: int
+    invalid_io: int  # a literal 0 since ~6.4 (the counter was removed)
+    notify_free: int
 
-def format_io_stat(stats: np.ndarray) -> str:
-    """Mirrors io_stat_show(): the third field has been a literal 0 since ~6.4."""
-    return (
-        f"{int(stats[FAILED_READS]):8d} {int(stats[FAILED_WRITES]):8d} 0 "
-        f"{int(stats[NOTIFY_FREE]):8d}\n"
-    )
+    @classmethod
+    def from_stats(cls, stats: np.ndarray) -> IoStat:
+        """Mirrors io_stat_show()'s arguments."""
+        s = stats[0]
+        return cls(int(s["failed_reads"]), int(s["failed_writes"]), 0, int(s["notify_free"]))
+
+    def format(self) -> str:
+        """Mirrors io_stat_show(): ``"%8llu %8llu 0 %8llu\\n"``."""
+        return f"{self.failed_reads:8d} {self.failed_writes:8d} 0 {self.notify_free:8d}\n"
 
 
 def format_debug_stat(stats: np.ndarray) -> str:
     """Mirrors debug_stat_show(): line 2 starts with a literal 0 (writestall until 6.14)."""
-    return f"version: 1\n0 {int(stats[MISS_FREE]):8d}\n"
+    return f"version: 1\n0 {int(stats[0]['miss_free']):8d}\n"
 
 
-def format_bd_stat(stats: np.ndarray) -> str:
-    """Mirrors bd_stat_show(): counts scaled by PAGE_SIZE / 4096 (1 here)."""
-    return f"{int(stats[BD_COUNT]):8d} {int(stats[BD_READS]):8d} {int(stats[BD_WRITES]):8d}\n"
+def format_bd_stat(stats: np.ndarray, page_shift: int) -> str:
+    """Mirrors bd_stat_show(): counts in 4 KiB units, FOUR_K(x) = x << (PAGE_SHIFT - 12)."""
+    s = stats[0]
+    four_k = page_shift - 12
+    return (
+        f"{int(s['bd_count']) << four_k:8d} {int(s['bd_reads']) << four_k:8d} "
+        f"{int(s['bd_writes']) << four_k:8d}\n"
+    )

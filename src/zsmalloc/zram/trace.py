@@ -4,7 +4,7 @@ A trace is one operation a line, recorded on a real zram device, with the
 kernel's ``mm_stat`` after some (or every) step::
 
     # zram size trace v1 kernel=6.18.44 algo=lz4 disksize=8192000 workload=fill seed=1
-    w SLOT SIZE     write a page; SIZE = bytes zram stored (comp_len, or 4096 when huge)
+    w SLOT SIZE     write a page; SIZE = bytes zram stored (comp_len, or PAGE_SIZE when huge)
     s SLOT          write a same-filled page (nothing allocated)
     d SLOT          discard one page (BLKDISCARD of its 4 KiB)
     c               compact
@@ -26,6 +26,7 @@ objects; a malformed line stops it and is reported with its line number as an
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -34,7 +35,9 @@ import numpy as np
 
 from zsmalloc._jit import njit
 from zsmalloc.errors import InputError
-from zsmalloc.zram.stats import PAGE_SIZE
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zram.stats import MM_STAT_COLUMNS
+from zsmalloc.zs.size_class import class_table
 
 OP_WRITE = 0
 OP_SAME = 1
@@ -46,8 +49,10 @@ OP_RESET_MAX = 6
 
 OP_LETTERS = "wsdcmlr"
 OP_LETTERS_BYTES = np.frombuffer(OP_LETTERS.encode(), dtype=np.uint8).copy()
+NR_OPS = len(OP_LETTERS)
+NR_MM_STAT = len(MM_STAT_COLUMNS)  # the fields of an ``m`` line
 # fields after the op letter, per op code
-_NFIELDS = np.array([2, 1, 1, 0, 9, 1, 0], dtype=np.int64)
+_NFIELDS = np.array([2, 1, 1, 0, NR_MM_STAT, 1, 0], dtype=np.int64)
 
 # parser error codes -> message
 _ERRORS = {
@@ -70,15 +75,17 @@ def _count_lines(buf: np.ndarray) -> int:
 
 
 @njit
-def _parse(buf: np.ndarray, nfields: np.ndarray):
+def _parse(buf: np.ndarray, nfields: np.ndarray) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int, int
+]:
     """Fill op/arg arrays from the trace bytes; returns them plus (err_line, err_code, err_op)."""
     cap = _count_lines(buf)
     op = np.empty(cap, dtype=np.int8)
     a = np.zeros(cap, dtype=np.int64)
     b = np.zeros(cap, dtype=np.int64)
     line_of = np.empty(cap, dtype=np.int64)
-    mrows = np.empty((cap, 9), dtype=np.int64)
-    vals = np.zeros(9, dtype=np.int64)
+    mrows = np.empty((cap, NR_MM_STAT), dtype=np.int64)
+    vals = np.zeros(NR_MM_STAT, dtype=np.int64)
     n = 0
     nm = 0
     line = 0
@@ -100,7 +107,7 @@ def _parse(buf: np.ndarray, nfields: np.ndarray):
             i += 1
             continue
         code = -1
-        for k in range(7):
+        for k in range(NR_OPS):
             if c == OP_LETTERS_BYTES[k]:
                 code = k
         if code < 0:
@@ -137,7 +144,7 @@ def _parse(buf: np.ndarray, nfields: np.ndarray):
         op[n] = code
         line_of[n] = line
         if code == OP_MM_STAT:
-            for k in range(9):
+            for k in range(NR_MM_STAT):
                 mrows[nm, k] = vals[k]
             a[n] = nm
             nm += 1
@@ -159,7 +166,7 @@ class Trace:
     a: np.ndarray  # slot, limit bytes, or the mm_stat row index for ``m``
     b: np.ndarray  # size for ``w``
     line_of: np.ndarray  # 1-based source line of each op
-    mrows: np.ndarray  # (n_m, 9) expected mm_stat rows
+    mrows: np.ndarray  # (n_m, NR_MM_STAT) expected mm_stat rows, in MmStat's column order
     comments: list[str] = field(default_factory=list)
 
     @property
@@ -200,8 +207,14 @@ def read_bytes(path: str | Path) -> bytes:
     return raw
 
 
-def parse_trace(raw: bytes, path: str = "<trace>", huge_class_size: int = 3625) -> Trace:
-    """Parse trace text; any malformed line raises InputError naming that line."""
+def parse_trace(
+    raw: bytes, path: str = "<trace>", profile: KernelProfile = DEFAULT_PROFILE
+) -> Trace:
+    """Parse trace text; any malformed line raises InputError naming that line.
+
+    Sizes and slots are checked against a zram on ``profile`` (PAGE_SIZE and its
+    huge_class_size).
+    """
     buf = np.frombuffer(raw, dtype=np.uint8)
     op, a, b, line_of, mrows, err_line, err_code, err_op = _parse(buf, _NFIELDS)
     if err_code:
@@ -213,29 +226,29 @@ def parse_trace(raw: bytes, path: str = "<trace>", huge_class_size: int = 3625) 
     if raw.startswith(b"#"):
         header = _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace"))
     trace = Trace(path, header, op, a, b, line_of, mrows)
-    _validate(trace, huge_class_size)
+    _validate(trace, profile.page_size, class_table(profile).huge_class_size)
     return trace
 
 
-def _validate(trace: Trace, huge_class_size: int) -> None:
+def _validate(trace: Trace, page_size: int, huge_class_size: int) -> None:
     """Semantic checks, vectorised: sizes a zram could have stored, slots inside the disk."""
     writes = trace.op == OP_WRITE
     size = trace.b
     bad = writes & (
-        (size < 1) | (size > PAGE_SIZE) | ((size >= huge_class_size) & (size != PAGE_SIZE))
+        (size < 1) | (size > page_size) | ((size >= huge_class_size) & (size != page_size))
     )
     if bad.any():
         k = int(np.argmax(bad))
         raise InputError(
             f"write size {int(size[k])}: zram stores 1..{huge_class_size - 1} bytes "
-            f"compressed or {PAGE_SIZE} (huge)",
+            f"compressed or {page_size} (huge)",
             path=trace.path,
             line=int(trace.line_of[k]),
         )
     disksize = trace.disksize
     slotted = (trace.op == OP_WRITE) | (trace.op == OP_SAME) | (trace.op == OP_DISCARD)
     if disksize is not None:
-        nr_pages = (disksize + PAGE_SIZE - 1) // PAGE_SIZE
+        nr_pages = (disksize + page_size - 1) // page_size
         over = slotted & (trace.a >= nr_pages)
         if over.any():
             k = int(np.argmax(over))
@@ -246,9 +259,9 @@ def _validate(trace: Trace, huge_class_size: int) -> None:
             )
 
 
-def read_trace(path: str | Path, huge_class_size: int = 3625) -> Trace:
-    """Read and parse a trace file (plain or gzip)."""
-    return parse_trace(read_bytes(path), str(path), huge_class_size)
+def read_trace(path: str | Path, profile: KernelProfile = DEFAULT_PROFILE) -> Trace:
+    """Read and parse a trace file (plain or gzip), checked against ``profile``."""
+    return parse_trace(read_bytes(path), str(path), profile)
 
 
 class TraceWriter:
@@ -282,7 +295,7 @@ class TraceWriter:
     def reset_max(self) -> None:
         self._f.write("r\n")
 
-    def mm_stat(self, values: list[int]) -> None:
+    def mm_stat(self, values: Sequence[int]) -> None:
         self._f.write("m " + " ".join(str(int(v)) for v in values) + "\n")
 
     def comment(self, text: str) -> None:

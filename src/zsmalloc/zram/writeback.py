@@ -2,10 +2,11 @@
 
 Mirrors ``backing_dev_store()``, ``writeback_store()`` (the 6.16+ syntax:
 ``type=``/legacy mode words, ``page_index=``, ``page_indexes=``),
-``scan_slots_for_writeback()``, ``zram_writeback_slots()``,
-``alloc_block_bdev()``/``free_block_bdev()`` and ``read_from_bdev()`` in
-drivers/block/zram/zram_drv.c.  The reference kernel was built without it, so
-this follows the 6.18 source as written down in spec zram.md §2.13.
+``writeback_limit_store()``, ``writeback_limit_enable_store()``,
+``scan_slots_for_writeback()``, ``zram_writeback_slots()`` and
+``read_from_bdev()`` in drivers/block/zram/zram_drv.c.  The reference kernel was
+built without it, so this follows the 6.18 source as written down in spec
+zram.md §2.13.
 
 Rules that decide the numbers:
 
@@ -19,36 +20,39 @@ Rules that decide the numbers:
   ``huge_pages_since`` does not) and becomes WB with ``handle = block``;
   ``pages_stored`` is unchanged;
 * with the limit enabled, writeback stops with EIO when ``bd_wb_limit`` is 0
-  and each page written lowers it by one 4 KiB unit.
+  and each page written lowers it by one page in 4 KiB units.
+
+Slots change only through :mod:`zsmalloc.zram.table`; what this module needs of
+the device is the :class:`WritebackDevice` protocol (the device imports this
+module, never the other way round).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from zsmalloc.errors import SysfsError
+from zsmalloc.errors import InvariantError, SysfsError
 from zsmalloc.kparse import kstrtoull, next_args
+from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.postprocess import PpCtl
-from zsmalloc.zram.stats import BD_COUNT, BD_WRITES, PAGE_SHIFT, PAGE_SIZE, PAGES_STORED
 from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
-    ZRAM_HUGE,
-    ZRAM_IDLE,
-    ZRAM_INCOMPRESSIBLE,
-    ZRAM_PP_SLOT,
-    ZRAM_SAME,
-    ZRAM_WB,
+    ZramTable,
+    alloc_block_bdev,
+    free_block_bdev,
+    slot_install,
+    slot_layout,
     zram_allocated,
-    zram_free_page,
 )
 
 if TYPE_CHECKING:
-    from zsmalloc.zram.device import Zram
+    from zsmalloc.zs.pool import Pool
 
 IDLE_WRITEBACK = 1 << 0
 HUGE_WRITEBACK = 1 << 1
@@ -61,14 +65,50 @@ _MODES = {
 }
 
 
-def backing_dev_store(zram: Zram, text: str) -> None:
+@dataclass
+class WbLimit:
+    """``zram->wb_limit_enable`` and ``zram->bd_wb_limit`` (4 KiB units); reset keeps them."""
+
+    enable: bool = False
+    bd_wb_limit: int = 0
+
+    def exhausted(self) -> bool:
+        """The check at the top of each zram_writeback_slots() iteration."""
+        return self.enable and self.bd_wb_limit == 0
+
+
+class WritebackDevice(Protocol):
+    """What writeback reads of the device (:class:`zsmalloc.zram.device.Zram`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def profile(self) -> KernelProfile: ...
+    @property
+    def initstate(self) -> bool: ...
+    @property
+    def nr_pages(self) -> int: ...
+    @property
+    def table(self) -> ZramTable: ...
+    @property
+    def pool(self) -> Pool: ...
+    @property
+    def backing_dev(self) -> Path | None: ...
+    @property
+    def wb_limit(self) -> WbLimit: ...
+    def read_from_zspool(self, index: int) -> bytes: ...
+
+
+def backing_dev_store(text: str, initstate: bool, page_shift: int) -> tuple[Path, np.ndarray]:
     """Mirrors backing_dev_store(): EBUSY once init, EINVAL for an empty device.
 
-    A regular file is accepted as well as a block device (user space cannot
-    claim block devices); its size in whole pages is the number of blocks.
+    Returns the path and a zeroed ``zram->bitmap`` (one byte a page-sized block)
+    for the device to keep.  A regular file is accepted as well as a block
+    device (user space cannot claim block devices); its size in whole pages is
+    the number of blocks.
     """
     path = text[:-1] if text.endswith("\n") else text
-    if zram.initstate:
+    if initstate:
         raise fail("backing_dev", text, errno.EBUSY, "cannot change backing device after init")
     try:
         fd = os.open(path, os.O_RDWR)
@@ -77,102 +117,93 @@ def backing_dev_store(zram: Zram, text: str) -> None:
             "backing_dev", text, exc.errno or errno.EINVAL, exc.strerror or "cannot open"
         ) from None
     try:
-        nr_pages = os.lseek(fd, 0, os.SEEK_END) >> PAGE_SHIFT
+        nr_pages = os.lseek(fd, 0, os.SEEK_END) >> page_shift
     finally:
         os.close(fd)
     if nr_pages == 0:
         raise fail("backing_dev", text, errno.EINVAL, "backing device holds no whole page")
-    zram.backing_dev = Path(path)
-    zram.bd_map = np.zeros(nr_pages, dtype=np.uint8)
+    return Path(path), np.zeros(nr_pages, dtype=np.uint8)
 
 
-def alloc_block_bdev(zram: Zram) -> int:
-    """Mirrors alloc_block_bdev(): lowest free block >= 1, or 0 when full."""
-    free = np.flatnonzero(zram.bd_map[1:] == 0)
-    if free.size == 0:
-        return 0
-    blk_idx = int(free[0]) + 1
-    zram.bd_map[blk_idx] = 1
-    zram.stats[BD_COUNT] += 1
-    return blk_idx
+def writeback_limit_store(wbl: WbLimit, text: str) -> None:
+    """Mirrors writeback_limit_store(): a u64 in 4 KiB units, stored as written."""
+    wbl.bd_wb_limit = kstrtoull(text, 10, attr="writeback_limit")
 
 
-def free_block_bdev(zram: Zram, blk_idx: int) -> None:
-    """Mirrors free_block_bdev()."""
-    zram.bd_map[blk_idx] = 0
-    zram.stats[BD_COUNT] -= 1
+def writeback_limit_enable_store(wbl: WbLimit, text: str) -> None:
+    """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
+    wbl.enable = kstrtoull(text, 10, attr="writeback_limit_enable") != 0
 
 
-def read_from_bdev(zram: Zram, blk_idx: int) -> bytes:
+def read_from_bdev(backing_dev: Path, blk_idx: int, page_size: int) -> bytes:
     """Mirrors read_from_bdev(): one page at ``blk_idx * PAGE_SIZE`` of the backing file."""
-    assert zram.backing_dev is not None
-    with open(zram.backing_dev, "rb") as f:
-        f.seek(blk_idx * PAGE_SIZE)
-        return f.read(PAGE_SIZE)
+    with open(backing_dev, "rb") as f:
+        f.seek(blk_idx * page_size)
+        return f.read(page_size)
 
 
-def _write_to_bdev(zram: Zram, blk_idx: int, page: bytes) -> None:
-    assert zram.backing_dev is not None
-    with open(zram.backing_dev, "r+b") as f:
-        f.seek(blk_idx * PAGE_SIZE)
+def write_to_bdev(backing_dev: Path, blk_idx: int, page: bytes) -> None:
+    """The bio zram_writeback_slots() submits: ``page`` at ``blk_idx * PAGE_SIZE``."""
+    with open(backing_dev, "r+b") as f:
+        f.seek(blk_idx * len(page))
         f.write(page)
 
 
-def scan_slots_for_writeback(zram: Zram, mode: int, lo: int, hi: int, ctl: PpCtl) -> None:
+def scan_slots_for_writeback(ctl: PpCtl, mode: int, lo: int, hi: int) -> None:
     """Mirrors scan_slots_for_writeback(): slots lo..hi-1 matching ``mode`` become candidates."""
-    flags = zram.flags
+    lay, flags = ctl.lay, ctl.zt.flags
     for index in range(lo, hi):
         f = int(flags[index])
-        if not zram_allocated(zram.handle, flags, index) or f & (ZRAM_WB | ZRAM_SAME):
+        if not zram_allocated(lay, f) or f & (lay.ZRAM_WB | lay.ZRAM_SAME):
             continue
-        if mode & IDLE_WRITEBACK and not f & ZRAM_IDLE:
+        if mode & IDLE_WRITEBACK and not f & lay.ZRAM_IDLE:
             continue
-        if mode & HUGE_WRITEBACK and not f & ZRAM_HUGE:
+        if mode & HUGE_WRITEBACK and not f & lay.ZRAM_HUGE:
             continue
-        if mode & INCOMPRESSIBLE_WRITEBACK and not f & ZRAM_INCOMPRESSIBLE:
+        if mode & INCOMPRESSIBLE_WRITEBACK and not f & lay.ZRAM_INCOMPRESSIBLE:
             continue
-        ctl.place_pp_slot(flags, index)
+        ctl.place_pp_slot(index)
 
 
-def zram_writeback_slots(zram: Zram, ctl: PpCtl) -> int:
+def zram_writeback_slots(dev: WritebackDevice, ctl: PpCtl) -> int:
     """Mirrors zram_writeback_slots() (6.18): 0, or the last error as -errno."""
+    zt, lay = dev.table, ctl.lay
+    wbl = dev.wb_limit
+    backing_dev = dev.backing_dev
+    if backing_dev is None:  # writeback_store() checked it
+        raise InvariantError("zram_writeback_slots() without a backing device")
     ret = 0
     blk_idx = 0
-    st = zram.pool.state
     while (sel := ctl.select_pp_slot()) is not None:
         bid, index = sel
-        if zram.wb_limit_enable and zram.bd_wb_limit == 0:
+        if wbl.exhausted():
             ret = -errno.EIO
             break
         if not blk_idx:
-            blk_idx = alloc_block_bdev(zram)
+            blk_idx = alloc_block_bdev(zt)
             if not blk_idx:
                 ret = -errno.ENOSPC
                 break
-        if not zram.flags[index] & ZRAM_PP_SLOT:
-            ctl.release_pp_slot(zram.flags, bid)
+        if not zt.flags[index] & lay.ZRAM_PP_SLOT:
+            ctl.release_pp_slot(bid)
             continue
-        page = zram.read_from_zspool(index)
+        page = dev.read_from_zspool(index)
         try:
-            _write_to_bdev(zram, blk_idx, page)
+            write_to_bdev(backing_dev, blk_idx, page)
         except OSError as exc:  # bio errors are not fatal: remember, go on
-            ctl.release_pp_slot(zram.flags, bid)
+            ctl.release_pp_slot(bid)
             ret = -(exc.errno or errno.EIO)
             continue
-        zram.stats[BD_WRITES] += 1
-        if zram.flags[index] & ZRAM_PP_SLOT:
-            zram_free_page(st, zram.handle, zram.flags, zram.stats, zram.bd_map, index)
-            zram._forget_actime(index, 1)
-            zram.flags[index] |= ZRAM_WB
-            zram.handle[index] = blk_idx
+        zt.stats[0]["bd_writes"] += 1
+        if zt.flags[index] & lay.ZRAM_PP_SLOT:  # not accessed or freed meanwhile
+            slot_install(dev.pool.state, zt, index, blk_idx, 0, lay.ZRAM_WB)
             blk_idx = 0
-            zram.stats[PAGES_STORED] += 1
-            if zram.wb_limit_enable and zram.bd_wb_limit > 0:
-                zram.bd_wb_limit -= 1 << (PAGE_SHIFT - 12)
-        ctl.release_pp_slot(zram.flags, bid)
+            if wbl.enable and wbl.bd_wb_limit > 0:
+                wbl.bd_wb_limit -= 1 << (lay.PAGE_SHIFT - 12)
+        ctl.release_pp_slot(bid)
     if blk_idx:
-        free_block_bdev(zram, blk_idx)
-    ctl.drain(zram.flags)
+        free_block_bdev(zt, blk_idx)
+    ctl.drain()
     return ret
 
 
@@ -193,7 +224,7 @@ def _parse_page_indexes(text: str, val: str, nr_pages: int) -> tuple[int, int]:
     return lo, hi + 1
 
 
-def writeback_store(zram: Zram, text: str) -> None:
+def writeback_store(dev: WritebackDevice, text: str) -> None:
     """Mirrors writeback_store() (6.16+ syntax as in 6.18).
 
     Tokens are taken in order: a mode (``type=MODE`` or a bare legacy
@@ -202,31 +233,32 @@ def writeback_store(zram: Zram, text: str) -> None:
     found while parsing leave the slots untouched (the candidates are
     released); errors while writing are raised after the work done so far.
     """
-    if not zram.initstate:
-        raise fail("writeback", text, errno.EINVAL, f"{zram.name} is not initialised")
-    if zram.backing_dev is None:
+    if not dev.initstate:
+        raise fail("writeback", text, errno.EINVAL, f"{dev.name} is not initialised")
+    if dev.backing_dev is None:
         raise fail("writeback", text, errno.ENODEV, "no backing device (write backing_dev first)")
-    nr_pages = zram.nr_pages
+    zt = dev.table
+    nr_pages = dev.nr_pages
     lo, hi, mode = 0, nr_pages, 0  # page_index alone: any slot
-    ctl = PpCtl()
+    ctl = PpCtl(zt, slot_layout(dev.profile))
     try:
         for key, val in next_args(text):
             if not val or key == "type":  # a bare (legacy) mode word, or type=MODE
                 word = val or key
                 if word not in _MODES:
                     raise fail("writeback", text, errno.EINVAL, f"unknown writeback mode {word!r}")
-                scan_slots_for_writeback(zram, _MODES[word], lo, hi, ctl)
+                scan_slots_for_writeback(ctl, _MODES[word], lo, hi)
                 break
             if key == "page_index":
                 lo, hi = _parse_page_index(text, val, nr_pages)
-                scan_slots_for_writeback(zram, mode, lo, hi, ctl)
+                scan_slots_for_writeback(ctl, mode, lo, hi)
             elif key == "page_indexes":
                 lo, hi = _parse_page_indexes(text, val, nr_pages)
-                scan_slots_for_writeback(zram, mode, lo, hi, ctl)
+                scan_slots_for_writeback(ctl, mode, lo, hi)
     except SysfsError:
-        ctl.drain(zram.flags)
+        ctl.drain()
         raise
-    err = zram_writeback_slots(zram, ctl)
+    err = zram_writeback_slots(dev, ctl)
     if err:
         why = {errno.EIO: "writeback limit reached", errno.ENOSPC: "backing device full"}
         raise SysfsError(

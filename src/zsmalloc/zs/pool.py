@@ -38,7 +38,7 @@ from zsmalloc.errors import (
     ZsmallocError,
 )
 from zsmalloc.mm.page import EBUG
-from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, require_allocator
+from zsmalloc.profile import DEFAULT_PROFILE, DEFAULT_VERSION, KernelProfile, require_allocator
 from zsmalloc.zs import core
 from zsmalloc.zs.size_class import ClassTable, check_malloc_size, class_table
 from zsmalloc.zs.state import (
@@ -66,7 +66,7 @@ class Pool:
     def __init__(
         self,
         chain_size: int = 8,
-        page_size: int = 4096,
+        page_size: int = DEFAULT_PROFILE.page_size,
         *,
         max_pages: int | None = None,
         version: str = DEFAULT_VERSION,

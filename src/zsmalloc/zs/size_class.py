@@ -358,10 +358,3 @@ def class_table(profile: KernelProfile = DEFAULT_PROFILE) -> ClassTable:
         objs_per_zspage=objs,
         huge=huge,
     )
-
-
-def build_class_table(
-    chain_size: int = 8, page_size: int = 4096, version: str = "6.18"
-) -> ClassTable:
-    """:func:`class_table` of ``KernelProfile(version, page_size, chain_size)``."""
-    return class_table(KernelProfile(version, page_size, chain_size))

@@ -37,6 +37,7 @@ the choice costs nothing per operation (and nothing at all for a kernel not used
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -235,7 +236,7 @@ def host_bytes_used(st: PoolState) -> dict[str, int]:
 
     def touched(entries: int, itemsize: int) -> int:
         nbytes = entries * itemsize
-        return -(-nbytes // 4096) * 4096
+        return -(-nbytes // mmap.PAGESIZE) * mmap.PAGESIZE  # host pages
 
     mm = st.mm
     pages_hwm = int(mm.vars[0].hwm)
