@@ -262,6 +262,21 @@ def kernel_version(release: str) -> str:
     return max(rows, key=version_tuple)
 
 
+_FLAVOUR_PAGE = re.compile(r"-(16|64)k(?:$|[^0-9a-z])")
+
+
+def profile_for_release(
+    release: str, page_size: int | None = None, chain_size: int = DEFAULT_CHAIN_SIZE
+) -> KernelProfile:
+    """The profile of a running kernel named by its release (``uname -r``, a trace's
+    ``kernel=``): the row from :func:`kernel_version`, and PAGE_SIZE as given, else from
+    Debian's arm64 flavour suffix (``-16k``, ``-64k``), else 4 KiB."""
+    if page_size is None:
+        m = _FLAVOUR_PAGE.search(release)
+        page_size = int(m.group(1)) * 1024 if m else 4096
+    return KernelProfile(kernel_version(release), page_size, chain_size)
+
+
 def check_profile(p: KernelProfile) -> None:
     """Check the relations between a profile's constants (the module docstring's list).
 
