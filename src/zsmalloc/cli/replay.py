@@ -1,4 +1,4 @@
-"""``zsmalloc replay TRACE [--kernel V] [--json]``: replay a zram size trace, compare every mm_stat line.
+"""``zsmalloc replay TRACE [--kernel V] [--json]``: replay a zram size trace, check every mm_stat.
 
 The model follows the kernel the trace was recorded on: the header's ``kernel=``
 (``6.1.0-57-amd64`` -> the 6.1 profile, ``-16k`` flavours with 16 KiB pages), unless
