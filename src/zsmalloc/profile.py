@@ -15,14 +15,16 @@ derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
                         ZS_MIN_ALLOC_SIZE, ZS_MAX_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA,
                         ZS_SIZE_CLASSES, the chain rule, errnos
 derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
-version rules           fullness scheme, compaction, obj encoding, page_type use,
+version rules           fullness scheme, compaction, obj encoding (tag shift, 7.3's
+                        class bits), page_type use,
                         huge handle field, object API
 ======================  ==========================================================
 
 Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
 kernel asserts with BUILD_BUG_ON or relies on silently):
 
-1. OBJ_INDEX_BITS + _PFN_BITS + the tag shift fill one unsigned long exactly;
+1. OBJ_INDEX_BITS + the class bits (7.3) + _PFN_BITS + the tag shift fill one unsigned
+   long exactly;
 2. an obj can name every object of the longest zspage
    (ZS_MAX_PAGES_PER_ZSPAGE * PAGE_SIZE / ZS_MIN_ALLOC_SIZE <= 2^OBJ_INDEX_BITS);
 3. ZS_MIN_ALLOC_SIZE and ZS_SIZE_CLASS_DELTA are multiples of ZS_ALIGN, so every
@@ -126,9 +128,33 @@ class KernelProfile:
         return OBJ_TAG_BITS if self.release < (6, 12) else 0
 
     @property
-    def OBJ_INDEX_BITS(self) -> int:
-        """Bits of obj naming the object: BITS_PER_LONG - _PFN_BITS (- OBJ_TAG_BITS < 6.12)."""
+    def OBJ_PFN_SHIFT(self) -> int:
+        """Where the pfn starts in obj: BITS_PER_LONG - _PFN_BITS (- OBJ_TAG_BITS < 6.12).
+
+        (7.3 calls it ZS_OBJ_PFN_SHIFT; before, it was OBJ_INDEX_BITS, the index taking
+        every bit below the pfn.)
+        """
         return BITS_PER_LONG - self.PFN_BITS - self.obj_tag_shift
+
+    @property
+    def OBJ_CLASS_BITS(self) -> int:
+        """ZS_OBJ_CLASS_BITS: 7.3 keeps the class index in obj, between pfn and index.
+
+        CLASS_BITS + 1 bits when the room below the pfn also holds the widest index
+        (ZS_PAGES_PER_ZSPAGE_BITS + PAGE_SHIFT - 5 bits), else 0; 0 before 7.3.
+        """
+        if self.release < (7, 3):
+            return 0
+        chain = self.ZS_MAX_PAGES_PER_ZSPAGE
+        pages_bits = 2 if chain <= 4 else 3 if chain <= 8 else 4
+        class_bits = CLASS_BITS + 1
+        room = self.OBJ_PFN_SHIFT - (pages_bits + self.PAGE_SHIFT - 5)
+        return class_bits if room >= class_bits else 0
+
+    @property
+    def OBJ_INDEX_BITS(self) -> int:
+        """Bits of obj naming the object: the rest below the pfn (7.3: ZS_OBJ_IDX_BITS)."""
+        return self.OBJ_PFN_SHIFT - self.OBJ_CLASS_BITS
 
     # ---- size classes ------------------------------------------------------------------
     @property
@@ -283,7 +309,7 @@ def check_profile(p: KernelProfile) -> None:
     A failure is a bug in this module, not a user error: it raises ``AssertionError``
     the way a BUILD_BUG_ON stops a kernel build.
     """
-    words = p.OBJ_INDEX_BITS + p.PFN_BITS + p.obj_tag_shift
+    words = p.OBJ_INDEX_BITS + p.OBJ_CLASS_BITS + p.PFN_BITS + p.obj_tag_shift
     if words != BITS_PER_LONG:
         raise AssertionError(f"{p}: obj fields take {words} bits, not {BITS_PER_LONG}")
     max_objs = p.ZS_MAX_PAGES_PER_ZSPAGE * p.page_size // p.ZS_MIN_ALLOC_SIZE

@@ -135,7 +135,7 @@ class PoolMachine(RuleBasedStateMachine):
         check_pool(self.pool.state)
         assert self.pool.total_pages() == self.naive.pages
         assert self.pool.pages_compacted == self.naive.pages_compacted
-        bits = int(self.pool.state.vars[0].obj_index_bits)
+        bits = int(self.pool.state.vars[0].obj_index_bits)  # the index: the low bits
         shift = int(self.pool.state.vars[0].obj_tag_shift)
         for h, data in self.data.items():
             assert self.pool.read(h, len(data)) == data
@@ -154,7 +154,13 @@ class PoolMachine61(PoolMachine):
     naive_class = NaiveZsmalloc61
 
 
+class PoolMachine73(PoolMachine):
+    version = "7.3"  # 6.18's rules; the obj also holds the class
+
+
 PoolMachine.TestCase.settings = settings(stateful_step_count=25, deadline=None)
 TestPoolModel = PoolMachine.TestCase
 PoolMachine61.TestCase.settings = settings(stateful_step_count=25, deadline=None)
 TestPoolModel61 = PoolMachine61.TestCase
+PoolMachine73.TestCase.settings = settings(stateful_step_count=25, deadline=None)
+TestPoolModel73 = PoolMachine73.TestCase

@@ -93,3 +93,21 @@ def test_same_page_counts_as_618(testdata: Path, version: str) -> None:
                 cols = op[1:]
                 assert (pool.total_pages() * 4096, pool.pages_compacted) == (
                     int(cols[2]), int(cols[6]))
+
+
+def test_73_obj_keeps_the_class() -> None:
+    """7.3 (Debian's 7.3.4 source): obj = pfn << ZS_OBJ_PFN_SHIFT | class << ZS_OBJ_IDX_BITS
+    | idx, with ZS_OBJ_PFN_SHIFT 24 and ZS_OBJ_IDX_BITS 24 - 9 = 15 on 4 KiB pages."""
+    p = KernelProfile("7.3")
+    assert (p.OBJ_PFN_SHIFT, p.OBJ_CLASS_BITS, p.OBJ_INDEX_BITS, p.ZS_MIN_ALLOC_SIZE) == (
+        24, 9, 15, 32)
+    pool = Pool(version="7.3", max_pages=16)
+    h0, h1 = pool.malloc(3000), pool.malloc(3000)  # class 190 (3 pages, 4 objects)
+    pfn = int(pool.state.zs_first[1])
+    assert int(pool.state.handle_obj[h0 >> 3]) == pfn << 24 | 190 << 15
+    # object 1 starts at byte 3072 of the zspage: still the first page
+    assert int(pool.state.handle_obj[h1 >> 3]) == pfn << 24 | 190 << 15 | 1
+    pool.write(h1, b"xyz")
+    new = pool.migrate(pfn)
+    assert int(pool.state.handle_obj[h1 >> 3]) == new << 24 | 190 << 15 | 1
+    assert pool.read(h1, 3) == b"xyz"

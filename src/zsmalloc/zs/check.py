@@ -20,7 +20,8 @@ Invariants checked (each restates a rule of mm/zsmalloc.c, 6.18):
    chain is PGTY_zsmalloc, points back to its zspage, has refcount 1, PG_private only
    on the first page, first_obj_offset as the geometry says, and is unlocked.
 5. Every live handle round-trips: handle -> obj -> (pfn, idx) -> slot header ==
-   handle | 1 (huge: zpdesc.handle), and the obj names the page the slot starts in.
+   handle | 1 (huge: zpdesc.handle), and the obj names the page the slot starts in
+   (7.3: and its zspage's class).
 """
 
 from __future__ import annotations
@@ -176,6 +177,7 @@ def check_pool(st: PoolState) -> None:
     pages_total = 0
     seen_pages: set[int] = set()
     slot_owner: dict[tuple[int, int], int] = {}
+    slot_class: dict[tuple[int, int], int] = {}
     for z, info in zspages.items():
         cls, objs, size = info.cls, int(st.class_objs[info.cls]), int(st.class_size[info.cls])
         ppz = int(st.class_ppz[cls])
@@ -217,6 +219,7 @@ def check_pool(st: PoolState) -> None:
                 _fail(f"zspage {z} slot {idx}: tag {word & 1} but free={idx in free}")
             if word & 1:
                 slot_owner[(pfn, idx)] = word & ~1
+                slot_class[(pfn, idx)] = cls
     pages_allocated = int(st.vars[0].pages_allocated)
     if pages_total != pages_allocated:
         _fail(f"sum of pages_per_zspage {pages_total} != pages_allocated {pages_allocated}")
@@ -230,11 +233,16 @@ def check_pool(st: PoolState) -> None:
     if len(live) != int(st.vars[0].h_live) or len(live) != len(slot_owner):
         _fail(f"{len(live)} live handles, {len(slot_owner)} allocated slots, "
               f"counter {st.vars[0].h_live}")
+    pfn_shift = int(st.vars[0].obj_pfn_shift)
     for hid in live:
         handle = int(hid) << HANDLE_SHIFT
         obj = int(st.handle_obj[hid]) >> tag_shift
-        pfn, idx = obj >> bits, obj & ((1 << bits) - 1)
+        pfn, idx = obj >> pfn_shift, obj & ((1 << bits) - 1)
         if slot_owner.get((pfn, idx)) != handle:
             _fail(f"handle {handle:#x} -> obj (pfn {pfn}, idx {idx}) does not hold it")
+        cls_bits = (obj >> bits) & ((1 << (pfn_shift - bits)) - 1)
+        if pfn_shift > bits and cls_bits != slot_class[(pfn, idx)]:
+            _fail(f"handle {handle:#x}: obj names class {cls_bits}, its zspage is class "
+                  f"{slot_class[(pfn, idx)]}")
     if len(seen_pages) + 1 > int(mm.vars[0].hwm):
         _fail("more zspage pages than frames ever allocated")

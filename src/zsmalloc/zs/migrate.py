@@ -125,7 +125,7 @@ def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
         handle = obj_allocated(st, zspage, zpdesc, s_addr + offset)
         if handle != 0:
             obj_idx = obj_to_obj_idx(st, handle_to_obj(st, handle))
-            record_obj(st, handle, location_to_obj(st, newzpdesc, obj_idx))
+            record_obj(st, handle, location_to_obj(st, newzpdesc, obj_idx, cls))
         offset += size
     replace_sub_page(st, cls, zspage, newzpdesc, zpdesc)
     mod_zspage_isolation(st, zspage, -1)

@@ -90,6 +90,7 @@ POOL_VARS_DTYPE = np.dtype(
         ("h_live", np.int64),  # live handles
         # the profile's constants, where numba code reads them
         ("obj_index_bits", np.int64),  # OBJ_INDEX_BITS
+        ("obj_pfn_shift", np.int64),  # OBJ_INDEX_BITS + the class bits (7.3)
         ("obj_tag_shift", np.int64),  # 0 since 6.12; 1 for 6.1/6.6 (obj << OBJ_TAG_BITS)
         ("max_alloc_size", np.int64),  # ZS_MAX_ALLOC_SIZE = PAGE_SIZE
         ("min_alloc_size", np.int64),  # ZS_MIN_ALLOC_SIZE
@@ -199,6 +200,7 @@ def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolS
     r.h_hwm = 1  # handle 0 is NULL
     r.h_cap = h_cap
     r.obj_index_bits = prof.OBJ_INDEX_BITS
+    r.obj_pfn_shift = prof.OBJ_PFN_SHIFT
     r.obj_tag_shift = prof.obj_tag_shift
     r.oversize_errno = prof.oversize_errno
     r.max_alloc_size = prof.ZS_MAX_ALLOC_SIZE
