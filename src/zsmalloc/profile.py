@@ -63,9 +63,11 @@ CLASS_BITS: Final = 8  # ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS
 FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_offset
 
 # ---- what may vary ----------------------------------------------------------------------
-VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18", "7.2", "7.3")
-"""One row per kernel a distribution ships (Debian 12: 6.1; Android 15: 6.6; Debian 13: 6.12;
-the reference host: 6.18; Debian sid: 7.2; Debian experimental: 7.3)."""
+VERSIONS: Final = ("6.1", "6.6", "6.12", "6.16", "6.17", "6.18", "7.2", "7.3")
+"""One row per kernel a distribution ships: Debian 12 and Android 14: 6.1; Android 15: 6.6;
+Debian 13 and Android 16: 6.12; trixie-backports: 6.16, 6.17, 6.18, 7.3; the reference host:
+6.18; Debian sid: 7.2; experimental: 7.3-rc.  6.16 and 6.17 have rows of their own because
+their zram differs from 6.12's (``max_comp_streams`` and ``writestall`` gone in 6.15)."""
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
 MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
@@ -254,6 +256,50 @@ class KernelProfile:
     def SECTORS_PER_PAGE(self) -> int:
         """PAGE_SIZE / 512."""
         return self.page_size >> SECTOR_SHIFT
+
+    # zram's interface per version: read in each kernel's zram_drv.c (Debian's source
+    # packages 6.1.176, 6.12.117, 7.2.13, 7.3.4) and seen in guests booting Debian's
+    # 6.1, 6.12, 6.16, 6.17, 6.18, 7.2 and 7.3 (docs/kernels.md).
+    @property
+    def zram_compressors(self) -> str:
+        """"crypto" (zcomp over the crypto API: any crypto compressor, no parameters; before
+        6.12) or "backends" (zram's own backend table, ``algorithm_params``; 6.12 on)."""
+        return "crypto" if self.release < (6, 12) else "backends"
+
+    @property
+    def zram_deflate_winbits(self) -> bool:
+        """Does ``algorithm_params`` know ``deflate.winbits`` (about 6.16 on; 6.12 ignores
+        it as an unknown key)?"""
+        return self.release >= (6, 16)
+
+    @property
+    def zram_params_busy_after_init(self) -> bool:
+        """Does ``algorithm_params`` refuse an initialised device with -EBUSY (7.2, 7.3)?
+
+        6.12 and 6.18 accept it at any time (it takes effect at the next disksize).
+        """
+        return self.release >= (7, 2)
+
+    @property
+    def zram_max_comp_streams(self) -> bool:
+        """The ``max_comp_streams`` attribute (shows the online CPUs, ignores writes): gone
+        in 6.15 (absent on the 6.16 guest, present on 6.12)."""
+        return self.release < (6, 15)
+
+    @property
+    def zram_invalid_io_counted(self) -> bool:
+        """io_stat's third field: the ``invalid_io`` counter (6.1) or a literal 0 (about 6.4 on)."""
+        return self.release < (6, 4)
+
+    @property
+    def zram_writestall_counted(self) -> bool:
+        """debug_stat's second line starts with ``writestall`` (to 6.14) or a literal 0."""
+        return self.release < (6, 15)
+
+    @property
+    def zram_writeback_batching(self) -> bool:
+        """``writeback_batch_size`` and ``compressed_writeback`` (present on 7.2 and 7.3)."""
+        return self.release >= (7, 2)
 
     def describe(self) -> str:
         """One line for reports: ``6.18, 4 KiB pages, chain 8``."""
