@@ -93,8 +93,8 @@ def test_each_kernels_attributes(testdata: Path) -> None:
 def test_guest_zram_checks_the_order(testdata: Path) -> None:
     report = parse_report(recorded_text(testdata, "6.12-lz4"))
     dev = GuestZram(report)
-    assert report.steps[0].line.startswith("w ")  # the workload opens with a write
-    with pytest.raises(InputError, match="not 'c'"):
+    assert report.steps[0].line == "d 6"  # zram_ops(400, 17, 64, []) opens with a discard
+    with pytest.raises(InputError, match="is 'd 6', not 'c'"):
         dev.compact()  # asked for something else than the guest did: a harness error
 
 
