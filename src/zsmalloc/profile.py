@@ -16,9 +16,16 @@ derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
                         ZS_SIZE_CLASSES, the chain rule, errnos
 derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
 version rules           fullness scheme, compaction, obj encoding (tag shift, 7.3's
-                        class bits), page_type use,
-                        huge handle field, object API
+                        class bits), isolated-page count, page_type use, huge handle
+                        field, object API; zram: crypto API or backends,
+                        algorithm_params, max_comp_streams, io_stat/debug_stat
+                        forms, writeback batching
 ======================  ==========================================================
+
+Rows (:data:`VERSIONS`) are compared by (major, minor) (:attr:`KernelProfile.release`);
+a rule names the version where it changed, and docs/kernels.md says which kernel showed
+it.  :func:`kernel_version` maps any release to its row, :func:`profile_for_release`
+builds the profile of a running kernel from its ``uname -r``.
 
 Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
 kernel asserts with BUILD_BUG_ON or relies on silently):
