@@ -20,6 +20,7 @@ version rules           fullness scheme, compaction, obj encoding (tag shift, 7.
                         field, object API; zram: crypto API or backends,
                         algorithm_params, max_comp_streams, io_stat/debug_stat
                         forms, writeback batching
+swap layer              the swap zero map; zero-filled pages of a split THP
 ======================  ==========================================================
 
 Rows (:data:`VERSIONS`) are compared by (major, minor) (:attr:`KernelProfile.release`);
@@ -252,6 +253,27 @@ class KernelProfile:
         groups with the §5.3 compaction (6.5 and later).
         """
         return (self.fullness_scheme, self.compaction) in (("4-group", "6.1"), ("ratio-12", "6.5"))
+
+    # ---- the swap layer in front of zram and zswap ------------------------------------
+    @property
+    def swap_zero_map(self) -> bool:
+        """Does swap keep zero-filled folios in its zero map instead of writing them (6.12+)?
+
+        swap_writeout() (mm/page_io.c) marks a folio whose every byte is zero in the
+        swap device's zero map and writes nothing: neither zram nor zswap sees it.
+        Before 6.12 it went to the device like any page (zram: a same-filled page).
+        """
+        return self.release >= (6, 12)
+
+    @property
+    def thp_split_maps_zero_page(self) -> bool:
+        """Does splitting an anonymous THP map its zero-filled pages to the shared
+        zero page (6.12+, remap_page() with RMP_USE_SHARED_ZEROPAGE)?
+
+        Reclaim splits a THP it cannot swap whole (a swap file takes no large
+        entries): those zero-filled pages are then freed, not swapped.
+        """
+        return self.release >= (6, 12)
 
     # ---- zram ----------------------------------------------------------------------------
     @property

@@ -68,6 +68,17 @@ def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Save the kernel run as a trace (zram: tests/data format; zswap: "
             "a swap trace with the kernel's values; .gz to compress).",
         ),
+        click.option(
+            "--process",
+            "process_mib",
+            type=click.IntRange(16),
+            default=None,
+            metavar="MIB",
+            help="Instead: swap out a real process of MIB MiB (Python objects, numpy arrays, "
+            "zero-filled, shared, mlocked and library memory) from a memory cgroup into a "
+            "zram device used as swap (--kernel) or through zswap before a swap file "
+            "(--zswap), and compare every counter with `zsmalloc estimate --pid` of it.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     ]
     for option in reversed(options):
@@ -125,6 +136,7 @@ def run_check(
     nr_pages: int | None,
     limit: bool,
     save: str | None,
+    process_mib: int | None,
     as_json: bool,
     packages: tuple[str, ...] = (),
     accel: str = "auto",
@@ -141,9 +153,21 @@ def run_check(
     }
     if limit and mode != "zswap":
         raise click.UsageError("--limit is for --zswap")
+    if process_mib is not None and (limit or save or n_ops is not None or nr_pages is not None):
+        raise click.UsageError("--process takes --algo and --seed only")
     try:
         with progress_bar() as progress:
-            if mode == "zram":
+            if process_mib is not None:
+                from zsmalloc.live.verify_swap import verify_swap
+
+                result = verify_swap(
+                    process_mib,
+                    args["algorithm"],
+                    seed=args["seed"],
+                    zswap=mode == "zswap",
+                    progress=progress,
+                )
+            elif mode == "zram":
                 from zsmalloc.live.verify_zram import verify_zram
 
                 result = verify_zram(**args, save=save, progress=progress)

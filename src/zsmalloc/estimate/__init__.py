@@ -1,7 +1,9 @@
 """What zram would really take for real data: ``zsmalloc estimate`` as a library.
 
 Module map: ``sources`` (files, images, directories, core dumps, pages in
-memory), ``process`` (live processes), ``sample`` (the built-in sample and the
+memory), ``process`` (live processes: the pages swap could take, by the rules
+of ``swappable``), ``swap`` (zram as a swap or a block device: the swap zero
+map, per folio), ``sample`` (the built-in sample and the
 real-data mix used by live checks), ``driver`` (one streaming pass: compress
 on every core, tally lengths), ``fill`` (the closed-form zram + zsmalloc
 state after a sequential fill), ``report``/``render``/``plot`` (figures, text,
@@ -29,7 +31,12 @@ def estimate(
     chain_size: int = 8,
 ) -> Report:
     """Estimate zram's ``mm_stat`` for paths (files, images, directories, cores),
-    in-memory pages (bytes-like, whole 4 KiB pages) and live processes."""
+    in-memory pages (bytes-like, whole 4 KiB pages) and live processes.
+
+    Paths and pages are written to zram as a block device; processes are swapped
+    out to zram as swap (the 6.18 swap layer's rules: zero-filled folios stay in
+    the swap zero map).  ``Report.tally.rules`` says which.
+    """
     from zsmalloc.estimate.driver import run_estimate
     from zsmalloc.estimate.process import ProcessSource
     from zsmalloc.estimate.report import build_report

@@ -21,6 +21,7 @@ never disagree.  For each algorithm it holds:
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ class AlgoReport:
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
     pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
+    zero_map_pages: int = 0  # zero-filled folios the swap layer kept (never in zram)
 
     @property
     def mm_stat(self) -> MmStat:
@@ -101,6 +103,10 @@ class AlgoReport:
             ),
             "lost_by_cause_bytes": lost,
             "same_pages": st.same_pages,
+            "zero_map_pages": self.zero_map_pages,
+            # What swapping the pages out frees: zram's pages and the zero map's, less the pool.
+            "swapped_out_bytes": (st.pages_stored + self.zero_map_pages) * ps,
+            "swap_out_ratio": _ratio((st.pages_stored + self.zero_map_pages) * ps, total),
             "huge_pages": st.huge_pages,
             "huge_bytes": st.huge_pages * ps,
             "stored_objects": int(st.obj_used.sum()),
@@ -201,10 +207,19 @@ class Report:
         best = min(self.algos.values(), key=lambda a: a.state.total_pages)
         eff = best.derived()["effective_ratio"]
         eff_s = f"{eff:.2f}x" if eff else "n/a"
+        ram = f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM"
+        if t.zero_map_pages:  # a swap-out: the ratio is of everything that left RAM
+            out = (t.pages + t.zero_map_pages) * t.page_size / 2**20
+            swap = best.derived()["swap_out_ratio"]
+            return (
+                f"{head} a swap-out of {t.pages + t.zero_map_pages} pages ({out:.1f} MiB, "
+                f"{t.zero_map_pages} of them zero-filled: the swap zero map) in "
+                f"{t.elapsed:.1f} s ({rate:,.0f} pages/s); best: {best.algo}, {ram} "
+                f"({swap:.2f}x)"
+            )
         return (
             f"{head} {t.pages} pages ({mib:.1f} MiB) in {t.elapsed:.1f} s "
-            f"({rate:,.0f} pages/s); best: {best.algo}, "
-            f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM ({eff_s})"
+            f"({rate:,.0f} pages/s); best: {best.algo}, {ram} ({eff_s})"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -219,15 +234,17 @@ class Report:
                 "pages": t.pages,
                 "bytes": t.pages * t.page_size,
                 "same_filled_pages": t.same_pages,
+                "zero_map_pages": t.zero_map_pages,
+                "zero_thp_pages": t.zero_thp_pages,
+                "zram_used_as": [r.to_json() for r in t.rules],
                 "interrupted": t.interrupted,
                 "elapsed_s": round(t.elapsed, 3),
                 "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
                 "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
-                "sources": [
-                    {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}
-                    for s in t.sources
-                ],
+                "host": socket.gethostname(),
+                "cluster": t.cluster,
+                "sources": [s.to_json() for s in t.sources],
             },
             "mm_stat_columns": list(MM_STAT_COLUMNS),
             "algorithms": {a: r.to_json() for a, r in self.algos.items()},
@@ -240,7 +257,10 @@ def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
         return None
     from zsmalloc.zswap.estimate import estimate_zswap
 
-    h = tally.zswap_hist[algo]
+    h = tally.zswap_hist[algo].copy()
+    # Zero-filled folios the sources already left in the swap zero map never reach zswap
+    # either: they count with zswap's all-zero pages (length 0).
+    h[0] += tally.zero_map_pages
     # Only the counts matter for a store-only run with no pool limit: any order will do.
     clens = np.repeat(np.arange(len(h)), h)
     return estimate_zswap(clens=clens, compressor=algo).as_dict()
@@ -272,6 +292,7 @@ def build_report(
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
             zswap=zswap_view(tally, algo),
+            zero_map_pages=tally.zero_map_pages,
         )
         if run_pool:
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily

@@ -42,6 +42,7 @@ from typing import IO, cast
 import numpy as np
 
 from zsmalloc.errors import InputError
+from zsmalloc.estimate.swap import BLOCK_RULES, SwapRules
 
 
 class PageSource:
@@ -52,19 +53,38 @@ class PageSource:
     so far and ``skipped`` counts pages (or files, or processes) that could not
     be read, by reason.  ``read_pages`` returns fewer pages than asked for only
     when the source is exhausted.
+
+    ``rules`` says how the pages reach zram (:mod:`zsmalloc.estimate.swap`):
+    block writes by default.  Under swap rules with a zero map, zero-filled
+    folios never reach zram; they are counted in ``zero_map_pages`` (single
+    pages) and ``zero_thp_pages`` (pages of all-zero THPs), not in ``pages``.
+    A source that knows its folios drops them itself (``applies_swap_rules``);
+    for the others each page is a folio and the estimate's reader drops them.
     """
 
     kind = "source"
+    applies_swap_rules = False
 
-    def __init__(self, label: str, page_size: int) -> None:
+    def __init__(self, label: str, page_size: int, rules: SwapRules = BLOCK_RULES) -> None:
         self.label = label
         self.page_size = page_size
+        self.rules = rules
         self.pages = 0
         self.skipped: dict[str, int] = {}
+        self.zero_map_pages = 0
+        self.zero_thp_pages = 0
+        self.thp_pages = 0  # pages read as parts of whole THPs (each one folio to swap)
+        self.shmem_pages = 0  # of the pages swap takes, shmem ones (the rest: anonymous)
+        self.notes: list[str] = []  # what limits the figures' exactness, for the report
 
     def count_skipped(self, reason: str, n: int = 1) -> None:
         if n:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def zero_mapped(self, n: int) -> None:
+        """``n`` pages already delivered went to the swap zero map instead (the reader's drop)."""
+        self.pages -= n
+        self.zero_map_pages += n
 
     def total_pages(self) -> int | None:
         return None
@@ -95,10 +115,19 @@ class ChainedSource(PageSource):
     def parts(self) -> Iterator[PageSource]:
         raise NotImplementedError
 
+    def part_failed(self, part: PageSource, exc: InputError) -> None:
+        """A part could not be read: count it under ``part_unreadable``."""
+        self.count_skipped(self.part_unreadable)
+
     def _finish_part(self) -> None:
         assert self._current is not None
         for k, v in self._current.skipped.items():
             self.count_skipped(k, v)
+        self.zero_map_pages += self._current.zero_map_pages
+        self.zero_thp_pages += self._current.zero_thp_pages
+        self.thp_pages += self._current.thp_pages
+        self.shmem_pages += self._current.shmem_pages
+        self.notes += [n for n in self._current.notes if n not in self.notes]
         self._current.close()
         self._current = None
 
@@ -113,8 +142,8 @@ class ChainedSource(PageSource):
                     break
             try:
                 got = self._current.read_pages(out[n:])
-            except InputError:
-                self.count_skipped(self.part_unreadable)
+            except InputError as exc:
+                self.part_failed(self._current, exc)
                 self._finish_part()
                 continue
             n += got
@@ -485,7 +514,10 @@ class CoreDumpSource(PageSource):
             mv = memoryview(out[n:].data).cast("B")[:want]
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
-                lost = -(-(size - self._done - got) // self.page_size)
+                # The segment's pages after the last one read (a partly read page is
+                # delivered, zero-padded); _done is whole pages here.
+                ps = self.page_size
+                lost = -(-size // ps) - self._done // ps - -(-got // ps)
                 self.count_skipped("pages past the end of a truncated core", lost)
                 want = got
                 self._done = size
