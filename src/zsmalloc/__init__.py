@@ -23,6 +23,7 @@ from zsmalloc.errors import (
     OutOfMemoryError,
     SysfsError,
     UnknownAlgorithmError,
+    UnknownKernelError,
     ZsmallocError,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "OutOfMemoryError",
     "SysfsError",
     "UnknownAlgorithmError",
+    "UnknownKernelError",
     "ZsmallocError",
     *_LAZY,
 ]

@@ -30,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import Tally, peak_rss_bytes, run_estimate, warm_up
 from zsmalloc.estimate.process import (
@@ -305,6 +306,10 @@ def cluster_tally(
     help="Kernel PAGE_SIZE in bytes; zram stores one page per slot. Only 4096 for now: "
     "the exact compressors work on 4 KiB pages.",
 )
+@kernel_option(
+    help="The kernel whose zsmalloc is modelled: its class table and huge threshold (6.1: "
+    "4-page zspages, 3257) and, with --compact and --classes, its allocator and compaction."
+)
 @click.option(
     "--compact",
     is_flag=True,
@@ -379,6 +384,7 @@ def estimate(
     level: int | None,
     chain_size: int,
     page_size: str,
+    kernel: str,
     compact: bool,
     verify: bool,
     zswap: bool,
@@ -459,7 +465,7 @@ def estimate(
     run_pool = compact or classes
     what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
     with status(err, what):
-        report = build_report(tally, chain_size, default_input, run_pool=run_pool)
+        report = build_report(tally, chain_size, default_input, run_pool=run_pool, kernel=kernel)
     if verify:
         from zsmalloc.estimate.verify import replay_check
 

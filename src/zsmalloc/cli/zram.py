@@ -41,13 +41,17 @@ from collections.abc import Callable, Iterable, Iterator
 import click
 import numpy as np
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.kparse import memparse
+from zsmalloc.profile import KernelProfile
 from zsmalloc.streams import STDIN, CheckedStream, open_input, read_exact_into, text_lines
 from zsmalloc.zram.device import Zram
 
 CHUNK_PAGES = 256
 """Pages a ``write``/``check``/``fill`` moves at a time (1 MiB of 4 KiB pages)."""
+MAX_CONFIG_BYTES = 16 << 20
+"""A kernel ``.config`` is well under 1 MiB; more than this is not one."""
 Note = Callable[[str], None]
 
 
@@ -269,18 +273,44 @@ def run_script(
     return out
 
 
+def _read_config(path: str) -> str:
+    """A kernel ``.config``, read as text lines (a binary file or a stream that does not
+    end, such as /dev/zero, is refused instead of read without end)."""
+    lines, size = [], 0
+    with open_input(path, decompress=False, label=path, what="the config") as stream:
+        for _, line in text_lines(stream):
+            size += len(line) + 1
+            if size > MAX_CONFIG_BYTES:
+                raise InputError(f"more than {MAX_CONFIG_BYTES >> 20} MiB: not a kernel .config",
+                                 path=path)
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
 @click.command("zram")
 @click.argument("script", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("-e", "--exec", "commands", help="Commands separated by ';' instead of a script.")
 @click.option("--algo", default=None, help="comp_algorithm before disksize.")
 @click.option("--disksize", default=None, help="Initialise with this disksize (e.g. 64M).")
 @click.option("--mem-limit", default=None, help="mem_limit (e.g. 8M).")
+@kernel_option(help="The kernel whose zram (and zsmalloc) the device is.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The kernel build's .config (e.g. /boot/config-$(uname -r)): compressors, default "
+    "algorithm, writeback, recompression as that build has them (default: the reference "
+    "kernel's build).",
+)
 def zram_cmd(
     script: str | None,
     commands: str | None,
     algo: str | None,
     disksize: str | None,
     mem_limit: str | None,
+    kernel: str,
+    config_path: str | None,
 ) -> None:
     """Run a zram workload script on the model device and print what it asks for."""
     if (script is None) == (commands is None):
@@ -289,7 +319,11 @@ def zram_cmd(
     for option, value in (("--disksize", disksize), ("--mem-limit", mem_limit)):
         if value is not None:
             _size(value, option)
-    zram = Zram()
+    profile = KernelProfile(kernel)
+    if config_path is not None:
+        zram = Zram.from_kernel_config(_read_config(config_path), profile)
+    else:
+        zram = Zram(profile=profile)
     if algo is not None:
         zram.write_attr("comp_algorithm", algo)
     if mem_limit is not None:

@@ -143,6 +143,7 @@ class ReplayResult:
     m_checked: int
     seconds: float
     ops_replayed: int = 0  # up to and including the first mismatch
+    profile: KernelProfile | None = None  # the kernel the model followed
     mismatch_line: int | None = None
     kernel_row: MmStat | None = None
     model_row: MmStat | None = None
@@ -174,6 +175,7 @@ class ReplayResult:
 
         return {
             "path": self.path,
+            "kernel_profile": self.profile.describe() if self.profile else None,
             "ok": self.ok,
             "ops": self.ops,
             "ops_replayed": self.ops_replayed,
@@ -275,12 +277,13 @@ def warm_up(profile: KernelProfile = DEFAULT_PROFILE) -> None:
 
 def replay(
     trace: Trace | str | os.PathLike[str],
-    profile: KernelProfile = DEFAULT_PROFILE,
+    profile: KernelProfile | None = None,
     *,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> ReplayResult:
     """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line.
 
+    By default the profile is the trace's own (the kernel its header names).
     ``trace`` is a parsed :class:`Trace` or the path of a trace file, which is read
     piece by piece (``chunk_bytes`` of text at a time: any length, bounded memory).
     A corrupt line raises InputError naming it, also after earlier pieces replayed.
@@ -295,6 +298,7 @@ def replay(
     algorithm = None
     for piece in pieces:
         if rep is None:
+            profile = profile or piece.profile
             rep = _Replayer(piece.disksize, piece.header.get("mem_limit", "0"), profile)
             rep.warm_up(piece)
             algorithm = piece.algorithm
@@ -309,6 +313,7 @@ def replay(
                 ops_replayed=ops + index + 1,
                 final_mm_stat=rep.mm_stat(),
                 algorithm=algorithm,
+                profile=profile,
             )
             result.mismatch_line = int(piece.line_of[index])
             result.kernel_row = MmStat(*(int(v) for v in piece.mrows[piece.a[index]]))
@@ -320,5 +325,5 @@ def replay(
         raise InputError("empty trace", path=path)
     return ReplayResult(
         path, ops, m_lines, rep.checked, rep.seconds, ops_replayed=ops,
-        final_mm_stat=rep.mm_stat(), algorithm=algorithm,
+        final_mm_stat=rep.mm_stat(), algorithm=algorithm, profile=profile,
     )

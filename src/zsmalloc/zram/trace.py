@@ -41,8 +41,8 @@ from typing import IO
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.errors import InputError
-from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.errors import InputError, UnknownKernelError
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile, profile_for_release
 from zsmalloc.streams import open_input
 from zsmalloc.zram.stats import MM_STAT_COLUMNS
 from zsmalloc.zs.size_class import class_table
@@ -181,6 +181,7 @@ class Trace:
     line_of: np.ndarray  # 1-based source line of each op
     mrows: np.ndarray  # (n_m, NR_MM_STAT) expected mm_stat rows, in MmStat's column order
     comments: list[str] = field(default_factory=list)
+    profile: KernelProfile = DEFAULT_PROFILE  # the kernel it was recorded on (header kernel=)
 
     @property
     def algorithm(self) -> str | None:
@@ -203,6 +204,23 @@ def _parse_header(first_line: str) -> dict[str, str]:
             k, _, v = word.partition("=")
             out[k] = v
     return out
+
+
+def trace_release(raw: bytes) -> str | None:
+    """The ``kernel=`` of a trace's header line (the recording kernel's release), if any."""
+    if not raw.startswith(b"#"):
+        return None
+    return _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace")).get("kernel")
+
+
+def header_profile(header: dict[str, str], path: str) -> KernelProfile:
+    """The profile of the kernel a header names (``kernel=6.1.0-57-amd64`` -> 6.1, see
+    :func:`~zsmalloc.profile.profile_for_release`), else the reference 6.18."""
+    release = header.get("kernel")
+    try:
+        return profile_for_release(release) if release else DEFAULT_PROFILE
+    except UnknownKernelError as exc:
+        raise InputError(f"header kernel={release}: {exc}", path=path, line=1) from None
 
 
 def read_bytes(path: str | Path) -> bytes:
@@ -230,40 +248,46 @@ def _parse_piece(
         )
     if first_line:
         line_of += first_line
-    trace = Trace(path, header, op, a, b, line_of, mrows)
+    trace = Trace(path, header, op, a, b, line_of, mrows, profile=profile)
     _validate(trace, profile.page_size, class_table(profile).huge_class_size)
     return trace
 
 
 def parse_trace(
-    raw: bytes, path: str = "<trace>", profile: KernelProfile = DEFAULT_PROFILE
+    raw: bytes, path: str = "<trace>", profile: KernelProfile | None = None
 ) -> Trace:
     """Parse trace text; any malformed line raises InputError naming that line.
 
-    Sizes and slots are checked against a zram on ``profile`` (PAGE_SIZE and its
-    huge_class_size).
+    ``profile`` is the kernel the trace was recorded on; by default the one its header
+    names (``kernel=6.1.0-57-amd64`` -> 6.1, see
+    :func:`~zsmalloc.profile.profile_for_release`), else the reference 6.18.  Sizes and
+    slots are checked against a zram on that profile (PAGE_SIZE and its huge_class_size).
     """
     header: dict[str, str] = {}
     if raw.startswith(b"#"):
         header = _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace"))
+    if profile is None:
+        profile = header_profile(header, path)
     return _parse_piece(raw, path, header, 0, profile)
 
 
 def iter_trace(
     path: str | os.PathLike[str],
-    profile: KernelProfile = DEFAULT_PROFILE,
+    profile: KernelProfile | None = None,
     *,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[Trace]:
     """The trace at ``path`` as consecutive pieces of whole lines, each a checked Trace.
 
-    Every piece carries the header of the first line; line numbers are the file's.
+    Every piece carries the header of the first line, and the profile (by default the
+    kernel the header names, as :func:`parse_trace`); line numbers are the file's.
     At least one piece is yielded, even for an empty file.  Memory is bounded by
     ``chunk_bytes`` of text, whatever the trace's length.
     """
     label = str(path)
     with open_input(path, label=label, what="trace") as f:
         header: dict[str, str] | None = None
+        prof = DEFAULT_PROFILE  # replaced once the header is read
         carry = b""
         lines_before = 0
         yielded = False
@@ -286,8 +310,9 @@ def iter_trace(
                 if piece.startswith(b"#"):
                     first = piece.split(b"\n", 1)[0]
                     header = _parse_header(first.decode("utf-8", "replace"))
+                prof = profile if profile is not None else header_profile(header, label)
             if piece or not yielded:
-                yield _parse_piece(piece, label, header, lines_before, profile)
+                yield _parse_piece(piece, label, header, lines_before, prof)
                 yielded = True
             lines_before += piece.count(b"\n")
             if not block:
@@ -323,8 +348,9 @@ def _validate(trace: Trace, page_size: int, huge_class_size: int) -> None:
             )
 
 
-def read_trace(path: str | Path, profile: KernelProfile = DEFAULT_PROFILE) -> Trace:
-    """Read and parse a whole trace file (plain or compressed), checked against ``profile``.
+def read_trace(path: str | Path, profile: KernelProfile | None = None) -> Trace:
+    """Read and parse a whole trace file (plain or compressed), checked against ``profile``
+    (by default the kernel its header names).
 
     Holds the whole trace in memory: for small traces; replay streams with
     :func:`iter_trace`.
