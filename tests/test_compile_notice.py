@@ -9,6 +9,7 @@ reaches).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +39,9 @@ def test_a_quick_block_says_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines == []
 
 
-def test_replay_warms_up_inside_the_notice(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_warms_up_inside_the_notice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """The replay command compiles in the notice's block, before any real work."""
     import zsmalloc.cli.replay as cli_replay
     import zsmalloc.zram.replay as zram_replay
@@ -56,13 +59,15 @@ def test_replay_warms_up_inside_the_notice(monkeypatch: pytest.MonkeyPatch) -> N
             events.append("exit")
 
     monkeypatch.setattr(cli_replay, "compile_notice", Spy)
-    monkeypatch.setattr(zram_replay, "warm_up", lambda: events.append("warm_up"))
+    monkeypatch.setattr(zram_replay, "warm_up", lambda *_: events.append("warm_up"))
 
-    def fake_replay(trace: str) -> object:
+    def fake_replay(trace: str, *_: object) -> object:
         events.append("replay")
         raise SystemExit(0)
 
     monkeypatch.setattr(zram_replay, "replay", fake_replay)
     with pytest.raises(SystemExit):
-        cli_replay.replay_cmd.main(["x.trace"], standalone_mode=False)
+        trace = tmp_path / "x.trace"
+        trace.write_text("w 0 100\n")  # headerless: the reference kernel
+        cli_replay.replay_cmd.main([str(trace)], standalone_mode=False)
     assert events == ["notice the replay loop", "enter", "warm_up", "exit", "replay"]

@@ -8,6 +8,8 @@ that a compaction the kernel's shrinker did by itself is followed, not blamed.
 from __future__ import annotations
 
 import errno
+import gzip
+import shutil
 from pathlib import Path
 from types import TracebackType
 
@@ -92,15 +94,20 @@ class FakeLive:
 
 
 @pytest.fixture(autouse=True)
-def fixed_files(monkeypatch: pytest.MonkeyPatch, testdata: Path) -> None:
-    """Pages of the repository's own data files, not of whatever /usr holds here.
+def fixed_files(
+    monkeypatch: pytest.MonkeyPatch, testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Real pages from one fixed file, not from whatever /usr (or tests/data) holds.
 
-    The workload draws real pages from files under /usr, which differ from machine
-    to machine (and change when packages are installed); the expectations below
-    (a shrinker event at a given write, failed stores) hold for one fixed set.
+    The workload draws file pages from files under /usr, which differ from machine
+    to machine; the expectations below (a shrinker event, failed stores) hold for
+    one fixed set: the 1024 pages recorded on the kernel (shared_pages.bin.gz),
+    decompressed, whose compressed sizes span every class.
     """
-    files = sorted(p for p in testdata.rglob("*") if p.is_file() and p.stat().st_size >= PAGE)
-    monkeypatch.setattr(workload, "list_files", lambda **_: files)
+    pages = tmp_path_factory.mktemp("pages") / "shared_pages.bin"
+    with gzip.open(testdata / "shared_pages.bin.gz") as src, open(pages, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    monkeypatch.setattr(workload, "list_files", lambda **_: [pages])
 
 
 @pytest.fixture
@@ -136,10 +143,16 @@ def test_a_counter_divergence_is_reported_where_it_starts(fake: type[FakeLive]) 
 def test_shrinker_compaction_is_followed_not_blamed(fake: type[FakeLive], tmp_path: Path) -> None:
     fake.shrink_at = 120
     trace = tmp_path / "t.trace"
-    # 128 slots: room for the fragmentation a shrinker scan can reclaim (with the
-    # repository's pages, seed 3 has it after write 120; 32 slots never do)
-    result = verify.verify_zram("lzo-rle", n_ops=300, seed=3, nr_pages=128, save=trace)
-    assert result.ok, render_divergence(result.divergence) if result.divergence else ""
+    # The shrinker only runs when a scan would free pages, which takes a workload
+    # with fragmentation after write 120: some of the first seeds have it.  Every
+    # seed tried must agree with the model all the same.
+    for seed in range(1, 21):
+        result = verify.verify_zram("lzo-rle", n_ops=300, seed=seed, nr_pages=128, save=trace)
+        assert result.ok, render_divergence(result.divergence) if result.divergence else ""
+        if result.events["shrinker_events"]:
+            break
+    else:
+        pytest.fail("no seed in 1..20 gave the shrinker anything to compact")
     assert result.events["shrinker_events"] == 1
     # the saved trace records the shrinker's compaction, so it still replays
     assert replay(read_trace(trace)).ok
