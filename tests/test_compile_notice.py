@@ -39,9 +39,7 @@ def test_a_quick_block_says_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines == []
 
 
-def test_replay_warms_up_inside_the_notice(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_replay_warms_up_inside_the_notice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """The replay command compiles in the notice's block, before any real work."""
     import zsmalloc.cli.replay as cli_replay
     import zsmalloc.zram.replay as zram_replay
