@@ -14,6 +14,7 @@ from typing import Any
 
 from zsmalloc.errors import (
     BadHandleError,
+    ClusterError,
     CompressionError,
     InputError,
     InvalidSizeError,
@@ -22,6 +23,7 @@ from zsmalloc.errors import (
     OutOfMemoryError,
     SysfsError,
     UnknownAlgorithmError,
+    UnknownKernelError,
     ZsmallocError,
 )
 
@@ -36,6 +38,7 @@ _LAZY = {
 
 __all__ = [
     "BadHandleError",
+    "ClusterError",
     "CompressionError",
     "InputError",
     "InvalidSizeError",
@@ -44,6 +47,7 @@ __all__ = [
     "OutOfMemoryError",
     "SysfsError",
     "UnknownAlgorithmError",
+    "UnknownKernelError",
     "ZsmallocError",
     *_LAZY,
 ]

@@ -61,6 +61,12 @@ class UnknownAlgorithmError(ZsmallocError, ValueError):
     errno = _errno.EINVAL
 
 
+class UnknownKernelError(ZsmallocError, ValueError):
+    """A kernel version with no profile (older than 6.1, or not a version at all)."""
+
+    errno = _errno.EINVAL
+
+
 class CompressionError(ZsmallocError, ValueError):
     """A corrupt compressed stream, or data the compressor cannot take."""
 
@@ -86,10 +92,15 @@ class InputError(ZsmallocError, ValueError):
         super().__init__(where + message)
         self.path = path
         self.line = line
+        self.detail = message  # the message without "path:line: "
 
 
 class KernelUnavailableError(ZsmallocError):
     """Live checks: no root, no zram, no debugfs (tests skip on it)."""
+
+
+class ClusterError(ZsmallocError):
+    """A Dask cluster that cannot be reached, or work it failed even after retries."""
 
 
 class LayoutError(ImportError):

@@ -14,37 +14,40 @@ import numpy as np
 import pytest
 
 from zsmalloc import compress
-from zsmalloc.compress import kernels
 from zsmalloc.compress import zstd as zstd_lib
-from zsmalloc.errors import InputError, UnknownAlgorithmError
+from zsmalloc.errors import InputError, UnknownAlgorithmError, UnknownKernelError
+from zsmalloc.profile import profile_for_release
 
 
 @pytest.mark.parametrize(
-    ("release", "row", "zstd", "profile"),
+    ("release", "row", "zstd", "params"),
     [
-        ("6.1.0-57-amd64", "6.1", (1, 4, 10), "6.1"),
-        ("6.1", "6.1", (1, 4, 10), "6.1"),
-        ("6.8.0-45-generic", "6.6", (1, 5, 2), "6.6"),
-        ("6.12.118+deb13-arm64-16k", "6.12", (1, 5, 2), "6.12"),
-        ("6.17.1", "6.15", (1, 5, 7), "6.12"),
-        ("6.18.44-fc-v595", "6.18", (1, 5, 7), "6.18"),
-        ("7.2.13+deb14-amd64", "7.2", (1, 5, 7), "6.18"),
-        ("7.3.4", "7.3", (1, 5, 7), "6.18"),
-        ("8.0", "7.3", (1, 5, 7), "6.18"),
+        ("6.1.0-57-amd64", "6.1", (1, 4, 10), False),
+        ("6.1", "6.1", (1, 4, 10), False),
+        ("6.8.0-45-generic", "6.6", (1, 5, 2), False),
+        ("6.12.118+deb13-arm64-16k", "6.12", (1, 5, 2), True),
+        ("6.17.1", "6.17", (1, 5, 7), True),
+        ("6.18.44-fc-v595", "6.18", (1, 5, 7), True),
+        ("7.2.13+deb14-amd64", "7.2", (1, 5, 7), True),
+        ("7.3.4", "7.3", (1, 5, 7), True),
+        ("8.0", "7.3", (1, 5, 7), True),
     ],
 )
-def test_each_kernel_has_its_row(release: str, row: str, zstd: tuple, profile: str) -> None:
-    r = kernels.compressors_for(release)
-    assert (r.version, r.zstd) == (row, zstd)
-    assert kernels.profile_version(release) == profile
-    assert r.has_algorithm_params == (kernels.version_key(row) >= (6, 12))
+def test_each_kernel_has_its_compressors(release: str, row: str, zstd: tuple, params: bool) -> None:
+    """The zstd_lib.h versions of Debian's source packages; algorithm_params from 6.12."""
+    p = profile_for_release(release)
+    assert (p.version, p.zstd_version) == (row, zstd)
+    assert (p.zram_compressors == "backends") == params
+    b = compress.get("zstd", kernel=release)
+    assert b.kernel == row
+    assert b.describe()["zstd_version"] == ".".join(map(str, zstd))
 
 
 def test_older_kernels_and_garbage_are_refused() -> None:
-    with pytest.raises(InputError, match="older than every known"):
-        kernels.compressors_for("5.15.0")
-    with pytest.raises(InputError, match="expected a kernel version"):
-        kernels.compressors_for("linux")
+    with pytest.raises(UnknownKernelError, match="older than every known"):
+        compress.get("lz4", kernel="5.15.0")
+    with pytest.raises(UnknownKernelError, match="expected a kernel version"):
+        compress.get("lz4", kernel="linux")
 
 
 def test_crypto_api_kernels_take_no_level() -> None:

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.process import AllProcessesSource, ProcessSource, anon_writable_mappings
+from zsmalloc.estimate.process import AllProcessesSource, ProcessSource
 from zsmalloc.estimate.sources import (
     ArraySource,
     CoreDumpSource,
@@ -124,26 +124,6 @@ def test_elf_executable_is_a_plain_file() -> None:
     src = open_path(sys.executable, PAGE)
     assert isinstance(src, FileSource)
     src.close()
-
-
-def test_maps_filter_keeps_anonymous_writable_private() -> None:
-    maps = """\
-55d0c0000000-55d0c0021000 rw-p 00000000 00:00 0                          [heap]
-7f0000000000-7f0000100000 rw-p 00000000 00:00 0
-7f0000100000-7f0000200000 r--p 00000000 00:00 0
-7f0000200000-7f0000300000 rw-s 00000000 00:01 1234                       /dev/zero (deleted)
-7f0000300000-7f0000400000 rw-p 00001000 08:01 4242                       /usr/lib/libc.so.6
-7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]
-7ffd00100000-7ffd00102000 r--p 00000000 00:00 0                          [vvar]
-7ffd00102000-7ffd00104000 rw-p 00000000 00:00 0                          [anon:jit]
-"""
-    got = [(m.start, m.name) for m in anon_writable_mappings(maps)]
-    assert got == [
-        (0x55D0C0000000, "[heap]"),
-        (0x7F0000000000, ""),
-        (0x7FFD00000000, "[stack]"),
-        (0x7FFD00102000, "[anon:jit]"),
-    ]
 
 
 CHILD = """

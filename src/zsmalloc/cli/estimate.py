@@ -1,7 +1,9 @@
 """``zsmalloc estimate``: what zram would really take for these pages, and why.
 
 Builds the page sources, runs the driver under a rich progress bar (stderr),
-then prints the report (stdout): rich tables, or JSON with ``--json``.
+then prints the report (stdout): rich tables, or JSON with ``--json``.  With
+``--scheduler`` the pass runs on a Dask cluster instead
+(:mod:`zsmalloc.estimate.cluster`, imported only then).
 Ctrl-C stops early and still prints the report for the pages done so far,
 with a summary line saying so (exit status 130).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 
 import click
@@ -28,8 +30,16 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError
-from zsmalloc.estimate.driver import Tally, peak_rss_bytes, run_estimate, warm_up
+from zsmalloc.estimate.driver import (
+    CompressorSetup,
+    Tally,
+    check_algorithms,
+    peak_rss_bytes,
+    run_estimate,
+    warm_up,
+)
 from zsmalloc.estimate.process import (
     AllProcessesSource,
     ProcessSource,
@@ -40,8 +50,11 @@ from zsmalloc.estimate.process import (
 from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
+from zsmalloc.estimate.swap import BLOCK, MODES, SWAP, SwapRules
+from zsmalloc.profile import DEFAULT_PROFILE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, KernelProfile
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
+UNREADABLE_SHOWN = 10  # unreadable files named on stderr (all of them are in --json)
 
 
 class PagesPerSecond(ProgressColumn):
@@ -80,35 +93,169 @@ def any_readable(pids: list[int], page_size: int) -> bool:
     return False
 
 
-def default_sources(page_size: int) -> tuple[list[PageSource], str]:
+def zram_rules(zram_as: str | None, default: str, profile: KernelProfile) -> SwapRules:
+    """How a source's pages reach zram: ``--as`` when given, else the source's default
+    (swap for process memory, block for files and images), with ``profile``'s rules."""
+    return SwapRules(zram_as or default, profile)
+
+
+def default_sources(
+    page_size: int, zram_as: str | None = None, profile: KernelProfile = DEFAULT_PROFILE
+) -> tuple[list[PageSource], str]:
     """This machine's readable process memory, or the built-in sample; and which it is."""
     if page_size == os.sysconf("SC_PAGE_SIZE"):
         root = os.geteuid() == 0
-        src = AllProcessesSource(page_size)
+        src = AllProcessesSource(page_size, rules=zram_rules(zram_as, SWAP, profile))
         if src.total_pages() and any_readable(src.pids, page_size):
             who = "all processes (running as root)" if root else "your own processes (not root)"
             return [src], f"the memory of this machine's readable processes: {who}"
-    return [SampleSource(page_size)], "a built-in sample: no readable process memory here"
+    sample = SampleSource(page_size)
+    sample.rules = zram_rules(zram_as, BLOCK, profile)
+    return [sample], "a built-in sample: no readable process memory here"
 
 
 def build_sources(
-    paths: tuple[str, ...], pids: tuple[int, ...], all_processes: bool, page_size: int
+    paths: tuple[str, ...],
+    pids: tuple[int, ...],
+    all_processes: bool,
+    page_size: int,
+    zram_as: str | None = None,
+    profile: KernelProfile = DEFAULT_PROFILE,
 ) -> list[PageSource]:
     sources: list[PageSource] = []
     seen_pfns: set[int] = set()  # a page frame shared by processes is stored once
+    as_swap = zram_rules(zram_as, SWAP, profile)
     try:
         for p in paths:
-            sources.append(open_path(p, page_size))
+            src = open_path(p, page_size)
+            src.rules = zram_rules(zram_as, BLOCK, profile)
+            sources.append(src)
         for pid in pids:
-            sources.append(ProcessSource(pid, page_size, seen_pfns))
+            sources.append(ProcessSource(pid, page_size, seen_pfns, as_swap))
         if all_processes:
             others = [p for p in candidate_pids() if p not in pids]
-            sources.append(AllProcessesSource(page_size, others, seen_pfns))
+            sources.append(AllProcessesSource(page_size, others, seen_pfns, as_swap))
     except BaseException:
         for s in sources:
             s.close()
         raise
     return sources
+
+
+def progress_bar(console: Console, page_size: int) -> Progress:
+    """The pages/s progress bar (stderr; nothing when it is not a terminal)."""
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        PagesPerSecond(page_size),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    return Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
+
+
+def local_tally(
+    srcs: list[PageSource],
+    default_input: str | None,
+    algos: list[str],
+    setup: CompressorSetup,
+    zswap: bool,
+    verify: bool,
+    sample_rules: SwapRules,
+    err: Console,
+) -> tuple[Tally, str | None]:
+    """The pass in this process, on every core; falls back to the sample (read under
+    ``sample_rules``) when the default input (the processes) gives nothing after all."""
+    ps = setup.page_size
+    with status(err, "sizing the input"):
+        sizes = [s.total_pages() for s in srcs]
+        total = None if None in sizes else sum(t for t in sizes if t is not None)
+    with status(err, "loading the compressors (compiled on first use)"):
+        warm_up(algos, setup=setup)
+    with progress_bar(err, ps) as bar:
+        task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
+
+        def estimate_all(srcs: list[PageSource]) -> Tally:
+            return run_estimate(
+                srcs,
+                algos,
+                page_size=ps,
+                keep_lengths=verify,
+                zswap=zswap,
+                level=setup.level,
+                on_chunk=lambda n: bar.advance(task, n),
+                kernel=setup.kernel,
+                winbits=setup.winbits,
+            )
+
+        try:
+            tally = estimate_all(srcs)
+        except InputError:
+            if default_input is None or isinstance(srcs[0], SampleSource):
+                raise
+            # The processes gave nothing after all (they exited, or refused): the sample.
+            srcs = [SampleSource(ps)]
+            srcs[0].rules = sample_rules
+            default_input = "a built-in sample: the readable processes gave no pages"
+            bar.reset(task, total=srcs[0].total_pages())
+            tally = estimate_all(srcs)
+    return tally, default_input
+
+
+def cluster_tally(
+    scheduler: str,
+    workers: int | None,
+    task_pages: int,
+    paths: tuple[str, ...],
+    algos: list[str],
+    setup: CompressorSetup,
+    zswap: bool,
+    verify: bool,
+    rules: SwapRules,
+    err: Console,
+) -> Tally:
+    """The pass on a Dask cluster (zsmalloc.estimate.cluster): the bar follows the
+    chunks as the workers finish them."""
+    from zsmalloc.estimate.chunks import Plan
+    from zsmalloc.estimate.cluster import LOCAL, ClusterRun, connect, run_estimate_on_cluster
+
+    ps = setup.page_size
+    what = "starting a local Dask cluster" if scheduler == LOCAL else f"connecting to {scheduler}"
+    with ExitStack() as stack:
+        with status(err, what):
+            client = stack.enter_context(connect(scheduler, workers))
+        bar = stack.enter_context(progress_bar(err, ps))
+        task = bar.add_task("workers: loading the compressors, planning the chunks", total=None)
+
+        def on_plan(plan: Plan, run: ClusterRun) -> None:
+            bar.update(
+                task,
+                total=plan.total_pages or None,
+                description=f"{run.tasks} tasks on {run.workers} Dask workers ({', '.join(algos)})",
+            )
+
+        tally = run_estimate_on_cluster(
+            client,
+            paths,
+            algos,
+            page_size=ps,
+            level=setup.level,
+            zswap=zswap,
+            keep_lengths=verify,
+            rules=rules,
+            kernel=setup.kernel,
+            winbits=setup.winbits,
+            task_pages=task_pages,
+            on_plan=on_plan,
+            on_chunk=lambda n: bar.advance(task, n),
+        )
+    unreadable = (tally.cluster or {}).get("unreadable_files", [])
+    for line in unreadable[:UNREADABLE_SHOWN]:
+        err.print(f"zsmalloc: skipped: {line}", markup=False, highlight=False)
+    if len(unreadable) > UNREADABLE_SHOWN:
+        err.print(f"zsmalloc: skipped {len(unreadable) - UNREADABLE_SHOWN} more unreadable files")
+    return tally
 
 
 @click.command(
@@ -122,8 +269,10 @@ def build_sources(
     type=int,
     multiple=True,
     metavar="PID",
-    help="Also read live process PID: its resident anonymous, writable memory "
-    "(/proc/PID/maps + /proc/PID/mem). Needs root or your own process. Repeatable.",
+    help="Also read live process PID: the pages swap could take from it (resident "
+    "anonymous and shmem pages of any mapping; mlocked, hugetlbfs, device mappings and the "
+    "shared zero page skipped and counted). Needs root (exact: page flags) or your own "
+    "process. Repeatable.",
 )
 @click.option(
     "--all-processes",
@@ -156,24 +305,17 @@ def build_sources(
     default=None,
     metavar="W",
     help="zram's algorithm_params deflate.winbits=W (-15..-9 raw deflate, 9..15 with the "
-    "zlib header; default -11). Kernels from about 6.16.",
-)
-@click.option(
-    "--kernel",
-    default=None,
-    metavar="VERSION",
-    help="The kernel whose zram is modelled: 6.1, 6.6, 6.12, 6.18, 7.2, 7.3 or a release "
-    "(uname -r). Its zstd version, zram path (crypto API before 6.12), class table and "
-    "huge threshold. Default: 6.18.",
+    "zlib header; default -11). Kernels from 6.16.",
 )
 @click.option(
     "--chain",
     "chain_size",
-    type=click.IntRange(1, 16),
+    type=click.IntRange(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
     default=8,
     show_default=True,
     metavar="N",
-    help="CONFIG_ZSMALLOC_CHAIN_SIZE: most pages per zspage (the kernel's default is 8).",
+    help="CONFIG_ZSMALLOC_CHAIN_SIZE: most pages per zspage, 4..16 as Kconfig allows "
+    "(the kernel's default is 8).",
 )
 @click.option(
     "--page-size",
@@ -182,6 +324,12 @@ def build_sources(
     show_default=True,
     help="Kernel PAGE_SIZE in bytes (arm64 runs 16 KiB and 64 KiB pages); zram stores one "
     "page per slot and the size classes follow it.",
+)
+@kernel_option(
+    help="The kernel whose zram and zsmalloc are modelled: its compressors (zstd version; "
+    "the crypto API without algorithm_params before 6.12), class table and huge threshold "
+    "(6.1: 4-page zspages, 3257), swap rules and, with --compact and --classes, its "
+    "allocator and compaction."
 )
 @click.option(
     "--compact",
@@ -203,6 +351,39 @@ def build_sources(
     help="Also show what zswap would hold for the same pages, each swapped out once "
     "(all-zero pages go to the swap zero map; no pool limit).",
 )
+@click.option(
+    "--as",
+    "zram_as",
+    type=click.Choice(MODES),
+    default=None,
+    help="What zram is used as. swap: the pages are swapped out, and the kernel's swap "
+    "rules apply first (since 6.12 zero-filled folios stay in the swap zero map and never "
+    "reach zram); block: every page is written to zram. Default: swap for process memory "
+    "(--pid, --all-processes), block for files, images and core dumps.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run on a Dask cluster: the scheduler's address (tcp://host:8786), or `local` "
+    "for a LocalCluster on this machine. The SOURCEs are cut into chunks that the "
+    "workers read where they live (the paths must name the same files there); the "
+    "report is the same as without. Needs the `fleet` extra (pip install 'zsmalloc[fleet]').",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 4096),
+    default=None,
+    metavar="N",
+    help="With --scheduler local: worker processes to start (default: one per CPU).",
+)
+@click.option(
+    "--task-pages",
+    type=click.IntRange(1, 2**31),
+    default=16384,
+    show_default=True,
+    metavar="N",
+    help="With --scheduler: pages per task (16384 = 64 MiB of 4 KiB pages).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @click.option(
     "--classes",
@@ -223,12 +404,16 @@ def estimate(
     algo: str,
     level: int | None,
     winbits: int | None,
-    kernel: str | None,
     chain_size: int,
     page_size: str,
+    kernel: str,
     compact: bool,
     verify: bool,
     zswap: bool,
+    zram_as: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    task_pages: int,
     as_json: bool,
     classes: bool,
     plot: str | None,
@@ -249,14 +434,14 @@ def estimate(
     With no SOURCE and no --pid/--all-processes, the input is the memory of this
     machine's readable processes, or a built-in sample where there is none.
 
+    With --scheduler, the SOURCEs are estimated on a Dask cluster, chunk by
+    chunk, with the same result.
+
     Only statistics are reported: page contents are never written anywhere.
     """
     ps = int(page_size)
-    algos = [a for a in algo.split(",") if a.strip()]
-    from zsmalloc.estimate.driver import CompressorSetup, check_algorithms
-
     setup = CompressorSetup(kernel, ps, level, winbits)
-    algos = check_algorithms(algos, setup=setup)
+    algos = check_algorithms(algo.split(","), setup=setup)
     if zswap and (level is not None or winbits is not None):
         raise InputError(
             "--zswap with --level or --deflate-winbits: zswap compresses with each "
@@ -266,58 +451,37 @@ def estimate(
         parent = Path(plot).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise InputError("cannot write the plot: no writable directory there", path=plot)
-    default_input = None
-    if not sources and not pids and not all_processes:
-        srcs, default_input = default_sources(ps)
-    else:
-        srcs = build_sources(sources, pids, all_processes, ps)
-
     err = Console(stderr=True)
-    with status(err, "sizing the input"):
-        sizes = [s.total_pages() for s in srcs]
-        total = None if None in sizes else sum(t for t in sizes if t is not None)
-    with status(err, "loading the compressors (compiled on first use)"):
-        warm_up(algos, setup=setup)
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        PagesPerSecond(ps),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
-        task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-
-        def estimate_all(srcs: list[PageSource]) -> Tally:
-            return run_estimate(
-                srcs,
-                algos,
-                page_size=ps,
-                keep_lengths=verify,
-                zswap=zswap,
-                level=level,
-                on_chunk=lambda n: bar.advance(task, n),
-                kernel=kernel,
-                winbits=winbits,
+    default_input = None
+    profile = KernelProfile(kernel, ps, chain_size)
+    if scheduler is not None:
+        if pids or all_processes or not sources:
+            raise InputError(
+                "--scheduler: give the SOURCE paths (files, directories, images, core dumps) "
+                "the workers should read; live processes (--pid, --all-processes, the "
+                "default input) are read on this machine only"
             )
-
-        try:
-            tally = estimate_all(srcs)
-        except InputError:
-            if default_input is None or isinstance(srcs[0], SampleSource):
-                raise
-            # The processes gave nothing after all (they exited, or refused): the sample.
-            srcs = [SampleSource(ps)]
-            default_input = "a built-in sample: the readable processes gave no pages"
-            bar.reset(task, total=srcs[0].total_pages())
-            tally = estimate_all(srcs)
+        rules = zram_rules(zram_as, BLOCK, profile)
+        tally = cluster_tally(
+            scheduler, workers, task_pages, sources, algos, setup, zswap, verify, rules, err
+        )
+    else:
+        if workers is not None:
+            raise InputError("--workers sizes a local Dask cluster: use it with --scheduler local")
+        if not sources and not pids and not all_processes:
+            srcs, default_input = default_sources(ps, zram_as, profile)
+        else:
+            srcs = build_sources(sources, pids, all_processes, ps, zram_as, profile)
+        sample_rules = zram_rules(zram_as, BLOCK, profile)
+        tally, default_input = local_tally(
+            srcs, default_input, algos, setup, zswap, verify, sample_rules, err
+        )
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
     run_pool = compact or classes
     what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
     with status(err, what):
-        report = build_report(tally, chain_size, default_input, run_pool=run_pool)
+        report = build_report(tally, chain_size, default_input, run_pool=run_pool, kernel=kernel)
     if verify:
         from zsmalloc.estimate.verify import replay_check
 

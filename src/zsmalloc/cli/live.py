@@ -41,9 +41,15 @@ def render_divergence(div: Divergence) -> str:
 
 def render_result(result: VerifyResult) -> str:
     """The report of one live check, as ``zsmalloc verify`` prints it."""
-    lines = {"zram": _zram_lines, "zswap": _zswap_lines, "estimate": _estimate_lines}[result.check](
-        result
-    )
+    render = {
+        "zram": _zram_lines,
+        "guest": _zram_lines,
+        "zswap": _zswap_lines,
+        "estimate": _estimate_lines,
+        "swap": _swap_lines,
+        "swap-zswap": _swap_lines,
+    }[result.check]
+    lines = render(result)
     lines += [f"RESTORE FAILED: {e}" for e in result.restore_errors]
     return "\n".join(lines)
 
@@ -51,9 +57,11 @@ def render_result(result: VerifyResult) -> str:
 def _zram_lines(r: VerifyResult) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()))
     e = r.events
+    title = "verify --kernel" if r.check == "zram" else f"verify --guest {r.device}"
     lines = [
-        f"verify --kernel: {r.algorithm}, seed {r.seed}, {r.nr_pages} pages: "
+        f"{title}: {r.algorithm}, seed {r.seed}, {r.nr_pages} pages: "
         f"{r.ops_done}/{r.ops_planned} ops in {r.seconds:.1f} s ({counts})",
+        *(f"  {note}" for note in r.notes),
         f"  refused stores (mem_limit) {e.get('failed_stores', 0)}, reads checked "
         f"{e.get('reads_checked', 0)}, shrinker compactions followed "
         f"{e.get('shrinker_events', 0)}",
@@ -99,6 +107,47 @@ def _estimate_lines(r: VerifyResult) -> list[str]:
         lines.append("  every mm_stat column equal")
     else:
         lines.append("DIVERGENCE at " + render_divergence(r.divergence))
+    return lines
+
+
+def _swap_lines(r: VerifyResult) -> list[str]:
+    """A process swapped out for real against its estimate: one row per counter."""
+    e = r.events
+    into = (
+        f"zswap ({r.algorithm}) before a swap file"
+        if r.check == "swap-zswap"
+        else (f"{r.device} ({r.algorithm}) as swap")
+    )
+    lines = [
+        f"swap-out of a process built with {e.get('process_mib', 0)} MiB of data "
+        f"({e.get('process_resident_kb', 0) // 1024} MiB resident, seed {r.seed}) into {into}: "
+        f"{r.seconds:.1f} s",
+        f"  estimate: {r.counts.get('to_device', 0)} pages to the device, "
+        f"{r.counts.get('zero_map', 0)} zero-filled to the swap zero map "
+        f"({e.get('zero_thp_pages', 0)} in all-zero THPs); {e.get('same_filled_pages', 0)} "
+        f"same-filled; {e.get('estimate_ms', 0)} ms",
+        f"  kernel: swap-out {e.get('swap_out_ms', 0)} ms, {e.get('left_resident', 0)} pages "
+        f"left resident; vmstat pswpout {e.get('pswpout', 0)}, swpout_zero "
+        f"{e.get('swpout_zero', 0)}, zswpout {e.get('zswpout', 0)}, thp_swpout "
+        f"{e.get('thp_swpout', 0)}, thp_swpout_fallback {e.get('thp_swpout_fallback', 0)}",
+    ]
+    skipped = [
+        f"{v} {k.removeprefix('skipped: ')}" for k, v in e.items() if k.startswith("skipped")
+    ]
+    if skipped:
+        lines.append("  skipped by the estimate: " + ", ".join(skipped))
+    lines.append(f"{'counter':<24}{'estimate':>12}{'kernel':>12}{'difference':>22}  rule")
+    for c in r.comparisons:
+        diff = "0"
+        if c.kernel != c.model:
+            off = "" if c.off is None else f" ({100 * c.off:+.3f} %)"
+            diff = f"{c.kernel - c.model:+d}{off}"
+        mark = "ok" if c.ok else "MISMATCH"
+        lines.append(f"{c.name:<24}{c.model:>12}{c.kernel:>12}{diff:>22}  {c.rule} {mark}")
+    lines += r.notes
+    if r.divergence is not None and r.divergence.kind == "harness":
+        lines.append(render_divergence(r.divergence))
+    lines.append("result: " + ("MATCH" if r.ok else "MISMATCH"))
     return lines
 
 

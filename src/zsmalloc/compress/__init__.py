@@ -6,7 +6,7 @@ depend on the exact compressed length of every page, so ``lzo``, ``lzo-rle``, ``
 lib/lz4 with LZ4 1.7.3's HC, lib/zlib_deflate; ../shared/spec/compressors.md) and
 produce the kernel's bytes on pages of 4, 16 and 64 KiB.  ``zstd`` goes through the
 zstandard library built with the kernel's own zstd version (each kernel carries its
-own; :mod:`~zsmalloc.compress.kernels` says which): exact where that version is
+own; :attr:`zsmalloc.profile.KernelProfile.zstd_version` says which): exact where that version is
 installed, otherwise approximate and saying so.  ``842`` is refused with
 UnknownAlgorithmError.
 
@@ -14,7 +14,8 @@ API (``pages`` is bytes-like or a uint8 array of whole pages, shape (n, page_siz
 flat; anything else raises InvalidSizeError)::
 
     b = compress.get("lz4", level=None, kernel=None, page_size=4096, winbits=None)
-        # level = zram's algorithm_params level (6.12 on), kernel = "6.1" ... "7.3"
+        # level = zram's algorithm_params level (6.12 on), kernel = a profile row
+        # ("6.1" ... "7.3") or a release; the row's zram rules (zsmalloc.profile)
     b.name, b.level, b.kernel, b.page_size
     b.kernel_exact, b.approximate, b.exact_command   # zstd without its kernel's version
     b.compress(page) -> bytes             # one page
@@ -28,8 +29,8 @@ flat; anything else raises InvalidSizeError)::
         # huge_class_size defaults to the kernel's zs_huge_class_size() (3625 on 6.18)
 
 Module map: ``lzo`` / ``lz4`` / ``lz4hc`` / ``deflate`` (numba kernels: compress,
-lengths-only; lzo and lz4 decode), ``zstd`` (zstd versions side by side), ``kernels``
-(what each kernel's zram compresses with), ``batch`` (prange loops, same-filled, the
+lengths-only; lzo and lz4 decode), ``zstd`` (zstd versions side by side; how each
+kernel configures it), ``batch`` (prange loops, same-filled, the
 storage rule), ``registry`` (names, levels, backends).
 """
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import HAVE_NUMBA, njit
+from zsmalloc.profile import DEFAULT_PROFILE
 
-PAGE_SIZE = 4096
+PAGE_SIZE = DEFAULT_PROFILE.page_size  # the page the kernel-exact compressors are checked on
 
 
 def read32(buf: np.ndarray, p: int) -> int:

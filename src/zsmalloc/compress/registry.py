@@ -11,7 +11,8 @@ Two kinds of backend, both giving the kernel's bytes and lengths:
 * :class:`KernelBackend` (``lzo``, ``lzo-rle``, ``lz4``, ``lz4hc``, ``deflate``): the
   kernel's own compressors re-implemented here (numba, the same code running as plain
   Python without it), on pages of 4, 16 or 64 KiB; every kernel from 6.1 to 7.3 runs
-  the same code (:mod:`zsmalloc.compress.kernels`).
+  the same code (:attr:`zsmalloc.profile.KernelProfile.zstd_version` says why zstd is
+  the exception).
 * :class:`ZstdBackend` (``zstd``): the zstandard library of the kernel's zstd version
   (:mod:`zsmalloc.compress.zstd`).  Where that version is not installed the nearest one
   is used and the backend says so: ``kernel_exact`` False, ``approximate`` the reason,
@@ -48,7 +49,6 @@ from zsmalloc.compress.batch import (
     new_scratch,
     zram_stored_lens,
 )
-from zsmalloc.compress.kernels import KernelCompressors, compressors_for, kernel_profile
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
 from zsmalloc.compress.lz4hc import LZ4HC_DEFAULT_CLEVEL, LZ4HC_MAX_CLEVEL
 from zsmalloc.compress.lzo import lzo_decompress_page
@@ -65,7 +65,9 @@ from zsmalloc.errors import (
     InputError,
     InvalidSizeError,
     UnknownAlgorithmError,
+    UnknownKernelError,
 )
+from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, kernel_version
 
 KERNEL_EXACT = ("lzo", "lzo-rle", "lz4", "lz4hc", "deflate")
 """Re-implemented here: the kernel's output on every kernel and page size."""
@@ -118,20 +120,19 @@ def _check_page_size(page_size: object) -> int:
         raise InvalidSizeError(
             f"page size must be one of {', '.join(map(str, PAGE_SIZES))}, found {page_size!r}"
         )
-    return int(page_size)  # type: ignore[call-overload]
+    return int(page_size)
 
 
 class Backend:
     """A zram compression backend: one page in, its compressed bytes out.
 
-    ``compress_lengths`` / ``stored_sizes`` take many pages at once.  ``kernel`` is the
-    kernel row whose zram this models (:mod:`zsmalloc.compress.kernels`), ``page_size``
-    its PAGE_SIZE.
+    ``compress_lengths`` / ``stored_sizes`` take many pages at once.  ``profile`` is the
+    kernel (and PAGE_SIZE) whose zram this models; ``kernel`` its profile row.
     """
 
     name: str
     level: int | None
-    row: KernelCompressors
+    profile: KernelProfile
     page_size: int
     kernel_exact: bool = True
     approximate: str | None = None  # why the lengths are not the kernel's, if they are not
@@ -139,7 +140,7 @@ class Backend:
 
     @property
     def kernel(self) -> str:
-        return self.row.version
+        return self.profile.version
 
     def compress(self, page: bytes | np.ndarray) -> bytes:
         raise NotImplementedError
@@ -167,7 +168,7 @@ class Backend:
 
     def huge_class_size(self) -> int:
         """zram's huge threshold on this kernel and page size (chain size 8)."""
-        return huge_class_size_of(kernel_profile(self.kernel, self.page_size))
+        return huge_class_size_of(self.profile)
 
     def _check_huge_class_size(self, huge_class_size: int | None) -> int:
         if huge_class_size is None:
@@ -265,21 +266,20 @@ class KernelBackend(Backend):
         self,
         name: str,
         level: int | None,
-        row: KernelCompressors,
-        page_size: int,
+        profile: KernelProfile,
         winbits: int | None = None,
     ) -> None:
         self.name = name
         self.algo = ALGO_CODES[name]
         self.level = level
-        self.row = row
-        self.page_size = page_size
+        self.profile = profile
+        self.page_size = profile.page_size
         self.winbits = winbits
         self._level, self._param = self._setup_params(level, winbits)
 
     def _setup_params(self, level: int | None, winbits: int | None) -> tuple[int, int]:
         """Mirrors each backend's setup_params() (and zlib_deflateInit2()'s checks)."""
-        name, row = self.name, self.row
+        name, prof = self.name, self.profile
         if winbits is not None and name != "deflate":
             raise InputError(f"{name}: deflate.winbits is a deflate parameter")
         if self.algo == ALGO_LZ4:
@@ -288,9 +288,9 @@ class KernelBackend(Backend):
         if self.algo == ALGO_LZ4HC:
             if level is None:
                 return LZ4HC_DEFAULT_CLEVEL, 0
-            if row.checks_levels and not 1 <= level <= LZ4HC_MAX_CLEVEL:
+            if prof.zram_checks_levels and not 1 <= level <= LZ4HC_MAX_CLEVEL:
                 raise InputError(
-                    f"lz4hc: Linux {row.version} refuses level {level} (1 .. {LZ4HC_MAX_CLEVEL})"
+                    f"lz4hc: Linux {prof.version} refuses level {level} (1 .. {LZ4HC_MAX_CLEVEL})"
                 )
             return level, 0  # LZ4HC_compress_generic(): > 16 is 16, < 1 is 9
         if self.algo == ALGO_DEFLATE:
@@ -299,9 +299,9 @@ class KernelBackend(Backend):
                 raise InputError(f"deflate: level must be -1 .. 9, found {zlevel}")
             if winbits is None:
                 winbits = DEFLATE_DEF_WINBITS
-            elif not row.deflate_winbits:
+            elif not prof.zram_deflate_winbits:
                 raise InputError(
-                    f"deflate: Linux {row.version} has no algorithm_params deflate.winbits"
+                    f"deflate: Linux {prof.version} has no algorithm_params deflate.winbits"
                 )
             elif not (-15 <= winbits <= -9 or 9 <= winbits <= 15):
                 raise InputError(
@@ -400,22 +400,22 @@ class KernelBackend(Backend):
 class ZstdBackend(Backend):
     """``zstd`` through the zstandard library of the kernel's zstd version, if installed."""
 
-    def __init__(self, level: int | None, row: KernelCompressors, page_size: int) -> None:
+    def __init__(self, level: int | None, profile: KernelProfile) -> None:
         self.name = "zstd"
         self.level = level
-        self.row = row
-        self.page_size = page_size
-        if level is not None and row.checks_levels and not (
+        self.profile = profile
+        self.page_size = profile.page_size
+        if level is not None and profile.zram_checks_levels and not (
             ZSTD_MIN_CLEVEL <= level <= ZSTD_MAX_CLEVEL
         ):
             raise InputError(
-                f"zstd: Linux {row.version} refuses level {level} "
+                f"zstd: Linux {profile.version} refuses level {level} "
                 f"({ZSTD_MIN_CLEVEL} .. {ZSTD_MAX_CLEVEL})"
             )
-        self._lib, self.kernel_exact = library_for(row)
+        self._lib, self.kernel_exact = library_for(profile)
         self.library_version = tuple(self._lib.ZSTD_VERSION)
         if not self.kernel_exact:
-            self.approximate, self.exact_command = approximate_reason(row)
+            self.approximate, self.exact_command = approximate_reason(profile)
         self._local = threading.local()
         self._multi: Any = None
         self._multi_lock = threading.Lock()
@@ -423,7 +423,7 @@ class ZstdBackend(Backend):
     def _cctx(self) -> Any:
         c = getattr(self._local, "cctx", None)  # a ZstdCompressor is not thread-safe
         if c is None:
-            c = make_compressor(self._lib, self.row, self.level)
+            c = make_compressor(self._lib, self.profile, self.level)
             self._local.cctx = c
         return c
 
@@ -446,7 +446,7 @@ class ZstdBackend(Backend):
         data = lib.BufferWithSegments(arr, segments.tobytes())
         with self._multi_lock:  # one call at a time per compressor object
             if self._multi is None:
-                self._multi = make_compressor(lib, self.row, self.level)
+                self._multi = make_compressor(lib, self.profile, self.level)
             return self._multi.multi_compress_to_buffer(data, threads=-1)
 
     def compress_lengths(self, pages: object) -> np.ndarray:
@@ -479,8 +479,8 @@ class ZstdBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()
-        out["zstd_version"] = version_str(self.row.zstd)
-        out["zstd_library"] = version_str(self.library_version)  # type: ignore[arg-type]
+        out["zstd_version"] = version_str(self.profile.zstd_version)
+        out["zstd_library"] = version_str(self.library_version)
         return out
 
 
@@ -510,12 +510,16 @@ def get(
     level = _check_int(name, "level", level)
     winbits = _check_int(name, "deflate.winbits", winbits)
     page_size = _check_page_size(page_size)
-    row = compressors_for(kernel)
-    if not row.has_algorithm_params and (level is not None or winbits is not None):
+    if kernel is None:
+        kernel = DEFAULT_VERSION
+    elif not isinstance(kernel, str):
+        raise UnknownKernelError(f"expected a kernel version string, found {kernel!r}")
+    profile = KernelProfile(kernel_version(kernel), page_size)
+    if profile.zram_compressors == "crypto" and (level is not None or winbits is not None):
         raise InputError(
-            f"{name}: Linux {row.version} zram has no algorithm_params (its compressors "
+            f"{name}: Linux {profile.version} zram has no algorithm_params (its compressors "
             "run with fixed parameters through the crypto API); drop the level"
         )
     if name == "zstd":
-        return ZstdBackend(level, row, page_size)
-    return KernelBackend(name, level, row, page_size, winbits)
+        return ZstdBackend(level, profile)
+    return KernelBackend(name, level, profile, winbits)

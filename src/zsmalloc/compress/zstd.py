@@ -2,11 +2,11 @@
 
 zstd's output depends on its version (each release retunes match finders, block
 splitting, entropy decisions), and every kernel carries its own copy in lib/zstd
-(:mod:`zsmalloc.compress.kernels`: 1.4.10 in 6.1, 1.5.2 in 6.6 and 6.12, 1.5.7 from
-6.15).  zstd is far too large to re-implement, so the kernel's output comes from the
-`zstandard` package built with the same zstd release: that matched every page of every
-guest trace at every level (6.12 with 1.5.2, 7.2 with 1.5.7, 6.1 with 1.4.8 standing in
-for 1.4.10), while the wrong version misses 10-70 % of pages by a few bytes.
+(:attr:`zsmalloc.profile.KernelProfile.zstd_version`: 1.4.10 in 6.1, 1.5.2 in 6.6 and
+6.12, 1.5.7 from 6.15).  zstd is far too large to re-implement, so the kernel's output
+comes from the `zstandard` package built with the same zstd release: that matched every
+page of every guest trace at every level (6.12 with 1.5.2, 7.2 with 1.5.7, 6.1 with
+1.4.8 standing in for 1.4.10), while the wrong version misses 10-70 % of pages by a few bytes.
 
 Several versions can be used side by side: the installed ``zstandard`` (0.25: zstd
 1.5.7, the reference kernel's) and any number of others installed with
@@ -39,14 +39,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-from zsmalloc.compress.kernels import (
-    CRYPTO,
-    CRYPTO_ZSTD_PARAMS,
-    KernelCompressors,
-    ZstdVersion,
-)
+from zsmalloc.profile import KernelProfile
+
+ZstdVersion = tuple[int, int, int]
 
 ZSTD_CLEVEL_DEFAULT: Final = 3
+# crypto/zstd.c: zstd_get_params(ZSTD_DEF_LEVEL = 3, 0): level 3 for an unknown size,
+# the same row in zstd 1.4.x and 1.5.x: windowLog, chainLog, hashLog, searchLog,
+# minMatch, targetLength, strategy (2 = ZSTD_dfast)
+CRYPTO_ZSTD_PARAMS: Final = (21, 16, 17, 1, 5, 0, 2)
+# Library versions whose output is a kernel's where no zstandard release bundles the
+# kernel's own: 1.4.8 reproduced the 6.1 trace (1.4.10) page for page.
+ZSTD_EQUIVALENTS: Final[dict[ZstdVersion, tuple[ZstdVersion, ...]]] = {(1, 4, 10): ((1, 4, 8),)}
 ZSTD_DIR_ENV: Final = "ZSMALLOC_ZSTD_DIR"
 
 # zstandard releases by the zstd they bundle: what `pip install` line gets a version.
@@ -124,7 +128,7 @@ def _scan() -> dict[ZstdVersion, ModuleType]:
         except Exception as exc:  # a broken or foreign build: say so, keep going
             print(f"zsmalloc: ignoring {path}: {exc}", file=sys.stderr)
             continue
-        found.setdefault(version, module)  # type: ignore[arg-type]
+        found.setdefault(version, module)
     return found
 
 
@@ -144,14 +148,19 @@ def rescan() -> None:
         _libraries = None
 
 
-def library_for(row: KernelCompressors) -> tuple[ModuleType, bool]:
-    """The library to use for ``row``'s zstd and whether its output is the kernel's.
+def kernel_versions(profile: KernelProfile) -> tuple[ZstdVersion, ...]:
+    """Library versions whose output is ``profile``'s kernel's (its own version first)."""
+    return (profile.zstd_version, *ZSTD_EQUIVALENTS.get(profile.zstd_version, ()))
+
+
+def library_for(profile: KernelProfile) -> tuple[ModuleType, bool]:
+    """The library to use for ``profile``'s zstd and whether its output is the kernel's.
 
     An exact version (or a known equivalent) when there is one; otherwise the
     installed zstandard (the newest found), whose output is then only approximate.
     """
     libs = libraries()
-    for v in row.zstd_versions:
+    for v in kernel_versions(profile):
         if v in libs:
             return libs[v], True
     if not libs:  # pragma: no cover - zstandard is a dependency
@@ -159,17 +168,17 @@ def library_for(row: KernelCompressors) -> tuple[ModuleType, bool]:
     return libs[max(libs)], False
 
 
-def approximate_reason(row: KernelCompressors) -> tuple[str, str | None]:
-    """Why ``row``'s zstd is only approximate here, and the command that fixes it."""
+def approximate_reason(profile: KernelProfile) -> tuple[str, str | None]:
+    """Why ``profile``'s zstd is only approximate here, and the command that fixes it."""
     found = ", ".join(version_str(v) for v in sorted(libraries())) or "none"
-    want = version_str(row.zstd)
+    want = version_str(profile.zstd_version)
     command = None
-    for v in row.zstd_versions:
+    for v in kernel_versions(profile):
         command = install_command(v)
         if command is not None:
             break
     why = (
-        f"Linux {row.version} carries zstd {want}; this machine has zstd {found} "
+        f"Linux {profile.version} carries zstd {want}; this machine has zstd {found} "
         f"(lengths differ by a few bytes on some pages)"
     )
     return why, command
@@ -186,10 +195,10 @@ def clamp_level(level: int) -> int:
     return max(ZSTD_MIN_CLEVEL, min(level, ZSTD_MAX_CLEVEL))
 
 
-def make_compressor(lib: ModuleType, row: KernelCompressors, level: int | None) -> Any:
-    """A ``ZstdCompressor`` configured as ``row``'s kernel configures zstd (``level``:
+def make_compressor(lib: ModuleType, profile: KernelProfile, level: int | None) -> Any:
+    """A ``ZstdCompressor`` configured as ``profile``'s kernel configures zstd (``level``:
     zram's algorithm_params level, None for the default; 6.1/6.6 have none)."""
-    if row.zram_path == CRYPTO:
+    if profile.zram_compressors == "crypto":
         wlog, clog, hlog, slog, mml, tlen, strategy = CRYPTO_ZSTD_PARAMS
         params = lib.ZstdCompressionParameters(
             window_log=wlog,

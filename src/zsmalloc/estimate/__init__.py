@@ -1,7 +1,9 @@
 """What zram would really take for real data: ``zsmalloc estimate`` as a library.
 
 Module map: ``sources`` (files, images, directories, core dumps, pages in
-memory), ``process`` (live processes), ``sample`` (the built-in sample and the
+memory), ``process`` (live processes: the pages swap could take, by the rules
+of ``swappable``), ``swap`` (zram as a swap or a block device: the swap zero
+map, per folio), ``sample`` (the built-in sample and the
 real-data mix used by live checks), ``driver`` (one streaming pass: compress
 on every core, tally lengths), ``fill`` (the closed-form zram + zsmalloc
 state after a sequential fill), ``report``/``render``/``plot`` (figures, text,
@@ -38,12 +40,20 @@ def estimate(
     ``kernel`` (a version such as "6.12" or a release; default 6.18) picks the zram
     modelled, with its compressors and class table; ``level`` and ``winbits`` are its
     ``algorithm_params level=`` and ``deflate.winbits=``; ``page_size`` its PAGE_SIZE.
+
+    Paths and pages are written to zram as a block device; processes are swapped
+    out to zram as swap (that kernel's swap layer: from 6.12 zero-filled folios stay in
+    the swap zero map).  ``Report.tally.rules`` says which.
     """
     from zsmalloc.estimate.driver import run_estimate
     from zsmalloc.estimate.process import ProcessSource
     from zsmalloc.estimate.report import build_report
     from zsmalloc.estimate.sources import ArraySource, PageSource, open_path
+    from zsmalloc.estimate.swap import SWAP, SwapRules
+    from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, kernel_version
 
+    version = kernel_version(DEFAULT_VERSION if kernel is None else kernel)
+    as_swap = SwapRules(SWAP, KernelProfile(version, page_size, chain_size))
     srcs: list[PageSource] = []
     try:
         for s in sources:
@@ -51,15 +61,15 @@ def estimate(
                 srcs.append(open_path(s, page_size))
             else:
                 srcs.append(ArraySource(s, page_size))
-        srcs += [ProcessSource(pid, page_size) for pid in pids]
+        srcs += [ProcessSource(pid, page_size, rules=as_swap) for pid in pids]
     except BaseException:
         for src in srcs:
             src.close()
         raise
     tally = run_estimate(
-        srcs, algos, page_size=page_size, level=level, kernel=kernel, winbits=winbits
+        srcs, algos, page_size=page_size, level=level, kernel=version, winbits=winbits
     )
-    return build_report(tally, chain_size)
+    return build_report(tally, chain_size, kernel=version)
 
 
 __all__ = ["estimate"]

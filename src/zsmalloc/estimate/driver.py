@@ -18,6 +18,11 @@ One pass over the sources, in fixed-size chunks of pages:
 Ctrl-C stops the pass between chunks: the tally then covers the pages
 processed so far and says it was interrupted.  Page contents are only ever in
 the chunk buffers.
+
+Tallies add up: a sequential fill depends only on the length histograms (see
+:mod:`zsmalloc.estimate.fill`), so passes over disjoint parts of the input can
+run anywhere and :meth:`Tally.merge` their results without any error; this is
+what ``estimate --scheduler`` does on a Dask cluster (cluster.py).
 """
 
 from __future__ import annotations
@@ -27,29 +32,61 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from zsmalloc.errors import InputError, UnknownAlgorithmError
 from zsmalloc.estimate.sources import PageSource
+from zsmalloc.estimate.swap import SwapRules, drop_zero_pages
+from zsmalloc.profile import DEFAULT_PROFILE, kernel_version
 
 if TYPE_CHECKING:
     from zsmalloc.compress import Backend
 
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
-CHUNK_BYTES = CHUNK_PAGES * 4096  # larger pages: fewer of them per chunk
+CHUNK_BYTES = CHUNK_PAGES * DEFAULT_PROFILE.page_size  # larger pages: fewer of them per chunk
+
+# numba's default (workqueue) threading layer aborts the process when two threads
+# launch parallel code at once, and the others would only oversubscribe the cores:
+# threads of one process that tally at the same time (a Dask worker's threads) take
+# turns compressing, each turn on every core, while their readers keep reading.
+_COMPRESS_LOCK = threading.Lock()
+
+
+def parse_algorithm_list(text: str, option: str = "--algo") -> list[str]:
+    """``a,b,c`` as names, refusing what does not say what it means.
+
+    An empty name (``''``, ``lz4,,lzo``, ``lz4,``) or a name given twice is an
+    UnknownAlgorithmError naming the option; blanks around names are dropped.
+    Whether the names are known is the caller's business (:func:`check_algorithms`).
+    """
+    names = [a.strip() for a in text.split(",")]
+    for a in names:
+        if not a:
+            raise UnknownAlgorithmError(
+                f"{option} {text!r}: an empty algorithm name (expected e.g. lz4,zstd)"
+            )
+        if names.count(a) > 1:
+            raise UnknownAlgorithmError(f"{option} {text!r}: {a} is given twice")
+    return names
 
 
 @dataclass(frozen=True)
 class CompressorSetup:
     """What every algorithm of an estimate is configured with: the kernel whose zram is
-    modelled, its PAGE_SIZE, and zram's ``algorithm_params`` (level, deflate.winbits)."""
+    modelled (a :mod:`zsmalloc.profile` row), its PAGE_SIZE, and zram's
+    ``algorithm_params`` (level, deflate.winbits).  A value: it travels to a cluster's
+    workers, and equal setups share their backends."""
 
-    kernel: str | None = None  # a version or release; None: the reference kernel
-    page_size: int = 4096
+    kernel: str = DEFAULT_PROFILE.version
+    page_size: int = DEFAULT_PROFILE.page_size
     level: int | None = None
     winbits: int | None = None
+
+    def __post_init__(self) -> None:
+        # a release ("6.12.118+deb13-amd64") names its row: one spelling per kernel
+        object.__setattr__(self, "kernel", kernel_version(self.kernel))
 
     def backend(self, algo: str) -> Backend:
         """The compressor of ``algo`` under this setup (raises for a bad name or param)."""
@@ -64,16 +101,21 @@ class CompressorSetup:
 def check_algorithms(
     algos: Sequence[str], level: int | None = None, setup: CompressorSetup | None = None
 ) -> list[str]:
-    """Validate (UnknownAlgorithmError, InputError for a parameter the kernel refuses)
-    and de-duplicate algorithm names, keeping their order."""
+    """Validate a list of algorithm names (``--algo a,b``), keeping their order.
+
+    Every name must be known (UnknownAlgorithmError naming the known ones), none may
+    be empty (``--algo ''``, ``lz4,,lzo``) or given twice: a list that says something
+    other than what it means is refused, not tidied up.  Each backend is made under
+    ``setup`` (default: the reference kernel with ``level``), so a parameter the kernel
+    would refuse is an InputError here, before any page is read.
+    """
     if setup is None:
         setup = CompressorSetup(level=level)
-    out: list[str] = []
-    for a in algos:
-        a = a.strip()
-        if a and a not in out:
-            setup.backend(a)  # raises UnknownAlgorithmError naming the known ones
-            out.append(a)
+    if isinstance(algos, str) or not all(isinstance(a, str) for a in algos):
+        raise UnknownAlgorithmError(f"expected a list of algorithm names, found {algos!r}")
+    out = parse_algorithm_list(",".join(algos))
+    for a in out:
+        setup.backend(a)  # raises UnknownAlgorithmError naming the known ones
     if not out:
         raise UnknownAlgorithmError("no compression algorithm given (--algo)")
     return out
@@ -85,8 +127,54 @@ class SourceSummary:
 
     label: str
     kind: str
-    pages: int
+    pages: int  # pages that reached zram
     skipped: dict[str, int]
+    rules: SwapRules | None = None  # how its pages reached zram (swap or block)
+    zero_map_pages: int = 0  # zero-filled single pages: the swap zero map
+    zero_thp_pages: int = 0  # pages of all-zero THPs: the swap zero map
+    thp_pages: int = 0  # pages read as parts of whole THPs
+    shmem_pages: int = 0  # shmem pages among those swap takes (zero map included)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, s: PageSource) -> SourceSummary:
+        return cls(
+            s.label,
+            s.kind,
+            s.pages,
+            dict(s.skipped),
+            s.rules,
+            s.zero_map_pages,
+            s.zero_thp_pages,
+            s.thp_pages,
+            s.shmem_pages,
+            list(s.notes),
+        )
+
+    def merge(self, other: SourceSummary) -> None:
+        """Add what another part of the same source delivered (a chunk of it)."""
+        self.pages += other.pages
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
+        self.zero_map_pages += other.zero_map_pages
+        self.zero_thp_pages += other.zero_thp_pages
+        self.thp_pages += other.thp_pages
+        self.shmem_pages += other.shmem_pages
+        self.notes += [n for n in other.notes if n not in self.notes]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "label": self.label,
+            "kind": self.kind,
+            "pages": self.pages,
+            "skipped": self.skipped,
+            "zram_used_as": None if self.rules is None else self.rules.mode,
+            "zero_map_pages": self.zero_map_pages,
+            "zero_thp_pages": self.zero_thp_pages,
+            "thp_pages": self.thp_pages,
+            "shmem_pages": self.shmem_pages,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -97,8 +185,7 @@ class Tally:
     algos: list[str]
     len_hist: dict[str, np.ndarray]  # non-same-filled pages by compressed length
     level: int | None = None  # zram's algorithm_params level (None: each backend's default)
-    setup: CompressorSetup = field(default_factory=CompressorSetup)
-    backends: dict[str, Backend] = field(default_factory=dict)  # per algorithm, from setup
+    setup: CompressorSetup = field(default_factory=CompressorSetup)  # kernel, params
     pages: int = 0
     same_pages: int = 0
     interrupted: bool = False
@@ -108,6 +195,72 @@ class Tally:
     peak_rss: int | None = None  # this process's VmHWM after the pass (bytes)
     # zswap's compressed lengths (0 = all-zero page), capped at PAGE_SIZE, with --zswap
     zswap_hist: dict[str, np.ndarray] | None = None
+    cluster: dict[str, Any] | None = None  # how a Dask cluster computed it (--scheduler)
+    # the setup's backends, made once per process (not pickled: a worker makes its own)
+    _backends: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_backends"] = {}
+        return state
+
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s pages (a pass over other input) to this tally, exactly.
+
+        Histograms and counts add up; per-page lengths and source summaries are
+        appended, so merge in input order where the page order matters (--verify).
+        ``elapsed`` and ``peak_rss`` are the caller's to set.
+        """
+        if (other.page_size, other.algos, other.setup) != (
+            self.page_size,
+            self.algos,
+            self.setup,
+        ):
+            raise ValueError(
+                f"cannot merge a tally of {other.algos} at page size {other.page_size} "
+                f"({other.setup}) into one of {self.algos} at {self.page_size} ({self.setup})"
+            )
+        if (other.lengths is None) != (self.lengths is None) or (other.zswap_hist is None) != (
+            self.zswap_hist is None
+        ):
+            raise ValueError("cannot merge tallies made with different keep_lengths/zswap")
+        for a in self.algos:
+            self.len_hist[a] += other.len_hist[a]
+            if self.zswap_hist is not None and other.zswap_hist is not None:
+                self.zswap_hist[a] += other.zswap_hist[a]
+            if self.lengths is not None and other.lengths is not None:
+                self.lengths[a].extend(other.lengths[a])
+        self.pages += other.pages
+        self.same_pages += other.same_pages
+        self.interrupted |= other.interrupted
+        self.sources.extend(other.sources)
+
+    @property
+    def zero_map_pages(self) -> int:
+        """Pages the swap layer kept in its zero map: they never reached zram."""
+        return sum(s.zero_map_pages + s.zero_thp_pages for s in self.sources)
+
+    @property
+    def zero_thp_pages(self) -> int:
+        """Of :attr:`zero_map_pages`, the pages of all-zero THPs (a swap file splits
+        those THPs instead, and maps their pages to the shared zero page)."""
+        return sum(s.zero_thp_pages for s in self.sources)
+
+    @property
+    def rules(self) -> list[SwapRules]:
+        """The distinct rules the sources' pages reached zram under, in source order."""
+        out: list[SwapRules] = []
+        for s in self.sources:
+            if s.rules is not None and s.rules not in out:
+                out.append(s.rules)
+        return out
+
+    def backend(self, algo: str) -> Backend:
+        """The compressor that measured ``algo``'s lengths."""
+        b = self._backends.get(algo)
+        if b is None:
+            b = self._backends[algo] = self.setup.backend(algo)
+        return b
 
     def page_lengths(self, algo: str) -> np.ndarray:
         """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
@@ -141,7 +294,7 @@ def _compress_lengths(pages: np.ndarray, backend: Backend) -> np.ndarray:
 
 def warm_up(
     algos: Sequence[str],
-    page_size: int = 4096,
+    page_size: int = DEFAULT_PROFILE.page_size,
     level: int | None = None,
     setup: CompressorSetup | None = None,
 ) -> None:
@@ -150,16 +303,22 @@ def warm_up(
         setup = CompressorSetup(page_size=page_size, level=level)
     page = np.zeros((1, setup.page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
-    for algo in algos:
-        _compress_lengths(page, setup.backend(algo))
+    with _COMPRESS_LOCK:
+        for algo in algos:
+            _compress_lengths(page, setup.backend(algo))
 
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     """Compress one chunk with every algorithm and add it to the tally."""
+    with _COMPRESS_LOCK:
+        _tally_chunk_locked(tally, pages)
+
+
+def _tally_chunk_locked(tally: Tally, pages: np.ndarray) -> None:
     hist_len = tally.page_size + 1
     same_idx = nonzero_same = None
     for algo in tally.algos:
-        backend = tally.backends[algo]
+        backend = tally.backend(algo)
         lengths = _compress_lengths(pages, backend)
         if same_idx is None:
             same_idx = np.flatnonzero(lengths == 0)
@@ -207,9 +366,16 @@ class _Reader(threading.Thread):
                     continue
                 n = 0
                 while n < len(buf) and src is not None:
+                    want = len(buf) - n
                     got = src.read_pages(buf[n:])
-                    n += got
-                    if n < len(buf):  # src is exhausted: free its descriptor now
+                    if src.rules.zero_map and not src.applies_swap_rules:
+                        # Each page is its own folio: zero-filled ones stay in the zero map.
+                        kept = drop_zero_pages(buf[n : n + got])
+                        src.zero_mapped(got - kept)
+                        n += kept
+                    else:
+                        n += got
+                    if got < want:  # src is exhausted: free its descriptor now
                         src.close()
                         src = next(it, None)
                     if self.stop.is_set():
@@ -221,46 +387,50 @@ class _Reader(threading.Thread):
             self.filled.put(exc)
 
 
-def run_estimate(
-    sources: Sequence[PageSource],
+def new_tally(
     algos: Sequence[str],
+    page_size: int = DEFAULT_PROFILE.page_size,
     *,
-    page_size: int = 4096,
-    chunk_pages: int = CHUNK_PAGES,
     keep_lengths: bool = False,
     zswap: bool = False,
     level: int | None = None,
-    on_chunk: Callable[[int], None] | None = None,
-    kernel: str | None = None,
-    winbits: int | None = None,
+    setup: CompressorSetup | None = None,
 ) -> Tally:
-    """One pass over ``sources``: compress every page with every algorithm, tally lengths.
+    """An empty tally for ``algos`` (already checked), ready for :func:`tally_pages`.
 
-    ``zswap`` also tallies zswap's view of the same pages (all-zero pages only
-    skip zswap, so other same-filled pages are compressed too).
-    ``on_chunk(n)`` is called after each chunk of ``n`` pages (progress bars).
-    ``kernel``, ``level`` and ``winbits`` configure the compressors as that kernel's zram
-    with ``algorithm_params level= deflate.winbits=`` (:class:`CompressorSetup`).
-    Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
-    single page raises :class:`InputError`.
+    ``setup`` configures the compressors (default: the reference kernel at
+    ``page_size`` with ``level``); its page size and level are the tally's.
     """
-    setup = CompressorSetup(kernel, page_size, level, winbits)
-    algos = check_algorithms(algos, setup=setup)
+    if setup is None:
+        setup = CompressorSetup(page_size=page_size, level=level)
+    page_size, level = setup.page_size, setup.level
     hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
-    tally = Tally(
+    return Tally(
         page_size=page_size,
-        algos=algos,
+        algos=list(algos),
         len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
         level=level,
         setup=setup,
-        backends={a: setup.backend(a) for a in algos},
         lengths={a: [] for a in algos} if keep_lengths else None,
         zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
     )
-    chunk_pages = max(1, min(chunk_pages, CHUNK_BYTES // page_size))
-    buffers = [np.empty((chunk_pages, page_size), dtype=np.uint8) for _ in range(3)]
+
+
+def tally_pages(
+    tally: Tally,
+    sources: Sequence[PageSource],
+    *,
+    chunk_pages: int = CHUNK_PAGES,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Stream every page of ``sources`` into ``tally``, then close and summarise them.
+
+    Ctrl-C ends the pass early with ``tally.interrupted`` set; a source's
+    :class:`InputError` propagates (after every source is closed).
+    """
+    chunk_pages = max(1, min(chunk_pages, CHUNK_BYTES // tally.page_size))
+    buffers = [np.empty((chunk_pages, tally.page_size), dtype=np.uint8) for _ in range(3)]
     reader = _Reader(sources, buffers)
-    t0 = time.perf_counter()
     reader.start()
     try:
         while True:
@@ -279,12 +449,49 @@ def run_estimate(
     finally:
         reader.stop.set()
         reader.join(timeout=2.0)
+        for s in sources:
+            s.close()  # first: closing a chained source merges its last part's counts
+            tally.sources.append(SourceSummary.of(s))
+
+
+def run_estimate(
+    sources: Sequence[PageSource],
+    algos: Sequence[str],
+    *,
+    page_size: int = DEFAULT_PROFILE.page_size,
+    chunk_pages: int = CHUNK_PAGES,
+    keep_lengths: bool = False,
+    zswap: bool = False,
+    level: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+    kernel: str = DEFAULT_PROFILE.version,
+    winbits: int | None = None,
+) -> Tally:
+    """One pass over ``sources``: compress every page with every algorithm, tally lengths.
+
+    ``zswap`` also tallies zswap's view of the same pages (all-zero pages only
+    skip zswap, so other same-filled pages are compressed too).
+    ``on_chunk(n)`` is called after each chunk of ``n`` pages (progress bars).
+    ``kernel``, ``level`` and ``winbits`` configure the compressors as that kernel's zram
+    with ``algorithm_params level= deflate.winbits=`` (:class:`CompressorSetup`).
+    Ctrl-C ends the pass early with ``interrupted`` set.  An input without a
+    single page raises :class:`InputError`.
+    """
+    setup = CompressorSetup(kernel, page_size, level, winbits)
+    algos = check_algorithms(algos, setup=setup)
+    tally = new_tally(algos, keep_lengths=keep_lengths, zswap=zswap, setup=setup)
+    t0 = time.perf_counter()
+    try:
+        tally_pages(tally, sources, chunk_pages=chunk_pages, on_chunk=on_chunk)
+    finally:
         tally.elapsed = time.perf_counter() - t0
         tally.peak_rss = peak_rss_bytes()
-        for s in sources:
-            tally.sources.append(SourceSummary(s.label, s.kind, s.pages, dict(s.skipped)))
-            s.close()
-    if tally.pages == 0 and not tally.interrupted:
-        names = ", ".join(s.label for s in sources) or "no source"
-        raise InputError(f"{names}: no pages to estimate (empty input)")
+    check_not_empty(tally)
     return tally
+
+
+def check_not_empty(tally: Tally) -> None:
+    """Raise :class:`InputError` for a finished pass that found not a single page."""
+    if tally.pages == 0 and not tally.interrupted:
+        names = ", ".join(s.label for s in tally.sources) or "no source"
+        raise InputError(f"{names}: no pages to estimate (empty input)")

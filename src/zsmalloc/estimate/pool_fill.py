@@ -2,7 +2,8 @@
 
 The closed form of :mod:`zsmalloc.estimate.fill` says what a fresh fill leaves
 behind.  Compaction is run on the allocator model itself, as zram's ``compact``
-would run it: a :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored
+would run it, under the rules of the table's kernel (6.1's four lists and old
+compaction for a 6.1 table): a :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored
 object (class by class, in one numba loop: the final state of a fresh fill does
 not depend on the order of the objects), then ``zs_compact``.  The pool also
 renders the debugfs ``classes`` table.  Its page count before compaction must
@@ -14,6 +15,7 @@ Memory: the pool's arena holds the zspage pages it allocates (the estimate's
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +30,17 @@ from zsmalloc.zs.state import PoolState
 
 @njit(nogil=True)
 def _malloc_counts(st: PoolState, sizes: np.ndarray, counts: np.ndarray) -> int:
-    """zs_malloc(sizes[k]) counts[k] times for each k; 0, or the first failure (< 0)."""
+    """zs_malloc(sizes[k]) counts[k] times for each k; 0, or the first failure (< 0).
+
+    ``counts`` is decremented as objects are allocated, so after a failure the call
+    resumes where it stopped (the pool grows on -ENOMEM, :meth:`Pool.grow`).
+    """
     for k in range(sizes.shape[0]):
-        for _ in range(counts[k]):
+        while counts[k] > 0:
             h = zs_malloc(st, sizes[k])
             if h < 0:
                 return h
+            counts[k] -= 1
     return 0
 
 
@@ -56,8 +63,12 @@ def fill_pool(state: FillState) -> PoolResult:
     # Any request that lands in class k will do: its size minus the handle header.
     sizes = np.minimum(state.size[used] - ZS_HANDLE_SIZE, table.page_size).astype(np.int64)
     counts = state.obj_used[used].astype(np.int64)
-    pool = Pool(table.chain_size, table.page_size, max_pages=state.total_pages + 2)
-    err = _malloc_counts(pool.state, sizes, counts)
+    # the table's kernel: its allocation rules too (6.1's lists and compaction)
+    pool = Pool(profile=table.profile, max_pages=state.total_pages + 2)
+    with pool.lock:
+        err = _malloc_counts(pool.state, sizes, counts)
+        while err == -errno.ENOMEM and pool.grow():
+            err = _malloc_counts(pool.state, sizes, counts)
     if err < 0 or pool.total_pages() != state.total_pages:
         raise InvariantError(
             f"estimate: the allocator model holds {pool.total_pages()} pages "

@@ -35,14 +35,36 @@ def input_lines(rep: Report) -> list[str]:
     lines = []
     if rep.default_input:
         lines.append(f"input (no SOURCE given): {rep.default_input}")
+    for rules in t.rules:
+        lines.append(f"zram used as {rules.describe().removeprefix('zram as ')}")
     for s in t.sources:
+        zero = s.zero_map_pages + s.zero_thp_pages
+        head = f"  {s.kind}: {s.label}: "
+        if zero:
+            head += (
+                f"{s.pages + zero} pages swap could take: {s.pages} to zram, "
+                f"{zero} to the swap zero map"
+            )
+        else:
+            head += f"{s.pages} pages to zram"
+        if s.shmem_pages:
+            head += f"; {s.shmem_pages} of them shmem"
+        if s.thp_pages:
+            head += f"; {s.thp_pages} in THPs read whole"
+        lines.append(head)
         skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items() if v)
+        if skipped:
+            lines.append(f"    skipped: {skipped}")
+        lines += [f"    note: {n}" for n in s.notes]
+    if any(r.zero_map for r in t.rules):
+        thp = f", {t.zero_thp_pages} of them in all-zero THPs" if t.zero_thp_pages else ""
         lines.append(
-            f"  {s.kind}: {s.label}: {s.pages} pages"
-            + (f" (skipped: {skipped})" if skipped else "")
+            f"swap zero map: {t.zero_map_pages} zero-filled pages "
+            f"({human(t.zero_map_pages * t.page_size)}{thp}): swapped out without reaching "
+            "zram, so not in mm_stat"
         )
     lines.append(
-        f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}), "
+        f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
         f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
@@ -53,6 +75,12 @@ def input_lines(rep: Report) -> list[str]:
     ]
     if params:
         lines.append(f"algorithm_params: {' '.join(params)}")
+    if t.cluster:
+        c = t.cluster
+        lines.append(
+            f"computed on a Dask cluster ({c['scheduler']}): {c['tasks']} tasks of up to "
+            f"{c['task_pages']} pages on {c['workers']} workers"
+        )
     for a, r in rep.algos.items():
         if not r.kernel_exact:
             lines.append(f"APPROXIMATE for {a}: {r.approximate}")
@@ -115,6 +143,10 @@ def derived_table(rep: Report) -> Table:
     ):
         row(what, lambda x, c=cause: human(x["lost_by_cause_bytes"][c]))
     row("same-filled pages (0 B each)", lambda x: str(x["same_pages"]))
+    if any(r.zero_map for r in rep.tally.rules):
+        row("swap zero map pages (not in zram)", lambda x: str(x["zero_map_pages"]))
+        row("swapped out (zram + zero map)", lambda x: human(x["swapped_out_bytes"]))
+        row("swap-out ratio (swapped out/RAM)", lambda x: _ratio(x["swap_out_ratio"]))
     row("huge pages (stored raw)", lambda x: f"{x['huge_pages']} ({human(x['huge_bytes'])})")
     row("objects / zspages", lambda x: f"{x['stored_objects']} / {x['zspages']}")
     row(
@@ -181,13 +213,15 @@ def top_loss_table(rep: Report, top: int = 5) -> Table:
 
 
 def zswap_table(rep: Report) -> Table:
-    tab = algo_table(rep, "zswap instead (store-only, no pool limit)", "figure")
+    tab = algo_table(
+        rep, "zswap instead (before a swap file, THPs split; store-only, no pool limit)", "figure"
+    )
     z = {a: r.zswap or {} for a, r in rep.algos.items()}
 
     def row(name: str, key: str, f: object = str) -> None:
         tab.add_row(name, *[f(z[a][key]) for a in rep.algos])  # type: ignore[operator]
 
-    row("all-zero pages (swap zero map)", "zero_pages")
+    row("zero-filled pages (zero map or zero page)", "zero_pages")
     row("pages stored in zswap", "stored_pages")
     row("  of which stored as-is (4 KiB)", "stored_incompressible_pages")
     row("compressed bytes", "compressed_bytes", human)

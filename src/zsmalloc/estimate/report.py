@@ -21,6 +21,7 @@ never disagree.  For each algorithm it holds:
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
+from zsmalloc.profile import KernelProfile, kernel_version
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
 
@@ -68,6 +70,7 @@ class AlgoReport:
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
     pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
+    zero_map_pages: int = 0  # zero-filled folios the swap layer kept (never in zram)
 
     @property
     def mm_stat(self) -> MmStat:
@@ -100,6 +103,10 @@ class AlgoReport:
             ),
             "lost_by_cause_bytes": lost,
             "same_pages": st.same_pages,
+            "zero_map_pages": self.zero_map_pages,
+            # What swapping the pages out frees: zram's pages and the zero map's, less the pool.
+            "swapped_out_bytes": (st.pages_stored + self.zero_map_pages) * ps,
+            "swap_out_ratio": _ratio((st.pages_stored + self.zero_map_pages) * ps, total),
             "huge_pages": st.huge_pages,
             "huge_bytes": st.huge_pages * ps,
             "stored_objects": int(st.obj_used.sum()),
@@ -213,18 +220,25 @@ class Report:
         best = min(self.algos.values(), key=lambda a: a.state.total_pages)
         eff = best.derived()["effective_ratio"]
         eff_s = f"{eff:.2f}x" if eff else "n/a"
+        ram = f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM"
+        if t.zero_map_pages:  # a swap-out: the ratio is of everything that left RAM
+            out = (t.pages + t.zero_map_pages) * t.page_size / 2**20
+            swap = best.derived()["swap_out_ratio"]
+            return (
+                f"{head} a swap-out of {t.pages + t.zero_map_pages} pages ({out:.1f} MiB, "
+                f"{t.zero_map_pages} of them zero-filled: the swap zero map) in "
+                f"{t.elapsed:.1f} s ({rate:,.0f} pages/s); best: {best.algo}, {ram} "
+                f"({swap:.2f}x)"
+            )
         return (
             f"{head} {t.pages} pages ({mib:.1f} MiB) in {t.elapsed:.1f} s "
-            f"({rate:,.0f} pages/s); best: {best.algo}, "
-            f"{best.state.total_pages * t.page_size / 2**20:.1f} MiB of RAM ({eff_s})"
+            f"({rate:,.0f} pages/s); best: {best.algo}, {ram} ({eff_s})"
         )
 
     @property
     def kernel(self) -> str:
-        """The kernel whose zram the figures are (a compress.kernels row)."""
-        from zsmalloc.compress.kernels import compressors_for
-
-        return compressors_for(self.tally.setup.kernel).version
+        """The kernel whose zsmalloc the figures are (a :mod:`zsmalloc.profile` row)."""
+        return next(iter(self.algos.values())).state.table.profile.version
 
     def to_json(self) -> dict[str, Any]:
         t = self.tally
@@ -240,15 +254,17 @@ class Report:
                 "pages": t.pages,
                 "bytes": t.pages * t.page_size,
                 "same_filled_pages": t.same_pages,
+                "zero_map_pages": t.zero_map_pages,
+                "zero_thp_pages": t.zero_thp_pages,
+                "zram_used_as": [r.to_json() for r in t.rules],
                 "interrupted": t.interrupted,
                 "elapsed_s": round(t.elapsed, 3),
                 "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
                 "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
-                "sources": [
-                    {"label": s.label, "kind": s.kind, "pages": s.pages, "skipped": s.skipped}
-                    for s in t.sources
-                ],
+                "host": socket.gethostname(),
+                "cluster": t.cluster,
+                "sources": [s.to_json() for s in t.sources],
             },
             "mm_stat_columns": list(MM_STAT_COLUMNS),
             "algorithms": {a: r.to_json() for a, r in self.algos.items()},
@@ -259,13 +275,15 @@ def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
     """zswap's store-only figures for the same pages (zsmalloc.zswap.estimate), or None."""
     if tally.zswap_hist is None:
         return None
-    from zsmalloc.compress.kernels import kernel_profile
     from zsmalloc.zswap.estimate import estimate_zswap
 
-    h = tally.zswap_hist[algo]
+    h = tally.zswap_hist[algo].copy()
+    # Zero-filled folios the sources already left in the swap zero map never reach zswap
+    # either: they count with zswap's all-zero pages (length 0).
+    h[0] += tally.zero_map_pages
     # Only the counts matter for a store-only run with no pool limit: any order will do.
     clens = np.repeat(np.arange(len(h)), h)
-    profile = kernel_profile(tally.setup.kernel, tally.page_size)
+    profile = KernelProfile(tally.setup.kernel, tally.page_size)
     return estimate_zswap(clens=clens, compressor=algo, profile=profile).as_dict()
 
 
@@ -275,16 +293,18 @@ def build_report(
     default_input: str | None = None,
     *,
     run_pool: bool = False,
+    kernel: str | None = None,
 ) -> Report:
     """Turn a tally into the full report (the fill model per algorithm).
 
     ``run_pool`` also gives each algorithm's objects to a real Pool and runs
     zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
-    columns and the debugfs table then come from the allocator model.
+    columns and the debugfs table then come from the allocator model.  ``kernel`` (a
+    profile row or a release; default: the kernel whose compressors made the tally)
+    gives the class table, the huge threshold and the allocator's rules.
     """
-    from zsmalloc.compress.kernels import kernel_profile
-
-    table = class_table(kernel_profile(tally.setup.kernel, tally.page_size, chain_size))
+    version = tally.setup.kernel if kernel is None else kernel_version(kernel)
+    table = class_table(KernelProfile(version, tally.page_size, chain_size))
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]
@@ -295,7 +315,8 @@ def build_report(
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
             zswap=zswap_view(tally, algo),
-            compressor=tally.backends[algo].describe() if algo in tally.backends else None,
+            zero_map_pages=tally.zero_map_pages,
+            compressor=tally.backend(algo).describe(),
         )
         if run_pool:
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily

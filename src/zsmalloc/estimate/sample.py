@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from zsmalloc.estimate.sources import PageSource
+from zsmalloc.profile import DEFAULT_PROFILE
 
 SAMPLE_PAGES = 8192  # 32 MiB of 4 KiB pages: a few seconds at most
 SEED = 0x5A5A_2024
@@ -36,8 +37,20 @@ SHARES = (20, 15, 15, 10, 10, 15, 5, 10)
 
 
 def _package_text() -> bytes:
+    """This package's source text; what cannot be read (an installation other users
+    may not read, a zip) is left out, and the caller falls back to a fixed line."""
     root = Path(__file__).resolve().parent.parent
-    return b"".join(p.read_bytes() for p in sorted(root.rglob("*.py")))
+    out = []
+    try:
+        paths = sorted(root.rglob("*.py"))
+    except OSError:
+        return b""
+    for p in paths:
+        try:
+            out.append(p.read_bytes())
+        except OSError:
+            continue
+    return b"".join(out)
 
 
 class SampleSource(PageSource):
@@ -102,7 +115,9 @@ MIX_ROOTS = ("/usr/bin", "/usr/lib", "/usr/share")
 MIX_BLOCK = 64  # pages per run from one source, runs interleaved in a fixed random order
 
 
-def machine_mix(nr_pages: int, page_size: int = 4096, seed: int = SEED) -> np.ndarray:
+def machine_mix(
+    nr_pages: int, page_size: int = DEFAULT_PROFILE.page_size, seed: int = SEED
+) -> np.ndarray:
     """``nr_pages`` pages of real data from this machine, in memory (never written out).
 
     Half files under /usr (binaries, libraries, text), a quarter resident

@@ -29,9 +29,6 @@ anywhere else.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 import stat
 import struct
@@ -42,6 +39,8 @@ from typing import IO, cast
 import numpy as np
 
 from zsmalloc.errors import InputError
+from zsmalloc.estimate.swap import BLOCK_RULES, SwapRules
+from zsmalloc.streams import CheckedStream, open_input, read_exact_into
 
 
 class PageSource:
@@ -52,19 +51,38 @@ class PageSource:
     so far and ``skipped`` counts pages (or files, or processes) that could not
     be read, by reason.  ``read_pages`` returns fewer pages than asked for only
     when the source is exhausted.
+
+    ``rules`` says how the pages reach zram (:mod:`zsmalloc.estimate.swap`):
+    block writes by default.  Under swap rules with a zero map, zero-filled
+    folios never reach zram; they are counted in ``zero_map_pages`` (single
+    pages) and ``zero_thp_pages`` (pages of all-zero THPs), not in ``pages``.
+    A source that knows its folios drops them itself (``applies_swap_rules``);
+    for the others each page is a folio and the estimate's reader drops them.
     """
 
     kind = "source"
+    applies_swap_rules = False
 
-    def __init__(self, label: str, page_size: int) -> None:
+    def __init__(self, label: str, page_size: int, rules: SwapRules = BLOCK_RULES) -> None:
         self.label = label
         self.page_size = page_size
+        self.rules = rules
         self.pages = 0
         self.skipped: dict[str, int] = {}
+        self.zero_map_pages = 0
+        self.zero_thp_pages = 0
+        self.thp_pages = 0  # pages read as parts of whole THPs (each one folio to swap)
+        self.shmem_pages = 0  # of the pages swap takes, shmem ones (the rest: anonymous)
+        self.notes: list[str] = []  # what limits the figures' exactness, for the report
 
     def count_skipped(self, reason: str, n: int = 1) -> None:
         if n:
             self.skipped[reason] = self.skipped.get(reason, 0) + n
+
+    def zero_mapped(self, n: int) -> None:
+        """``n`` pages already delivered went to the swap zero map instead (the reader's drop)."""
+        self.pages -= n
+        self.zero_map_pages += n
 
     def total_pages(self) -> int | None:
         return None
@@ -95,10 +113,19 @@ class ChainedSource(PageSource):
     def parts(self) -> Iterator[PageSource]:
         raise NotImplementedError
 
+    def part_failed(self, part: PageSource, exc: InputError) -> None:
+        """A part could not be read: count it under ``part_unreadable``."""
+        self.count_skipped(self.part_unreadable)
+
     def _finish_part(self) -> None:
         assert self._current is not None
         for k, v in self._current.skipped.items():
             self.count_skipped(k, v)
+        self.zero_map_pages += self._current.zero_map_pages
+        self.zero_thp_pages += self._current.zero_thp_pages
+        self.thp_pages += self._current.thp_pages
+        self.shmem_pages += self._current.shmem_pages
+        self.notes += [n for n in self._current.notes if n not in self.notes]
         self._current.close()
         self._current = None
 
@@ -113,8 +140,8 @@ class ChainedSource(PageSource):
                     break
             try:
                 got = self._current.read_pages(out[n:])
-            except InputError:
-                self.count_skipped(self.part_unreadable)
+            except InputError as exc:
+                self.part_failed(self._current, exc)
                 self._finish_part()
                 continue
             n += got
@@ -130,73 +157,20 @@ class ChainedSource(PageSource):
 
 # -- opening files, transparently decompressing -------------------------------
 
-_MAGIC = (  # (file name suffixes, magic bytes, format)
-    ((".gz", ".gzip"), b"\x1f\x8b", "gzip"),
-    ((".xz",), b"\xfd7zXZ\x00", "xz"),
-    ((".bz2",), b"BZh", "bzip2"),
-    ((".zst", ".zstd"), b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
-
-def _sniff(path: Path, head: bytes) -> str | None:
-    """The compression format when both the name and the magic bytes say so.
-
-    Both are required: a raw image may well start with bytes that look like a
-    magic number, and it must then be measured as it is.
-    """
-    for suffixes, magic, name in _MAGIC:
-        if path.suffix.lower() in suffixes and head.startswith(magic):
-            return name
-    return None
-
 
 def open_stream(path: Path, *, decompress: bool = True) -> tuple[IO[bytes], str | None]:
-    """Open ``path`` for reading, decompressing it if its magic says so.
+    """Open ``path`` for reading, decompressing it if its name *and* magic say so.
 
-    Returns the byte stream and the compression format (None for raw data).
-    A missing or unreadable file raises :class:`InputError` naming it.
+    Both are required: a raw image may well start with bytes that look like a magic
+    number, and it must then be measured as it is.  Returns the byte stream (read
+    errors, corrupt compressed data included, come out as InputError naming the
+    file: :mod:`zsmalloc.streams`) and the compression format (None for raw data).
     """
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - the caller owns the stream
-    except FileNotFoundError:
-        raise InputError("no such file or directory", path=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory", path=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", path=str(path)) from None
-    if not decompress:
-        return raw, None
-    try:
-        head = raw.peek(6)[:6]  # peek: a pipe cannot seek back
-    except OSError as exc:
-        raw.close()
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    fmt = _sniff(path, head)
-    if fmt == "gzip":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), fmt
-    if fmt == "xz":
-        return lzma.LZMAFile(raw, "rb"), fmt
-    if fmt == "bzip2":
-        return bz2.BZ2File(raw, "rb"), fmt
-    if fmt == "zstd":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), fmt
-    return raw, None
+    stream = open_input(path, decompress=decompress, require_suffix=True, label=str(path))
+    return cast(IO[bytes], stream), stream.compression  # the file-like subset readers use
 
 
-def read_exact_into(stream: IO[bytes], mv: memoryview) -> int:
-    """``readinto`` until ``mv`` is full or the stream ends; returns bytes read."""
-    got = 0
-    while got < len(mv):
-        n = stream.readinto(mv[got:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        got += n
-    return got
-
-
-def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
+def fill_pages(stream: CheckedStream | IO[bytes], out: np.ndarray) -> int:
     """Read whole pages from ``stream`` into ``out``; zero-pad a partial last page."""
     page_size = out.shape[1]
     mv = memoryview(out.data).cast("B")
@@ -286,10 +260,7 @@ class FileSource(PageSource):
     def read_pages(self, out: np.ndarray) -> int:
         if self._stream is None:
             self._stream, _ = open_stream(self.path, decompress=self.decompress)
-        try:
-            n = fill_pages(self._stream, out)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise InputError(f"cannot read: {exc}", path=self.label) from None
+        n = fill_pages(self._stream, out)  # read errors come out as InputError
         self.pages += n
         return n
 
@@ -485,7 +456,10 @@ class CoreDumpSource(PageSource):
             mv = memoryview(out[n:].data).cast("B")[:want]
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
-                lost = -(-(size - self._done - got) // self.page_size)
+                # The segment's pages after the last one read (a partly read page is
+                # delivered, zero-padded); _done is whole pages here.
+                ps = self.page_size
+                lost = -(-size // ps) - self._done // ps - -(-got // ps)
                 self.count_skipped("pages past the end of a truncated core", lost)
                 want = got
                 self._done = size

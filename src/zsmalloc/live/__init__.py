@@ -12,6 +12,11 @@ Module map, one concept each:
 - ``zram``             :class:`LiveZram`: our own zram device (hot_add -> reset -> hot_remove)
 - ``zswap``            :class:`LiveZswap`: the kernel's zswap borrowed (swap file, cgroup,
                        MADV_PAGEOUT holder), and its counters (debugfs, vmstat, meminfo)
+- ``swap``             :class:`LiveZramSwap`: our own zram device as swap (mkswap, swapon
+                       at the top priority, swapoff and removal whatever happens)
+- ``cgroup``           :class:`MemoryCgroup`: a memory cgroup of our own (v1 or v2) and
+                       the swap-out of what it holds (limit steps, force_empty/reclaim)
+- ``memhog``           :class:`MemHog`: a real process with a known mix of memory
 - ``workload``         the seeded workloads: zram operations, zswap pages and churn
 - ``defaults``         what each check runs when not told otherwise (shared with the CLI)
 - ``result``           :class:`VerifyResult`, :class:`Divergence`, :class:`Comparison`:
@@ -19,6 +24,8 @@ Module map, one concept each:
 - ``verify_zram``      :func:`verify_zram`: ``zsmalloc verify --kernel``
 - ``verify_zswap``     :func:`verify_zswap`: ``zsmalloc verify --zswap`` (= ``zswap verify``)
 - ``verify_estimate``  :func:`verify_estimate`: ``zsmalloc estimate``'s mm_stat on a device
+- ``verify_swap``      :func:`verify_swap`: ``estimate --pid`` against a real swap-out of a
+                       real process, into zram swap or through zswap
 
 Nothing here prints: long runs report through a ``progress(what, done, total)``
 callback, and results are returned.  Names are imported lazily.
@@ -37,6 +44,10 @@ _LAZY = {
     "verify_zram": "zsmalloc.live.verify_zram",
     "verify_zswap": "zsmalloc.live.verify_zswap",
     "verify_estimate": "zsmalloc.live.verify_estimate",
+    "verify_swap": "zsmalloc.live.verify_swap",
+    "LiveZramSwap": "zsmalloc.live.swap",
+    "MemoryCgroup": "zsmalloc.live.cgroup",
+    "MemHog": "zsmalloc.live.memhog",
 }
 
 __all__ = list(_LAZY)

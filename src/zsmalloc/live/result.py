@@ -33,6 +33,8 @@ from zsmalloc.zram.stats import MM_STAT_COLUMNS, IoStat
 IO_STAT_COLUMNS = IoStat._fields
 EXACT = "exact"  # kernel == model
 AT_LEAST = ">= model"  # kernel >= model: machine-wide counters others may add to
+NEAR = "within 0.1 %"  # |kernel - model| <= 0.1 % of the model: a swap-out left pages behind
+NEAR_FRACTION = 0.001
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(what, done, total)``: ``done`` of ``total`` steps of ``what`` (None: unknown)."""
@@ -112,12 +114,19 @@ class Comparison:
     name: str
     kernel: int
     model: int
-    rule: str = EXACT  # EXACT or AT_LEAST
+    rule: str = EXACT  # EXACT, AT_LEAST or NEAR
     phase: str = ""  # when: "stores", "churn", "written", "compacted", "end"
 
     @property
     def ok(self) -> bool:
+        if self.rule == NEAR:
+            return abs(self.kernel - self.model) <= NEAR_FRACTION * abs(self.model)
         return self.kernel == self.model if self.rule == EXACT else self.kernel >= self.model
+
+    @property
+    def off(self) -> float | None:
+        """(kernel - model) / model, or None when the model says 0."""
+        return (self.kernel - self.model) / self.model if self.model else None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -126,6 +135,7 @@ class Comparison:
             "kernel": self.kernel,
             "model": self.model,
             "rule": self.rule,
+            "off": self.off,
             "ok": self.ok,
         }
 

@@ -233,21 +233,28 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
 
 
-def make_swap_file(path: Path, size: int) -> None:
-    """Write a swap file: zeros, then the version-1 swap header mkswap would write.
+def swap_header(nr_pages: int) -> bytes:
+    """Page 0 of a swap area of ``nr_pages`` pages, as mkswap writes it.
 
     Layout (include/linux/swap.h, union swap_header): at byte 1024 version=1,
     last_page, nr_badpages=0, a uuid; "SWAPSPACE2" in the last 10 bytes of page 0.
-    The file is written, not fallocated, so it has no holes (swapon refuses holes).
     """
-    nr_pages = size // PAGE
     header = bytearray(PAGE)
     header[1024:1036] = (1).to_bytes(4, "little") + (nr_pages - 1).to_bytes(4, "little") + bytes(4)
     header[1036:1052] = uuid.uuid4().bytes
     header[PAGE - 10 :] = b"SWAPSPACE2"
+    return bytes(header)
+
+
+def make_swap_file(path: Path, size: int) -> None:
+    """Write a swap file: its header (:func:`swap_header`), then zeros.
+
+    The file is written, not fallocated, so it has no holes (swapon refuses holes).
+    """
+    nr_pages = size // PAGE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, header)
+        os.write(fd, swap_header(nr_pages))
         chunk = bytes(256 * PAGE)
         left = (nr_pages - 1) * PAGE
         while left:
