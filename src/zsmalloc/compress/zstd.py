@@ -6,7 +6,8 @@ splitting, entropy decisions), and every kernel carries its own copy in lib/zstd
 6.12, 1.5.7 from 6.15).  zstd is far too large to re-implement, so the kernel's output
 comes from the `zstandard` package built with the same zstd release: that matched every
 page of every guest trace at every level (6.12 with 1.5.2, 7.2 with 1.5.7, 6.1 with
-1.4.8 standing in for 1.4.10), while the wrong version misses 10-70 % of pages by a few bytes.
+1.4.8 standing in for 1.4.10), while 1.5.7 in place of 1.5.2 misses up to 71 % of
+pages, by up to 265 bytes (docs/compress.md).
 
 Several versions can be used side by side: the installed ``zstandard`` (0.25: zstd
 1.5.7, the reference kernel's) and any number of others installed with
@@ -179,7 +180,7 @@ def approximate_reason(profile: KernelProfile) -> tuple[str, str | None]:
             break
     why = (
         f"Linux {profile.version} carries zstd {want}; this machine has zstd {found} "
-        f"(lengths differ by a few bytes on some pages)"
+        f"(lengths differ on some pages, by up to a few hundred bytes)"
     )
     return why, command
 

@@ -181,14 +181,17 @@ def chain_table(rep: Report) -> Table:
 
 def kernel_table(rep: Report) -> Table:
     tab = algo_table(rep, "RAM used under other kernels (same pages, same chain size)", "kernel")
-    base = "6.18"
-    for version in ("6.1", "6.6", "6.12", base):
+    base = rep.kernel  # the modelled kernel: the others differ by their class tables only
+    shown = ["6.1", "6.6", "6.12", "6.18"]
+    for version in shown + ([base] if base not in shown else []):
         cells = []
         for r in rep.algos.values():
             v, delta = r.kernel_totals[version], r.kernel_totals[version] - r.kernel_totals[base]
             sign = "+" if delta > 0 else "-"
             cells.append(human(v) + (f" ({sign}{human(abs(delta))})" if delta else ""))
-        label = {"6.1": "6.1 (4-page zspages)", base: "6.18 (model)"}.get(version, version)
+        label = version + (" (model)" if version == base else "")
+        if version == "6.1":
+            label += " (4-page zspages)"
         tab.add_row(label, *cells)
     return tab
 
