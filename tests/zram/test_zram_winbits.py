@@ -21,7 +21,7 @@ from zsmalloc.zram.device import ALL_BACKENDS, Zram
 from zsmalloc.zram.trace import OP_SAME, OP_WRITE, read_trace
 
 PAGE = 4096
-JIT_OFF_PAGES = 96
+JIT_OFF_PAGES = 32
 
 
 @pytest.mark.parametrize("winbits", [15, -15])
