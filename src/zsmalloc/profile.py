@@ -56,6 +56,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+import numpy as np
+
 from zsmalloc.errors import (
     InvalidSizeError,
     InvalidTypeError,
@@ -85,7 +87,8 @@ Debian 13 and Android 16: 6.12; trixie-backports: 6.16, 6.17, 6.18, 7.3; the ref
 their zram differs from 6.12's (``max_comp_streams`` and ``writestall`` gone in 6.15)."""
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
-MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
+MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 4, 16  # mm/Kconfig ZSMALLOC_CHAIN_SIZE: range 4 16
+MIN_VARIANT_CHAIN_SIZE: Final = 1  # what-if tables only: 1..3 build and work, Kconfig refuses
 DEFAULT_CHAIN_SIZE: Final = 8  # Kconfig default of CONFIG_ZSMALLOC_CHAIN_SIZE
 CHAIN_SIZE_61: Final = 4  # 6.1: ZS_MAX_PAGES_PER_ZSPAGE was fixed (2^2)
 CHAIN_RULES: Final = ("usedpc", "least-waste", "waste-threshold")
@@ -112,9 +115,17 @@ class KernelProfile:
     # ``dataclasses.replace`` of the page size or version keeps following the kernel.
     class_delta: int | None = None  # ZS_SIZE_CLASS_DELTA (kernel: PAGE_SIZE >> CLASS_BITS)
     chain_rule: str | None = None  # one of CHAIN_RULES (kernel: usedpc on 6.1, else least-waste)
+    # True lets a what-if table chain 1..3 pages (the RFC simulator's range starts at 1;
+    # the allocator works with them) although Kconfig's range is 4..16.
+    variant_chain: bool = False
 
     def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
+        for name in ("page_size", "chain_size"):  # 4096.0 == 4096, but is not a size
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise InvalidTypeError(f"{name} must be an integer, found {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.version, str) or self.version not in VERSIONS:
             raise UnknownKernelError(
                 f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
             )
@@ -125,9 +136,10 @@ class KernelProfile:
             )
         if self.version == "6.1":  # no CONFIG_ZSMALLOC_CHAIN_SIZE: always 4 pages
             object.__setattr__(self, "chain_size", CHAIN_SIZE_61)
-        if not MIN_CHAIN_SIZE <= self.chain_size <= MAX_CHAIN_SIZE:
+        low = MIN_VARIANT_CHAIN_SIZE if self.variant_chain else MIN_CHAIN_SIZE
+        if not low <= self.chain_size <= MAX_CHAIN_SIZE:
             raise InvalidSizeError(
-                f"chain size must be {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} pages, "
+                f"chain size must be {low}..{MAX_CHAIN_SIZE} pages, "
                 f"found {self.chain_size}"
             )
         self._check_variant()

@@ -55,7 +55,8 @@ def test_reference_covers_the_done_criterion() -> None:
 )
 def test_table_equals_simulator(row: dict[str, str]) -> None:
     prof = KernelProfile(
-        "6.18", int(row["page_size"]), int(row["chain"]), int(row["delta"]), row["rule"]
+        "6.18", int(row["page_size"]), int(row["chain"]), int(row["delta"]), row["rule"],
+        variant_chain=True,
     )
     t = class_table(prof)
     rows = class_rows(t)

@@ -18,7 +18,13 @@ from typing import TypedDict
 import click
 
 from zsmalloc.cli.options import kernel_option, variant_options
-from zsmalloc.profile import MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, PAGE_SIZES, KernelProfile
+from zsmalloc.profile import (
+    MAX_CHAIN_SIZE,
+    MIN_CHAIN_SIZE,
+    MIN_VARIANT_CHAIN_SIZE,
+    PAGE_SIZES,
+    KernelProfile,
+)
 from zsmalloc.zs.size_class import ClassTable, class_table
 
 
@@ -136,9 +142,12 @@ def request_lines(t: ClassTable) -> list[str]:
 
 
 @click.command("classes")
-@click.option("--chain", "chain_size", type=click.IntRange(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
+@click.option("--chain", "chain_size",
+              type=click.IntRange(MIN_VARIANT_CHAIN_SIZE, MAX_CHAIN_SIZE),
               default=8, show_default=True,
-              help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.")
+              help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain "
+              f"(Kconfig: {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE}; 1..3 give what-if tables, "
+              "as the RFC's simulator does).")
 @click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default="4096",
               show_default=True, help="PAGE_SIZE in bytes.")
 @kernel_option(help="Kernel whose rules build the table (6.1: 4 pages, usedpc).")
@@ -163,7 +172,9 @@ def classes(
     serves; the simulator's summary lines; then huge_class_size (zram stores pages
     compressing to at least that raw).  --class-delta and --chain-rule build a variant."""
     version = kernel
-    t = class_table(KernelProfile(version, int(page_size), chain_size, class_delta, chain_rule))
+    prof = KernelProfile(version, int(page_size), chain_size, class_delta, chain_rule,
+                         variant_chain=chain_size < MIN_CHAIN_SIZE)
+    t = class_table(prof)
     rows = class_rows(t)
     if as_json:
         doc = {
