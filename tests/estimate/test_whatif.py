@@ -125,3 +125,27 @@ def test_cli_needs_a_vary(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.startswith("zsmalloc: error: --vary chain=99: chain size")
     code, out, err = run_cli(["whatif"], capsys)
     assert code == 2 and "--vary" in err
+
+
+def test_trace_reference_and_61_variant(
+    testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shared pages as Debian's 6.12 stored them (a size trace), replayed as 6.1: the
+    pages 6.12 stored at 3257..3624 bytes are huge under 6.1's threshold, and the result
+    is what Debian's 6.1 recorded for the same pages."""
+    kernels = testdata / "kernels"
+    code, out, err = run_cli(
+        ["whatif", "--trace", str(kernels / "6.12-shared-lz4.trace.gz"), "--vary",
+         "kernel=6.1", "--json"], capsys,
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["workload"]["m_lines_checked"] == 1024  # the reference matched every line
+    assert MmStat(**doc["reference"]["mm_stat"]) == last_m_line(
+        kernels / "6.12-shared-lz4.trace.gz"
+    )
+    (v61,) = doc["variants"]
+    assert MmStat(**v61["mm_stat"]) == last_m_line(kernels / "6.1-shared-lz4.trace.gz")
+    assert v61["span_objects"] is None  # the slots of a replay are not walked
+    code, out, err = run_cli(["whatif", "--trace", "-", "--vary", "chain=4"], capsys)
+    assert code == 2 and "give a file" in err

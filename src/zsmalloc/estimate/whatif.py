@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +47,11 @@ from zsmalloc.profile import (
     kernel_version,
 )
 from zsmalloc.zram.stats import MmStat
-from zsmalloc.zs.size_class import class_table, objs_spanning
+from zsmalloc.zs.size_class import ClassTable, class_table, objs_spanning
+from zsmalloc.zs.state import ZS_OBJS_ALLOCATED, ZS_OBJS_INUSE
+
+if TYPE_CHECKING:
+    from zsmalloc.zram.replay import ReplayResult
 
 AXES = ("kernel", "chain", "delta", "rule")
 
@@ -114,25 +118,53 @@ def variant_profiles(base: KernelProfile, vary: dict[str, list[str]]) -> list[Ke
 
 @dataclass(frozen=True)
 class Side:
-    """One profile's figures for the workload."""
+    """One profile's figures for the workload; per-class arrays over the real classes."""
 
     profile: KernelProfile
-    state: FillState
+    table: ClassTable
     mm_stat: MmStat
-    span_objects: np.ndarray  # per real class (state.index order)
+    index: np.ndarray  # the real classes, ascending
+    obj_used: np.ndarray
+    obj_allocated: np.ndarray
+    span_objects: np.ndarray | None  # None where the slots are not known (a trace)
+    compact_frees_pages: int | None = None  # a page set's closed form: always 0
 
     @property
     def label(self) -> str:
         return self.profile.describe()
 
     @property
-    def read_copy_bytes(self) -> np.ndarray:
+    def size(self) -> np.ndarray:
+        return self.table.size[self.index].astype(np.int64)
+
+    @property
+    def pages_per_zspage(self) -> np.ndarray:
+        return self.table.pages_per_zspage[self.index].astype(np.int64)
+
+    @property
+    def objs_per_zspage(self) -> np.ndarray:
+        return self.table.objs_per_zspage[self.index].astype(np.int64)
+
+    @property
+    def zspages(self) -> np.ndarray:
+        return self.obj_allocated // self.objs_per_zspage
+
+    @property
+    def pages_used(self) -> np.ndarray:
+        return self.zspages * self.pages_per_zspage
+
+    @property
+    def total_pages(self) -> int:
+        return self.mm_stat.mem_used_total >> self.profile.PAGE_SHIFT
+
+    @property
+    def read_copy_bytes(self) -> np.ndarray | None:
         """Per class: one read of every spanning object copies its whole slot."""
-        return self.span_objects * self.state.size
+        return None if self.span_objects is None else self.span_objects * self.size
 
     @property
     def memdesc(self) -> MemdescCost:
-        return memdesc_cost(self.state.total_pages, self.state.table.page_size)
+        return memdesc_cost(self.total_pages, self.profile.page_size)
 
     @property
     def lost_bytes(self) -> int:
@@ -140,18 +172,18 @@ class Side:
         return self.mm_stat.mem_used_total - self.mm_stat.compr_data_size
 
     def totals(self) -> dict[str, Any]:
-        st = self.state
+        copies = self.read_copy_bytes
         return {
             "profile": self.label,
             "mm_stat": self.mm_stat._asdict(),
             "mm_stat_line": self.mm_stat.format().rstrip("\n"),
             "lost_to_fragmentation_bytes": self.lost_bytes,
-            "zspages": int((st.obj_allocated // st.objs_per_zspage).sum()),
-            "classes_used": int((st.obj_used > 0).sum()),
-            "huge_class_size": st.table.huge_class_size,
-            "compact_frees_pages": st.pages_compacted(),
-            "span_objects": int(self.span_objects.sum()),
-            "read_copy_bytes": int(self.read_copy_bytes.sum()),
+            "zspages": int(self.zspages.sum()),
+            "classes_used": int((self.obj_used > 0).sum()),
+            "huge_class_size": self.table.huge_class_size,
+            "compact_frees_pages": self.compact_frees_pages,
+            "span_objects": None if self.span_objects is None else int(self.span_objects.sum()),
+            "read_copy_bytes": None if copies is None else int(copies.sum()),
             "memdesc": self.memdesc.as_dict(),
         }
 
@@ -177,7 +209,32 @@ def span_objects(state: FillState) -> np.ndarray:
 def price_fill(len_hist: np.ndarray, same_pages: int, profile: KernelProfile) -> Side:
     """One side for a page set: ``estimate``'s fill under ``profile``'s class table."""
     st = fill_state(len_hist, same_pages, class_table(profile))
-    return Side(profile, st, st.mm_stat(), span_objects(st))
+    return Side(
+        profile, st.table, st.mm_stat(), st.index, st.obj_used, st.obj_allocated,
+        span_objects(st), st.pages_compacted(),
+    )
+
+
+def price_trace(trace: str, profile: KernelProfile, *, check: bool) -> tuple[Side, ReplayResult]:
+    """One side for a zram size trace: replayed step by step on a ``profile`` device.
+
+    ``check`` compares the trace's ``m`` lines (the reference, replayed as recorded);
+    a variant's are dropped, its numbers are meant to differ.
+    """
+    from zsmalloc.zram.replay import replay_pool  # the numba model: only for traces
+
+    res, pool = replay_pool(trace, profile, check=check)
+    if res.final_mm_stat is None:
+        raise InputError("the trace has no operations", path=trace)
+    st = pool.state
+    table = class_table(profile)
+    real = table.real_indices
+    return Side(
+        profile, table, res.final_mm_stat, real,
+        st.stats[real, ZS_OBJS_INUSE].astype(np.int64),
+        st.stats[real, ZS_OBJS_ALLOCATED].astype(np.int64),
+        None,
+    ), res
 
 
 def class_rows(ref: Side, var: Side) -> list[dict[str, Any]]:
@@ -185,20 +242,18 @@ def class_rows(ref: Side, var: Side) -> list[dict[str, Any]]:
     and the differences; only sizes where either side stores an object."""
 
     def by_size(s: Side) -> dict[int, int]:
-        return {int(sz): k for k, sz in enumerate(s.state.size)}
+        return {int(sz): k for k, sz in enumerate(s.size)}
 
-    def cell(s: Side, k: int | None) -> dict[str, int] | None:
+    def cell(s: Side, k: int | None) -> dict[str, int | None] | None:
         if k is None:
             return None
-        st = s.state
         return {
-            "pages_per_zspage": int(st.pages_per_zspage[k]),
-            "objs_per_zspage": int(st.objs_per_zspage[k]),
-            "obj_used": int(st.obj_used[k]),
-            "obj_allocated": int(st.obj_allocated[k]),
-            "pages_used": int(st.pages_used[k]),
-            "stored_bytes": int(st.stored_bytes[k]),
-            "span_objects": int(s.span_objects[k]),
+            "pages_per_zspage": int(s.pages_per_zspage[k]),
+            "objs_per_zspage": int(s.objs_per_zspage[k]),
+            "obj_used": int(s.obj_used[k]),
+            "obj_allocated": int(s.obj_allocated[k]),
+            "pages_used": int(s.pages_used[k]),
+            "span_objects": None if s.span_objects is None else int(s.span_objects[k]),
         }
 
     ra, va = by_size(ref), by_size(var)
@@ -207,8 +262,8 @@ def class_rows(ref: Side, var: Side) -> list[dict[str, Any]]:
         r, v = cell(ref, ra.get(size)), cell(var, va.get(size))
         if not ((r and r["obj_used"]) or (v and v["obj_used"])):
             continue
-        rp = r["pages_used"] if r else 0
-        vp = v["pages_used"] if v else 0
+        rp = int(r["pages_used"] or 0) if r else 0
+        vp = int(v["pages_used"] or 0) if v else 0
         rows.append({"size": size, "reference": r, "variant": v, "pages_used_delta": vp - rp})
     return rows
 
@@ -219,7 +274,8 @@ def delta(ref: Side, var: Side) -> dict[str, int]:
                                                  strict=True)}
     rt, vt = ref.totals(), var.totals()
     for k in ("lost_to_fragmentation_bytes", "zspages", "span_objects", "read_copy_bytes"):
-        out[k] = vt[k] - rt[k]
+        if rt[k] is not None and vt[k] is not None:
+            out[k] = vt[k] - rt[k]
     out["memdesc_bytes"] = var.memdesc.memdesc_bytes - ref.memdesc.memdesc_bytes
     return out
 
