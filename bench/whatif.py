@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 from zram_replay import make_trace  # bench/ is the script's directory
-
 from zsmalloc.cli.whatif import render_totals
 from zsmalloc.estimate.whatif import parse_vary, price_trace, variant_profiles
 from zsmalloc.profile import KernelProfile
