@@ -223,17 +223,25 @@ def price_trace(trace: str, profile: KernelProfile, *, check: bool) -> tuple[Sid
     """
     from zsmalloc.zram.replay import replay_pool  # the numba model: only for traces
 
-    res, pool = replay_pool(trace, profile, check=check)
+    from zsmalloc.zram.table import slot_layout
+    from zsmalloc.zs.copy_cost import span_by_class
+
+    res, pool, zt = replay_pool(trace, profile, check=check)
     if res.final_mm_stat is None:
         raise InputError("the trace has no operations", path=trace)
     st = pool.state
     table = class_table(profile)
     real = table.real_indices
+    lay = slot_layout(profile)
+    # slots holding a zsmalloc object: not empty, not a same-filled word, not written back
+    stored = (zt.handle != 0) & (zt.flags & (lay.ZRAM_SAME | lay.ZRAM_WB) == 0)
+    span = np.zeros(table.nr_size_classes, np.int64)
+    span_by_class(st, zt.handle[stored], span)
     return Side(
         profile, table, res.final_mm_stat, real,
         st.stats[real, ZS_OBJS_INUSE].astype(np.int64),
         st.stats[real, ZS_OBJS_ALLOCATED].astype(np.int64),
-        None,
+        span[real],
     ), res
 
 

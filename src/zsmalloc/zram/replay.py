@@ -300,15 +300,15 @@ def replay_pool(
     *,
     check: bool = True,
     chunk_bytes: int = CHUNK_BYTES,
-) -> tuple[ReplayResult, Pool]:
-    """:func:`replay`, and the device's pool as the replay left it.
+) -> tuple[ReplayResult, Pool, ZramTable]:
+    """:func:`replay`, and the device's pool and slot table as the replay left them.
 
     ``check=False`` drops the trace's ``m`` lines (reading mm_stat changes nothing):
     the operations replay to the end under a profile the trace was not recorded on
     (``zsmalloc whatif``), whose figures are meant to differ.
     """
     res, rep = _replay(trace, None, chunk_bytes, check=check, model=profile)
-    return res, rep.pool
+    return res, rep.pool, rep.zt
 
 
 def _as_variant(piece: Trace, model: KernelProfile) -> Trace:
