@@ -222,7 +222,6 @@ def price_trace(trace: str, profile: KernelProfile, *, check: bool) -> tuple[Sid
     a variant's are dropped, its numbers are meant to differ.
     """
     from zsmalloc.zram.replay import replay_pool  # the numba model: only for traces
-
     from zsmalloc.zram.table import slot_layout
     from zsmalloc.zs.copy_cost import span_by_class
 
