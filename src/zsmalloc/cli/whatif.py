@@ -174,8 +174,8 @@ def _trace_sides(
 
     if trace == "-":
         raise InputError("--trace -: whatif reads the trace once per variant; give a file")
-    first = next(iter(iter_trace(trace, chunk_bytes=1 << 16)))
-    ref_profile = first.profile
+    ref_profile = next(iter(iter_trace(trace, chunk_bytes=1 << 16))).profile  # the header's
+    # (the generator, freed at once, closes the file)
     if kernel is not None or chain_size is not None:
         ref_profile = KernelProfile(kernel or ref_profile.version, ref_profile.page_size,
                                     chain_size or ref_profile.chain_size)
