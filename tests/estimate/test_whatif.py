@@ -33,13 +33,16 @@ def last_m_line(trace: Path) -> MmStat:
 
 
 def test_page_set_reference_and_61_variant(
-    testdata: Path, capsys: pytest.CaptureFixture[str]
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pages = str(testdata / "shared_pages.bin.gz")
+    png = tmp_path / "whatif.png"
     code, out, err = run_cli(
-        ["whatif", pages, "--algo", "lz4", "--vary", "kernel=6.1", "--json"], capsys
+        ["whatif", pages, "--algo", "lz4", "--vary", "kernel=6.1", "--json", "--plot", str(png)],
+        capsys,
     )
     assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = json.loads(out)
     ref = MmStat(**doc["reference"]["mm_stat"])
     assert ref == kernel_mm_stat(testdata)["lz4"][0]  # 6.18's device

@@ -120,6 +120,9 @@ def render_classes(ref: Side, var: Side) -> list[str]:
 @click.option("--classes", "show_classes", is_flag=True,
               help="Also print the per-class rows of each variant against the reference.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
+@click.option("--plot", type=click.Path(dir_okay=False, writable=True), metavar="FILE",
+              help="Write a PNG: each side's memory (data and fragmentation) and the pages "
+              "each side uses per class size.")
 def whatif_cmd(
     sources: tuple[str, ...],
     vary: tuple[str, ...],
@@ -131,6 +134,7 @@ def whatif_cmd(
     kernel: str | None,
     show_classes: bool,
     as_json: bool,
+    plot: str | None,
 ) -> None:
     """What a class-table change would do to one workload: the reference kernel's
     mm_stat (exactly what `estimate` says) against every --vary combination's, in total
@@ -152,6 +156,10 @@ def whatif_cmd(
         ref, variants, workload = _page_set_sides(
             sources, pids, all_processes, algo, kernel or DEFAULT_VERSION, chain_size or 8, axes
         )
+    if plot:
+        from zsmalloc.estimate.plot import write_whatif_plot
+
+        write_whatif_plot(ref, variants, plot)
     if as_json:
         click.echo(json.dumps(to_json(ref, variants, workload), indent=1))
         return
@@ -161,6 +169,8 @@ def whatif_cmd(
     if show_classes:
         for v in variants:
             lines += ["", *render_classes(ref, v)]
+    if plot:
+        lines.append(f"plot written to {plot}")
     click.echo("\n".join(lines))
 
 
