@@ -130,6 +130,8 @@ def test_cli_needs_a_vary(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "--vary" in err
 
 
+@pytest.mark.slow  # cold: numba compiles span_by_class for 6.12's and 6.1's state types
+# (22 s in a full run on the loaded 2-core machine; 0.2 s once cached)
 def test_trace_reference_and_61_variant(
     testdata: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
