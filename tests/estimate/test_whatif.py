@@ -48,7 +48,14 @@ def test_page_set_reference_and_61_variant(
     assert ref == kernel_mm_stat(testdata)["lz4"][0]  # 6.18's device
     code, out, err = run_cli(["estimate", pages, "--algo", "lz4", "--json"], capsys)
     assert code == 0, err
-    assert ref == MmStat(**json.loads(out)["algorithms"]["lz4"]["mm_stat"])
+    est = json.loads(out)["algorithms"]["lz4"]
+    assert ref == MmStat(**est["mm_stat"])
+    # memdesc in both: 849 pages; 64 bytes each today; after, 8 each and ceil(849 / 73)
+    # 4 KiB slabs of 56-byte zpdescs (spec zsmalloc.md §9.1)
+    assert ref.mem_used_total == 849 * 4096
+    want = {"struct_page_bytes": 849 * 64, "memdesc_bytes": 849 * 8 + 12 * 4096}
+    for got in (est["derived"]["memdesc_what_if"], doc["reference"]["memdesc"]):
+        assert {k: got[k] for k in want} == want
     (v61,) = doc["variants"]
     assert MmStat(**v61["mm_stat"]) == last_m_line(testdata / "kernels/6.1-shared-lz4.trace.gz")
     assert v61["delta"]["mem_used_total"] == 2494464 - 3477504

@@ -34,6 +34,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
+from zsmalloc.mm.memdesc import memdesc_cost
 from zsmalloc.profile import DEFAULT_VERSION, KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
@@ -114,6 +115,8 @@ class AlgoReport:
             "compact_frees_bytes": self.mm_stat_after_compact.pages_compacted * ps,
             "classes_used": int((st.obj_used > 0).sum()),
             "metadata_bytes_approx": self.metadata_bytes(),
+            # struct page today against memdesc's word + zpdesc slab (zsmalloc.mm.memdesc)
+            "memdesc_what_if": memdesc_cost(st.total_pages, ps).as_dict(),
         }
 
     def metadata_bytes(self) -> dict[str, int]:
