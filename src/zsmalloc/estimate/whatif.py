@@ -16,14 +16,16 @@ written once, in order, to a fresh zram device.  Its final state depends only on
 class table and the histogram of compressed lengths (:mod:`zsmalloc.estimate.fill`), so
 every variant is one more :func:`~zsmalloc.estimate.fill.fill_state` on the same
 histogram: the reference side is exactly ``estimate``'s figures, and a variant costs a
-class table and a sum.  Size traces (a zram trace with the sizes given) replay through
-the step-by-step model instead (:func:`replay_variants`).
+class table and a sum (:func:`price_fill`).  A zram size trace replays through the
+step-by-step model instead, once per side (:func:`price_trace`): the reference checked
+against the trace's mm_stat lines, each variant with them dropped.
 
 Besides the mm_stat columns each side carries the copy cost its table implies: the
 stored objects whose slot straddles two pages (``offset_in_page(size * obj_idx) + size
 > PAGE_SIZE``, the test zs_obj_read_begin() makes in 6.18 and zs_map_object() before)
 and the bytes one read of each of them copies through the per-CPU buffer (the whole
-slot); and the memdesc what-if of :mod:`zsmalloc.mm.memdesc` for its pages.  Per size
+slot): in closed form for a fill, by walking the live objects after a replay
+(:mod:`zsmalloc.zs.copy_cost`); and the memdesc what-if of :mod:`zsmalloc.mm.memdesc` for its pages.  Per size
 class, sides are joined on the class size: a row for every size some side has a class
 of, so a split or merged class shows as a size only one side has.
 """
