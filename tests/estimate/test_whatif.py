@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cli_helpers import kernel_mm_stat, run_cli
+from zsmalloc import Pool
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.whatif import parse_vary, price_fill, variant_profiles
 from zsmalloc.profile import KernelProfile
@@ -97,6 +98,12 @@ def test_16k_class_delta_and_chain_rule_by_hand() -> None:
         tot = side.totals()
         assert tot["span_objects"] == span
         assert tot["read_copy_bytes"] == span * size
+    # The allocator model under the same profiles: 178 zs_malloc(1090) (+8 = 1098).
+    for side, pages in ((ref, 16), (d16, 12), (wt, 15)):
+        pool = Pool(profile=side.profile)
+        for _ in range(178):
+            pool.malloc(1090)
+        assert pool.total_pages() == pages
     # memdesc: 64 bytes of struct page each today; after, 8 bytes each and one 16 KiB slab
     # of 16384 // 56 = 292 zpdescs.
     md = ref.memdesc
