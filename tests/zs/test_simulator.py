@@ -122,3 +122,20 @@ def test_summary_of_the_kernel_table() -> None:
         "SUMMARY Total Physical Classes: 119",
         "SUMMARY Total Span (All Logicals): 911",
     ]
+
+
+@pytest.mark.parametrize("chain", ["1", "2", "3"])
+def test_chains_below_kconfig_through_the_command(chain: str) -> None:
+    """`classes --chain 1..3` (what-if tables; Kconfig starts at 4) prints the simulator's
+    lines for those chains, 16 KiB pages, waste-threshold."""
+    (row,) = [r for r in REF if (r["page_size"], r["chain"], r["delta"], r["rule"])
+              == ("16384", chain, "64", "waste-threshold")]
+    out = CliRunner().invoke(
+        classes, ["--simulator", "--page-size", "16384", "--chain", chain, "--chain-rule",
+                  "waste-threshold"],
+    )
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    rows = [ln for ln in lines[2:] if ln.strip() and not ln.startswith(("Total", "SUMMARY"))]
+    text = "".join(ln + "\n" for ln in rows)
+    assert hashlib.sha256(text.encode()).hexdigest() == row["rows_sha256"]
