@@ -179,3 +179,27 @@ def test_trace_reference_and_61_variant(
     )
     code, out, err = run_cli(["whatif", "--trace", "-", "--vary", "chain=4"], capsys)
     assert code == 2 and "give a file" in err
+
+
+def test_estimate_takes_the_variant(testdata: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`estimate --class-delta --chain-rule`: its closed form equals whatif's variant, and
+    the Pool given the same objects (--compact) holds as many pages."""
+    pages = str(testdata / "shared_pages.bin.gz")
+    variant = ["--class-delta", "64", "--chain-rule", "waste-threshold"]
+    code, out, err = run_cli(
+        ["estimate", pages, "--algo", "lz4", "--compact", "--json", *variant], capsys
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["class_table_variant"] == "class delta 64, waste-threshold"
+    est = doc["algorithms"]["lz4"]
+    assert est["mm_stat_after_compact"]["mem_used_total"] == est["mm_stat"]["mem_used_total"]
+    code, out, err = run_cli(
+        ["whatif", pages, "--algo", "lz4", "--vary", "delta=64", "--vary",
+         "rule=waste-threshold", "--json"], capsys,
+    )
+    assert code == 0, err
+    (v,) = json.loads(out)["variants"]
+    assert v["mm_stat"] == est["mm_stat"]
+    code, out, err = run_cli(["estimate", pages, "--class-delta", "12"], capsys)
+    assert code == 2 and err.startswith("zsmalloc: error: class delta must be")

@@ -193,6 +193,7 @@ class Report:
     chain_size: int
     algos: dict[str, AlgoReport]
     default_input: str | None = None  # why this input was chosen, when no SOURCE was given
+    class_table_variant: str | None = None  # --class-delta/--chain-rule: "class delta 64"
 
     @property
     def page_size(self) -> int:
@@ -231,6 +232,7 @@ class Report:
             "kernel": "Linux 6.18 zram + zsmalloc (model)",
             "page_size": t.page_size,
             "chain_size": self.chain_size,
+            "class_table_variant": self.class_table_variant,
             "level": t.level,
             "huge_class_size": self.huge_class_size,
             "input": {
@@ -276,6 +278,8 @@ def build_report(
     *,
     run_pool: bool = False,
     kernel: str = DEFAULT_VERSION,
+    class_delta: int | None = None,
+    chain_rule: str | None = None,
 ) -> Report:
     """Turn a tally into the full report (the fill model per algorithm).
 
@@ -284,7 +288,9 @@ def build_report(
     columns and the debugfs table then come from the allocator model.  ``kernel`` (a
     profile row) gives the class table, the huge threshold and the allocator's rules.
     """
-    table = class_table(KernelProfile(kernel, tally.page_size, chain_size))
+    table = class_table(
+        KernelProfile(kernel, tally.page_size, chain_size, class_delta, chain_rule)
+    )
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]
@@ -301,4 +307,7 @@ def build_report(
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
 
             algos[algo].pool = fill_pool(algos[algo].state)
-    return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
+    return Report(
+        tally=tally, chain_size=chain_size, algos=algos, default_input=default_input,
+        class_table_variant=table.profile.variant_label() or None,
+    )
