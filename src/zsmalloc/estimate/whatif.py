@@ -26,8 +26,8 @@ stored objects whose slot straddles two pages (``offset_in_page(size * obj_idx) 
 and the bytes one read of each of them copies through the per-CPU buffer (the whole
 slot): in closed form for a fill, by walking the live objects after a replay
 (:mod:`zsmalloc.zs.copy_cost`); and the memdesc what-if of :mod:`zsmalloc.mm.memdesc`
-for its pages.  Per size class, sides are joined on the class size: a row for every size some side has a class
-of, so a split or merged class shows as a size only one side has.
+for its pages.  Per size class, sides are joined on the class size: a row for every size
+some side has a class of, so a split or merged class shows as a size only one side has.
 """
 
 from __future__ import annotations
