@@ -100,6 +100,11 @@ PAGE_DTYPE = STRUCT_PAGE.dtype
 _ANON_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
 
 
+HUGEPAGE_MIN_BYTES = 4 << 20
+"""Mappings at least this large ask for transparent huge pages (``MADV_HUGEPAGE``)."""
+_MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
+
+
 def anon_zeros(count: int, dtype: npt.DTypeLike) -> np.ndarray:
     """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS.
 
@@ -108,6 +113,11 @@ def anon_zeros(count: int, dtype: npt.DTypeLike) -> np.ndarray:
     dt = np.dtype(dtype)
     nbytes = max(1, count * dt.itemsize)
     buf = mmap.mmap(-1, nbytes, flags=_ANON_FLAGS)
+    if _MADV_HUGEPAGE is not None and nbytes >= HUGEPAGE_MIN_BYTES:
+        try:
+            buf.madvise(_MADV_HUGEPAGE)
+        except OSError:  # THP not built in, or refused: 4 KiB pages, as before
+            pass
     return np.frombuffer(buf, dtype=np.uint8, count=count * dt.itemsize).view(dt)
 
 
