@@ -128,9 +128,13 @@ def test_a_closed_stdin() -> None:
 
 @pytest.mark.parametrize(
     ("algo", "problem"),
-    [("", "empty algorithm name"), ("lz4,,lzo", "empty algorithm name"),
-     ("lz4,", "empty algorithm name"), ("lz4,lz4", "lz4 is given twice"),
-     ("lz4, lz4", "lz4 is given twice")],
+    [
+        ("", "empty algorithm name"),
+        ("lz4,,lzo", "empty algorithm name"),
+        ("lz4,", "empty algorithm name"),
+        ("lz4,lz4", "lz4 is given twice"),
+        ("lz4, lz4", "lz4 is given twice"),
+    ],
 )
 def test_algorithm_lists_that_do_not_say_what_they_mean(
     tmp_path: Path, algo: str, problem: str
@@ -156,8 +160,11 @@ def test_zstd_level_99_is_clamped_as_the_kernel_does(tmp_path: Path) -> None:
 
 def test_a_closed_pipe_on_stdout_exits_1_quietly(testdata: Path) -> None:
     """The reader is gone before the first write: status 1, nothing on stderr."""
-    for args in (["classes"], ["sizes", str(testdata / "shared_pages.bin.gz"), "--algo", "lz4"],
-                 ["replay", str(testdata / "traces" / "fill-lz4.trace.gz"), "--json"]):
+    for args in (
+        ["classes"],
+        ["sizes", str(testdata / "shared_pages.bin.gz"), "--algo", "lz4"],
+        ["replay", str(testdata / "traces" / "fill-lz4.trace.gz"), "--json"],
+    ):
         r, w = os.pipe()
         os.close(r)
         p = subprocess.run(
@@ -173,7 +180,9 @@ def test_a_full_disk_on_stdout_is_one_line() -> None:
     with open("/dev/full", "w") as full:
         p = subprocess.run(
             [sys.executable, "-m", "zsmalloc.cli.main", "classes"],
-            stdout=full, stderr=subprocess.PIPE, text=True,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
         )
     assert "cannot write the output: No space left on device" in one_line_error(p, status=1)
 
@@ -181,8 +190,13 @@ def test_a_full_disk_on_stdout_is_one_line() -> None:
 def test_writing_past_the_end_stops_there_and_says_so(tmp_path: Path) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(PAGES)  # 64 pages into a 16-page device
-    p = run(["zram", "-e", f"set disksize 64K; write {big}; show mm_stat; write /dev/zero at 32K; "
-             "show mm_stat"])
+    p = run(
+        [
+            "zram",
+            "-e",
+            f"set disksize 64K; write {big}; show mm_stat; write /dev/zero at 32K; show mm_stat",
+        ]
+    )
     assert p.returncode == 0, p.stderr
     notes = p.stderr.splitlines()
     assert notes == [
@@ -202,3 +216,35 @@ def test_a_value_the_kernel_reads_in_part_is_noted() -> None:
     assert p.returncode == 0 and p.stdout == "4096\n"  # memparse("1.5M") is 1: one page
     assert "the kernel's memparse reads '1' = 1 bytes and ignores '.5M'" in p.stderr
     assert "expected a size" in one_line_error(run(["zram", "--disksize", "1.5M", "-e", ""]))
+
+
+@pytest.mark.parametrize(
+    "suffix,pack",
+    [
+        (".gz", gzip.compress),
+        (".xz", lzma.compress),
+        (".bz2", bz2.compress),
+        (".zst", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
+)
+def test_a_compressed_source_leaves_no_file_open(
+    tmp_path: Path, suffix: str, pack: Callable[[bytes], bytes]
+) -> None:
+    """Closing a decompressing stream closes the file under it (GzipFile, LZMAFile and
+    BZ2File given a file object leave it open): many SOURCE arguments must not leak
+    a descriptor each."""
+    import gc
+    import warnings
+
+    from zsmalloc.estimate.sources import open_path
+
+    path = tmp_path / f"pages{suffix}"
+    path.write_bytes(pack(bytes(4096) * 3))
+    src = open_path(path, 4096)
+    out = np.empty((4, 4096), np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert src.read_pages(out) == 3
+        src.close()
+        gc.collect()  # a file object dropped unclosed warns when it is freed
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []

@@ -122,8 +122,13 @@ class CheckedStream:
     context-manager protocol.
     """
 
-    def __init__(self, stream: IO[bytes], label: str, compression: str | None) -> None:
+    def __init__(
+        self, stream: IO[bytes], label: str, compression: str | None, raw: IO[bytes] | None = None
+    ) -> None:
         self._stream = stream
+        # The file under a decompressor: GzipFile, LZMAFile and BZ2File given a file
+        # object leave it open when they close, so close() closes it too.
+        self._raw = raw if raw is not stream else None
         self.label = label
         self.compression = compression
         self._errors = decode_errors()
@@ -187,8 +192,12 @@ class CheckedStream:
             yield line
 
     def close(self) -> None:
-        with contextlib.suppress(*self._errors):  # a truncated stream may complain again
-            self._stream.close()
+        try:
+            with contextlib.suppress(*self._errors):  # a truncated stream may complain again
+                self._stream.close()
+        finally:
+            if self._raw is not None:
+                self._raw.close()
 
     def __enter__(self) -> CheckedStream:
         return self
@@ -250,7 +259,7 @@ def open_input(
         stream = cast(IO[bytes], io.BufferedReader(_ZstdReader(raw)))  # readline for text
     else:
         stream = raw
-    return CheckedStream(stream, name, fmt)
+    return CheckedStream(stream, name, fmt, raw)
 
 
 def read_exact_into(stream: CheckedStream | IO[bytes], mv: memoryview) -> int:
