@@ -67,6 +67,7 @@ def input_lines(rep: Report) -> list[str]:
         f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
         f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
+        + (f"; class-table variant: {rep.class_table_variant}" if rep.class_table_variant else "")
     )
     params = [
         f"{k}={v}"

@@ -34,6 +34,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
+from zsmalloc.mm.memdesc import memdesc_cost
 from zsmalloc.profile import KernelProfile, kernel_version
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
@@ -114,6 +115,8 @@ class AlgoReport:
             "compact_frees_bytes": self.mm_stat_after_compact.pages_compacted * ps,
             "classes_used": int((st.obj_used > 0).sum()),
             "metadata_bytes_approx": self.metadata_bytes(),
+            # struct page today against memdesc's word + zpdesc slab (zsmalloc.mm.memdesc)
+            "memdesc_what_if": memdesc_cost(st.total_pages, ps).as_dict(),
         }
 
     def metadata_bytes(self) -> dict[str, int]:
@@ -203,6 +206,7 @@ class Report:
     chain_size: int
     algos: dict[str, AlgoReport]
     default_input: str | None = None  # why this input was chosen, when no SOURCE was given
+    class_table_variant: str | None = None  # --class-delta/--chain-rule: "class delta 64"
 
     @property
     def page_size(self) -> int:
@@ -247,6 +251,7 @@ class Report:
             "kernel_version": self.kernel,
             "page_size": t.page_size,
             "chain_size": self.chain_size,
+            "class_table_variant": self.class_table_variant,
             "level": t.level,
             "deflate_winbits": t.setup.winbits,
             "huge_class_size": self.huge_class_size,
@@ -294,6 +299,8 @@ def build_report(
     *,
     run_pool: bool = False,
     kernel: str | None = None,
+    class_delta: int | None = None,
+    chain_rule: str | None = None,
 ) -> Report:
     """Turn a tally into the full report (the fill model per algorithm).
 
@@ -304,7 +311,9 @@ def build_report(
     gives the class table, the huge threshold and the allocator's rules.
     """
     version = tally.setup.kernel if kernel is None else kernel_version(kernel)
-    table = class_table(KernelProfile(version, tally.page_size, chain_size))
+    table = class_table(
+        KernelProfile(version, tally.page_size, chain_size, class_delta, chain_rule)
+    )
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]
@@ -322,4 +331,7 @@ def build_report(
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
 
             algos[algo].pool = fill_pool(algos[algo].state)
-    return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
+    return Report(
+        tally=tally, chain_size=chain_size, algos=algos, default_input=default_input,
+        class_table_variant=table.profile.variant_label() or None,
+    )
