@@ -172,3 +172,86 @@ class NaiveZsmalloc:
             freed += self._compact_class(cls)
         self.pages_compacted += freed
         return freed
+
+
+# ---- Linux 6.1 ------------------------------------------------------------------------
+ZS_EMPTY, ZS_ALMOST_EMPTY, ZS_ALMOST_FULL, ZS_FULL = range(4)
+
+
+def fullness_group_61(inuse: int, objs: int) -> int:
+    """zsmalloc.md §10 (6.1): empty, almost empty (inuse <= 3*objs//4), almost full, full."""
+    if inuse == 0:
+        return ZS_EMPTY
+    if inuse == objs:
+        return ZS_FULL
+    return ZS_ALMOST_EMPTY if inuse <= 3 * objs // 4 else ZS_ALMOST_FULL
+
+
+class NaiveZsmalloc61(NaiveZsmalloc):
+    """6.1's rules over the same lists (zsmalloc.md §10 and §10.1), restated plainly.
+
+    Four groups instead of twelve; a zspage goes in at the head of its list unless it
+    holds fewer objects than the head, then second; malloc takes the head of ALMOST_FULL,
+    then ALMOST_EMPTY, then EMPTY; compaction takes the source first (ALMOST_EMPTY, then
+    ALMOST_FULL), checks zs_can_compact only then, and fills one destination after another
+    (ALMOST_FULL, then ALMOST_EMPTY) from it, resuming at the source object it reached.
+    """
+
+    def _insert(self, zp: NaiveZspage) -> None:
+        zp.group = fullness_group_61(zp.inuse, zp.objs)
+        lst = self.lists[zp.cls][zp.group]
+        lst.insert(1 if lst and zp.inuse < lst[0].inuse else 0, zp)
+
+    def _fix(self, zp: NaiveZspage) -> int:
+        g = fullness_group_61(zp.inuse, zp.objs)
+        if g != zp.group:
+            self._remove(zp)
+            self._insert(zp)
+        return g
+
+    def malloc(self, size: int) -> int:
+        cls = self.t.class_index_for_malloc(size)
+        handle, self.next_handle = self.next_handle, self.next_handle + 1
+        for g in (ZS_ALMOST_FULL, ZS_ALMOST_EMPTY, ZS_EMPTY):
+            if self.lists[cls][g]:
+                zp = self.lists[cls][g][0]
+                self._obj_malloc(zp, handle)
+                self._fix(zp)
+                return handle
+        objs = int(self.t.objs_per_zspage[cls])
+        zp = NaiveZspage(cls, objs, list(range(objs - 1, -1, -1)))
+        self._obj_malloc(zp, handle)
+        self._insert(zp)
+        self.pages += int(self.t.pages_per_zspage[cls])
+        return handle
+
+    def _compact_class(self, cls: int) -> int:
+        freed = 0
+        while True:
+            src = self._isolate(cls, [ZS_ALMOST_EMPTY, ZS_ALMOST_FULL])  # type: ignore[arg-type]
+            if src is None:
+                return freed
+            # the stats still count the isolated source
+            if self._can_compact_with(cls, src) == 0:
+                self._insert(src)
+                return freed
+            todo = sorted(src.live)
+            dst = None
+            while todo:
+                dst = self._isolate(cls, [ZS_ALMOST_FULL, ZS_ALMOST_EMPTY])  # type: ignore[arg-type]
+                if dst is None:
+                    self._insert(src)
+                    return freed
+                while todo and dst.inuse < dst.objs:
+                    idx = todo.pop(0)
+                    self._obj_malloc(dst, src.live[idx])
+                    self._obj_free(src, idx)
+                if todo:  # dst is full: back it goes, and the next one
+                    self._insert(dst)
+                    dst = None
+            if dst is not None:
+                self._insert(dst)
+            self._insert(src)
+            if src.group == ZS_EMPTY:
+                self._free_zspage(src)
+                freed += int(self.t.pages_per_zspage[cls])

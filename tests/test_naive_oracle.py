@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from naive import NaiveZsmalloc, fullness_group
+from naive import NaiveZsmalloc, NaiveZsmalloc61, fullness_group, fullness_group_61
+from zsmalloc.profile import KernelProfile
+from zsmalloc.zs.size_class import class_table
 
 
-def replay_pages(path: Path) -> int:
+def replay_pages(path: Path, zs: NaiveZsmalloc | None = None) -> int:
     """Replay a zram size trace on the naive model; check columns 3 and 7 of every m line."""
-    zs = NaiveZsmalloc()
+    zs = zs or NaiveZsmalloc()
     slots: dict[int, int] = {}  # slot -> handle (same-filled slots hold no object)
     checked = 0
     with gzip.open(path, "rt") as f:
@@ -49,6 +51,20 @@ def replay_pages(path: Path) -> int:
 @pytest.mark.parametrize("name", ["fill-lz4", "churn-lzo-rle", "compact-lz4"])
 def test_naive_replays_kernel_traces(testdata: Path, name: str) -> None:
     assert replay_pages(testdata / "traces" / f"{name}.trace.gz") > 0
+
+
+@pytest.mark.parametrize("name", ["churn-lzo-rle", "compact-lzo", "fill-lz4", "shared-zstd"])
+def test_naive_61_replays_61_kernel_traces(testdata: Path, name: str) -> None:
+    """The 6.1 oracle (§10, §10.1) against Debian's 6.1.0-57 kernel, recorded in a guest."""
+    naive = NaiveZsmalloc61(class_table(KernelProfile("6.1")))
+    assert replay_pages(testdata / "kernels" / f"6.1-{name}.trace.gz", naive) > 0
+
+
+def test_fullness_groups_61() -> None:
+    """6.1: almost empty up to 3/4 (integer division), almost full above."""
+    assert [fullness_group_61(i, 4) for i in range(5)] == [0, 1, 1, 1, 3]
+    assert [fullness_group_61(i, 5) for i in range(6)] == [0, 1, 1, 1, 2, 3]
+    assert [fullness_group_61(i, 128) for i in (96, 97)] == [1, 2]
 
 
 def test_fullness_groups_from_spec() -> None:

@@ -22,6 +22,7 @@ from zsmalloc.errors import (
     OutOfMemoryError,
     SysfsError,
     UnknownAlgorithmError,
+    UnknownKernelError,
     ZsmallocError,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "OutOfMemoryError",
     "SysfsError",
     "UnknownAlgorithmError",
+    "UnknownKernelError",
     "ZsmallocError",
     *_LAZY,
 ]

@@ -61,6 +61,12 @@ class UnknownAlgorithmError(ZsmallocError, ValueError):
     errno = _errno.EINVAL
 
 
+class UnknownKernelError(ZsmallocError, ValueError):
+    """A kernel version with no profile (older than 6.1, or not a version at all)."""
+
+    errno = _errno.EINVAL
+
+
 class CompressionError(ZsmallocError, ValueError):
     """A corrupt compressed stream, or data the compressor cannot take."""
 

@@ -15,7 +15,8 @@ derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
                         ZS_MIN_ALLOC_SIZE, ZS_MAX_ALLOC_SIZE, ZS_SIZE_CLASS_DELTA,
                         ZS_SIZE_CLASSES, the chain rule, errnos
 derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
-version rules           fullness scheme, compaction, obj encoding, page_type use,
+version rules           fullness scheme, compaction, obj encoding (tag shift, 7.3's
+                        class bits), page_type use,
                         huge handle field, object API
 swap layer              the swap zero map; zero-filled pages of a split THP
 ======================  ==========================================================
@@ -23,7 +24,8 @@ swap layer              the swap zero map; zero-filled pages of a split THP
 Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
 kernel asserts with BUILD_BUG_ON or relies on silently):
 
-1. OBJ_INDEX_BITS + _PFN_BITS + the tag shift fill one unsigned long exactly;
+1. OBJ_INDEX_BITS + the class bits (7.3) + _PFN_BITS + the tag shift fill one unsigned
+   long exactly;
 2. an obj can name every object of the longest zspage
    (ZS_MAX_PAGES_PER_ZSPAGE * PAGE_SIZE / ZS_MIN_ALLOC_SIZE <= 2^OBJ_INDEX_BITS);
 3. ZS_MIN_ALLOC_SIZE and ZS_SIZE_CLASS_DELTA are multiples of ZS_ALIGN, so every
@@ -32,21 +34,22 @@ kernel asserts with BUILD_BUG_ON or relies on silently):
 5. first_obj_offset fits the 24 low bits of page_type (PAGE_SIZE < 16 MiB);
 6. the zram object size fits below ZRAM_FLAG_SHIFT.
 
-The allocator implements the 6.3+ rules (12 fullness groups, head insertion, §5.3
-compaction), which 6.6, 6.12 and 6.18 share; 6.1's four-group lists and its older
-compaction are described here (``fullness_scheme``, ``compaction``) but not
-implemented, and :func:`profile_for` refuses to build a pool for them rather than give
-wrong numbers.  The class table itself (which 6.1 does have) is built from a profile
-by :func:`zsmalloc.zs.size_class.class_table`.
+The allocator implements both sets of allocation rules a row can name
+(``fullness_scheme``, ``compaction``): 6.1's four fullness lists with the
+insertion-second rule and its older compaction, and the 6.3+ rules (12 ratio groups,
+head insertion, the §5.3 compaction of 6.5) that 6.6 and everything later share.  The
+pool state's type carries the choice (:mod:`zsmalloc.zs.state`).  The class table is
+built from a profile by :func:`zsmalloc.zs.size_class.class_table`.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 from dataclasses import dataclass
 from typing import Final
 
-from zsmalloc.errors import InvalidSizeError, ZsmallocError
+from zsmalloc.errors import InvalidSizeError, UnknownKernelError, ZsmallocError
 
 # ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
 BITS_PER_LONG: Final = 64
@@ -61,7 +64,11 @@ CLASS_BITS: Final = 8  # ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS
 FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_offset
 
 # ---- what may vary ----------------------------------------------------------------------
-VERSIONS: Final = ("6.1", "6.6", "6.12", "6.18")
+VERSIONS: Final = ("6.1", "6.6", "6.12", "6.16", "6.17", "6.18", "7.2", "7.3")
+"""One row per kernel a distribution ships: Debian 12 and Android 14: 6.1; Android 15: 6.6;
+Debian 13 and Android 16: 6.12; trixie-backports: 6.16, 6.17, 6.18, 7.3; the reference host:
+6.18; Debian sid: 7.2; experimental: 7.3-rc.  6.16 and 6.17 have rows of their own because
+their zram differs from 6.12's (``max_comp_streams`` and ``writestall`` gone in 6.15)."""
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
 MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
@@ -84,7 +91,7 @@ class KernelProfile:
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
-            raise ZsmallocError(
+            raise UnknownKernelError(
                 f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
             )
         if self.page_size not in PAGE_SIZES:
@@ -101,6 +108,11 @@ class KernelProfile:
             )
         check_profile(self)
 
+    @property
+    def release(self) -> tuple[int, int]:
+        """(major, minor) of :attr:`version`, for ordering rows: (6, 1) < (6, 12) < (7, 2)."""
+        return version_tuple(self.version)
+
     # ---- page ------------------------------------------------------------------------
     @property
     def PAGE_SHIFT(self) -> int:
@@ -116,12 +128,36 @@ class KernelProfile:
     @property
     def obj_tag_shift(self) -> int:
         """6.1/6.6 shift obj left by OBJ_TAG_BITS; 6.12+ do not."""
-        return OBJ_TAG_BITS if self.version in ("6.1", "6.6") else 0
+        return OBJ_TAG_BITS if self.release < (6, 12) else 0
+
+    @property
+    def OBJ_PFN_SHIFT(self) -> int:
+        """Where the pfn starts in obj: BITS_PER_LONG - _PFN_BITS (- OBJ_TAG_BITS < 6.12).
+
+        (7.3 calls it ZS_OBJ_PFN_SHIFT; before, it was OBJ_INDEX_BITS, the index taking
+        every bit below the pfn.)
+        """
+        return BITS_PER_LONG - self.PFN_BITS - self.obj_tag_shift
+
+    @property
+    def OBJ_CLASS_BITS(self) -> int:
+        """ZS_OBJ_CLASS_BITS: 7.3 keeps the class index in obj, between pfn and index.
+
+        CLASS_BITS + 1 bits when the room below the pfn also holds the widest index
+        (ZS_PAGES_PER_ZSPAGE_BITS + PAGE_SHIFT - 5 bits), else 0; 0 before 7.3.
+        """
+        if self.release < (7, 3):
+            return 0
+        chain = self.ZS_MAX_PAGES_PER_ZSPAGE
+        pages_bits = 2 if chain <= 4 else 3 if chain <= 8 else 4
+        class_bits = CLASS_BITS + 1
+        room = self.OBJ_PFN_SHIFT - (pages_bits + self.PAGE_SHIFT - 5)
+        return class_bits if room >= class_bits else 0
 
     @property
     def OBJ_INDEX_BITS(self) -> int:
-        """Bits of obj naming the object: BITS_PER_LONG - _PFN_BITS (- OBJ_TAG_BITS < 6.12)."""
-        return BITS_PER_LONG - self.PFN_BITS - self.obj_tag_shift
+        """Bits of obj naming the object: the rest below the pfn (7.3: ZS_OBJ_IDX_BITS)."""
+        return self.OBJ_PFN_SHIFT - self.OBJ_CLASS_BITS
 
     # ---- size classes ------------------------------------------------------------------
     @property
@@ -159,7 +195,7 @@ class KernelProfile:
     @property
     def oversize_errno(self) -> int:
         """zs_malloc(size > PAGE_SIZE): -EINVAL up to 6.6, -ENOSPC since 6.12."""
-        return errno.EINVAL if self.version in ("6.1", "6.6") else errno.ENOSPC
+        return errno.EINVAL if self.release < (6, 12) else errno.ENOSPC
 
     # ---- allocator rules ---------------------------------------------------------------
     @property
@@ -179,22 +215,37 @@ class KernelProfile:
         "sticky" (6.18: PGTY_zsmalloc until the buddy frees the page), "cleared" (6.12
         clears it), "raw" (6.1/6.6: no page type; the word is the raw offset).
         """
-        return {"6.18": "sticky", "6.12": "cleared"}.get(self.version, "raw")
+        if self.release >= (6, 18):
+            return "sticky"
+        return "cleared" if self.release >= (6, 12) else "raw"
 
     @property
     def huge_handle_field(self) -> str:
         """Where a huge object's handle lives: zpdesc.handle (6.18) or page->index."""
-        return "zpdesc.handle" if self.version == "6.18" else "page->index"
+        return "zpdesc.handle" if self.release >= (6, 18) else "page->index"
 
     @property
     def object_api(self) -> str:
         """zs_obj_read_begin/end + zs_obj_write (6.18) or zs_map_object/unmap."""
-        return "zs_obj" if self.version == "6.18" else "zs_map_object"
+        return "zs_obj" if self.release >= (6, 18) else "zs_map_object"
+
+    @property
+    def zspage_isolation(self) -> bool:
+        """Does ``struct zspage`` count its pages isolated for migration (isolated:3)?
+
+        6.1 and 6.6 do (inc_zspage_isolation in zs_page_isolate, dec on migrate or
+        putback); 6.12 has no such field.  Bookkeeping only: no rule reads it.
+        """
+        return self.release < (6, 12)
 
     @property
     def allocator_implemented(self) -> bool:
-        """Does :mod:`zsmalloc.zs` implement this version's allocation rules?"""
-        return self.fullness_scheme == "ratio-12" and self.compaction == "6.5"
+        """Does :mod:`zsmalloc.zs` implement this version's allocation rules?
+
+        The two combinations kernels have: 4-group lists with 6.1 compaction, and ratio
+        groups with the §5.3 compaction (6.5 and later).
+        """
+        return (self.fullness_scheme, self.compaction) in (("4-group", "6.1"), ("ratio-12", "6.5"))
 
     # ---- the swap layer in front of zram and zswap ------------------------------------
     @property
@@ -228,10 +279,96 @@ class KernelProfile:
         """PAGE_SIZE / 512."""
         return self.page_size >> SECTOR_SHIFT
 
+    # zram's interface per version: read in each kernel's zram_drv.c (Debian's source
+    # packages 6.1.176, 6.12.117, 7.2.13, 7.3.4) and seen in guests booting Debian's
+    # 6.1, 6.12, 6.16, 6.17, 6.18, 7.2 and 7.3 (docs/kernels.md).
+    @property
+    def zram_compressors(self) -> str:
+        """"crypto" (zcomp over the crypto API: any crypto compressor, no parameters; before
+        6.12) or "backends" (zram's own backend table, ``algorithm_params``; 6.12 on)."""
+        return "crypto" if self.release < (6, 12) else "backends"
+
+    @property
+    def zram_deflate_winbits(self) -> bool:
+        """Does ``algorithm_params`` know ``deflate.winbits`` (about 6.16 on; 6.12 ignores
+        it as an unknown key)?"""
+        return self.release >= (6, 16)
+
+    @property
+    def zram_params_busy_after_init(self) -> bool:
+        """Does ``algorithm_params`` refuse an initialised device with -EBUSY (7.2, 7.3)?
+
+        6.12 and 6.18 accept it at any time (it takes effect at the next disksize).
+        """
+        return self.release >= (7, 2)
+
+    @property
+    def zram_max_comp_streams(self) -> bool:
+        """The ``max_comp_streams`` attribute (shows the online CPUs, ignores writes): gone
+        in 6.15 (absent on the 6.16 guest, present on 6.12)."""
+        return self.release < (6, 15)
+
+    @property
+    def zram_invalid_io_counted(self) -> bool:
+        """io_stat's third field: the ``invalid_io`` counter (6.1) or a literal 0 (about 6.4 on)."""
+        return self.release < (6, 4)
+
+    @property
+    def zram_writestall_counted(self) -> bool:
+        """debug_stat's second line starts with ``writestall`` (to 6.14) or a literal 0."""
+        return self.release < (6, 15)
+
+    @property
+    def zram_writeback_batching(self) -> bool:
+        """``writeback_batch_size`` and ``compressed_writeback`` (present on 7.2 and 7.3)."""
+        return self.release >= (7, 2)
+
     def describe(self) -> str:
         """One line for reports: ``6.18, 4 KiB pages, chain 8``."""
         chain = self.ZS_MAX_PAGES_PER_ZSPAGE
         return f"{self.version}, {self.page_size // 1024} KiB pages, chain {chain}"
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    """(major, minor) of a version row or a kernel release: "6.1.0-57-amd64" -> (6, 1)."""
+    m = re.match(r"(\d+)\.(\d+)(?:$|[^0-9])", version.strip())
+    if not m:
+        raise UnknownKernelError(
+            f"expected a kernel version such as 6.1 or 6.12.118, found {version!r}"
+        )
+    return int(m.group(1)), int(m.group(2))
+
+
+def kernel_version(release: str) -> str:
+    """The profile row for a kernel version or ``uname -r``: "7.2.13+deb14-amd64" -> "7.2".
+
+    A release with no row of its own (6.8, 6.17) takes the newest row that is not newer
+    than it: the rules rows describe changed no later than the row's version, and
+    :data:`VERSIONS` has a row wherever the allocator or zram changed in a way the
+    model knows.  Older than 6.1 is refused.
+    """
+    want = version_tuple(release)
+    rows = [v for v in VERSIONS if version_tuple(v) <= want]
+    if not rows:
+        raise UnknownKernelError(
+            f"kernel {release!r} is older than every known profile ({', '.join(VERSIONS)})"
+        )
+    return max(rows, key=version_tuple)
+
+
+_FLAVOUR_PAGE = re.compile(r"-(16|64)k(?:$|[^0-9a-z])")
+
+
+def profile_for_release(
+    release: str, page_size: int | None = None, chain_size: int = DEFAULT_CHAIN_SIZE
+) -> KernelProfile:
+    """The profile of a running kernel named by its release (``uname -r``, a trace's
+    ``kernel=``): the row from :func:`kernel_version`, and PAGE_SIZE as given, else from
+    Debian's arm64 flavour suffix (``-16k``, ``-64k``), else 4 KiB."""
+    if page_size is None:
+        m = _FLAVOUR_PAGE.search(release)
+        page_size = int(m.group(1)) * 1024 if m else 4096
+    return KernelProfile(kernel_version(release), page_size, chain_size)
 
 
 def check_profile(p: KernelProfile) -> None:
@@ -240,7 +377,7 @@ def check_profile(p: KernelProfile) -> None:
     A failure is a bug in this module, not a user error: it raises ``AssertionError``
     the way a BUILD_BUG_ON stops a kernel build.
     """
-    words = p.OBJ_INDEX_BITS + p.PFN_BITS + p.obj_tag_shift
+    words = p.OBJ_INDEX_BITS + p.OBJ_CLASS_BITS + p.PFN_BITS + p.obj_tag_shift
     if words != BITS_PER_LONG:
         raise AssertionError(f"{p}: obj fields take {words} bits, not {BITS_PER_LONG}")
     max_objs = p.ZS_MAX_PAGES_PER_ZSPAGE * p.page_size // p.ZS_MIN_ALLOC_SIZE
@@ -261,7 +398,7 @@ def require_allocator(prof: KernelProfile) -> KernelProfile:
     if not prof.allocator_implemented:
         raise ZsmallocError(
             f"Linux {prof.version} allocation rules ({prof.fullness_scheme} fullness lists, "
-            f"{prof.compaction} compaction) are not implemented; use 6.6, 6.12 or 6.18"
+            f"{prof.compaction} compaction) are not implemented"
         )
     return prof
 

@@ -9,9 +9,16 @@ Expected page counts come from the spec's tables:
 
 from __future__ import annotations
 
-import numpy as np
+import gzip
+from pathlib import Path
 
-from zsmalloc.estimate.fill import kernel_version_totals
+import numpy as np
+import pytest
+
+from zsmalloc.estimate.fill import fill_state, kernel_version_totals
+from zsmalloc.estimate.pool_fill import fill_pool
+from zsmalloc.profile import profile_for_release
+from zsmalloc.zs.size_class import class_table
 
 PAGE = 4096
 
@@ -26,7 +33,9 @@ def hist(**counts: int) -> np.ndarray:
 def test_small_objects_pack_differently_in_61() -> None:
     got = kernel_version_totals(hist(l200=60), 0, PAGE, 8)
     # 6.18: ceil(60/59) = 2 zspages x 3 pages; 6.1: ceil(60/39) = 2 zspages x 2 pages.
-    assert got == {"6.1": 4 * PAGE, "6.6": 6 * PAGE, "6.12": 6 * PAGE, "6.18": 6 * PAGE}
+    # 7.x builds 6.18's table (zsmalloc.md §10.3).
+    assert got == {"6.1": 4 * PAGE, "6.6": 6 * PAGE, "6.12": 6 * PAGE, "6.16": 6 * PAGE,
+                   "6.17": 6 * PAGE, "6.18": 6 * PAGE, "7.2": 6 * PAGE, "7.3": 6 * PAGE}
 
 
 def test_huge_threshold_moves_in_61() -> None:
@@ -40,3 +49,40 @@ def test_61_ignores_the_chain_size() -> None:
     assert kernel_version_totals(h, 0, PAGE, 16)["6.1"] == kernel_version_totals(h, 0, PAGE, 8)[
         "6.1"
     ]
+
+
+def _fill_trace(path: Path) -> tuple[np.ndarray, int, list[int], str]:
+    """Stored-size histogram, same-filled pages and the last m row of a guest fill trace."""
+    h = np.zeros(PAGE + 1, np.int64)
+    same, last, release = 0, [], ""
+    with gzip.open(path, "rt") as f:
+        for line in f:
+            w = line.split()
+            if line.startswith("# zram size trace"):
+                release = dict(x.split("=", 1) for x in w if "=" in x)["kernel"]
+            elif w[0] == "w":
+                h[int(w[2])] += 1
+            elif w[0] == "s":
+                same += 1
+            elif w[0] == "m":
+                last = [int(x) for x in w[1:]]
+    return h, same, last, release
+
+
+@pytest.mark.parametrize(
+    "name", ["6.1-fill-lz4", "6.12-fill-lz4", "6.18-fill-lz4", "7.3.4-fill-lz4", "6.1-shared-zstd"]
+)
+def test_each_kernels_own_fill_and_compaction(testdata: Path, name: str) -> None:
+    """A fill recorded on a kernel (tests/data/kernels): the closed form over that kernel's
+    class table gives the kernel's last mm_stat; the kernel's own allocator (6.1: four
+    lists, old compaction) holds as many pages, and compacting it frees none."""
+    h, same, last, release = _fill_trace(testdata / "kernels" / f"{name}.trace.gz")
+    table = class_table(profile_for_release(release))
+    state = fill_state(h, same, table)
+    assert list(state.mm_stat()) == last
+    pool = fill_pool(state)  # raises when the allocator and the closed form disagree
+    assert pool.total_pages == last[2] // PAGE
+    assert pool.pages_compacted == 0 and pool.total_pages_after_compact == pool.total_pages
+    assert pool.classes_text.startswith(
+        " class  size almost_full" if release.startswith("6.1.") else " class  size       10%"
+    )

@@ -81,3 +81,24 @@ def test_compaction_after_migration() -> None:
     check_pool(pool.state)
     for h, payload in data.items():
         assert pool.read(h, len(payload)) == payload
+
+
+
+def test_isolated_pages_counted_in_61_and_66_only() -> None:
+    """6.1/6.6 zs_page_isolate() does inc_zspage_isolation() and zs_page_putback() or
+    zs_page_migrate() the dec (read in Debian's 6.1 source); 6.12 has no such count."""
+    from zsmalloc.zs.migrate import zs_page_isolate, zs_page_putback
+    from zsmalloc.zs.state import ZS_ISOLATED_MASK, ZS_ISOLATED_SHIFT
+
+    for version, counted in (("6.1", True), ("6.6", True), ("6.12", False), ("6.18", False)):
+        pool = Pool(max_pages=64, version=version)
+        _fill(pool, 3000, 2)
+        (z,) = live_zspages(pool.state)
+        first, second = zspage_info(pool.state, z).pages[:2]
+        assert zs_page_isolate(pool.state, first) and zs_page_isolate(pool.state, second)
+        isolated = (int(pool.state.zs_bits[z]) >> ZS_ISOLATED_SHIFT) & ZS_ISOLATED_MASK
+        assert isolated == (2 if counted else 0)
+        zs_page_putback(pool.state, first)
+        zs_page_putback(pool.state, second)
+        pool.migrate(second)  # isolate + migrate: the count comes back to 0
+        check_pool(pool.state)  # which checks that no page is left counted as isolated

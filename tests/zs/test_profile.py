@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from zsmalloc import InvalidSizeError, Pool
-from zsmalloc.errors import ZsmallocError
-from zsmalloc.profile import KernelProfile, profile_for
+from zsmalloc.errors import UnknownKernelError
+from zsmalloc.profile import VERSIONS, KernelProfile, kernel_version, profile_for
 from zsmalloc.zs import core
+from zsmalloc.zs.state import PoolState, PoolState61
 
 
 def test_constants_from_the_spec() -> None:
@@ -25,11 +26,33 @@ def test_constants_from_the_spec() -> None:
     assert KernelProfile("6.18").page_type_on_reset == "sticky"
 
 
-def test_unimplemented_and_unknown_versions_refused() -> None:
-    with pytest.raises(ZsmallocError, match=r"6\.1 allocation rules .* not implemented"):
-        Pool(version="6.1")
-    with pytest.raises(ZsmallocError, match=r"unknown kernel version .5\.10."):
+def test_unknown_versions_refused() -> None:
+    with pytest.raises(UnknownKernelError, match=r"unknown kernel version .5\.10."):
         profile_for("5.10")
+    with pytest.raises(UnknownKernelError, match=r"older than every known profile"):
+        kernel_version("5.15.0-91-generic")
+    with pytest.raises(UnknownKernelError, match=r"expected a kernel version"):
+        kernel_version("linux")
+
+
+def test_releases_map_to_rows() -> None:
+    """uname -r of the kernels the guests booted, and releases between rows."""
+    assert kernel_version("6.1.0-57-amd64") == "6.1"
+    assert kernel_version("6.12.118+deb13-amd64") == "6.12"
+    assert kernel_version("7.2.13+deb14-amd64") == "7.2"
+    assert kernel_version("7.3.0-rc7-amd64") == "7.3"
+    assert kernel_version("6.18.44") == "6.18"
+    assert kernel_version("6.8.0-40-generic") == "6.6"  # no row of its own: the older one
+
+
+def test_rules_per_row() -> None:
+    """zsmalloc.md §10: 6.1 has its own rules; 6.6 on share 6.18's; 7.x is 6.18's (§10.3)."""
+    rules = {v: (KernelProfile(v).fullness_scheme, KernelProfile(v).compaction) for v in VERSIONS}
+    assert rules.pop("6.1") == ("4-group", "6.1")
+    assert set(rules.values()) == {("ratio-12", "6.5")}
+    assert [v for v in VERSIONS if KernelProfile(v).zspage_isolation] == ["6.1", "6.6"]
+    assert type(Pool(version="6.1", max_pages=8).state) is PoolState61
+    assert type(Pool(version="7.2", max_pages=8).state) is PoolState
 
 
 def test_66_obj_encoding_and_errno() -> None:
@@ -70,3 +93,21 @@ def test_same_page_counts_as_618(testdata: Path, version: str) -> None:
                 cols = op[1:]
                 assert (pool.total_pages() * 4096, pool.pages_compacted) == (
                     int(cols[2]), int(cols[6]))
+
+
+def test_73_obj_keeps_the_class() -> None:
+    """7.3 (Debian's 7.3.4 source): obj = pfn << ZS_OBJ_PFN_SHIFT | class << ZS_OBJ_IDX_BITS
+    | idx, with ZS_OBJ_PFN_SHIFT 24 and ZS_OBJ_IDX_BITS 24 - 9 = 15 on 4 KiB pages."""
+    p = KernelProfile("7.3")
+    assert (p.OBJ_PFN_SHIFT, p.OBJ_CLASS_BITS, p.OBJ_INDEX_BITS, p.ZS_MIN_ALLOC_SIZE) == (
+        24, 9, 15, 32)
+    pool = Pool(version="7.3", max_pages=16)
+    h0, h1 = pool.malloc(3000), pool.malloc(3000)  # class 190 (3 pages, 4 objects)
+    pfn = int(pool.state.zs_first[1])
+    assert int(pool.state.handle_obj[h0 >> 3]) == pfn << 24 | 190 << 15
+    # object 1 starts at byte 3072 of the zspage: still the first page
+    assert int(pool.state.handle_obj[h1 >> 3]) == pfn << 24 | 190 << 15 | 1
+    pool.write(h1, b"xyz")
+    new = pool.migrate(pfn)
+    assert int(pool.state.handle_obj[h1 >> 3]) == new << 24 | 190 << 15 | 1
+    assert pool.read(h1, 3) == b"xyz"

@@ -128,23 +128,31 @@ def test_invariants(page_size: int, chain: int) -> None:
     assert not t.huge[t.class_index_for_malloc(t.huge_class_size - 1)]
 
 
-def test_cli_json_matches_appendix_a() -> None:
+@pytest.mark.parametrize(
+    ("args", "title", "nr_real", "huge"),
+    [
+        ([], "Appendix A", 119, 3625),
+        (["--kernel", "6.1"], "Appendix B", 69, 3257),
+        (["--kernel", "6.1.0-57-amd64", "--chain", "16"], "Appendix B", 69, 3257),  # 6.1: no chain
+    ],
+)
+def test_cli_json_matches_appendix(args: list[str], title: str, nr_real: int, huge: int) -> None:
     import json
 
     from click.testing import CliRunner
 
     from zsmalloc.cli.classes import classes
 
-    out = CliRunner().invoke(classes, ["--json"])
+    out = CliRunner().invoke(classes, ["--json", *args])
     assert out.exit_code == 0, out.output
     doc = json.loads(out.output)
-    assert doc["nr_classes"] == 119 and doc["huge_class_size"] == 3625
+    assert doc["nr_classes"] == nr_real and doc["huge_class_size"] == huge
     got = [
         (c["index"], c["size"], *c["merged"], *c["user_sizes"], c["pages_per_zspage"],
          c["objs_per_zspage"], c["waste"])
         for c in doc["classes"]
     ]
-    assert got == appendix_rows("Appendix A")
+    assert got == appendix_rows(title)
     assert [c["index"] for c in doc["classes"] if c["huge"]] == [254]
 
 

@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from zsmalloc.profile import PAGE_SIZES, VERSIONS, KernelProfile
+from zsmalloc.cli.options import kernel_option
+from zsmalloc.profile import PAGE_SIZES, KernelProfile
 from zsmalloc.zs.size_class import ClassTable, class_table
 
 
@@ -77,13 +78,13 @@ def render_table(t: ClassTable, rows: list[ClassRow]) -> Table:
               help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.")
 @click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default="4096",
               show_default=True, help="PAGE_SIZE in bytes.")
-@click.option("--kernel", "version", type=click.Choice(VERSIONS), default="6.18",
-              show_default=True, help="Kernel whose rules build the table (6.1: 4 pages, usedpc).")
+@kernel_option(help="Kernel whose rules build the table (6.1: 4 pages, usedpc).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def classes(chain_size: int, page_size: str, version: str, as_json: bool) -> None:
+def classes(chain_size: int, page_size: str, kernel: str, as_json: bool) -> None:
     """Print the size-class table: each real class with its merged index range, the
     zs_malloc sizes it serves, pages and objects per zspage, tail waste, and the huge
     class; then huge_class_size (zram stores pages compressing to at least that raw)."""
+    version = kernel
     t = class_table(KernelProfile(version, int(page_size), chain_size))
     rows = class_rows(t)
     if as_json:

@@ -43,6 +43,7 @@ def render_result(result: VerifyResult) -> str:
     """The report of one live check, as ``zsmalloc verify`` prints it."""
     render = {
         "zram": _zram_lines,
+        "guest": _zram_lines,
         "zswap": _zswap_lines,
         "estimate": _estimate_lines,
         "swap": _swap_lines,
@@ -56,9 +57,11 @@ def render_result(result: VerifyResult) -> str:
 def _zram_lines(r: VerifyResult) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(r.counts.items()))
     e = r.events
+    title = "verify --kernel" if r.check == "zram" else f"verify --guest {r.device}"
     lines = [
-        f"verify --kernel: {r.algorithm}, seed {r.seed}, {r.nr_pages} pages: "
+        f"{title}: {r.algorithm}, seed {r.seed}, {r.nr_pages} pages: "
         f"{r.ops_done}/{r.ops_planned} ops in {r.seconds:.1f} s ({counts})",
+        *(f"  {note}" for note in r.notes),
         f"  refused stores (mem_limit) {e.get('failed_stores', 0)}, reads checked "
         f"{e.get('reads_checked', 0)}, shrinker compactions followed "
         f"{e.get('shrinker_events', 0)}",

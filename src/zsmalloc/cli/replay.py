@@ -1,4 +1,8 @@
-"""``zsmalloc replay TRACE [--json]``: replay a zram size trace, compare every mm_stat line.
+"""``zsmalloc replay TRACE [--kernel V] [--json]``: replay a zram size trace, check every mm_stat.
+
+The model follows the kernel the trace was recorded on: the header's ``kernel=``
+(``6.1.0-57-amd64`` -> the 6.1 profile, ``-16k`` flavours with 16 KiB pages), unless
+``--kernel``, ``--page-size`` or ``--chain`` say otherwise.
 
 Exit status 0 when every ``m`` line matches the model, 1 at the first
 mismatch (its line number and both rows are printed), 2 for an unreadable or
@@ -13,25 +17,40 @@ import sys
 import click
 
 from zsmalloc.cli.live import render_divergence
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.live.result import Divergence
+from zsmalloc.profile import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, PAGE_SIZES
 
 
 @click.command("replay")
 @click.argument("trace", type=click.Path(dir_okay=False))
+@kernel_option(default=None, help="Replay as this kernel (default: the trace header's kernel=).")
+@click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default=None,
+              help="PAGE_SIZE of the recording kernel (default: from its release, else 4096).")
+@click.option("--chain", "chain_size", type=click.IntRange(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
+              default=DEFAULT_CHAIN_SIZE, show_default=True,
+              help="CONFIG_ZSMALLOC_CHAIN_SIZE of the recording kernel (6.1 has none: 4).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def replay_cmd(trace: str, as_json: bool) -> None:
+def replay_cmd(
+    trace: str, kernel: str | None, page_size: str | None, chain_size: int, as_json: bool
+) -> None:
     """Replay a zram size trace (plain or .gz) and compare every mm_stat line."""
+    from zsmalloc.profile import profile_for_release
     from zsmalloc.zram.replay import replay
-    from zsmalloc.zram.trace import read_trace
+    from zsmalloc.zram.trace import parse_trace, read_bytes, trace_release
 
-    t = read_trace(trace)
+    raw = read_bytes(trace)
+    release = kernel or trace_release(raw) or "6.18"
+    profile = profile_for_release(release, int(page_size) if page_size else None, chain_size)
+    t = parse_trace(raw, trace, profile)
     result = replay(t)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         algo = t.algorithm or "?"
         click.echo(
-            f"{trace}: {result.ops_replayed}/{result.ops} ops replayed ({algo}), "
+            f"{trace}: Linux {profile.describe()}: "
+            f"{result.ops_replayed}/{result.ops} ops replayed ({algo}), "
             f"{result.m_checked}/{result.m_lines} mm_stat lines checked, "
             f"{result.ops_per_second:,.0f} ops/s"
         )

@@ -1,7 +1,10 @@
-"""``zsmalloc verify --kernel|--zswap``: the model against the running kernel, live.
+"""``zsmalloc verify --kernel|--guest DEB|--zswap``: the model against a real kernel.
 
 ``--kernel`` runs a random zram workload on a hot-added ``/dev/zramN`` and on
-the model side by side (:mod:`zsmalloc.live.verify_zram`).  ``--zswap`` swaps
+the model side by side (:mod:`zsmalloc.live.verify_zram`).  ``--guest
+linux-image-....deb`` boots that kernel package in QEMU, runs the same workload
+there and replays it against the model of that kernel (:mod:`zsmalloc.guest.verify`;
+no root needed, only QEMU and a C compiler).  ``--zswap`` swaps
 a set of pages out through the kernel's zswap and through the model, then
 frees or swaps in ``--ops`` of them, and compares the counters after each
 phase (:mod:`zsmalloc.live.verify_zswap`); ``zsmalloc zswap verify`` is the
@@ -9,7 +12,7 @@ same command (an alias with the same options and defaults).
 
 Exit status: 0 when everything matched, 1 at a divergence (printed with both
 rows), 2 when no kernel device can be used (not root, no zram or zswap, a
-busy machine) or on bad input.  Whatever happens, the machine is left as it
+busy machine; no QEMU for ``--guest``) or on bad input.  Whatever happens, the machine is left as it
 was found (devices removed, swap off, parameters restored).
 """
 
@@ -23,13 +26,14 @@ from typing import Any
 import click
 
 from zsmalloc.errors import KernelUnavailableError
-from zsmalloc.live.defaults import ZRAM, ZSWAP, CheckDefaults
+from zsmalloc.live.defaults import GUEST, ZRAM, ZSWAP, CheckDefaults
 
-MODE_DEFAULTS: dict[str, CheckDefaults] = {"zram": ZRAM, "zswap": ZSWAP}
+MODE_DEFAULTS: dict[str, CheckDefaults] = {"zram": ZRAM, "guest": GUEST, "zswap": ZSWAP}
 
 
 def _both(key: str) -> str:
-    return f"[zram: {ZRAM[key]}; zswap: {ZSWAP[key]}]"  # type: ignore[literal-required]
+    values = (ZRAM[key], GUEST[key], ZSWAP[key])  # type: ignore[literal-required]
+    return "[zram: {}; guest: {}; zswap: {}]".format(*values)
 
 
 def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,15 +88,35 @@ def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("verify")
 @click.option("--kernel", "mode", flag_value="zram", help="Check zram against a live zram device.")
+@click.option(
+    "--guest",
+    "packages",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Check zram against this Debian kernel package (linux-image-*.deb; the base/binary/"
+    "modules parts of a split one are taken from beside it), booted in QEMU.",
+)
 @click.option("--zswap", "mode", flag_value="zswap", help="Check zswap against the live kernel.")
+@click.option(
+    "--accel",
+    type=click.Choice(["auto", "kvm", "tcg"]),
+    default="auto",
+    show_default=True,
+    help="--guest: QEMU accelerator (auto: KVM where it runs stock kernels, else TCG).",
+)
 @check_options
-def verify_cmd(mode: str | None, **options: Any) -> None:
-    """Run a workload on the live kernel and on the model; compare the counters.
+def verify_cmd(mode: str | None, packages: tuple[str, ...], accel: str, **options: Any) -> None:
+    """Run a workload on a real kernel and on the model; compare the counters.
 
     Options left out take the chosen check's defaults (shown in brackets).
     """
+    if packages:
+        if mode is not None:
+            raise click.UsageError("--guest checks zram in a guest: not with --kernel or --zswap")
+        run_check("guest", packages=packages, accel=accel, **options)
+        return
     if mode is None:
-        raise click.UsageError("choose what to verify: --kernel (zram) or --zswap")
+        raise click.UsageError("choose what to verify: --kernel (zram), --guest DEB or --zswap")
     run_check(mode, **options)
 
 
@@ -114,6 +138,8 @@ def run_check(
     save: str | None,
     process_mib: int | None,
     as_json: bool,
+    packages: tuple[str, ...] = (),
+    accel: str = "auto",
 ) -> None:
     """Run one check with its defaults filled in, print the result, exit with its status."""
     from zsmalloc.cli.live import progress_bar, render_result
@@ -145,6 +171,10 @@ def run_check(
                 from zsmalloc.live.verify_zram import verify_zram
 
                 result = verify_zram(**args, save=save, progress=progress)
+            elif mode == "guest":
+                from zsmalloc.guest.verify import verify_guest
+
+                result = verify_guest(packages, **args, save=save, progress=progress, accel=accel)
             else:
                 from pathlib import Path
 

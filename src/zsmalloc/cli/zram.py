@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
 
 import click
 import numpy as np
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.kparse import memparse
+from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.device import Zram
 
 
@@ -173,12 +176,24 @@ def run_script(zram: Zram, lines: list[str], path: str) -> list[str]:
 @click.option("--algo", default=None, help="comp_algorithm before disksize.")
 @click.option("--disksize", default=None, help="Initialise with this disksize (e.g. 64M).")
 @click.option("--mem-limit", default=None, help="mem_limit (e.g. 8M).")
+@kernel_option(help="The kernel whose zram (and zsmalloc) the device is.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The kernel build's .config (e.g. /boot/config-$(uname -r)): compressors, default "
+    "algorithm, writeback, recompression as that build has them (default: the reference "
+    "kernel's build).",
+)
 def zram_cmd(
     script: str | None,
     commands: str | None,
     algo: str | None,
     disksize: str | None,
     mem_limit: str | None,
+    kernel: str,
+    config_path: str | None,
 ) -> None:
     """Run a zram workload script on the model device and print what it asks for."""
     if (script is None) == (commands is None):
@@ -193,7 +208,15 @@ def zram_cmd(
                 lines, path = f.read().splitlines(), str(script)
         except OSError as exc:
             raise InputError(f"cannot read script: {exc.strerror}", path=str(script)) from None
-    zram = Zram()
+    profile = KernelProfile(kernel)
+    if config_path is not None:
+        try:
+            config = Path(config_path).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise InputError(f"cannot read the config: {exc.strerror}", path=config_path) from None
+        zram = Zram.from_kernel_config(config, profile)
+    else:
+        zram = Zram(profile=profile)
     if algo:
         zram.write_attr("comp_algorithm", algo)
     if mem_limit:

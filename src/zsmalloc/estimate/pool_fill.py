@@ -2,7 +2,8 @@
 
 The closed form of :mod:`zsmalloc.estimate.fill` says what a fresh fill leaves
 behind.  Compaction is run on the allocator model itself, as zram's ``compact``
-would run it: a :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored
+would run it, under the rules of the table's kernel (6.1's four lists and old
+compaction for a 6.1 table): a :class:`~zsmalloc.Pool` receives one ``zs_malloc`` per stored
 object (class by class, in one numba loop: the final state of a fresh fill does
 not depend on the order of the objects), then ``zs_compact``.  The pool also
 renders the debugfs ``classes`` table.  Its page count before compaction must
@@ -56,7 +57,8 @@ def fill_pool(state: FillState) -> PoolResult:
     # Any request that lands in class k will do: its size minus the handle header.
     sizes = np.minimum(state.size[used] - ZS_HANDLE_SIZE, table.page_size).astype(np.int64)
     counts = state.obj_used[used].astype(np.int64)
-    pool = Pool(table.chain_size, table.page_size, max_pages=state.total_pages + 2)
+    # the table's kernel: its allocation rules too (6.1's lists and compaction)
+    pool = Pool(profile=table.profile, max_pages=state.total_pages + 2)
     err = _malloc_counts(pool.state, sizes, counts)
     if err < 0 or pool.total_pages() != state.total_pages:
         raise InvariantError(

@@ -1,6 +1,6 @@
 """What each live check runs when not told otherwise: the one table the library and the CLI share.
 
-``zsmalloc verify --kernel`` / ``--zswap`` (and its alias ``zsmalloc zswap
+``zsmalloc verify --kernel`` / ``--guest`` / ``--zswap`` (and its alias ``zsmalloc zswap
 verify``) take their defaults from here, as do :func:`~.verify_zram.verify_zram`
 and :func:`~.verify_zswap.verify_zswap`.  The module imports nothing, so the
 CLI can show the values in its help without loading the model.
@@ -23,6 +23,12 @@ ZRAM: Final[CheckDefaults] = {
     "n_ops": 2000,
     "seed": 1,
     "nr_pages": 256,  # small, so overwrites and full zspages are common
+}
+GUEST: Final[CheckDefaults] = {
+    "algorithm": "lz4",  # every Debian kernel has it, and the model compresses it exactly
+    "n_ops": 2000,
+    "seed": 1,
+    "nr_pages": 256,
 }
 ZSWAP: Final[CheckDefaults] = {
     "algorithm": "lzo",

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import errno
 import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -51,6 +53,20 @@ from zsmalloc.zram.trace import TraceWriter
 TEXT_FILES = ("mm_stat", "io_stat", "debug_stat", "comp_algorithm", "disksize", "initstate")
 
 
+class KernelZram(Protocol):
+    """The kernel side of a zram check: a live device (:class:`LiveZram`) or a guest's
+    recorded run (:class:`zsmalloc.guest.verify.GuestZram`)."""
+
+    def write_page(self, slot: int, data: bytes) -> None: ...  # OSError(EIO) when refused
+    def read_page(self, slot: int) -> bytes: ...
+    def discard(self, slot: int) -> None: ...
+    def compact(self) -> None: ...
+    def set_attr(self, name: str, value: str | int) -> None: ...
+    def attr(self, name: str) -> str: ...
+    def mm_stat(self) -> MmStat: ...
+    def io_stat(self) -> tuple[int, ...]: ...
+
+
 def verify_zram(
     algorithm: str = ZRAM["algorithm"],
     n_ops: int = ZRAM["n_ops"],
@@ -64,62 +80,81 @@ def verify_zram(
     Raises KernelUnavailableError (no root, no zram) before doing anything.
     """
     result = VerifyResult("zram", algorithm, nr_pages, seed=seed, ops_planned=n_ops)
-    result.events = {"failed_stores": 0, "reads_checked": 0, "shrinker_events": 0}
     model = Zram(name="model")
-    page_size = model.profile.page_size  # the live kernel's too (x86_64: 4 KiB)
-    disksize = nr_pages * page_size
+    disksize = nr_pages * model.profile.page_size  # the live kernel's too (x86_64: 4 KiB)
     model.set_comp_algorithm(algorithm)
     model.set_disksize(disksize)
-    written: dict[int, bytes] = {}
-    writer = None
     t0 = time.perf_counter()
     with LiveZram(algorithm=algorithm, disksize=disksize) as live:
         result.device = live.name
-        if save is not None:
-            writer = TraceWriter(
-                save,
-                {
-                    "kernel": Path("/proc/sys/kernel/osrelease").read_text().strip(),
-                    "algo": algorithm,
-                    "disksize": disksize,
-                    "workload": "verify",
-                    "seed": seed,
-                },
-            )
-        try:
-            for i, op in enumerate(zram_ops(n_ops, seed, nr_pages)):
-                where = f"op {i + 1} ({op.describe()})"
-                div = _apply(op, live, model, written, result, writer, where)
-                if div is None:
-                    shrinker_before = result.events["shrinker_events"]
-                    div = _compare(live, model, result, where)
-                    if writer is not None and result.events["shrinker_events"] > shrinker_before:
-                        writer.comment("the kernel's zsmalloc shrinker compacted here")
-                        writer.compact()
-                result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
-                result.ops_done = i + 1
-                if writer is not None and op.kind != "read":
-                    writer.mm_stat(list(live.mm_stat()))
+        release = Path("/proc/sys/kernel/osrelease").read_text().strip()
+        check_zram(live, model, zram_ops(n_ops, seed, nr_pages), result, release, save, progress)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def check_zram(
+    kernel: KernelZram,
+    model: Zram,
+    ops: Iterable[Op],
+    result: VerifyResult,
+    release: str,
+    save: str | Path | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Apply ``ops`` to both devices, comparing after each; fill in ``result``.
+
+    Stops at the first divergence; after the last operation the stat files are
+    compared as text.  ``save`` writes the kernel's run as a trace whose header names
+    ``release``.
+    """
+    result.events = {"failed_stores": 0, "reads_checked": 0, "shrinker_events": 0}
+    algorithm, seed, n_ops = result.algorithm, result.seed, result.ops_planned
+    written: dict[int, bytes] = {}
+    writer = None
+    if save is not None:
+        writer = TraceWriter(
+            save,
+            {
+                "kernel": release,
+                "algo": algorithm,
+                "disksize": model.disksize,
+                "workload": "verify",
+                "seed": seed,
+            },
+        )
+    try:
+        for i, op in enumerate(ops):
+            where = f"op {i + 1} ({op.describe()})"
+            div = _apply(op, kernel, model, written, result, writer, where)
+            if div is None:
+                shrinker_before = result.events["shrinker_events"]
+                div = _compare(kernel, model, result, where)
+                if writer is not None and result.events["shrinker_events"] > shrinker_before:
+                    writer.comment("the kernel's zsmalloc shrinker compacted here")
+                    writer.compact()
+            result.counts[op.kind] = result.counts.get(op.kind, 0) + 1
+            result.ops_done = i + 1
+            if writer is not None and op.kind != "read":
+                writer.mm_stat(list(kernel.mm_stat()))
+            if div is not None:
+                result.divergence = div
+                break
+            if progress is not None:
+                progress(f"zram {algorithm} seed {seed}: ops", i + 1, n_ops)
+        if result.divergence is None:  # the files themselves, byte for byte
+            for name in TEXT_FILES:
+                div = compare_texts(
+                    "after the last op", name, kernel.attr(name), model.read_attr(name)
+                )
                 if div is not None:
                     result.divergence = div
                     break
-                if progress is not None:
-                    progress(f"zram {algorithm} seed {seed}: ops", i + 1, n_ops)
-            if result.divergence is None:  # the files themselves, byte for byte
-                for name in TEXT_FILES:
-                    div = compare_texts(
-                        "after the last op", name, live.attr(name), model.read_attr(name)
-                    )
-                    if div is not None:
-                        result.divergence = div
-                        break
-        finally:
-            if writer is not None:
-                writer.close()
-            final = zip(MM_STAT_COLUMNS, live.mm_stat(), model.mm_stat(), strict=True)
-            result.comparisons = [Comparison(n, k, m, EXACT, "end") for n, k, m in final]
-    result.seconds = time.perf_counter() - t0
-    return result
+    finally:
+        if writer is not None:
+            writer.close()
+        final = zip(MM_STAT_COLUMNS, kernel.mm_stat(), model.mm_stat(), strict=True)
+        result.comparisons = [Comparison(n, k, m, EXACT, "end") for n, k, m in final]
 
 
 def _stored_size(model: Zram, page: bytes) -> int:
@@ -131,7 +166,7 @@ def _stored_size(model: Zram, page: bytes) -> int:
 
 def _apply(
     op: Op,
-    live: LiveZram,
+    live: KernelZram,
     model: Zram,
     written: dict[int, bytes],
     result: VerifyResult,
@@ -210,7 +245,9 @@ def _apply(
     return None
 
 
-def _compare(live: LiveZram, model: Zram, result: VerifyResult, where: str) -> Divergence | None:
+def _compare(
+    live: KernelZram, model: Zram, result: VerifyResult, where: str
+) -> Divergence | None:
     """mm_stat then io_stat; a shrinker compaction on the kernel side is followed, not blamed."""
     k, m = live.mm_stat(), MmStat(*model.mm_stat())
     div = compare_rows(where, "mm_stat", k, m)

@@ -1,4 +1,4 @@
-"""The zram block device: sysfs knobs, page I/O and counters, as Linux 6.18.
+"""The zram block device: sysfs knobs, page I/O and counters, as Linux 6.18 (and its kin).
 
 Mirrors drivers/block/zram/zram_drv.c (6.18): the attribute handlers
 (``disksize_store``, ``comp_algorithm_store``, ``algorithm_params_store``,
@@ -26,6 +26,16 @@ CONFIG_ZRAM_MULTI_COMP) and follow the 6.18 source (spec zram.md §2.13,
 §2.14); switch them off to get exactly the reference kernel's attribute set.
 The backing device may be a regular file (user space has no block device to
 claim); blocks are PAGE_SIZE bytes at offset ``block * PAGE_SIZE``.
+
+Other kernels (the ``zram_*`` rules of the profile; docs/kernels.md): before 6.12 zram
+compresses through the crypto API (``comp_algorithm`` takes any crypto compressor the
+build has, lists the crypto table ``lzo lzo-rle lz4 lz4hc 842 zstd``, there is no
+``algorithm_params``), 6.1 prints ``invalid_io`` in io_stat, kernels before 6.15 print
+``writestall`` in debug_stat and have ``max_comp_streams``, 7.2 and later refuse
+``algorithm_params`` on an initialised device and add ``writeback_batch_size`` and
+``compressed_writeback``.  The store, free and overwrite paths are the same in every
+profile (new object first, then the old one freed; every kernel's traces replay so).
+:meth:`Zram.from_kernel_config` builds a device as a kernel's ``.config`` has it.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ import numpy as np
 
 from zsmalloc.errors import InvariantError, OutOfMemoryError, SysfsError, ZsmallocError
 from zsmalloc.kparse import (
+    kstrtobool,
     kstrtoint,
     kstrtou16,
     kstrtouint,
@@ -88,6 +99,11 @@ from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
 
 # Backend names in the kernel's fixed listing order (zcomp.c backends[]).
 ALL_BACKENDS = ("lzo-rle", "lzo", "lz4", "lz4hc", "zstd", "deflate", "842")
+# Before 6.12: zcomp.c's crypto table (listed even when not selected), in its order; any
+# other crypto compressor of the build (deflate) may be selected and is listed after it.
+CRYPTO_BACKENDS = ("lzo", "lzo-rle", "lz4", "lz4hc", "842", "zstd")
+CRYPTO_MAX_ALG_NAME = 128
+WB_BATCH_SIZE = 32  # zram_add(): writeback_batch_size of a new device (7.2)
 # What the reference 6.18.44 kernel has built in (comp_algorithm listing).
 REFERENCE_BACKENDS = ("lzo-rle", "lzo", "lz4")
 CONFIG_ZRAM_DEF_COMP = "lzo-rle"  # read on a fresh hot-added device of the reference kernel
@@ -138,6 +154,8 @@ class Zram:
         track_actime: bool = False,
         clock: Callable[[], float] = time.monotonic,
         profile: KernelProfile = DEFAULT_PROFILE,
+        default_comp: str = CONFIG_ZRAM_DEF_COMP,
+        nr_cpus: int = 1,
     ) -> None:
         unknown = [b for b in backends if b not in ALL_BACKENDS]
         if unknown:
@@ -150,7 +168,12 @@ class Zram:
         self.name = name
         self.profile = profile
         self.layout = slot_layout(profile)  # PAGE_SIZE and the slot flag bits
+        self.crypto = profile.zram_compressors == "crypto"
         self.backends = tuple(b for b in ALL_BACKENDS if b in backends)
+        self.default_comp = default_comp
+        self.nr_cpus = nr_cpus  # what max_comp_streams shows: num_online_cpus()
+        self.wb_batch_size = WB_BATCH_SIZE
+        self.compressed_wb = False
         self.has_writeback = writeback
         self.zram_max_comps = 4 if multi_comp else 1
         self.comp_algs: list[str | None] = [None] * self.zram_max_comps
@@ -168,8 +191,49 @@ class Zram:
         self.track_actime = track_actime
         self.clock = clock
 
+    @classmethod
+    def from_kernel_config(
+        cls, config: str, profile: KernelProfile, **kwargs: Any
+    ) -> Zram:
+        """A device as a kernel build has it, from the text of its ``.config``.
+
+        Reads CONFIG_ZRAM_DEF_COMP, CONFIG_ZRAM_WRITEBACK, CONFIG_ZRAM_MULTI_COMP,
+        CONFIG_ZRAM_TRACK_ENTRY_ACTIME, and the compressors: CONFIG_ZRAM_BACKEND_* (6.12
+        and later) or the crypto API's CONFIG_CRYPTO_{LZO,LZ4,LZ4HC,ZSTD,DEFLATE,842}.
+        """
+        opts: dict[str, str] = {}
+        for line in config.splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.startswith("CONFIG_"):
+                opts[key] = value.strip('"')
+
+        def on(name: str) -> bool:
+            return opts.get(name) in ("y", "m")
+
+        symbols = {"lzo": "LZO", "lz4": "LZ4", "lz4hc": "LZ4HC", "zstd": "ZSTD",
+                   "deflate": "DEFLATE", "842": "842"}
+        prefix = "CRYPTO" if profile.zram_compressors == "crypto" else "ZRAM_BACKEND"
+        backends = [b for b, sym in symbols.items() if on(f"CONFIG_{prefix}_{sym}")]
+        # crypto/lzo-rle.c comes with CRYPTO_LZO; ZRAM_BACKEND_LZO builds both, and
+        # Kconfig forces it on when no other backend is
+        if "lzo" in backends or (prefix == "ZRAM_BACKEND" and not backends):
+            backends += ["lzo", "lzo-rle"]
+        kwargs.setdefault("writeback", on("CONFIG_ZRAM_WRITEBACK"))
+        kwargs.setdefault("multi_comp", on("CONFIG_ZRAM_MULTI_COMP"))
+        kwargs.setdefault("track_actime", on("CONFIG_ZRAM_TRACK_ENTRY_ACTIME"))
+        kwargs.setdefault("default_comp", opts.get("CONFIG_ZRAM_DEF_COMP", CONFIG_ZRAM_DEF_COMP))
+        return cls(backends=tuple(backends), profile=profile, **kwargs)
+
     def _default_comp(self) -> str:
-        return CONFIG_ZRAM_DEF_COMP if CONFIG_ZRAM_DEF_COMP in self.backends else self.backends[0]
+        if self.default_comp in self.backends:
+            return self.default_comp
+        return self._listed()[0] if self._listed() else self.backends[0]
+
+    def _listed(self) -> tuple[str, ...]:
+        """The names comp_algorithm lists whatever is selected (the backend table)."""
+        if self.crypto:
+            return tuple(b for b in CRYPTO_BACKENDS if b in self.backends)
+        return self.backends
 
     # -- state -----------------------------------------------------------------
     @property
@@ -285,8 +349,15 @@ class Zram:
 
     # -- algorithms ------------------------------------------------------------------
     def _check_algorithm(self, attr: str, text: str) -> str:
-        """Mirrors __comp_algorithm_store()'s checks: length, trailing newline, availability."""
-        if len(text.encode()) >= ZRAM_MAX_ALGO_NAME_SZ:
+        """Mirrors __comp_algorithm_store()'s checks: length, trailing newline, availability.
+
+        Before 6.12 the name is cut to CRYPTO_MAX_ALG_NAME - 1 bytes (strscpy) instead of
+        refused, and any crypto compressor of the build is available.
+        """
+        if self.crypto:
+            raw = text.encode()[: CRYPTO_MAX_ALG_NAME - 1]
+            text = raw.decode("utf-8", "replace")
+        elif len(text.encode()) >= ZRAM_MAX_ALGO_NAME_SZ:
             raise fail(attr, text[:20] + "...", errno.E2BIG, "algorithm name too long")
         name = text[:-1] if text.endswith("\n") else text
         if name not in self.backends:
@@ -308,8 +379,16 @@ class Zram:
         self.comp_algs[ZRAM_PRIMARY_COMP] = name
 
     def _algorithm_listing(self, selected: str | None) -> str:
-        """Mirrors zcomp_available_show(): every backend, the selected one in brackets."""
-        return "".join(f"[{b}] " if b == selected else f"{b} " for b in self.backends) + "\n"
+        """Mirrors zcomp_available_show(): every backend, the selected one in brackets.
+
+        Before 6.12 the crypto table is listed, and a selected crypto compressor outside
+        it is appended in brackets.
+        """
+        listed = self._listed()
+        text = "".join(f"[{b}] " if b == selected else f"{b} " for b in listed)
+        if selected is not None and selected not in listed:
+            text += f"[{selected}] "
+        return text + "\n"
 
     def set_recomp_algorithm(self, text: str) -> None:
         """Mirrors recomp_algorithm_store(): ``algo=NAME [priority=P]``, P in 1..3."""
@@ -338,8 +417,14 @@ class Zram:
         self.comp_algs[prio] = name
 
     def set_algorithm_params(self, text: str) -> None:
-        """Mirrors algorithm_params_store() (6.18): allowed after init; unknown keys ignored."""
+        """Mirrors algorithm_params_store() (6.18): allowed after init; unknown keys ignored.
+
+        7.2 and later refuse an initialised device (EBUSY, after parsing), check
+        ``priority`` only when given, and with both ``algo`` and ``priority`` require that
+        algorithm at that priority (validate_algo_priority).
+        """
         prio = ZRAM_PRIMARY_COMP
+        prio_given = False
         level: int | None = None
         winbits: int | None = None
         alg: str | None = None
@@ -348,6 +433,7 @@ class Zram:
             if not val:
                 raise fail("algorithm_params", text, errno.EINVAL, f"{key} needs a value")
             if key == "priority":
+                prio_given = True
                 prio = kstrtoint(val, 10, attr="algorithm_params")
             elif key == "level":
                 level = kstrtoint(val, 10, attr="algorithm_params")
@@ -355,9 +441,16 @@ class Zram:
                 alg = val
             elif key == "dict":
                 dict_path = val
-            elif key == "deflate.winbits":
+            elif key == "deflate.winbits" and self.profile.zram_deflate_winbits:
                 winbits = kstrtoint(val, 10, attr="algorithm_params")
-        if alg is not None:
+        if self.profile.zram_params_busy_after_init:
+            if self.initstate:
+                raise fail("algorithm_params", text, errno.EBUSY, "device is initialised")
+            if prio_given and not 0 <= prio < self.zram_max_comps:
+                raise fail("algorithm_params", text, errno.EINVAL, "no such priority")
+            if alg is not None and prio_given and self.comp_algs[prio] != alg:
+                raise fail("algorithm_params", text, errno.EINVAL, f"{alg} is not at {prio}")
+        if alg is not None and not (prio_given and self.profile.zram_params_busy_after_init):
             prio = next((p for p, a in enumerate(self.comp_algs) if a == alg), -1)
         if prio < 0 or prio >= self.zram_max_comps:
             raise fail("algorithm_params", text, errno.EINVAL, "no such priority or algorithm")
@@ -449,9 +542,9 @@ class Zram:
 
     # -- sysfs-style access ----------------------------------------------------------
     def attributes(self) -> dict[str, str]:
-        """The device's zram attributes and their modes, as this build has them."""
+        """The device's zram attributes and their modes, as this build and kernel have them."""
+        prof = self.profile
         attrs = {
-            "algorithm_params": WO,
             "comp_algorithm": RW,
             "compact": WO,
             "debug_stat": RO,
@@ -464,6 +557,10 @@ class Zram:
             "mm_stat": RO,
             "reset": WO,
         }
+        if prof.zram_compressors == "backends":
+            attrs["algorithm_params"] = WO
+        if prof.zram_max_comp_streams:
+            attrs["max_comp_streams"] = RW
         if self.has_writeback:
             attrs.update(
                 backing_dev=RW,
@@ -472,6 +569,8 @@ class Zram:
                 writeback_limit=RW,
                 writeback_limit_enable=RW,
             )
+            if prof.zram_writeback_batching:
+                attrs.update(writeback_batch_size=RW, compressed_writeback=RW)
         if self.zram_max_comps > 1:
             attrs.update(recomp_algorithm=RW, recompress=WO)
         return dict(sorted(attrs.items()))
@@ -481,9 +580,15 @@ class Zram:
         if name == "mm_stat":
             return self.mm_stat().format()
         if name == "io_stat":
-            return self.io_stat().format()
+            return self.io_stat().format(self.profile.zram_invalid_io_counted)
         if name == "debug_stat":
-            return format_debug_stat(self.table.stats)
+            return format_debug_stat(self.table.stats, self.profile.zram_writestall_counted)
+        if name == "max_comp_streams":
+            return f"{self.nr_cpus}\n"
+        if name == "writeback_batch_size":
+            return f"{self.wb_batch_size}\n"
+        if name == "compressed_writeback":
+            return f"{int(self.compressed_wb)}\n"
         if name == "bd_stat":
             return format_bd_stat(self.table.stats, self.profile.PAGE_SHIFT)
         if name == "disksize":
@@ -538,6 +643,9 @@ class Zram:
             "writeback_limit_enable": self.set_writeback_limit_enable,
             "recomp_algorithm": self.set_recomp_algorithm,
             "recompress": self.recompress,
+            "max_comp_streams": lambda _t: None,  # max_comp_streams_store(): returns len
+            "writeback_batch_size": self.set_writeback_batch_size,
+            "compressed_writeback": self.set_compressed_writeback,
         }[name]
         handler(text)
 
@@ -708,6 +816,11 @@ class Zram:
     def writeback(self, text: str) -> None:
         """Mirrors writeback_store() (see :mod:`zsmalloc.zram.writeback`)."""
         self._require_writeback("writeback")
+        if self.compressed_wb:
+            raise SysfsError(
+                "writeback: compressed writeback (7.2's compressed_writeback=1) is not modelled",
+                errno=errno.EOPNOTSUPP,
+            )
         writeback_store(self, text)
 
     def set_writeback_limit(self, text: str) -> None:
@@ -719,6 +832,28 @@ class Zram:
         """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
         self._require_writeback("writeback_limit_enable")
         writeback_limit_enable_store(self.wb_limit, text)
+
+    def set_writeback_batch_size(self, text: str) -> None:
+        """Mirrors writeback_batch_size_store() (7.2): kstrtouint, 0 or junk is EINVAL."""
+        self._require_writeback("writeback_batch_size")
+        try:
+            val = kstrtouint(text, 10, attr="writeback_batch_size")
+        except SysfsError:
+            val = 0
+        if val == 0:
+            raise fail("writeback_batch_size", text, errno.EINVAL, "a positive number of pages")
+        self.wb_batch_size = val
+
+    def set_compressed_writeback(self, text: str) -> None:
+        """Mirrors compressed_writeback_store() (7.2): kstrtobool, EBUSY once initialised."""
+        self._require_writeback("compressed_writeback")
+        try:
+            val = kstrtobool(text, attr="compressed_writeback")
+        except SysfsError:
+            raise fail("compressed_writeback", text, errno.EINVAL, "expected a boolean") from None
+        if self.initstate:
+            raise fail("compressed_writeback", text, errno.EBUSY, "device is initialised")
+        self.compressed_wb = val
 
     def recompress(self, text: str) -> None:
         """Mirrors recompress_store() (see :mod:`zsmalloc.zram.recompress`)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.profile import KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MM_STAT_DTYPE, MmStat, build_mm_stat, mm_stat_show
 from zsmalloc.zram.table import (
     ZramTable,
@@ -117,6 +117,7 @@ class ReplayResult:
     m_checked: int
     seconds: float
     ops_replayed: int = 0  # up to and including the first mismatch
+    profile: KernelProfile | None = None  # the kernel the model followed
     mismatch_line: int | None = None
     kernel_row: MmStat | None = None
     model_row: MmStat | None = None
@@ -146,6 +147,7 @@ class ReplayResult:
 
         return {
             "path": self.path,
+            "kernel_profile": self.profile.describe() if self.profile else None,
             "ok": self.ok,
             "ops": self.ops,
             "ops_replayed": self.ops_replayed,
@@ -161,8 +163,12 @@ class ReplayResult:
         }
 
 
-def replay(trace: Trace, profile: KernelProfile = DEFAULT_PROFILE) -> ReplayResult:
-    """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line."""
+def replay(trace: Trace, profile: KernelProfile | None = None) -> ReplayResult:
+    """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line.
+
+    By default the profile is the trace's own (the kernel its header names).
+    """
+    profile = profile or trace.profile
     page_size = profile.page_size
     nr_slots = int(trace.a[trace.op <= OP_DISCARD].max(initial=-1)) + 1
     if trace.disksize is not None:
@@ -203,6 +209,7 @@ def replay(trace: Trace, profile: KernelProfile = DEFAULT_PROFILE) -> ReplayResu
         int(checked),
         seconds,
         ops_replayed=len(trace) if bad < 0 else int(bad) + 1,
+        profile=profile,
         final_mm_stat=final,
     )
     if bad >= 0:

@@ -15,12 +15,15 @@ about 2 µs on every call from Python.  Only counters live here;
 Derived values (``orig_data_size = pages_stored << PAGE_SHIFT``) are computed when
 read, by :func:`mm_stat_show`, the one place that builds the nine mm_stat columns.
 
-Formats (spec zram.md §2.15, checked against the live 6.18.44 device):
+Formats (spec zram.md §2.15, checked against the live 6.18.44 device and, for the
+older forms, guests of Debian's 6.1 and 6.12):
 
 ========== ==========================================================
 mm_stat    nine ``%8llu`` fields, single spaces, newline
-io_stat    failed_reads, failed_writes, a literal ``0``, notify_free
-debug_stat ``version: 1`` then a literal ``0`` and miss_free
+io_stat    failed_reads, failed_writes, a literal ``0`` (6.1: the
+           ``invalid_io`` counter, ``%8llu``), notify_free
+debug_stat ``version: 1`` then a literal ``0`` (to 6.14: ``writestall``,
+           ``%8llu``) and miss_free
 bd_stat    bd_count, bd_reads, bd_writes (WRITEBACK builds only)
 ========== ==========================================================
 """
@@ -155,14 +158,19 @@ class IoStat(NamedTuple):
         s = stats[0]
         return cls(int(s["failed_reads"]), int(s["failed_writes"]), 0, int(s["notify_free"]))
 
-    def format(self) -> str:
-        """Mirrors io_stat_show(): ``"%8llu %8llu 0 %8llu\\n"``."""
-        return f"{self.failed_reads:8d} {self.failed_writes:8d} 0 {self.notify_free:8d}\n"
+    def format(self, invalid_io_counted: bool = False) -> str:
+        """Mirrors io_stat_show(): ``"%8llu %8llu 0 %8llu\\n"``; 6.1 prints the
+        ``invalid_io`` counter there as ``%8llu`` (``invalid_io_counted``)."""
+        third = f"{self.invalid_io:8d}" if invalid_io_counted else "0"
+        return f"{self.failed_reads:8d} {self.failed_writes:8d} {third} {self.notify_free:8d}\n"
 
 
-def format_debug_stat(stats: np.ndarray) -> str:
-    """Mirrors debug_stat_show(): line 2 starts with a literal 0 (writestall until 6.14)."""
-    return f"version: 1\n0 {int(stats[0]['miss_free']):8d}\n"
+def format_debug_stat(stats: np.ndarray, writestall_counted: bool = False) -> str:
+    """Mirrors debug_stat_show(): line 2 starts with a literal 0, or until 6.14 with the
+    ``writestall`` counter as ``%8llu`` (``writestall_counted``; the model's handle
+    allocation never stalls, so it is 0)."""
+    first = f"{0:8d}" if writestall_counted else "0"
+    return f"version: 1\n{first} {int(stats[0]['miss_free']):8d}\n"
 
 
 def format_bd_stat(stats: np.ndarray, page_shift: int) -> str:

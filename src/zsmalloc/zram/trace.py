@@ -34,8 +34,8 @@ from typing import IO
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.errors import InputError
-from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.errors import InputError, UnknownKernelError
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile, profile_for_release
 from zsmalloc.zram.stats import MM_STAT_COLUMNS
 from zsmalloc.zs.size_class import class_table
 
@@ -168,6 +168,7 @@ class Trace:
     line_of: np.ndarray  # 1-based source line of each op
     mrows: np.ndarray  # (n_m, NR_MM_STAT) expected mm_stat rows, in MmStat's column order
     comments: list[str] = field(default_factory=list)
+    profile: KernelProfile = DEFAULT_PROFILE  # the kernel it was recorded on (header kernel=)
 
     @property
     def algorithm(self) -> str | None:
@@ -192,6 +193,13 @@ def _parse_header(first_line: str) -> dict[str, str]:
     return out
 
 
+def trace_release(raw: bytes) -> str | None:
+    """The ``kernel=`` of a trace's header line (the recording kernel's release), if any."""
+    if not raw.startswith(b"#"):
+        return None
+    return _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace")).get("kernel")
+
+
 def read_bytes(path: str | Path) -> bytes:
     """The trace text as bytes, gunzipped if the file is gzip (by magic, not name)."""
     p = Path(path)
@@ -208,12 +216,14 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def parse_trace(
-    raw: bytes, path: str = "<trace>", profile: KernelProfile = DEFAULT_PROFILE
+    raw: bytes, path: str = "<trace>", profile: KernelProfile | None = None
 ) -> Trace:
     """Parse trace text; any malformed line raises InputError naming that line.
 
-    Sizes and slots are checked against a zram on ``profile`` (PAGE_SIZE and its
-    huge_class_size).
+    ``profile`` is the kernel the trace was recorded on; by default the one its header
+    names (``kernel=6.1.0-57-amd64`` -> 6.1, see
+    :func:`~zsmalloc.profile.profile_for_release`), else the reference 6.18.  Sizes and
+    slots are checked against a zram on that profile (PAGE_SIZE and its huge_class_size).
     """
     buf = np.frombuffer(raw, dtype=np.uint8)
     op, a, b, line_of, mrows, err_line, err_code, err_op = _parse(buf, _NFIELDS)
@@ -225,7 +235,13 @@ def parse_trace(
     header: dict[str, str] = {}
     if raw.startswith(b"#"):
         header = _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace"))
-    trace = Trace(path, header, op, a, b, line_of, mrows)
+    if profile is None:
+        release = trace_release(raw)
+        try:
+            profile = profile_for_release(release) if release else DEFAULT_PROFILE
+        except UnknownKernelError as exc:
+            raise InputError(f"header kernel={release}: {exc}", path=path, line=1) from None
+    trace = Trace(path, header, op, a, b, line_of, mrows, profile=profile)
     _validate(trace, profile.page_size, class_table(profile).huge_class_size)
     return trace
 
@@ -259,8 +275,9 @@ def _validate(trace: Trace, page_size: int, huge_class_size: int) -> None:
             )
 
 
-def read_trace(path: str | Path, profile: KernelProfile = DEFAULT_PROFILE) -> Trace:
-    """Read and parse a trace file (plain or gzip), checked against ``profile``."""
+def read_trace(path: str | Path, profile: KernelProfile | None = None) -> Trace:
+    """Read and parse a trace file (plain or gzip), checked against ``profile`` (by
+    default the kernel its header names)."""
     return parse_trace(read_bytes(path), str(path), profile)
 
 

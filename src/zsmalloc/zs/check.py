@@ -11,15 +11,17 @@ Invariants checked (each restates a rule of mm/zsmalloc.c, 6.18):
 1. Each zspage: ``inuse`` + length of its free list == ``objs_per_zspage``; free-list
    indices are distinct and below ``objs``; the slots on it have the tag bit clear and
    every other slot below ``objs`` is allocated (tag set, or zpdesc.handle if huge).
-2. Each zspage sits on the list of the fullness group its ``inuse`` implies, and on no
-   other; the list links are consistent both ways.
+2. Each zspage sits on the list of the fullness group its ``inuse`` implies (6.1: one
+   of four), and on no other; the list links are consistent both ways; no zspage has a
+   page isolated for migration (that never outlives a call here).
 3. Class stats: per-group counts equal list lengths; ALLOCATED == zspages x objs;
    INUSE == sum of inuse.
 4. ``pages_allocated`` == sum of pages_per_zspage over live zspages; every page of a
    chain is PGTY_zsmalloc, points back to its zspage, has refcount 1, PG_private only
    on the first page, first_obj_offset as the geometry says, and is unlocked.
 5. Every live handle round-trips: handle -> obj -> (pfn, idx) -> slot header ==
-   handle | 1 (huge: zpdesc.handle), and the obj names the page the slot starts in.
+   handle | 1 (huge: zpdesc.handle), and the obj names the page the slot starts in
+   (7.3: and its zspage's class).
 """
 
 from __future__ import annotations
@@ -35,19 +37,22 @@ from zsmalloc.mm.page import (
     PG_private,
     PGTY_zsmalloc,
 )
-from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS
+from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, fullness_group_61
 from zsmalloc.zs.state import (
     HANDLE_SHIFT,
     ZS_CLASS_MASK,
     ZS_CLASS_SHIFT,
     ZS_FULLNESS_MASK,
     ZS_FULLNESS_SHIFT,
+    ZS_ISOLATED_MASK,
+    ZS_ISOLATED_SHIFT,
     ZS_MAGIC_MASK,
     ZS_MAGIC_SHIFT,
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
     ZSPAGE_MAGIC,
     PoolState,
+    fullness_4_groups,
 )
 
 
@@ -133,8 +138,10 @@ def fullness_lists(st: PoolState, cls: int) -> dict[int, list[int]]:
     return out
 
 
-def expected_group(inuse: int, objs: int) -> int:
-    """The fullness group, written out plainly (spec §1.1)."""
+def expected_group(inuse: int, objs: int, four_groups: bool = False) -> int:
+    """The fullness group, written out plainly (spec §1.1; 6.1: §10's four groups)."""
+    if four_groups:
+        return int(fullness_group_61(inuse, objs))
     if inuse == 0:
         return 0
     if inuse == objs:
@@ -170,13 +177,16 @@ def check_pool(st: PoolState) -> None:
     pages_total = 0
     seen_pages: set[int] = set()
     slot_owner: dict[tuple[int, int], int] = {}
+    slot_class: dict[tuple[int, int], int] = {}
     for z, info in zspages.items():
         cls, objs, size = info.cls, int(st.class_objs[info.cls]), int(st.class_size[info.cls])
         ppz = int(st.class_ppz[cls])
         if on_list.get(z) != (cls, info.fullness):
             _fail(f"zspage {z} records class {cls} group {info.fullness}, found {on_list.get(z)}")
-        if info.fullness != expected_group(info.inuse, objs):
+        if info.fullness != expected_group(info.inuse, objs, fullness_4_groups(st)):
             _fail(f"zspage {z}: inuse {info.inuse}/{objs} but group {info.fullness}")
+        if (int(st.zs_bits[z]) >> ZS_ISOLATED_SHIFT) & ZS_ISOLATED_MASK:
+            _fail(f"zspage {z}: pages still counted as isolated for migration")
         if info.inuse + len(info.free_list) != objs or len(set(info.free_list)) != len(
             info.free_list
         ):
@@ -209,6 +219,7 @@ def check_pool(st: PoolState) -> None:
                 _fail(f"zspage {z} slot {idx}: tag {word & 1} but free={idx in free}")
             if word & 1:
                 slot_owner[(pfn, idx)] = word & ~1
+                slot_class[(pfn, idx)] = cls
     pages_allocated = int(st.vars[0].pages_allocated)
     if pages_total != pages_allocated:
         _fail(f"sum of pages_per_zspage {pages_total} != pages_allocated {pages_allocated}")
@@ -222,11 +233,16 @@ def check_pool(st: PoolState) -> None:
     if len(live) != int(st.vars[0].h_live) or len(live) != len(slot_owner):
         _fail(f"{len(live)} live handles, {len(slot_owner)} allocated slots, "
               f"counter {st.vars[0].h_live}")
+    pfn_shift = int(st.vars[0].obj_pfn_shift)
     for hid in live:
         handle = int(hid) << HANDLE_SHIFT
         obj = int(st.handle_obj[hid]) >> tag_shift
-        pfn, idx = obj >> bits, obj & ((1 << bits) - 1)
+        pfn, idx = obj >> pfn_shift, obj & ((1 << bits) - 1)
         if slot_owner.get((pfn, idx)) != handle:
             _fail(f"handle {handle:#x} -> obj (pfn {pfn}, idx {idx}) does not hold it")
+        cls_bits = (obj >> bits) & ((1 << (pfn_shift - bits)) - 1)
+        if pfn_shift > bits and cls_bits != slot_class[(pfn, idx)]:
+            _fail(f"handle {handle:#x}: obj names class {cls_bits}, its zspage is class "
+                  f"{slot_class[(pfn, idx)]}")
     if len(seen_pages) + 1 > int(mm.vars[0].hwm):
         _fail("more zspage pages than frames ever allocated")

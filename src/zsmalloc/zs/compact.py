@@ -12,11 +12,16 @@ index until the destination is full or the source is empty.  The source goes bac
 head of its new group (and is freed if empty); the destination stays isolated and keeps
 receiving from further sources until it is full.  Every put-back is a head insertion, so
 compaction reorders the lists - which later allocations see.
+
+A 6.1 pool compacts each class with 6.1's loop instead
+(:func:`~zsmalloc.zs.compact_61.__zs_compact_61`), chosen from the state's type when
+numba compiles :func:`zs_compact`.
 """
 
 from __future__ import annotations
 
 from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.zs.compact_61 import __zs_compact_61
 from zsmalloc.zs.handle import handle_to_obj
 from zsmalloc.zs.obj import find_alloced_obj, obj_free, obj_malloc, zs_object_copy
 from zsmalloc.zs.size_class import (
@@ -27,6 +32,7 @@ from zsmalloc.zs.size_class import (
 )
 from zsmalloc.zs.state import (
     PoolState,
+    compaction_61,
 )
 from zsmalloc.zs.zspage import (
     free_zspage,
@@ -136,6 +142,9 @@ def __zs_compact(st: PoolState, cls: int) -> int:
 def zs_compact(st: PoolState) -> int:
     """Mirrors zs_compact(): every real class, largest first; adds to pages_compacted.
 
+    (6.1 and 6.18 share it, down to the ``compaction_in_progress`` guard Debian's 6.1
+    carries; only the per-class loop differs.)
+
     Returns the pages freed, or -EBUG (a broken invariant stops the walk).
     """
     v = st.vars[0]
@@ -146,7 +155,7 @@ def zs_compact(st: PoolState) -> int:
     for i in range(st.class_size.shape[0] - 1, -1, -1):
         if st.class_index[i] != i:  # merged alias
             continue
-        freed = __zs_compact(st, i)
+        freed = __zs_compact_61(st, i) if compaction_61(st) else __zs_compact(st, i)
         if freed < 0:
             v.compaction_in_progress = 0
             return freed

@@ -3,7 +3,10 @@
 Mirrors zs_malloc(), obj_malloc(), zs_free(), obj_free(), find_get_zspage(),
 zs_obj_read_begin()/zs_obj_read_end(), zs_obj_write() and zs_get_total_pages() in
 mm/zsmalloc.c (6.18); compaction lives in :mod:`zsmalloc.zs.compact` and page migration
-in :mod:`zsmalloc.zs.migrate`, re-exported here.
+in :mod:`zsmalloc.zs.migrate`, re-exported here.  A 6.1 pool
+(:class:`~zsmalloc.zs.state.PoolState61`) runs the same functions, with 6.1's
+find_get_zspage() and, below them, its fullness groups and list insertion
+(:mod:`zsmalloc.zs.zspage`) and compaction (:mod:`zsmalloc.zs.compact_61`).
 
 Every function is ``@njit`` and takes the pool state ``st`` (a
 :class:`~zsmalloc.zs.state.PoolState`, obtained as ``Pool.state``), so other numba
@@ -62,11 +65,18 @@ from zsmalloc.zs.handle import (
 )
 from zsmalloc.zs.migrate import zs_page_migrate_pfn
 from zsmalloc.zs.obj import obj_free, obj_malloc
-from zsmalloc.zs.size_class import ZS_INUSE_RATIO_0, ZS_INUSE_RATIO_99, size_class_index
+from zsmalloc.zs.size_class import (
+    ZS_ALMOST_FULL,
+    ZS_EMPTY,
+    ZS_INUSE_RATIO_0,
+    ZS_INUSE_RATIO_99,
+    size_class_index,
+)
 from zsmalloc.zs.state import (
     ZS_OBJS_ALLOCATED,
     ZS_OBJS_INUSE,
     PoolState,
+    fullness_4_groups,
 )
 from zsmalloc.zs.zspage import (
     SetZsPageMovable,
@@ -112,7 +122,23 @@ def get_size_class_index(st: PoolState, size: int) -> int:
 @hot_njit
 def find_get_zspage(st: PoolState, cls: int) -> int:
     """Mirrors find_get_zspage(): the head of groups 99 % down to 0 %; never the full group."""
+    if fullness_4_groups(st):
+        return find_get_zspage_61(st, cls)
     for fg in range(ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_0 - 1, -1):
+        zspage = st.fullness_head[cls, fg]
+        if zspage != 0:
+            return zspage
+    return 0
+
+
+@hot_njit
+def find_get_zspage_61(st: PoolState, cls: int) -> int:
+    """Mirrors find_get_zspage() (6.1): the head of ALMOST_FULL, then ALMOST_EMPTY, then EMPTY.
+
+    The same idea with four coarse groups: any almost-full zspage before any almost-empty
+    one, whatever their exact fill.
+    """
+    for fg in range(ZS_ALMOST_FULL, ZS_EMPTY - 1, -1):
         zspage = st.fullness_head[cls, fg]
         if zspage != 0:
             return zspage

@@ -13,9 +13,13 @@ an allocated object is unambiguous), and free slots are chained LIFO, as a slab
 freelist would reuse them, with ``-1 - next_id`` so that one load tells a live
 handle (obj > 0) from a freed or never-allocated one.
 
-``obj`` (6.12 and later) is ``pfn << OBJ_INDEX_BITS | obj_idx``: the page the object
+``obj`` (6.12 to 7.2) is ``pfn << OBJ_INDEX_BITS | obj_idx``: the page the object
 *starts* in, and its zspage-wide index.  6.1 and 6.6 shifted that left by one more
-bit (``OBJ_TAG_BITS``); ``vars[V_OBJ_TAG_SHIFT]`` carries the difference.
+bit (``OBJ_TAG_BITS``, ``vars.obj_tag_shift``); 7.3 keeps the class index between the
+two (``pfn << ZS_OBJ_PFN_SHIFT | class << ZS_OBJ_IDX_BITS | obj_idx``, so zs_free finds
+the class without the zspage), ``vars.obj_pfn_shift`` being ``obj_index_bits`` plus
+those class bits.  One formula serves all three: the class term is empty where the
+profile has no class bits.
 """
 
 from __future__ import annotations
@@ -78,17 +82,20 @@ def handle_to_obj(st: PoolState, handle: int) -> int:
 
 
 @hot_njit
-def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int) -> int:
-    """Encode (start page, zspage-wide index) as ``obj``."""
-    bits = st.vars[0].obj_index_bits
-    obj = (zpdesc << bits) | (obj_idx & ((1 << bits) - 1))
-    return obj << st.vars[0].obj_tag_shift
+def location_to_obj(st: PoolState, zpdesc: int, obj_idx: int, cls: int) -> int:
+    """Mirrors location_to_obj(): (start page, zspage-wide index, class) as ``obj``."""
+    v = st.vars[0]
+    bits = v.obj_index_bits
+    class_mask = (1 << (v.obj_pfn_shift - bits)) - 1  # 0 but on 7.3
+    obj = (zpdesc << v.obj_pfn_shift) | ((cls & class_mask) << bits)
+    obj |= obj_idx & ((1 << bits) - 1)
+    return obj << v.obj_tag_shift
 
 
 @hot_njit
 def obj_to_pfn(st: PoolState, obj: int) -> int:
     """The start page of ``obj``."""
-    return (obj >> st.vars[0].obj_tag_shift) >> st.vars[0].obj_index_bits
+    return (obj >> st.vars[0].obj_tag_shift) >> st.vars[0].obj_pfn_shift
 
 
 @hot_njit

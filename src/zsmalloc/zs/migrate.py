@@ -1,8 +1,9 @@
 """Page migration: move one page of a zspage to another page frame.
 
 Mirrors zs_page_isolate(), zs_page_migrate(), zs_page_putback() and replace_sub_page()
-in mm/zsmalloc.c (6.18), driven the way the migration core drives a movable_ops page
-(isolate_movable_ops_page(), then move_to_new_folio(), then the put-backs).
+in mm/zsmalloc.c (6.18; 6.1 and 6.6 also count isolated pages per zspage), driven the
+way the migration core drives a movable_ops page (isolate_movable_ops_page(), then
+move_to_new_folio(), then the put-backs).
 
 Migration copies the page, rewrites the ``obj`` of every allocated object that *starts*
 in it (objects continuing into it from the previous page name their start page), and
@@ -42,13 +43,15 @@ from zsmalloc.zs.handle import (
     record_obj,
 )
 from zsmalloc.zs.obj import obj_allocated
-from zsmalloc.zs.state import PoolState
+from zsmalloc.zs.state import ZS_ISOLATED_MASK, ZS_ISOLATED_SHIFT, PoolState
 from zsmalloc.zs.zspage import (
     ZsHugePage,
     create_page_chain,
     get_first_zpdesc,
     get_next_zpdesc,
     get_zspage,
+    zspage_bits_get,
+    zspage_bits_set,
     zspage_class,
 )
 
@@ -72,9 +75,32 @@ def replace_sub_page(st: PoolState, cls: int, zspage: int, newzpdesc: int, oldzp
 
 
 @hot_njit
+def mod_zspage_isolation(st: PoolState, zspage: int, val: int) -> None:
+    """Mirrors inc_zspage_isolation()/dec_zspage_isolation() (6.1, 6.6; gone by 6.12)."""
+    if st.vars[0].zspage_isolation:
+        isolated = zspage_bits_get(st, zspage, ZS_ISOLATED_SHIFT, ZS_ISOLATED_MASK)
+        zspage_bits_set(st, zspage, ZS_ISOLATED_SHIFT, ZS_ISOLATED_MASK, isolated + val)
+
+
+@hot_njit
 def zs_page_isolate(st: PoolState, zpdesc: int) -> bool:
-    """Mirrors zs_page_isolate(): only asks whether the page still belongs to a zspage."""
-    return get_zspage(st, zpdesc) > 0
+    """Mirrors zs_page_isolate(): does the page still belong to a zspage?
+
+    6.1 and 6.6 also count the page in its zspage's ``isolated`` field.
+    """
+    zspage = get_zspage(st, zpdesc)
+    if zspage <= 0:
+        return False
+    mod_zspage_isolation(st, zspage, 1)
+    return True
+
+
+@hot_njit
+def zs_page_putback(st: PoolState, zpdesc: int) -> None:
+    """Mirrors zs_page_putback(): a failed migration gives the page back (6.1/6.6: uncount it)."""
+    zspage = get_zspage(st, zpdesc)
+    if zspage > 0:
+        mod_zspage_isolation(st, zspage, -1)
 
 
 @hot_njit
@@ -99,9 +125,10 @@ def zs_page_migrate(st: PoolState, newzpdesc: int, zpdesc: int) -> int:
         handle = obj_allocated(st, zspage, zpdesc, s_addr + offset)
         if handle != 0:
             obj_idx = obj_to_obj_idx(st, handle_to_obj(st, handle))
-            record_obj(st, handle, location_to_obj(st, newzpdesc, obj_idx))
+            record_obj(st, handle, location_to_obj(st, newzpdesc, obj_idx, cls))
         offset += size
     replace_sub_page(st, cls, zspage, newzpdesc, zpdesc)
+    mod_zspage_isolation(st, zspage, -1)
     zpdesc_get(mm, newzpdesc)
     # Same zone (one arena): NR_ZSPAGES does not move.
     reset_zpdesc(mm, zpdesc)

@@ -52,7 +52,7 @@ def obj_malloc(st: PoolState, zspage: int, handle: int) -> int:
     else:
         set_zpdesc_handle(mm, get_first_zpdesc(st, zspage), handle | OBJ_ALLOCATED_TAG)
     mod_zspage_inuse(st, zspage, 1)
-    obj = location_to_obj(st, m_zpdesc, obj_idx)
+    obj = location_to_obj(st, m_zpdesc, obj_idx, cls)
     record_obj(st, handle, obj)
     return obj
 

@@ -55,9 +55,10 @@ class Pool:
     """One zsmalloc pool over its own arena of page frames.
 
     ``chain_size`` is CONFIG_ZSMALLOC_CHAIN_SIZE, ``page_size`` PAGE_SIZE, ``version`` the
-    kernel (6.6, 6.12 or 6.18: they share the allocation rules; the class table, obj
-    encoding and errno follow the version); or pass a ready ``profile``
-    (:class:`zsmalloc.profile.KernelProfile`), which then sets all three.  ``max_pages``
+    kernel (a row of :data:`zsmalloc.profile.VERSIONS`: 6.1 has its own allocation rules
+    and class table; 6.6 and later share the rules, the obj encoding and errno follow the
+    version); or pass a ready ``profile`` (:class:`zsmalloc.profile.KernelProfile`),
+    which then sets all three.  ``max_pages``
     bounds the arena (default: 4 GiB worth of pages); malloc fails with
     OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.
     """
@@ -244,7 +245,7 @@ class Pool:
             return self.state.stats.copy()
 
     def classes_text(self) -> str:
-        """The debugfs ``classes`` file, in 6.18's exact format."""
+        """The debugfs ``classes`` file, in the exact format of the pool's kernel."""
         with self._lock:
             return classes_text(self.state)
 

@@ -54,6 +54,15 @@ ZS_INUSE_RATIO_99 = 10
 ZS_INUSE_RATIO_100 = 11  # full: never allocated from
 NR_FULLNESS_GROUPS = 12
 
+# ---- fullness groups of 6.1 (enum fullness_group before 6.3) ------------------------------
+# Stored in the same per-class arrays: groups 0..3 of the twelve, the rest stay empty.
+ZS_EMPTY = 0
+ZS_ALMOST_EMPTY = 1  # 0 < inuse <= 3 * objs // fullness_threshold_frac
+ZS_ALMOST_FULL = 2
+ZS_FULL = 3
+NR_ZS_FULLNESS = 4
+FULLNESS_THRESHOLD_FRAC = 4  # fullness_threshold_frac (6.1)
+
 
 # ---- class arithmetic: one formula each ---------------------------------------------------
 @hot_njit
@@ -73,6 +82,22 @@ def fullness_group(inuse: int, objs_per_zspage: int) -> int:
     if inuse == objs_per_zspage:
         return ZS_INUSE_RATIO_100
     return (100 * inuse // objs_per_zspage) // 10 + 1
+
+
+@hot_njit
+def fullness_group_61(inuse: int, objs_per_zspage: int) -> int:
+    """Mirrors get_fullness_group() (6.1): EMPTY, ALMOST_EMPTY up to 3/4 in use, ALMOST_FULL, FULL.
+
+    ``3 * objs // 4`` is integer arithmetic, as in the kernel: with 4 objects 3 in use is
+    still almost empty; with 5, 3 in use is (3 <= 3) almost empty too, 4 almost full.
+    """
+    if inuse == 0:
+        return ZS_EMPTY
+    if inuse == objs_per_zspage:
+        return ZS_FULL
+    if inuse <= 3 * objs_per_zspage // FULLNESS_THRESHOLD_FRAC:
+        return ZS_ALMOST_EMPTY
+    return ZS_ALMOST_FULL
 
 
 @hot_njit

@@ -10,7 +10,7 @@ Mirrors the data of ``struct zs_pool``, ``struct size_class`` and ``struct zspag
   aliases point at their real class through ``class_index``.
 * ``fullness_head[class, group]``: the head zspage of each of the 12 fullness lists
   (0 = empty).  The lists are doubly linked through ``zs_prev``/``zs_next``; insertion
-  is always at the head (``list_add``), as the kernel does.
+  is at the head (``list_add``), as the kernel does (6.1: sometimes second).
 * ``stats[class, 14]``: ``class->stats.objs[]`` - zspages per fullness group 0..11,
   then ZS_OBJS_ALLOCATED and ZS_OBJS_INUSE.  Changed only by ``class_stat_add/sub``.
 * The zspage table replaces the ``zspage`` slab cache: ids 1.. (0 = NULL), recycled
@@ -24,18 +24,29 @@ Mirrors the data of ``struct zs_pool``, ``struct size_class`` and ``struct zspag
 
 Everything sized by ``max_pages`` lives in anonymous mappings, so only the part that
 is used becomes resident.
+
+**Which kernel's rules.**  The allocation rules (fullness groups, list insertion, the
+allocation search, compaction) are a property of the state's *type*:
+:class:`PoolState` follows 6.3 and later, :class:`PoolState61` 6.1, and
+:func:`new_pool_state` picks the type from the profile's ``fullness_scheme`` and
+``compaction``.  The few functions that differ ask :func:`fullness_4_groups` or
+:func:`compaction_61`, which numba answers from the argument's type while it compiles:
+each kind of state gets its own machine code, with the other kernel's branch gone, so
+the choice costs nothing per operation (and nothing at all for a kernel not used).
 """
 
 from __future__ import annotations
 
 import mmap
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from zsmalloc._jit import HAVE_NUMBA
 from zsmalloc.mm.page import MemMap, anon_zeros
 from zsmalloc.mm.zpdesc import new_mem_map
-from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE
+from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE, KernelProfile
 from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ClassTable
 
 # ---- fixed constants (x86_64) ------------------------------------------------------------
@@ -56,6 +67,10 @@ ZS_CLASS_SHIFT = 5
 ZS_CLASS_MASK = (1 << (CLASS_BITS + 1)) - 1
 ZS_MAGIC_SHIFT = ZS_CLASS_SHIFT + CLASS_BITS + 1
 ZS_MAGIC_MASK = 0xFF
+# 6.1 and 6.6 also count the zspage's pages isolated for migration (isolated:3, between
+# class and magic there; above magic here, so one layout serves every version).
+ZS_ISOLATED_SHIFT = ZS_MAGIC_SHIFT + 8
+ZS_ISOLATED_MASK = 0x7
 
 POOL_VARS_DTYPE = np.dtype(
     [
@@ -75,12 +90,14 @@ POOL_VARS_DTYPE = np.dtype(
         ("h_live", np.int64),  # live handles
         # the profile's constants, where numba code reads them
         ("obj_index_bits", np.int64),  # OBJ_INDEX_BITS
+        ("obj_pfn_shift", np.int64),  # OBJ_INDEX_BITS + the class bits (7.3)
         ("obj_tag_shift", np.int64),  # 0 since 6.12; 1 for 6.1/6.6 (obj << OBJ_TAG_BITS)
         ("max_alloc_size", np.int64),  # ZS_MAX_ALLOC_SIZE = PAGE_SIZE
         ("min_alloc_size", np.int64),  # ZS_MIN_ALLOC_SIZE
         ("size_class_delta", np.int64),  # ZS_SIZE_CLASS_DELTA
         ("huge_class_size", np.int64),  # zs_huge_class_size()
         ("oversize_errno", np.int64),  # errno of zs_malloc(size > PAGE_SIZE)
+        ("zspage_isolation", np.int64),  # 1: zspages count isolated pages (6.1, 6.6)
     ]
 )
 """``PoolState.vars``: one record.  Hot code does ``v = st.vars[0]`` and reads ``v.h_free``
@@ -108,10 +125,66 @@ class PoolState(NamedTuple):
     scratch: np.ndarray  # int64[MAX_SCRATCH]: page lists built by alloc/migrate (no NRT)
 
 
+class PoolState61(PoolState):
+    """The same state under Linux 6.1's rules (``fullness_scheme`` "4-group", ``compaction``
+    "6.1"): four fullness groups in ``fullness_head[:, 0:4]``, the insertion-second rule,
+    the ALMOST_FULL-first search and the old compaction (zsmalloc.md §10, §10.1)."""
+
+    __slots__ = ()
+
+
+STATE_CLASSES: dict[tuple[str, str], type[PoolState]] = {
+    ("ratio-12", "6.5"): PoolState,
+    ("4-group", "6.1"): PoolState61,
+}
+"""(profile.fullness_scheme, profile.compaction) -> the state type that carries those rules."""
+
+
+def state_class(prof: KernelProfile) -> type[PoolState]:
+    """The state type for ``prof``'s allocation rules (a KeyError for a combination no kernel
+    has; :func:`zsmalloc.profile.require_allocator` refuses those first)."""
+    return STATE_CLASSES[(prof.fullness_scheme, prof.compaction)]
+
+
+# ---- rule predicates, answered from the state's type ------------------------------------
+def fullness_4_groups(st: PoolState) -> bool:
+    """Does the pool use 6.1's four fullness groups (and its list insertion and search)?"""
+    return isinstance(st, PoolState61)
+
+
+def compaction_61(st: PoolState) -> bool:
+    """Does the pool compact with 6.1's algorithm (source first, many destinations)?"""
+    return isinstance(st, PoolState61)
+
+
+if HAVE_NUMBA:
+    from numba.extending import overload
+
+    def _constant(answer: bool) -> Callable[[object], bool]:
+        # The implementation's parameters must read as the typing function's do.
+        def impl(st: object) -> bool:
+            return answer
+
+        return impl
+
+    def _type_is_61(st: object) -> bool:
+        return getattr(st, "instance_class", None) is PoolState61
+
+    @overload(fullness_4_groups, inline="always")
+    def _fullness_4_groups(st: object) -> Callable[[object], bool]:
+        return _constant(_type_is_61(st))
+
+    @overload(compaction_61, inline="always")
+    def _compaction_61(st: object) -> Callable[[object], bool]:
+        return _constant(_type_is_61(st))
+
+
 def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolState]:
     """Allocate a pool for class table ``table``; every constant comes from its profile.
 
-    Returns ``(mem_map, state)``.  ``max_pages`` bounds the arena (pfn 0 reserved).
+    Returns ``(mem_map, state)``, the state of the type that carries the profile's
+    allocation rules (:func:`state_class`).  ``max_pages`` bounds the arena (pfn 0
+    reserved).
     """
     prof = table.profile
     page_size = prof.page_size
@@ -127,13 +200,15 @@ def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolS
     r.h_hwm = 1  # handle 0 is NULL
     r.h_cap = h_cap
     r.obj_index_bits = prof.OBJ_INDEX_BITS
+    r.obj_pfn_shift = prof.OBJ_PFN_SHIFT
     r.obj_tag_shift = prof.obj_tag_shift
     r.oversize_errno = prof.oversize_errno
     r.max_alloc_size = prof.ZS_MAX_ALLOC_SIZE
     r.min_alloc_size = prof.ZS_MIN_ALLOC_SIZE
     r.size_class_delta = prof.ZS_SIZE_CLASS_DELTA
     r.huge_class_size = table.huge_class_size
-    st = PoolState(
+    r.zspage_isolation = prof.zspage_isolation
+    st = state_class(prof)(
         mm=mm,
         class_size=np.asarray(table.size, np.int64).copy(),
         class_index=np.asarray(table.index, np.int64).copy(),

@@ -17,6 +17,12 @@ in a huge zspage (one object filling one page) whose tagged handle sits in
 Orderings that exactness depends on (validated against the live kernel, spec §0.2):
 the per-zspage free list is LIFO; fullness lists insert at the head and a zspage
 whose group does not change keeps its place; an empty zspage is freed at once.
+
+Linux 6.1 differs in two functions, kept here as their own: four fullness groups
+(:func:`~zsmalloc.zs.size_class.fullness_group_61`) and an insertion that puts a
+zspage *second* when it holds fewer objects than the head
+(:func:`insert_zspage_61`).  Which one runs is decided by the state's type at compile
+time (:func:`~zsmalloc.zs.state.fullness_4_groups`), never per call.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from zsmalloc.mm.zpdesc import (
     zpdesc_unlock,
 )
 from zsmalloc.profile import OBJ_TAG_BITS
-from zsmalloc.zs.size_class import can_compact_pages, fullness_group
+from zsmalloc.zs.size_class import can_compact_pages, fullness_group, fullness_group_61
 from zsmalloc.zs.state import (
     ZS_CLASS_MASK,
     ZS_CLASS_SHIFT,
@@ -59,6 +65,7 @@ from zsmalloc.zs.state import (
     ZS_OBJS_INUSE,
     ZSPAGE_MAGIC,
     PoolState,
+    fullness_4_groups,
 )
 
 FREE_LINK_END = -1 << OBJ_TAG_BITS  # -1UL << OBJ_TAG_BITS: the last link of init_zspage
@@ -188,19 +195,54 @@ def nth_zpdesc(st: PoolState, zspage: int, n: int) -> int:
 @hot_njit
 def get_fullness_group(st: PoolState, cls: int, zspage: int) -> int:
     """Mirrors get_fullness_group(): the group of the zspage's live-object ratio."""
+    if fullness_4_groups(st):
+        return fullness_group_61(get_zspage_inuse(st, zspage), st.class_objs[cls])
     return fullness_group(get_zspage_inuse(st, zspage), st.class_objs[cls])
 
 
 @hot_njit
-def insert_zspage(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
-    """Mirrors insert_zspage(): list_add at the *head* of the group's list."""
-    class_stat_add(st, cls, fullness, 1)
+def list_add_head(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
+    """list_add(&zspage->list, &class->fullness_list[fullness]): at the head."""
     head = st.fullness_head[cls, fullness]
     st.zs_prev[zspage] = 0
     st.zs_next[zspage] = head
     if head != 0:
         st.zs_prev[head] = zspage
     st.fullness_head[cls, fullness] = zspage
+
+
+@hot_njit
+def insert_zspage(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
+    """Mirrors insert_zspage(): list_add at the *head* of the group's list."""
+    if fullness_4_groups(st):
+        insert_zspage_61(st, cls, zspage, fullness)
+        return
+    class_stat_add(st, cls, fullness, 1)
+    list_add_head(st, cls, zspage, fullness)
+    zspage_bits_set(st, zspage, ZS_FULLNESS_SHIFT, ZS_FULLNESS_MASK, fullness)
+
+
+@hot_njit
+def insert_zspage_61(st: PoolState, cls: int, zspage: int, fullness: int) -> None:
+    """Mirrors insert_zspage() (6.1): at the head, or *second* if it is emptier than the head.
+
+    "We want to see more ZS_FULL pages and less almost empty/full. Put pages with
+    higher ->inuse first." A zspage holding fewer objects than the current head goes
+    right after it (``list_add(&zspage->list, &head->list)``); so the head is never
+    displaced by an emptier zspage, while the rest of the list stays a stack.
+    (set_zspage_mapping() of the callers is folded in: the group is recorded here.)
+    """
+    class_stat_add(st, cls, fullness, 1)
+    head = st.fullness_head[cls, fullness]
+    if head != 0 and get_zspage_inuse(st, zspage) < get_zspage_inuse(st, head):
+        nxt = st.zs_next[head]
+        st.zs_prev[zspage] = head
+        st.zs_next[zspage] = nxt
+        if nxt != 0:
+            st.zs_prev[nxt] = zspage
+        st.zs_next[head] = zspage
+    else:
+        list_add_head(st, cls, zspage, fullness)
     zspage_bits_set(st, zspage, ZS_FULLNESS_SHIFT, ZS_FULLNESS_MASK, fullness)
 
 

@@ -1,0 +1,152 @@
+"""The workload as the guest's /init reads it, and its report parsed back.
+
+:func:`guest_program` turns a list of :class:`~zsmalloc.live.workload.Op` (the
+operations ``zsmalloc verify --kernel`` runs on a live device) into ``/data/ops.txt``
+and ``/data/pages.bin`` (each distinct page once); :func:`parse_report` reads what
+:file:`init.c` printed into a :class:`GuestReport`: the facts (release, sysfs files,
+algorithms), ``mm_stat`` after setup, one :class:`GuestStep` per operation (mm_stat,
+io_stat, the errno of a refused write, whether a read matched, the mem_limit written)
+and the stat files as text at the end.  The format is documented in init.c.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from zsmalloc.errors import InputError
+from zsmalloc.live.workload import Op
+
+GUEST_PAGE = 4096  # x86-64 guests
+
+
+@dataclass
+class GuestStep:
+    """One operation as the guest did it."""
+
+    line: str  # "w 3 17", "d 3", "c", "r 3", "l -1", "x"
+    mm_stat: tuple[int, ...] = ()
+    io_stat: tuple[int, ...] = ()
+    errno: int = 0  # a write the kernel refused (EIO when zram is over mem_limit)
+    read_ok: bool | None = None  # "r": did the data read back match
+    limit: int | None = None  # "l": the value written to mem_limit
+
+
+@dataclass
+class GuestReport:
+    """Everything /init printed."""
+
+    facts: dict[str, str] = field(default_factory=dict)
+    initial: tuple[int, ...] = ()
+    steps: list[GuestStep] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    modules_failed: list[str] = field(default_factory=list)
+    status: int | None = None  # None: the report ends early (the guest crashed)
+
+    @property
+    def release(self) -> str:
+        return self.facts.get("uname", "")
+
+    @property
+    def attrs(self) -> list[str]:
+        """The zram device's sysfs files on this kernel."""
+        return self.facts.get("attrs", "").split()
+
+    @property
+    def error(self) -> str | None:
+        return self.facts.get("error")
+
+
+def guest_program(
+    ops: Iterable[Op],
+    disksize: int,
+    algorithm: str,
+    params: str = "",
+) -> tuple[str, bytes, list[Op]]:
+    """(ops.txt, pages.bin, the ops as a list) for ``ops`` on a device of ``disksize``."""
+    lines = [f"algo {algorithm}"]
+    if params:
+        lines.append(f"param {params}")
+    lines.append(f"disksize {disksize}")
+    index: dict[bytes, int] = {}
+    pages: list[bytes] = []
+    done: list[Op] = []
+    for op in ops:
+        done.append(op)
+        if op.kind == "write":
+            if len(op.page) != GUEST_PAGE:
+                raise InputError(f"a guest page is {GUEST_PAGE} bytes, found {len(op.page)}")
+            idx = index.setdefault(op.page, len(pages))
+            if idx == len(pages):
+                pages.append(op.page)
+            lines.append(f"w {op.slot} {idx}")
+        elif op.kind == "discard":
+            lines.append(f"d {op.slot}")
+        elif op.kind == "compact":
+            lines.append("c")
+        elif op.kind == "read":
+            lines.append(f"r {op.slot}")
+        elif op.kind == "limit":
+            lines.append(f"l {op.value}")
+        elif op.kind == "reset_max":
+            lines.append("x")
+        else:
+            raise InputError(f"the guest cannot run a {op.kind!r} operation")
+    return "\n".join(lines) + "\n", b"".join(pages), done
+
+
+def _ints(words: list[str], line: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(w) for w in words)
+    except ValueError:
+        raise InputError(f"guest report: not numbers in {line!r}") from None
+
+
+def parse_report(text: str) -> GuestReport:
+    """Parse /init's report (see init.c); a report cut short has ``status`` None."""
+    rep = GuestReport()
+    step: GuestStep | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("# "):
+            key, _, value = line[2:].partition(" ")
+            if key == "end":
+                rep.status = int(value.partition("=")[2] or 0)
+            elif key == "insmod" and "failed" in value:
+                rep.modules_failed.append(value)
+            elif key != "insmod":
+                rep.facts[key] = value
+            continue
+        tag, _, rest = line.partition(" ")
+        words = rest.split()
+        if tag == "i":
+            rep.initial = _ints(words, line)
+        elif tag in ("w", "d", "c", "r", "l", "x"):
+            step = GuestStep(line)
+            rep.steps.append(step)
+        elif step is None and tag != "t":
+            raise InputError(f"guest report: {line!r} before any operation")
+        elif tag == "m":
+            assert step is not None
+            step.mm_stat = _ints(words, line)
+        elif tag == "o":
+            assert step is not None
+            step.io_stat = _ints(words, line)
+        elif tag == "e":
+            assert step is not None
+            step.errno = _ints(words, line)[0]
+        elif tag == "v":
+            assert step is not None
+            step.read_ok = words == ["1"]
+        elif tag == "L":
+            assert step is not None
+            step.limit = _ints(words, line)[0]
+        elif tag == "t" and len(words) == 2:
+            rep.texts[words[0]] = bytes.fromhex(words[1]).decode("utf-8", "replace")
+        elif tag == "t" and len(words) == 1:
+            rep.texts[words[0]] = ""
+        else:
+            raise InputError(f"guest report: cannot parse {line!r}")
+    return rep
