@@ -14,6 +14,7 @@ from typing import Any
 
 from zsmalloc.errors import (
     BadHandleError,
+    ClusterError,
     CompressionError,
     InputError,
     InvalidSizeError,
@@ -37,6 +38,7 @@ _LAZY = {
 
 __all__ = [
     "BadHandleError",
+    "ClusterError",
     "CompressionError",
     "InputError",
     "InvalidSizeError",

@@ -98,6 +98,10 @@ class KernelUnavailableError(ZsmallocError):
     """Live checks: no root, no zram, no debugfs (tests skip on it)."""
 
 
+class ClusterError(ZsmallocError):
+    """A Dask cluster that cannot be reached, or work it failed even after retries."""
+
+
 class LayoutError(ImportError):
     """A struct offset declared here disagrees with the kernel's: a bug."""
 

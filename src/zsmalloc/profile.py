@@ -16,10 +16,17 @@ derived (zsmalloc)      PAGE_SHIFT, OBJ_INDEX_BITS, ZS_MAX_PAGES_PER_ZSPAGE,
                         ZS_SIZE_CLASSES, the chain rule, errnos
 derived (zram)          ZRAM_FLAG_SHIFT (PAGE_SHIFT + 1), SECTORS_PER_PAGE
 version rules           fullness scheme, compaction, obj encoding (tag shift, 7.3's
-                        class bits), page_type use,
-                        huge handle field, object API
+                        class bits), isolated-page count, page_type use, huge handle
+                        field, object API; zram: crypto API or backends,
+                        algorithm_params, max_comp_streams, io_stat/debug_stat
+                        forms, writeback batching
 swap layer              the swap zero map; zero-filled pages of a split THP
 ======================  ==========================================================
+
+Rows (:data:`VERSIONS`) are compared by (major, minor) (:attr:`KernelProfile.release`);
+a rule names the version where it changed, and docs/kernels.md says which kernel showed
+it.  :func:`kernel_version` maps any release to its row, :func:`profile_for_release`
+builds the profile of a running kernel from its ``uname -r``.
 
 Invariants checked whenever a profile is made (:func:`check_profile`; the ones the
 kernel asserts with BUILD_BUG_ON or relies on silently):
@@ -256,7 +263,7 @@ class KernelProfile:
         swap device's zero map and writes nothing: neither zram nor zswap sees it.
         Before 6.12 it went to the device like any page (zram: a same-filled page).
         """
-        return self.version not in ("6.1", "6.6")
+        return self.release >= (6, 12)
 
     @property
     def thp_split_maps_zero_page(self) -> bool:
@@ -266,7 +273,7 @@ class KernelProfile:
         Reclaim splits a THP it cannot swap whole (a swap file takes no large
         entries): those zero-filled pages are then freed, not swapped.
         """
-        return self.version not in ("6.1", "6.6")
+        return self.release >= (6, 12)
 
     # ---- zram ----------------------------------------------------------------------------
     @property

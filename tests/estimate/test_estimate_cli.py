@@ -10,32 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zsmalloc.cli.main import main
+from cli_helpers import kernel_mm_stat, run_cli
 from zsmalloc.errors import InputError
 from zsmalloc.estimate import driver
 from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import FileSource
 from zsmalloc.zram.stats import MmStat
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def kernel_mm_stat(testdata: Path) -> dict[str, tuple[MmStat, MmStat]]:
-    rows: dict[str, dict[bool, MmStat]] = {}
-    for line in (testdata / "shared_pages.mm_stat").read_text().splitlines():
-        parts = line.split()
-        after = parts[2] == "after-compact"
-        rows.setdefault(parts[1], {})[after] = MmStat.parse(" ".join(parts[3 if after else 2 :]))
-    return {a: (r[False], r[True]) for a, r in rows.items()}
 
 
 @pytest.mark.parametrize("extra", [[], ["--compact"]])

@@ -86,3 +86,23 @@ def test_each_kernels_own_fill_and_compaction(testdata: Path, name: str) -> None
     assert pool.classes_text.startswith(
         " class  size almost_full" if release.startswith("6.1.") else " class  size       10%"
     )
+
+
+def test_estimate_cli_kernel_61_is_the_61_guest(
+    testdata: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``estimate --kernel 6.1 --compact`` of the shared pages with lz4 prints the mm_stat
+    Debian's 6.1 kernel showed after writing them (6.1-shared-lz4), before and after the
+    compaction its own allocator runs (lz4 compresses alike in 6.1 and 6.18)."""
+    import json
+
+    from zsmalloc.cli.main import main
+
+    *_, last, _ = _fill_trace(testdata / "kernels" / "6.1-shared-lz4.trace.gz")
+    main(["estimate", str(testdata / "shared_pages.bin.gz"), "--algo", "lz4",
+          "--kernel", "6.1.0-57-amd64", "--compact", "--json"])  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    lz4 = doc["algorithms"]["lz4"]
+    assert doc["huge_class_size"] == 3257
+    assert [int(v) for v in lz4["mm_stat_line"].split()] == last
+    assert [int(v) for v in lz4["mm_stat_after_compact_line"].split()] == last

@@ -131,6 +131,10 @@ def test_parse_report() -> None:
     assert parse_report("# uname x\nw 0 0\n").status is None  # cut short: the guest died
     with pytest.raises(InputError, match="cannot parse"):
         parse_report("w 0 0\nq 1\n")
+    with pytest.raises(InputError, match="one value"):
+        parse_report("w 0 0\ne\n")
+    with pytest.raises(InputError, match="without its mm_stat"):
+        parse_report("w 0 0\nm 1 2 3 4 5 6 7 8 9\n# end status=0\n")
 
 
 # ---- the initramfs -----------------------------------------------------------------------

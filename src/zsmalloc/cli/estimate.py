@@ -1,7 +1,9 @@
 """``zsmalloc estimate``: what zram would really take for these pages, and why.
 
 Builds the page sources, runs the driver under a rich progress bar (stderr),
-then prints the report (stdout): rich tables, or JSON with ``--json``.
+then prints the report (stdout): rich tables, or JSON with ``--json``.  With
+``--scheduler`` the pass runs on a Dask cluster instead
+(:mod:`zsmalloc.estimate.cluster`, imported only then).
 Ctrl-C stops early and still prints the report for the pages done so far,
 with a summary line saying so (exit status 130).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
 
 import click
@@ -28,6 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import Tally, peak_rss_bytes, run_estimate, warm_up
 from zsmalloc.estimate.process import (
@@ -45,6 +48,7 @@ from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
 SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
+UNREADABLE_SHOWN = 10  # unreadable files named on stderr (all of them are in --json)
 
 
 class PagesPerSecond(ProgressColumn):
@@ -132,6 +136,118 @@ def build_sources(
     return sources
 
 
+def progress_bar(console: Console, page_size: int) -> Progress:
+    """The pages/s progress bar (stderr; nothing when it is not a terminal)."""
+    columns = [
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        PagesPerSecond(page_size),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    return Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
+
+
+def local_tally(
+    srcs: list[PageSource],
+    default_input: str | None,
+    algos: list[str],
+    ps: int,
+    level: int | None,
+    zswap: bool,
+    verify: bool,
+    sample_rules: SwapRules,
+    err: Console,
+) -> tuple[Tally, str | None]:
+    """The pass in this process, on every core; falls back to the sample (read under
+    ``sample_rules``) when the default input (the processes) gives nothing after all."""
+    with status(err, "sizing the input"):
+        sizes = [s.total_pages() for s in srcs]
+        total = None if None in sizes else sum(t for t in sizes if t is not None)
+    with status(err, "loading the compressors (compiled on first use)"):
+        warm_up(algos, ps, level)
+    with progress_bar(err, ps) as bar:
+        task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
+
+        def estimate_all(srcs: list[PageSource]) -> Tally:
+            return run_estimate(
+                srcs,
+                algos,
+                page_size=ps,
+                keep_lengths=verify,
+                zswap=zswap,
+                level=level,
+                on_chunk=lambda n: bar.advance(task, n),
+            )
+
+        try:
+            tally = estimate_all(srcs)
+        except InputError:
+            if default_input is None or isinstance(srcs[0], SampleSource):
+                raise
+            # The processes gave nothing after all (they exited, or refused): the sample.
+            srcs = [SampleSource(ps)]
+            srcs[0].rules = sample_rules
+            default_input = "a built-in sample: the readable processes gave no pages"
+            bar.reset(task, total=srcs[0].total_pages())
+            tally = estimate_all(srcs)
+    return tally, default_input
+
+
+def cluster_tally(
+    scheduler: str,
+    workers: int | None,
+    task_pages: int,
+    paths: tuple[str, ...],
+    algos: list[str],
+    ps: int,
+    level: int | None,
+    zswap: bool,
+    verify: bool,
+    rules: SwapRules,
+    err: Console,
+) -> Tally:
+    """The pass on a Dask cluster (zsmalloc.estimate.cluster): the bar follows the
+    chunks as the workers finish them."""
+    from zsmalloc.estimate.chunks import Plan
+    from zsmalloc.estimate.cluster import LOCAL, ClusterRun, connect, run_estimate_on_cluster
+
+    what = "starting a local Dask cluster" if scheduler == LOCAL else f"connecting to {scheduler}"
+    with ExitStack() as stack:
+        with status(err, what):
+            client = stack.enter_context(connect(scheduler, workers))
+        bar = stack.enter_context(progress_bar(err, ps))
+        task = bar.add_task("workers: loading the compressors, planning the chunks", total=None)
+
+        def on_plan(plan: Plan, run: ClusterRun) -> None:
+            bar.update(
+                task,
+                total=plan.total_pages or None,
+                description=f"{run.tasks} tasks on {run.workers} Dask workers ({', '.join(algos)})",
+            )
+
+        tally = run_estimate_on_cluster(
+            client,
+            paths,
+            algos,
+            page_size=ps,
+            level=level,
+            zswap=zswap,
+            keep_lengths=verify,
+            rules=rules,
+            task_pages=task_pages,
+            on_plan=on_plan,
+            on_chunk=lambda n: bar.advance(task, n),
+        )
+    unreadable = (tally.cluster or {}).get("unreadable_files", [])
+    for line in unreadable[:UNREADABLE_SHOWN]:
+        err.print(f"zsmalloc: skipped: {line}", markup=False, highlight=False)
+    if len(unreadable) > UNREADABLE_SHOWN:
+        err.print(f"zsmalloc: skipped {len(unreadable) - UNREADABLE_SHOWN} more unreadable files")
+    return tally
+
+
 @click.command(
     "estimate",
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -189,6 +305,10 @@ def build_sources(
     help="Kernel PAGE_SIZE in bytes; zram stores one page per slot. Only 4096 for now: "
     "the exact compressors work on 4 KiB pages.",
 )
+@kernel_option(
+    help="The kernel whose zsmalloc is modelled: its class table and huge threshold (6.1: "
+    "4-page zspages, 3257) and, with --compact and --classes, its allocator and compaction."
+)
 @click.option(
     "--compact",
     is_flag=True,
@@ -219,6 +339,29 @@ def build_sources(
     "reach zram); block: every page is written to zram. Default: swap for process memory "
     "(--pid, --all-processes), block for files, images and core dumps.",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run on a Dask cluster: the scheduler's address (tcp://host:8786), or `local` "
+    "for a LocalCluster on this machine. The SOURCEs are cut into chunks that the "
+    "workers read where they live (the paths must name the same files there); the "
+    "report is the same as without. Needs the `fleet` extra (pip install 'zsmalloc[fleet]').",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 4096),
+    default=None,
+    metavar="N",
+    help="With --scheduler local: worker processes to start (default: one per CPU).",
+)
+@click.option(
+    "--task-pages",
+    type=click.IntRange(1, 2**31),
+    default=16384,
+    show_default=True,
+    metavar="N",
+    help="With --scheduler: pages per task (16384 = 64 MiB of 4 KiB pages).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON on stdout.")
 @click.option(
     "--classes",
@@ -240,10 +383,14 @@ def estimate(
     level: int | None,
     chain_size: int,
     page_size: str,
+    kernel: str,
     compact: bool,
     verify: bool,
     zswap: bool,
     zram_as: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    task_pages: int,
     as_json: bool,
     classes: bool,
     plot: str | None,
@@ -262,6 +409,9 @@ def estimate(
 
     With no SOURCE and no --pid/--all-processes, the input is the memory of this
     machine's readable processes, or a built-in sample where there is none.
+
+    With --scheduler, the SOURCEs are estimated on a Dask cluster, chunk by
+    chunk, with the same result.
 
     Only statistics are reported: page contents are never written anywhere.
     """
@@ -284,58 +434,37 @@ def estimate(
         parent = Path(plot).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise InputError("cannot write the plot: no writable directory there", path=plot)
+    err = Console(stderr=True)
     default_input = None
     profile = KernelProfile(page_size=ps, chain_size=chain_size)
-    if not sources and not pids and not all_processes:
-        srcs, default_input = default_sources(ps, zram_as, profile)
-    else:
-        srcs = build_sources(sources, pids, all_processes, ps, zram_as, profile)
-
-    err = Console(stderr=True)
-    with status(err, "sizing the input"):
-        sizes = [s.total_pages() for s in srcs]
-        total = None if None in sizes else sum(t for t in sizes if t is not None)
-    with status(err, "loading the compressors (compiled on first use)"):
-        warm_up(algos, ps, level)
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        PagesPerSecond(ps),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=err, disable=not err.is_terminal, transient=True) as bar:
-        task = bar.add_task(f"compressing ({', '.join(algos)})", total=total or None)
-
-        def estimate_all(srcs: list[PageSource]) -> Tally:
-            return run_estimate(
-                srcs,
-                algos,
-                page_size=ps,
-                keep_lengths=verify,
-                zswap=zswap,
-                level=level,
-                on_chunk=lambda n: bar.advance(task, n),
+    if scheduler is not None:
+        if pids or all_processes or not sources:
+            raise InputError(
+                "--scheduler: give the SOURCE paths (files, directories, images, core dumps) "
+                "the workers should read; live processes (--pid, --all-processes, the "
+                "default input) are read on this machine only"
             )
-
-        try:
-            tally = estimate_all(srcs)
-        except InputError:
-            if default_input is None or isinstance(srcs[0], SampleSource):
-                raise
-            # The processes gave nothing after all (they exited, or refused): the sample.
-            srcs = [SampleSource(ps)]
-            srcs[0].rules = zram_rules(zram_as, BLOCK, profile)
-            default_input = "a built-in sample: the readable processes gave no pages"
-            bar.reset(task, total=srcs[0].total_pages())
-            tally = estimate_all(srcs)
+        rules = zram_rules(zram_as, BLOCK, profile)
+        tally = cluster_tally(
+            scheduler, workers, task_pages, sources, algos, ps, level, zswap, verify, rules, err
+        )
+    else:
+        if workers is not None:
+            raise InputError("--workers sizes a local Dask cluster: use it with --scheduler local")
+        if not sources and not pids and not all_processes:
+            srcs, default_input = default_sources(ps, zram_as, profile)
+        else:
+            srcs = build_sources(sources, pids, all_processes, ps, zram_as, profile)
+        sample_rules = zram_rules(zram_as, BLOCK, profile)
+        tally, default_input = local_tally(
+            srcs, default_input, algos, ps, level, zswap, verify, sample_rules, err
+        )
     if tally.pages == 0:
         raise InputError("interrupted before any page was processed")
     run_pool = compact or classes
     what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
     with status(err, what):
-        report = build_report(tally, chain_size, default_input, run_pool=run_pool)
+        report = build_report(tally, chain_size, default_input, run_pool=run_pool, kernel=kernel)
     if verify:
         from zsmalloc.estimate.verify import replay_check
 

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sizes": ("zsmalloc.cli.sizes:sizes", "Per-page stored bytes as zram counts them."),
     "layout": ("zsmalloc.cli.layout:layout", "struct page and struct zpdesc side by side."),
     "replay": ("zsmalloc.cli.replay:replay_cmd", "Replay a zram size trace; compare each mm_stat."),
+    "report": ("zsmalloc.cli.report:report_cmd", "Many estimates read as one fleet (--html page)."),
     "verify": ("zsmalloc.cli.verify:verify_cmd", "Check the model against the live kernel."),
     "zram": ("zsmalloc.cli.zram:zram_cmd", "Run a zram workload script on the model device."),
     "zswap": ("zsmalloc.cli.zswap:zswap_cmd", "zswap model: replay swap traces, live check."),

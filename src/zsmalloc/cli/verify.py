@@ -153,6 +153,8 @@ def run_check(
     }
     if limit and mode != "zswap":
         raise click.UsageError("--limit is for --zswap")
+    if process_mib is not None and mode == "guest":
+        raise click.UsageError("--process is for --kernel or --zswap, not --guest")
     if process_mib is not None and (limit or save or n_ops is not None or nr_pages is not None):
         raise click.UsageError("--process takes --algo and --seed only")
     try:

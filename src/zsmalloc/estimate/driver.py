@@ -18,6 +18,11 @@ One pass over the sources, in fixed-size chunks of pages:
 Ctrl-C stops the pass between chunks: the tally then covers the pages
 processed so far and says it was interrupted.  Page contents are only ever in
 the chunk buffers.
+
+Tallies add up: a sequential fill depends only on the length histograms (see
+:mod:`zsmalloc.estimate.fill`), so passes over disjoint parts of the input can
+run anywhere and :meth:`Tally.merge` their results without any error; this is
+what ``estimate --scheduler`` does on a Dask cluster (cluster.py).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +42,12 @@ from zsmalloc.estimate.swap import SwapRules, drop_zero_pages
 from zsmalloc.profile import DEFAULT_PROFILE
 
 CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
+
+# numba's default (workqueue) threading layer aborts the process when two threads
+# launch parallel code at once, and the others would only oversubscribe the cores:
+# threads of one process that tally at the same time (a Dask worker's threads) take
+# turns compressing, each turn on every core, while their readers keep reading.
+_COMPRESS_LOCK = threading.Lock()
 
 
 def check_algorithms(algos: Sequence[str], level: int | None = None) -> list[str]:
@@ -83,6 +95,17 @@ class SourceSummary:
             list(s.notes),
         )
 
+    def merge(self, other: SourceSummary) -> None:
+        """Add what another part of the same source delivered (a chunk of it)."""
+        self.pages += other.pages
+        for k, v in other.skipped.items():
+            self.skipped[k] = self.skipped.get(k, 0) + v
+        self.zero_map_pages += other.zero_map_pages
+        self.zero_thp_pages += other.zero_thp_pages
+        self.thp_pages += other.thp_pages
+        self.shmem_pages += other.shmem_pages
+        self.notes += [n for n in other.notes if n not in self.notes]
+
     def to_json(self) -> dict[str, object]:
         return {
             "label": self.label,
@@ -115,6 +138,35 @@ class Tally:
     peak_rss: int | None = None  # this process's VmHWM after the pass (bytes)
     # zswap's compressed lengths (0 = all-zero page), capped at PAGE_SIZE, with --zswap
     zswap_hist: dict[str, np.ndarray] | None = None
+    cluster: dict[str, Any] | None = None  # how a Dask cluster computed it (--scheduler)
+
+    def merge(self, other: Tally) -> None:
+        """Add ``other``'s pages (a pass over other input) to this tally, exactly.
+
+        Histograms and counts add up; per-page lengths and source summaries are
+        appended, so merge in input order where the page order matters (--verify).
+        ``elapsed`` and ``peak_rss`` are the caller's to set.
+        """
+        if (other.page_size, other.algos, other.level) != (self.page_size, self.algos, self.level):
+            raise ValueError(
+                f"cannot merge a tally of {other.algos} at page size {other.page_size} "
+                f"(level {other.level}) into one of {self.algos} at {self.page_size} "
+                f"(level {self.level})"
+            )
+        if (other.lengths is None) != (self.lengths is None) or (other.zswap_hist is None) != (
+            self.zswap_hist is None
+        ):
+            raise ValueError("cannot merge tallies made with different keep_lengths/zswap")
+        for a in self.algos:
+            self.len_hist[a] += other.len_hist[a]
+            if self.zswap_hist is not None and other.zswap_hist is not None:
+                self.zswap_hist[a] += other.zswap_hist[a]
+            if self.lengths is not None and other.lengths is not None:
+                self.lengths[a].extend(other.lengths[a])
+        self.pages += other.pages
+        self.same_pages += other.same_pages
+        self.interrupted |= other.interrupted
+        self.sources.extend(other.sources)
 
     @property
     def zero_map_pages(self) -> int:
@@ -174,12 +226,18 @@ def warm_up(
     """Compile (first run) or load (later runs) each compressor before the pass starts."""
     page = np.zeros((1, page_size), dtype=np.uint8)
     page[0, ::7] = 1  # not same-filled: the compressor itself runs
-    for algo in algos:
-        _compress_lengths(page, algo, level)
+    with _COMPRESS_LOCK:
+        for algo in algos:
+            _compress_lengths(page, algo, level)
 
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     """Compress one chunk with every algorithm and add it to the tally."""
+    with _COMPRESS_LOCK:
+        _tally_chunk_locked(tally, pages)
+
+
+def _tally_chunk_locked(tally: Tally, pages: np.ndarray) -> None:
     hist_len = tally.page_size + 1
     same_idx = nonzero_same = None
     for algo in tally.algos:
@@ -253,6 +311,63 @@ class _Reader(threading.Thread):
             self.filled.put(exc)
 
 
+def new_tally(
+    algos: Sequence[str],
+    page_size: int = DEFAULT_PROFILE.page_size,
+    *,
+    keep_lengths: bool = False,
+    zswap: bool = False,
+    level: int | None = None,
+) -> Tally:
+    """An empty tally for ``algos`` (already checked), ready for :func:`tally_pages`."""
+    hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
+    return Tally(
+        page_size=page_size,
+        algos=list(algos),
+        len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
+        level=level,
+        lengths={a: [] for a in algos} if keep_lengths else None,
+        zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
+    )
+
+
+def tally_pages(
+    tally: Tally,
+    sources: Sequence[PageSource],
+    *,
+    chunk_pages: int = CHUNK_PAGES,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    """Stream every page of ``sources`` into ``tally``, then close and summarise them.
+
+    Ctrl-C ends the pass early with ``tally.interrupted`` set; a source's
+    :class:`InputError` propagates (after every source is closed).
+    """
+    buffers = [np.empty((chunk_pages, tally.page_size), dtype=np.uint8) for _ in range(3)]
+    reader = _Reader(sources, buffers)
+    reader.start()
+    try:
+        while True:
+            item = reader.filled.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            buf, n = item
+            _tally_chunk(tally, buf[:n])
+            reader.free.put(buf)
+            if on_chunk is not None:
+                on_chunk(n)
+    except KeyboardInterrupt:
+        tally.interrupted = True
+    finally:
+        reader.stop.set()
+        reader.join(timeout=2.0)
+        for s in sources:
+            s.close()  # first: closing a chained source merges its last part's counts
+            tally.sources.append(SourceSummary.of(s))
+
+
 def run_estimate(
     sources: Sequence[PageSource],
     algos: Sequence[str],
@@ -273,42 +388,19 @@ def run_estimate(
     single page raises :class:`InputError`.
     """
     algos = check_algorithms(algos, level)
-    hist_len = page_size + 1  # lengths are capped at PAGE_SIZE (see _compress_lengths)
-    tally = Tally(
-        page_size=page_size,
-        algos=algos,
-        len_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos},
-        level=level,
-        lengths={a: [] for a in algos} if keep_lengths else None,
-        zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
-    )
-    buffers = [np.empty((chunk_pages, page_size), dtype=np.uint8) for _ in range(3)]
-    reader = _Reader(sources, buffers)
+    tally = new_tally(algos, page_size, keep_lengths=keep_lengths, zswap=zswap, level=level)
     t0 = time.perf_counter()
-    reader.start()
     try:
-        while True:
-            item = reader.filled.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            buf, n = item
-            _tally_chunk(tally, buf[:n])
-            reader.free.put(buf)
-            if on_chunk is not None:
-                on_chunk(n)
-    except KeyboardInterrupt:
-        tally.interrupted = True
+        tally_pages(tally, sources, chunk_pages=chunk_pages, on_chunk=on_chunk)
     finally:
-        reader.stop.set()
-        reader.join(timeout=2.0)
         tally.elapsed = time.perf_counter() - t0
         tally.peak_rss = peak_rss_bytes()
-        for s in sources:
-            s.close()  # first: closing a chained source merges its last part's counts
-            tally.sources.append(SourceSummary.of(s))
-    if tally.pages == 0 and not tally.interrupted:
-        names = ", ".join(s.label for s in sources) or "no source"
-        raise InputError(f"{names}: no pages to estimate (empty input)")
+    check_not_empty(tally)
     return tally
+
+
+def check_not_empty(tally: Tally) -> None:
+    """Raise :class:`InputError` for a finished pass that found not a single page."""
+    if tally.pages == 0 and not tally.interrupted:
+        names = ", ".join(s.label for s in tally.sources) or "no source"
+        raise InputError(f"{names}: no pages to estimate (empty input)")

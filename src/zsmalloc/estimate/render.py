@@ -68,6 +68,12 @@ def input_lines(rep: Report) -> list[str]:
         f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
+    if t.cluster:
+        c = t.cluster
+        lines.append(
+            f"computed on a Dask cluster ({c['scheduler']}): {c['tasks']} tasks of up to "
+            f"{c['task_pages']} pages on {c['workers']} workers"
+        )
     approx = [a for a, r in rep.algos.items() if not r.kernel_exact]
     if approx:
         lines.append(

@@ -21,6 +21,7 @@ never disagree.  For each algorithm it holds:
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
-from zsmalloc.profile import KernelProfile
+from zsmalloc.profile import DEFAULT_VERSION, KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
 
@@ -241,6 +242,8 @@ class Report:
                 "pages_per_s": round(t.pages / t.elapsed) if t.elapsed > 0 else None,
                 "peak_rss_bytes": t.peak_rss,
                 "default_input": self.default_input,
+                "host": socket.gethostname(),
+                "cluster": t.cluster,
                 "sources": [s.to_json() for s in t.sources],
             },
             "mm_stat_columns": list(MM_STAT_COLUMNS),
@@ -269,14 +272,16 @@ def build_report(
     default_input: str | None = None,
     *,
     run_pool: bool = False,
+    kernel: str = DEFAULT_VERSION,
 ) -> Report:
     """Turn a tally into the full report (the fill model per algorithm).
 
     ``run_pool`` also gives each algorithm's objects to a real Pool and runs
     zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
-    columns and the debugfs table then come from the allocator model.
+    columns and the debugfs table then come from the allocator model.  ``kernel`` (a
+    profile row) gives the class table, the huge threshold and the allocator's rules.
     """
-    table = class_table(KernelProfile(page_size=tally.page_size, chain_size=chain_size))
+    table = class_table(KernelProfile(kernel, tally.page_size, chain_size))
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]

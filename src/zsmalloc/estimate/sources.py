@@ -115,6 +115,10 @@ class ChainedSource(PageSource):
     def parts(self) -> Iterator[PageSource]:
         raise NotImplementedError
 
+    def part_failed(self, part: PageSource, exc: InputError) -> None:
+        """A part could not be read: count it under ``part_unreadable``."""
+        self.count_skipped(self.part_unreadable)
+
     def _finish_part(self) -> None:
         assert self._current is not None
         for k, v in self._current.skipped.items():
@@ -138,8 +142,8 @@ class ChainedSource(PageSource):
                     break
             try:
                 got = self._current.read_pages(out[n:])
-            except InputError:
-                self.count_skipped(self.part_unreadable)
+            except InputError as exc:
+                self.part_failed(self._current, exc)
                 self._finish_part()
                 continue
             n += got
@@ -510,7 +514,10 @@ class CoreDumpSource(PageSource):
             mv = memoryview(out[n:].data).cast("B")[:want]
             got = read_exact_into(self._f, mv)
             if got < want:  # truncated core: the rest of the segment is missing
-                lost = -(-(size - self._done - got) // self.page_size)
+                # The segment's pages after the last one read (a partly read page is
+                # delivered, zero-padded); _done is whole pages here.
+                ps = self.page_size
+                lost = -(-size // ps) - self._done // ps - -(-got // ps)
                 self.count_skipped("pages past the end of a truncated core", lost)
                 want = got
                 self._done = size

@@ -103,7 +103,11 @@ def _ints(words: list[str], line: str) -> tuple[int, ...]:
 
 
 def parse_report(text: str) -> GuestReport:
-    """Parse /init's report (see init.c); a report cut short has ``status`` None."""
+    """Parse /init's report (see init.c); a report cut short has ``status`` None.
+
+    A finished report (``# end``) whose operations lack their mm_stat or io_stat row, or
+    any line that is not in the format, raises InputError.
+    """
     rep = GuestReport()
     step: GuestStep | None = None
     for raw in text.splitlines():
@@ -126,27 +130,30 @@ def parse_report(text: str) -> GuestReport:
         elif tag in ("w", "d", "c", "r", "l", "x"):
             step = GuestStep(line)
             rep.steps.append(step)
-        elif step is None and tag != "t":
-            raise InputError(f"guest report: {line!r} before any operation")
-        elif tag == "m":
-            assert step is not None
-            step.mm_stat = _ints(words, line)
-        elif tag == "o":
-            assert step is not None
-            step.io_stat = _ints(words, line)
-        elif tag == "e":
-            assert step is not None
-            step.errno = _ints(words, line)[0]
-        elif tag == "v":
-            assert step is not None
-            step.read_ok = words == ["1"]
-        elif tag == "L":
-            assert step is not None
-            step.limit = _ints(words, line)[0]
-        elif tag == "t" and len(words) == 2:
-            rep.texts[words[0]] = bytes.fromhex(words[1]).decode("utf-8", "replace")
-        elif tag == "t" and len(words) == 1:
-            rep.texts[words[0]] = ""
+        elif tag == "t" and len(words) in (1, 2):
+            rep.texts[words[0]] = bytes.fromhex(words[1] if len(words) == 2 else "").decode(
+                "utf-8", "replace"
+            )
+        elif step is not None and tag in ("m", "o", "e", "v", "L"):
+            _step_line(step, tag, words, line)
         else:
             raise InputError(f"guest report: cannot parse {line!r}")
+    if rep.status is not None and any(len(s.mm_stat) != 9 or not s.io_stat for s in rep.steps):
+        raise InputError("guest report: an operation without its mm_stat or io_stat row")
     return rep
+
+
+def _step_line(step: GuestStep, tag: str, words: list[str], line: str) -> None:
+    """One result line of the operation ``step`` (see init.c)."""
+    if tag in ("e", "v", "L") and len(words) != 1:
+        raise InputError(f"guest report: expected one value in {line!r}")
+    if tag == "m":
+        step.mm_stat = _ints(words, line)
+    elif tag == "o":
+        step.io_stat = _ints(words, line)
+    elif tag == "e":
+        step.errno = _ints(words, line)[0]
+    elif tag == "v":
+        step.read_ok = words == ["1"]
+    else:  # "L"
+        step.limit = _ints(words, line)[0]
