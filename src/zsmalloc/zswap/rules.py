@@ -186,7 +186,7 @@ _61 = ZswapRules(
 _66 = replace(
     _61,
     version="6.6",
-    debian_allocators=(),
+    debian_allocators=(),  # no Debian 6.6; the Kconfig default was still zbud (6.7: zsmalloc)
     nr_zpools=32,
     zswap_header=0,
     writeback="pool-lru",
