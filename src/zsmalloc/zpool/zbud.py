@@ -71,6 +71,7 @@ from zsmalloc.zpool.list import (
     list_last,
     list_nodes,
 )
+from zsmalloc.zs.pool import DEFAULT_ARENA_BYTES
 
 NCHUNKS_ORDER = 6  # PAGE_SIZE / 64 bytes per chunk
 FIRST, LAST = 0, 1  # enum buddy
@@ -314,17 +315,20 @@ class ZbudPool:
     """One zbud pool over its own arena of page frames.
 
     ``lru=True`` is 6.1's zbud (an LRU of pages and :meth:`reclaim_page`); 6.5 to 6.14
-    have none.  ``max_pages`` bounds the arena (``malloc`` then fails with -ENOMEM).
+    have none.  ``max_pages`` bounds the arena (default: 4 GiB worth of pages, only the
+    used ones resident) (``malloc`` then fails with -ENOMEM).
     """
 
     kind = "zbud"
 
-    def __init__(self, page_size: int = 4096, *, lru: bool = False, max_pages: int = 1 << 20):
+    def __init__(self, page_size: int = 4096, *, lru: bool = False, max_pages: int | None = None):
         if page_size not in (4096, 16384, 65536):
             raise InvalidSizeError(f"page size must be 4096, 16384 or 65536, found {page_size}")
+        if max_pages is None:
+            max_pages = DEFAULT_ARENA_BYTES // page_size
         max_pages = as_int(max_pages, "max_pages")
-        if not 2 <= max_pages < 2**31 - 1:
-            raise InvalidSizeError(f"max_pages must be 2..2**31-2, found {max_pages}")
+        if not 1 <= max_pages < 2**31 - 1:
+            raise InvalidSizeError(f"max_pages must be 1..2**31-2, found {max_pages}")
         self.page_size = page_size
         self.max_pages = max_pages
         self.geometry = zbud_geometry(page_size)
