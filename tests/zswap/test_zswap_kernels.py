@@ -33,7 +33,7 @@ def test_every_profile_row_has_rules() -> None:
 @pytest.mark.parametrize(
     ("version", "zpool", "allocators", "default"),
     [
-        ("6.1", True, ("zbud", "z3fold", "zsmalloc"), "zbud"),  # Debian: CONFIG_ZSWAP_ZPOOL_DEFAULT_ZBUD
+        ("6.1", True, ("zbud", "z3fold", "zsmalloc"), "zbud"),  # Debian's config
         ("6.12", True, ("zbud", "z3fold", "zsmalloc"), "zsmalloc"),  # z3fold deprecated
         ("6.16", True, ("zsmalloc",), "zsmalloc"),  # zbud, z3fold removed in 6.15
         ("6.17", True, ("zsmalloc",), "zsmalloc"),
@@ -118,7 +118,9 @@ def test_612_compresses_same_filled_pages_and_maps_zeros_away() -> None:
         ("6.18", 4097, True, None),  # stored as-is
     ],
 )
-def test_output_that_does_not_fit(version: str, clen: int, stored: bool, counter: str | None) -> None:
+def test_output_that_does_not_fit(
+    version: str, clen: int, stored: bool, counter: str | None
+) -> None:
     z = make(version, zpool="zsmalloc") if version != "6.18" else make(version)
     assert z.store(0, clen=clen).stored is stored
     d = z.debugfs()
