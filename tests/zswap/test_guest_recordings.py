@@ -13,25 +13,15 @@ after every step.  The page sets: ``shared`` (1024 pages of a real mix) and ``ed
 from __future__ import annotations
 
 import gzip
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from recordings import RECORDINGS, Recording, read_recording
 
 from zsmalloc.profile import profile_for_release
 from zsmalloc.zswap.rules import zswap_rules
 from zsmalloc.zswap.zswap import Zswap
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-RECORDINGS = sorted((DATA / "kernels" / "zswap").glob("*.txt.gz")) + sorted(
-    (DATA / "kernels" / "zswap-6.1").glob("*.txt")
-)
-PAGE_SETS = {
-    "shared": DATA / "shared_pages.bin.gz",
-    "edge": DATA / "kernels" / "zswap" / "edge_pages.bin.gz",
-    "limit": DATA / "shared_pages.bin.gz",
-}
 UNSET_RAM_PAGES = 1 << 19  # older recordings lack MemTotal: 2 GiB guests, far from the limit
 
 # Where the kernel's concurrency and the model's choice part (docs/zswap.md): 6.1's shrink
@@ -39,56 +29,6 @@ UNSET_RAM_PAGES = 1 << 19  # older recordings lack MemTotal: 2 GiB guests, far f
 # a store while the work is still queued queues nothing, so the kernel counts at most one
 # reject_reclaim_fail per store that hit the limit; the model runs the work after each.
 AT_MOST_MODEL = {("6.1-limit-zsmalloc", "reject_reclaim_fail")}
-
-
-@dataclass
-class Recording:
-    path: Path
-    release: str
-    zpool: str
-    compressor: str
-    params: dict[str, str]
-    memtotal_kb: int | None
-    snapshots: dict[str, dict[str, int]] = field(default_factory=dict)  # "step N"/"after"
-
-    @property
-    def stem(self) -> str:
-        return self.path.name.split(".txt")[0]
-
-    @property
-    def kind(self) -> str:
-        """``VERSION-SET-ZPOOL`` (zswap-6.1/ names its files without the version)."""
-        parts = self.stem.split("-")
-        if parts[0] in PAGE_SETS:
-            parts.insert(0, self.path.parent.name.removeprefix("zswap-"))
-        return "-".join(parts[:3])
-
-    @property
-    def page_set(self) -> Path:
-        return PAGE_SETS[self.kind.split("-")[1]]
-
-
-def read_recording(path: Path) -> Recording:
-    raw = path.read_bytes()
-    text = (gzip.decompress(raw) if path.suffix == ".gz" else raw).decode()
-    head = re.search(r"^# guest (\S+) zpool=(\S*) compressor=(\S+)", text, re.M)
-    assert head, f"{path.name}: no '# guest' line"
-    mem = re.search(r"MemTotal:\s+(\d+) kB", text)
-    rec = Recording(
-        path,
-        head.group(1),
-        head.group(2),
-        head.group(3),
-        dict(re.findall(r"^# param (\S+) (.*)$", text, re.M)),
-        int(mem.group(1)) if mem else None,
-    )
-    parts = re.split(r"^# (before|after|step \d+)\n", text, flags=re.M)
-    for tag, body in zip(parts[1::2], parts[2::2], strict=True):
-        values = {k: int(v) for k, v in re.findall(r"^(\w+) (\d+)$", body, re.M)}
-        meminfo = re.findall(r"^meminfo (\w+):\s+(\d+)", body, re.M)
-        values |= {f"meminfo {k}": int(v) for k, v in meminfo}
-        rec.snapshots[tag] = values
-    return rec
 
 
 def pages_of(path: Path) -> list[bytes]:
