@@ -72,15 +72,14 @@ class Zpool:
         self.profile = profile
         self.page_size = profile.page_size
         self.evict = evict
-        kw = {} if max_pages is None else {"max_pages": max_pages}
         if pool is not None:  # a pool made elsewhere (tests inject zsmalloc pools)
             self.pool: DriverPool = pool
         elif driver == "zbud":
-            self.pool = ZbudPool(profile.page_size, lru=lru, **kw)
+            self.pool = ZbudPool(profile.page_size, lru=lru, max_pages=max_pages)
         elif driver == "z3fold":
-            self.pool = Z3foldPool(profile.page_size, lru=lru, **kw)
+            self.pool = Z3foldPool(profile.page_size, lru=lru, max_pages=max_pages)
         else:
-            self.pool = Pool(profile=profile, **kw)
+            self.pool = Pool(profile=profile, max_pages=max_pages)
         self.has_shrink = driver != "zsmalloc" and lru
 
     @property

@@ -88,16 +88,17 @@ def pool_pages_for_lengths(lengths: np.ndarray, profile: KernelProfile = DEFAULT
 
 def allocate_in_order(sizes: np.ndarray, zpool: str, profile: KernelProfile) -> tuple[int, int]:
     """(pages, objects refused with -ENOSPC) after allocating ``sizes`` in order, no frees."""
+    out = np.empty(len(sizes), np.int64)
+    arr = np.ascontiguousarray(sizes, np.int64)
+    pool: ZbudPool | Z3foldPool
     if zpool == "zbud":
-        pool: ZbudPool | Z3foldPool = ZbudPool(profile.page_size, max_pages=len(sizes) + 1)
-        fill = zbud_alloc_many
+        pool = ZbudPool(profile.page_size, max_pages=len(sizes) + 1)
+        zbud_alloc_many(pool.state, arr, out)
     elif zpool == "z3fold":
         pool = Z3foldPool(profile.page_size, max_pages=len(sizes) + 1)
-        fill = z3fold_alloc_many
+        z3fold_alloc_many(pool.state, arr, out)
     else:
         raise InputError(f"allocate_in_order: no order-dependent allocator {zpool!r}")
-    out = np.empty(len(sizes), np.int64)
-    fill(pool.state, np.ascontiguousarray(sizes, np.int64), out)
     return pool.total_pages(), int((out == -errno.ENOSPC).sum())
 
 

@@ -55,6 +55,7 @@ are not kept: the model needs only lengths.
 from __future__ import annotations
 
 import errno
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -107,7 +108,7 @@ class ZswapPool:
     @property
     def zs_pool(self) -> ZsPoolLike:
         """The allocator's pool behind the (first) zpool."""
-        return self.zpools[0].pool  # type: ignore[return-value]
+        return self.zpools[0].pool
 
     def total_pages(self) -> int:
         return sum(z.total_pages() for z in self.zpools)
@@ -241,7 +242,7 @@ class Zswap:
         else:
             zp = Zpool(kind, self.profile, lru=lru)
         if lru:
-            zp.set_evict(lambda handle, zp=zp: self._zswap_writeback_handle(zp, handle))
+            zp.set_evict(functools.partial(self._zswap_writeback_handle, zp))
         return zp
 
     def _switch_pool(self, zpool: str | None, compressor: str) -> None:
