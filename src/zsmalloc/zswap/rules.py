@@ -93,6 +93,8 @@ DEBUGFS_616 = (
     "stored_pages",
 )
 DEBUGFS_618 = (*DEBUGFS_616, "stored_incompressible_pages")
+ALL_DEBUGFS = tuple(dict.fromkeys((*DEBUGFS_618, *DEBUGFS_61)))
+"""Every debugfs file some kernel has (trace ``expect`` names are checked against it)."""
 
 PARAMS_61 = (
     "enabled",

@@ -51,6 +51,7 @@ from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.params import ZswapParams
+from zsmalloc.zswap.rules import ALL_DEBUGFS, zswap_rules
 from zsmalloc.zswap.stats import DEBUGFS_FILES
 from zsmalloc.zswap.zswap import ZsPoolLike, Zswap
 
@@ -169,7 +170,7 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
         if len(args) % 2:
             raise trace.error(n, "expect takes NAME VALUE pairs")
         for name, value in zip(args[::2], args[1::2], strict=True):
-            if name not in DEBUGFS_FILES:
+            if name not in ALL_DEBUGFS:
                 raise trace.error(n, f"expect: {name!r} is not a debugfs counter")
             _int(trace, n, value, name)
 
@@ -193,10 +194,13 @@ class _Pages:
         self.nr = len(self.data) // page_size
         self._clens: dict[str, list[int]] = {}
 
-    def clen(self, idx: int, compressor: str) -> int:
-        if compressor not in self._clens:
-            self._clens[compressor] = page_clens(self.data, compressor)
-        return self._clens[compressor][idx]
+    def clen(self, idx: int, compressor: str, same_filled: bool = False) -> int:
+        """The page's compressed length; 0 for a page zswap keeps as a word (all zeros;
+        ``same_filled``: any same-filled page, 6.1 and 6.6)."""
+        key = f"{compressor}/{same_filled}"
+        if key not in self._clens:
+            self._clens[key] = page_clens(self.data, compressor, same_filled=same_filled)
+        return self._clens[key][idx]
 
 
 def replay(
@@ -229,6 +233,14 @@ def replay(
         profile=profile,
     )
     pages = _Pages(trace.pages_path, trace, profile.page_size) if trace.pages_path else None
+    known = zswap_rules(profile).debugfs
+    for ev in trace.events:
+        if ev.op == "expect":
+            for name in ev.args[::2]:
+                if name not in known:
+                    raise trace.error(
+                        ev.line, f"expect: Linux {profile.version} has no debugfs file {name!r}"
+                    )
     last, reported = 0, -1
     for k, ev in enumerate(trace.events, start=1):
         try:
@@ -268,7 +280,7 @@ def _apply(z: Zswap, ev: Event, pages: _Pages | None, trace: Trace) -> None:
         idx = int(a[1])
         if idx >= pages.nr:
             raise trace.error(ev.line, f"page index {idx} out of range 0..{pages.nr - 1}")
-        clen = pages.clen(idx, z.current_compressor)
+        clen = pages.clen(idx, z.current_compressor, z.rules.same_filled)
         z.store(int(a[0]), clen=clen, memcg=a[2] if len(a) > 2 else None)
     elif op in ("l", "L"):
         z.load(int(a[0]), swapcache=op == "l")
