@@ -7,9 +7,11 @@ Each expectation is a line of that kernel's mm/zswap.c (cited), or of its Debian
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import pytest
 
+from cli_helpers import run_cli
 from zsmalloc.errors import InputError, SysfsError, UnknownAlgorithmError
 from zsmalloc.profile import VERSIONS, KernelProfile
 from zsmalloc.zpool.zpool import Zpool, zpool_create_pool
@@ -216,24 +218,18 @@ def test_zpool_layer() -> None:
         Zpool("zram", p61)
 
 
-def test_trace_replay_under_61(tmp_path: object) -> None:
+def test_trace_replay_under_61(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """zsmalloc zswap replay --kernel 6.1: z3fold's three buddies in one page, a
     same-filled page in no page, 6.1's counters in the table."""
-    from pathlib import Path
-
-    from click.testing import CliRunner
-
-    from zsmalloc.cli.main import main
-
-    trace = Path(str(tmp_path)) / "t.trace"
+    trace = tmp_path / "t.trace"
     trace.write_text(
         "zswap-trace 1\nram 1G\nparam zpool z3fold\nparam enabled Y\n"
         "s 0 1000\ns 1 1000\ns 2 640\ns 3 0\ni 0\n"
         "expect same_filled_pages 1 stored_pages 3 pool_total_size 4096\n"
     )
-    res = CliRunner().invoke(main, ["zswap", "replay", str(trace), "--kernel", "6.1"])
-    assert res.exit_code == 0, res.output
-    assert res.output.splitlines()[0].split()[-2:] == ["stored", "same"]
-    assert "1 expect lines, 0 differences" in res.output
-    res = CliRunner().invoke(main, ["zswap", "replay", str(trace), "--kernel", "6.18"])
-    assert res.exit_code == 2 and "has no debugfs file 'same_filled_pages'" in res.output
+    code, out, err = run_cli(["zswap", "replay", str(trace), "--kernel", "6.1"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].split()[-2:] == ["stored", "same"]
+    assert "1 expect lines, 0 differences" in out
+    code, out, err = run_cli(["zswap", "replay", str(trace), "--kernel", "6.18"], capsys)
+    assert code == 2 and "has no debugfs file 'same_filled_pages'" in err
