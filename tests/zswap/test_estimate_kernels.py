@@ -8,14 +8,17 @@ what each Debian kernel measured on the same pages (tests/data/kernels/zswap*).
 from __future__ import annotations
 
 import gzip
+import json
 
 import numpy as np
 import pytest
 from recordings import PAGE_SETS, RECORDINGS, read_recording
 
+from cli_helpers import run_cli
 from zsmalloc.profile import KernelProfile, profile_for_release
 from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.estimate import estimate_zswap, estimate_zswap_pools
+from zsmalloc.zswap.rules import zswap_rules
 
 STORE_ONLY = [p for p in RECORDINGS if "-limit-" not in p.name]
 
@@ -62,3 +65,47 @@ def test_zpool_the_kernel_lacks_is_refused() -> None:
         estimate_zswap(clens=[100], profile=KernelProfile("6.16"), zpool="zbud")
     with pytest.raises(UnknownAlgorithmError):
         estimate_zswap(clens=[100], profile=KernelProfile("6.18"), zpool="z3fold")
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12", "6.16", "6.17", "6.18"])
+def test_estimate_cli_shows_every_pool_as_the_guest_measured(
+    version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``zsmalloc estimate --zswap --kernel V`` on the shared pages: each pool's
+    pool_total_size and stored_pages are the guest's for that kernel, pool and compressor."""
+    guest = {}
+    for p in STORE_ONLY:
+        rec = read_recording(p)
+        if rec.kind.startswith(f"{version}-shared-"):
+            want = rec.snapshots["after"]
+            guest[(rec.zpool or "zsmalloc", rec.compressor)] = (
+                want["pool_total_size"], want["stored_pages"])
+    code, out, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--algo", "lzo,lz4",
+                              "--zswap", "--kernel", version, "--json"], capsys)
+    assert code == 0, err
+    algos = json.loads(out)["algorithms"]
+    got = {(pool, algo): (v["pool_total_size"], v["stored_pages"])
+           for algo in ("lzo", "lz4") for pool, v in algos[algo]["zswap_pools"].items()}
+    assert got == guest
+    default = zswap_rules(version).default_zpool
+    assert algos["lzo"]["zswap"]["zpool"] == default
+
+
+def test_estimate_cli_zbud_on_61_equals_the_guest(capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's example: ``estimate --zswap --kernel 6.1 --zpool zbud``."""
+    rec = read_recording(next(p for p in STORE_ONLY if p.name == "shared-zbud-lzo.txt"))
+    code, out, _ = run_cli(["estimate", str(PAGE_SETS["shared"]), "--algo", "lzo", "--zswap",
+                            "--kernel", "6.1", "--zpool", "zbud", "--json"], capsys)
+    assert code == 0
+    z = json.loads(out)["algorithms"]["lzo"]["zswap"]
+    want = rec.snapshots["after"]
+    assert (z["pool_total_size"], z["stored_pages"], z["same_filled_pages"]) == (
+        want["pool_total_size"], want["stored_pages"], want["same_filled_pages"])
+    code, out, _ = run_cli(["estimate", str(PAGE_SETS["shared"]), "--algo", "lzo", "--zswap",
+                            "--kernel", "6.1", "--zpool", "zbud"], capsys)
+    assert "zbud: pool_total_size" in out and "z3fold" not in out
+    code, _, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--zswap", "--kernel", "6.16",
+                            "--zpool", "zbud"], capsys)
+    assert code == 2 and "not available in Linux 6.16" in err
+    code, _, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--zpool", "zbud"], capsys)
+    assert code == 2 and "--zswap" in err
