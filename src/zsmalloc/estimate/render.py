@@ -208,10 +208,9 @@ def top_loss_table(rep: Report, top: int = 5) -> Table:
 
 def zswap_table(rep: Report) -> Table:
     """zswap on the report's kernel: every pool it offers side by side, next to zram."""
-    first = next(r for r in rep.algos.values() if r.zswap)
-    kernel = first.zswap["kernel"] if first.zswap else "6.18"
-    pools = list(first.zswap_pools or {"zsmalloc": first.zswap})
-    default = first.zswap["zpool"] if first.zswap else pools[0]
+    first = next(r.zswap for r in rep.algos.values() if r.zswap)
+    kernel, default = first["kernel"], first["zpool"]
+    pools = list(next(iter(rep.algos.values())).zswap_pools or {default: first})
     title = (
         f"zswap instead, Linux {kernel} (before a swap file, THPs split; store-only, "
         "no pool limit)"
