@@ -208,12 +208,12 @@ def test_bit(st: Z3foldState, pfn: int, bit: int) -> bool:
 
 @hot_njit
 def set_bit(st: Z3foldState, pfn: int, bit: int) -> None:
-    st.pflags[pfn] = st.pflags[pfn] | (1 << bit)
+    st.pflags[pfn] = st.pflags[pfn] | np.uint8(1 << bit)
 
 
 @hot_njit
 def clear_bit(st: Z3foldState, pfn: int, bit: int) -> None:
-    st.pflags[pfn] = st.pflags[pfn] & ~(1 << bit)
+    st.pflags[pfn] = st.pflags[pfn] & np.uint8(0xFF ^ (1 << bit))
 
 
 @hot_njit
