@@ -18,7 +18,9 @@ against ``mem_used_total + 64 B/page + 300 MiB``, and whether every mm_stat
 column agreed.  Needs root and zram.  The load average is printed because the
 machine may be shared.
 
-    sudo .venv/bin/python bench/estimate_vs_kernel.py [--mib 1024] [--repeat 2] [--algo lz4,...]
+    sudo .venv/bin/python bench/estimate_vs_kernel.py [--mib 1024] [--repeat 3] [--algo lz4,...]
+    sudo .venv/bin/python bench/estimate_vs_kernel.py --image IMG   # e.g. the issue's image:
+    python3 ../shared/tools/mkimage.py /dev/shm/mk1g.img 262144      # 1 GiB, as judged
 """
 
 from __future__ import annotations
@@ -78,29 +80,39 @@ def run_estimate(image: Path, algo: str) -> tuple[float, float, int, dict[str, A
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=1024, help="image size (MiB), default 1024")
-    ap.add_argument("--repeat", type=int, default=2, help="alternating rounds per algorithm")
+    ap.add_argument("--image", type=Path, help="an existing image instead of a built one")
+    ap.add_argument("--repeat", type=int, default=3, help="alternating rounds per algorithm")
     ap.add_argument("--algo", default="lzo,lzo-rle,lz4")
     args = ap.parse_args()
     reason = zram_unavailable_reason()
     if reason:
         raise SystemExit(f"needs a live zram device: {reason}")
-    nr_pages = args.mib * 256
     t0 = time.perf_counter()
-    image_pages = machine_mix(nr_pages)
-    fd, name = tempfile.mkstemp(prefix="zsmalloc-bench-", suffix=".img", dir="/dev/shm")
-    image = Path(name)
-    warm = image
-    try:
+    given = args.image is not None
+    if given:
+        image = args.image
+        nr_pages = image.stat().st_size // PAGE
+        args.mib = nr_pages // 256
+        with open(image, "rb") as src:
+            head = src.read(256 * PAGE)
+    else:
+        nr_pages = args.mib * 256
+        image_pages = machine_mix(nr_pages)
+        fd, name = tempfile.mkstemp(prefix="zsmalloc-bench-", suffix=".img", dir="/dev/shm")
+        image = Path(name)
         with os.fdopen(fd, "wb") as f:  # mkstemp: mode 0600
             f.write(image_pages.data)
+        head = image_pages[:256].tobytes()
+        del image_pages
+    warm = image
+    try:
         fd, wname = tempfile.mkstemp(prefix="zsmalloc-bench-warm-", suffix=".img", dir="/dev/shm")
         warm = Path(wname)
         with os.fdopen(fd, "wb") as f:
-            f.write(image_pages[:256].data)
-        del image_pages
+            f.write(head)
         print(
-            f"image: {args.mib} MiB ({nr_pages} pages) of mixed real data, built in "
-            f"{time.perf_counter() - t0:.1f} s; load average {os.getloadavg()}; "
+            f"image: {image if given else 'mixed real data'}, {args.mib} MiB ({nr_pages} pages)"
+            f", ready in {time.perf_counter() - t0:.1f} s; load average {os.getloadavg()}; "
             f"{os.cpu_count()} CPUs"
         )
         print(
@@ -134,8 +146,10 @@ def main() -> None:
                 print("  " + render_divergence(div))
         print(f"load average after: {os.getloadavg()}")
     finally:
-        image.unlink(missing_ok=True)
-        warm.unlink(missing_ok=True)
+        if not given:
+            image.unlink(missing_ok=True)
+        if warm != image:
+            warm.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

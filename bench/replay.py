@@ -22,6 +22,7 @@ an 8 B ``zs_handle`` slab object per object.
 from __future__ import annotations
 
 import argparse
+import errno
 import time
 
 import numpy as np
@@ -50,15 +51,18 @@ def make_trace(n_ops: int, live: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 
 @njit
-def replay(st, op, size, pick, live, payload, write):  # type: ignore[no-untyped-def]
-    """Run the trace; returns the number of live objects at the end (or -errno)."""
-    n_live = 0
-    for i in range(op.shape[0]):
+def replay(st, op, size, pick, live, payload, write, start, n_live):  # type: ignore[no-untyped-def]
+    """Run the trace from op ``start``; returns (0 or -errno, the op it stopped at, live).
+
+    -ENOMEM with the pool short of reserved memory means: grow it and resume at that op
+    (the pool's own methods do this; a loop calling the numba layer does it itself).
+    """
+    for i in range(start, op.shape[0]):
         o = op[i]
         if o == OP_MALLOC or (o == OP_FREE and n_live == 0):
             h = core.zs_malloc(st, size[i])
             if h < 0:
-                return h
+                return h, i, n_live
             if write:
                 core.zs_obj_write(st, h, payload, min(size[i], core.zs_obj_capacity(st, h)))
             live[n_live] = h
@@ -70,7 +74,7 @@ def replay(st, op, size, pick, live, payload, write):  # type: ignore[no-untyped
             live[j] = live[n_live]
         else:
             core.zs_compact(st)
-    return n_live
+    return 0, op.shape[0], n_live
 
 
 def run(n_ops: int, live_target: int, seed: int, write: bool) -> dict[str, float]:
@@ -79,10 +83,12 @@ def run(n_ops: int, live_target: int, seed: int, write: bool) -> dict[str, float
     live = np.zeros(n_ops, np.int64)
     payload = np.random.default_rng(seed).integers(0, 256, 4096, dtype=np.uint8)
     t0, c0 = time.perf_counter(), time.process_time()
-    n_live = replay(pool.state, op, size, pick, live, payload, write)
+    err, i, n_live = replay(pool.state, op, size, pick, live, payload, write, 0, 0)
+    while err == -errno.ENOMEM and pool.grow():  # reserve more host memory, resume
+        err, i, n_live = replay(pool.state, op, size, pick, live, payload, write, i, n_live)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    if n_live < 0:
-        raise SystemExit(f"replay failed with errno {-n_live}")
+    if err < 0:
+        raise SystemExit(f"replay failed with errno {-err}")
     host = pool.host_bytes()
     pages = pool.total_pages()
     kernel = (

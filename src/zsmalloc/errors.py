@@ -92,6 +92,7 @@ class InputError(ZsmallocError, ValueError):
         super().__init__(where + message)
         self.path = path
         self.line = line
+        self.detail = message  # the message without "path:line: "
 
 
 class KernelUnavailableError(ZsmallocError):

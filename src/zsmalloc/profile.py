@@ -56,7 +56,9 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from zsmalloc.errors import InvalidSizeError, UnknownKernelError, ZsmallocError
+import numpy as np
+
+from zsmalloc.errors import InvalidSizeError, InvalidTypeError, UnknownKernelError, ZsmallocError
 
 # ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
 BITS_PER_LONG: Final = 64
@@ -78,7 +80,7 @@ Debian 13 and Android 16: 6.12; trixie-backports: 6.16, 6.17, 6.18, 7.3; the ref
 their zram differs from 6.12's (``max_comp_streams`` and ``writestall`` gone in 6.15)."""
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
-MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 1, 16  # Kconfig allows 4..16; 1..3 build and work too
+MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 4, 16  # mm/Kconfig ZSMALLOC_CHAIN_SIZE: range 4 16
 DEFAULT_CHAIN_SIZE: Final = 8  # Kconfig default of CONFIG_ZSMALLOC_CHAIN_SIZE
 CHAIN_SIZE_61: Final = 4  # 6.1: ZS_MAX_PAGES_PER_ZSPAGE was fixed (2^2)
 
@@ -97,7 +99,12 @@ class KernelProfile:
     chain_size: int = DEFAULT_CHAIN_SIZE  # CONFIG_ZSMALLOC_CHAIN_SIZE (6.1 ignores it)
 
     def __post_init__(self) -> None:
-        if self.version not in VERSIONS:
+        for name in ("page_size", "chain_size"):  # 4096.0 == 4096, but is not a size
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise InvalidTypeError(f"{name} must be an integer, found {value!r}")
+            object.__setattr__(self, name, int(value))
+        if not isinstance(self.version, str) or self.version not in VERSIONS:
             raise UnknownKernelError(
                 f"unknown kernel version {self.version!r}; known: {', '.join(VERSIONS)}"
             )

@@ -138,7 +138,12 @@ def test_empty_source_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def as_nobody(fn: object) -> tuple[int, str]:
-    """Run ``fn()`` in a child process with uid/gid nobody; (exit code, its one-line output)."""
+    """Run ``fn()`` in a child process with uid/gid nobody; (exit code, its one-line output).
+
+    The child is forked with the package already imported, and ``fn`` must not need
+    the checkout's files: the checkout may sit where nobody cannot read (a ``mktemp
+    -d`` directory is 0700), and the code under test must not need it either.
+    """
     if os.geteuid() != 0:
         pytest.skip("needs root to switch to the nobody user")
     r, w = os.pipe()
@@ -276,33 +281,45 @@ def test_zswap_view_matches_zswap_estimate_on_the_pages(
 
 
 def test_sigint_prints_the_report_so_far(tmp_path: Path) -> None:
-    """A real Ctrl-C (SIGINT) to the command: report of the pages done, summary, status 130."""
+    """A real Ctrl-C (SIGINT) to the command: report of the pages done, summary, status 130.
+
+    Event-driven, no sleeping: the command reads a FIFO, and a write to a FIFO returns
+    only once the reader has taken the bytes.  The reader thread holds at most three
+    chunks, so when four chunks and more than a pipe's buffer have been taken, the
+    first chunk has been tallied; SIGINT then lands while the command waits for more.
+    """
     import shutil
     import signal
     import subprocess
     import sys
-    import time
 
     exe = shutil.which("zsmalloc") or str(Path(sys.executable).with_name("zsmalloc"))
-    driver.warm_up(["lz4"])  # compile here first (numba's disk cache), so the pass starts quickly
-    big = tmp_path / "sparse.img"
-    with open(big, "wb") as f:  # 256 GiB of holes: quick to make, long to read
-        f.truncate(256 << 30)
+    driver.warm_up(["lz4"])  # compile here first (numba's disk cache): the child only loads
+    fifo = tmp_path / "pages.fifo"
+    os.mkfifo(fifo)
     proc = subprocess.Popen(
-        [exe, "estimate", str(big), "--algo", "lz4"],
+        [exe, "estimate", str(fifo), "--algo", "lz4"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    chunk = driver.CHUNK_PAGES * 4096
+    page = (b"zsmalloc estimate, interrupted. " * 128)[:4096]
+    fd = os.open(fifo, os.O_WRONLY)  # returns once the command has opened its input
+    try:
+        block = page * 256
+        for _ in range((4 * chunk + (1 << 20)) // len(block)):
+            os.write(fd, block)  # returns when the command has read it
+        proc.send_signal(signal.SIGINT)
+    finally:
+        os.close(fd)  # end of input, for a reader still waiting
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "INTERRUPTED" in out
     summary = out.strip().splitlines()[-1]
     assert summary.startswith("interrupted after ") and " pages " in summary
     pages = int(summary.split()[2])
-    assert 0 < pages < (256 << 30) // 4096
+    assert driver.CHUNK_PAGES <= pages <= 5 * driver.CHUNK_PAGES
 
 
 def test_chain_option_agrees_with_the_chain_size_table(

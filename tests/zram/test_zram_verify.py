@@ -8,12 +8,15 @@ that a compaction the kernel's shrinker did by itself is followed, not blamed.
 from __future__ import annotations
 
 import errno
+import gzip
+import shutil
 from pathlib import Path
 from types import TracebackType
 
 import pytest
 
 import zsmalloc.live.verify_zram as verify
+import zsmalloc.live.workload as workload
 from zsmalloc.cli.live import render_divergence
 from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.live.workload import zram_ops
@@ -90,6 +93,23 @@ class FakeLive:
         return f"zram{self.dev_id}"
 
 
+@pytest.fixture(autouse=True)
+def fixed_files(
+    monkeypatch: pytest.MonkeyPatch, testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Real pages from one fixed file, not from whatever /usr (or tests/data) holds.
+
+    The workload draws file pages from files under /usr, which differ from machine
+    to machine; the expectations below (a shrinker event, failed stores) hold for
+    one fixed set: the 1024 pages recorded on the kernel (shared_pages.bin.gz),
+    decompressed, whose compressed sizes span every class.
+    """
+    pages = tmp_path_factory.mktemp("pages") / "shared_pages.bin"
+    with gzip.open(testdata / "shared_pages.bin.gz") as src, open(pages, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    monkeypatch.setattr(workload, "list_files", lambda **_: [pages])
+
+
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeLive]:
     class Fake(FakeLive):
@@ -123,8 +143,16 @@ def test_a_counter_divergence_is_reported_where_it_starts(fake: type[FakeLive]) 
 def test_shrinker_compaction_is_followed_not_blamed(fake: type[FakeLive], tmp_path: Path) -> None:
     fake.shrink_at = 120
     trace = tmp_path / "t.trace"
-    result = verify.verify_zram("lzo-rle", n_ops=300, seed=5, nr_pages=32, save=trace)
-    assert result.ok, render_divergence(result.divergence) if result.divergence else ""
+    # The shrinker only runs when a scan would free pages, which takes a workload
+    # with fragmentation after write 120: some of the first seeds have it.  Every
+    # seed tried must agree with the model all the same.
+    for seed in range(1, 21):
+        result = verify.verify_zram("lzo-rle", n_ops=300, seed=seed, nr_pages=128, save=trace)
+        assert result.ok, render_divergence(result.divergence) if result.divergence else ""
+        if result.events["shrinker_events"]:
+            break
+    else:
+        pytest.fail("no seed in 1..20 gave the shrinker anything to compact")
     assert result.events["shrinker_events"] == 1
     # the saved trace records the shrinker's compaction, so it still replays
     assert replay(read_trace(trace)).ok

@@ -1,7 +1,7 @@
 """Other chain sizes and page sizes: random workloads agree with the naive model.
 
-Each example picks a configuration (chain 1..16; 4, 16 or 64 KiB pages; 6.18's rules or
-6.1's, against the matching naive model), runs random
+Each example picks a configuration (chain 4..16, Kconfig's range; 4, 16 or 64 KiB pages;
+6.18's rules or 6.1's, against the matching naive model), runs random
 mallocs (sizes from a small palette so zspages fill), frees, writes and compactions on a
 Pool and on ``NaiveZsmalloc`` built from the same class table, and checks page totals,
 pages_compacted, object indices, contents and the validators.
@@ -15,10 +15,13 @@ from hypothesis import strategies as st
 
 from naive import NaiveZsmalloc, NaiveZsmalloc61
 from zsmalloc import Pool
+from zsmalloc.profile import MAX_CHAIN_SIZE, MIN_CHAIN_SIZE
 from zsmalloc.zs.check import check_pool
 
 configs = st.tuples(
-    st.integers(1, 16), st.sampled_from([4096, 16384, 65536]), st.sampled_from(["6.1", "6.18"])
+    st.integers(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
+    st.sampled_from([4096, 16384, 65536]),
+    st.sampled_from(["6.1", "6.18"]),
 )
 
 

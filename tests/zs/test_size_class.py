@@ -7,13 +7,14 @@ real class; the expected values are parsed from there, never produced by this co
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import InvalidSizeError
-from zsmalloc.profile import KernelProfile
+from zsmalloc.profile import MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, KernelProfile
 from zsmalloc.testing.shared import testdata_dir as find_testdata
 from zsmalloc.zs.size_class import chain_size_for, class_table
 
@@ -23,8 +24,8 @@ ROW = re.compile(
 
 
 def appendix_rows(title: str) -> list[tuple[int, ...]]:
-    d = find_testdata()
-    assert d is not None, "tests/data is part of the repository"
+    d = find_testdata() or Path(__file__).parents[1] / "data"  # installed package: ours
+    assert d.is_dir(), "tests/data is part of the repository"
     text = (d / "spec" / "zsmalloc.md").read_text()
     section = text.split(f"## {title}", 1)[1].split("\n## ", 1)[0]
     rows = []
@@ -101,12 +102,15 @@ def test_bad_sizes() -> None:
     assert e.value.errno == 28  # ENOSPC since 6.12
     with pytest.raises(InvalidSizeError, match="chain size"):
         class_table(KernelProfile(chain_size=17))
+    for below in (0, 1, 3):  # mm/Kconfig: ZSMALLOC_CHAIN_SIZE "range 4 16"
+        with pytest.raises(InvalidSizeError, match=r"chain size must be 4\.\.16 pages"):
+            KernelProfile(chain_size=below)
     with pytest.raises(InvalidSizeError, match="page size"):
         class_table(KernelProfile(page_size=8192, chain_size=8))
 
 
 @pytest.mark.parametrize("page_size", [4096, 16384, 65536])
-@given(chain=st.integers(1, 16))
+@given(chain=st.integers(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE))
 def test_invariants(page_size: int, chain: int) -> None:
     t = class_table(KernelProfile(page_size=page_size, chain_size=chain))
     real = t.real_indices
@@ -119,11 +123,6 @@ def test_invariants(page_size: int, chain: int) -> None:
     assert (t.objs_per_zspage * t.size <= t.pages_per_zspage * page_size).all()
     # Only the top class is huge, and everything >= huge_class_size lands there.
     assert t.huge[-1] and t.index[-1] == len(t.size) - 1
-    if chain == 1:
-        # No class has both several pages and several objects: the kernel leaves
-        # huge_class_size at 0, so zram would store every page raw.
-        assert t.huge_class_size == 0
-        return
     assert t.class_index_for_malloc(t.huge_class_size) == len(t.size) - 1
     assert not t.huge[t.class_index_for_malloc(t.huge_class_size - 1)]
 

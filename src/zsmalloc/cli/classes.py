@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from zsmalloc.cli.options import kernel_option
-from zsmalloc.profile import PAGE_SIZES, KernelProfile
+from zsmalloc.profile import MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, PAGE_SIZES, KernelProfile
 from zsmalloc.zs.size_class import ClassTable, class_table
 
 
@@ -74,7 +74,8 @@ def render_table(t: ClassTable, rows: list[ClassRow]) -> Table:
 
 
 @click.command("classes")
-@click.option("--chain", "chain_size", type=click.IntRange(1, 16), default=8, show_default=True,
+@click.option("--chain", "chain_size", type=click.IntRange(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
+              default=8, show_default=True,
               help="CONFIG_ZSMALLOC_CHAIN_SIZE: the most pages one zspage may chain.")
 @click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default="4096",
               show_default=True, help="PAGE_SIZE in bytes.")

@@ -44,7 +44,7 @@ from zsmalloc.estimate.report import build_report
 from zsmalloc.estimate.sample import SampleSource
 from zsmalloc.estimate.sources import PageSource, open_path
 from zsmalloc.estimate.swap import BLOCK, MODES, SWAP, SwapRules
-from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.profile import DEFAULT_PROFILE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, KernelProfile
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
 SUPPORTED_PAGE_SIZE = 4096  # what zsmalloc.compress reproduces
@@ -291,11 +291,12 @@ def cluster_tally(
 @click.option(
     "--chain",
     "chain_size",
-    type=click.IntRange(1, 16),
+    type=click.IntRange(MIN_CHAIN_SIZE, MAX_CHAIN_SIZE),
     default=8,
     show_default=True,
     metavar="N",
-    help="CONFIG_ZSMALLOC_CHAIN_SIZE: most pages per zspage (the kernel's default is 8).",
+    help="CONFIG_ZSMALLOC_CHAIN_SIZE: most pages per zspage, 4..16 as Kconfig allows "
+    "(the kernel's default is 8).",
 )
 @click.option(
     "--page-size",
@@ -430,7 +431,7 @@ def estimate(
             f"--page-size {ps}: the exact compressors here work on {SUPPORTED_PAGE_SIZE}-byte "
             "pages only (the size classes for 16 and 64 KiB pages are in `zsmalloc classes`)"
         )
-    algos = [a for a in algo.split(",") if a.strip()]
+    algos = algo.split(",")
     from zsmalloc.estimate.driver import check_algorithms
 
     algos = check_algorithms(algos, level)

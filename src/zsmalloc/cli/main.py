@@ -6,12 +6,20 @@ a command, add one line to ``COMMANDS``: name -> "module:attribute" of a
 ``click.Command``.
 
 A :class:`~zsmalloc.errors.ZsmallocError` is printed as one line on stderr with
-exit status 2; anything else escaping is a bug and keeps its traceback.
+exit status 2; anything else escaping is a bug and keeps its traceback.  Output
+that cannot be written is not a bug: a closed pipe (``| head -c1``) ends the
+command quietly with status 1 (as click does when the pipe closes while a command
+runs), any other write error on stdout (a full disk) is one line and status 1.
+Output is flushed before ``main`` returns, also on ``sys.exit``, so no error is
+left for the interpreter's exit to report (it would exit 0 or 120 after a
+traceback-like "Exception ignored" message).
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
 import click
@@ -58,13 +66,40 @@ def cli() -> None:
     """Linux 6.18's zsmalloc, zram and zswap, exactly, in user space."""
 
 
+EXIT_OUTPUT_ERROR = 1
+# errno values of a write to stdout that fails for reasons outside the program
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF})
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user errors into one clean line."""
     try:
-        cli.main(args=argv, prog_name="zsmalloc", standalone_mode=False)
+        try:
+            cli.main(args=argv, prog_name="zsmalloc", standalone_mode=False)
+        finally:  # also on sys.exit(): the output must be out, or its error caught, here
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away: stop, quietly
+        _silence_stdout()
+        sys.exit(EXIT_OUTPUT_ERROR)
     except ZsmallocError as exc:
         click.echo(f"zsmalloc: error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # after ZsmallocError: SysfsError is an OSError too
+        if exc.errno not in _OUTPUT_ERRNOS or exc.filename is not None:
+            raise
+        _silence_stdout()
+        click.echo(f"zsmalloc: error: cannot write the output: {exc.strerror}", err=True)
+        sys.exit(EXIT_OUTPUT_ERROR)
     except click.exceptions.Abort:
         click.echo("zsmalloc: interrupted", err=True)
         sys.exit(130)

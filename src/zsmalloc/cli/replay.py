@@ -2,11 +2,13 @@
 
 The model follows the kernel the trace was recorded on: the header's ``kernel=``
 (``6.1.0-57-amd64`` -> the 6.1 profile, ``-16k`` flavours with 16 KiB pages), unless
-``--kernel``, ``--page-size`` or ``--chain`` say otherwise.
+``--kernel``, ``--page-size`` or ``--chain`` say otherwise.  The trace is read piece
+by piece (any length, bounded memory; ``-`` for standard input).
 
 Exit status 0 when every ``m`` line matches the model, 1 at the first
 mismatch (its line number and both rows are printed), 2 for an unreadable or
-corrupt trace (one line naming the file and line).
+corrupt trace, or one with no ``m`` line to compare (one line naming the file and
+line).
 """
 
 from __future__ import annotations
@@ -17,13 +19,21 @@ import sys
 import click
 
 from zsmalloc.cli.live import render_divergence
+from zsmalloc.cli.notice import compile_notice
 from zsmalloc.cli.options import kernel_option
+from zsmalloc.errors import InputError
 from zsmalloc.live.result import Divergence
-from zsmalloc.profile import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, PAGE_SIZES
+from zsmalloc.profile import (
+    DEFAULT_CHAIN_SIZE,
+    DEFAULT_PROFILE,
+    MAX_CHAIN_SIZE,
+    MIN_CHAIN_SIZE,
+    PAGE_SIZES,
+)
 
 
 @click.command("replay")
-@click.argument("trace", type=click.Path(dir_okay=False))
+@click.argument("trace", type=click.Path(dir_okay=False, allow_dash=True))
 @kernel_option(default=None, help="Replay as this kernel (default: the trace header's kernel=).")
 @click.option("--page-size", type=click.Choice([str(p) for p in PAGE_SIZES]), default=None,
               help="PAGE_SIZE of the recording kernel (default: from its release, else 4096).")
@@ -34,23 +44,35 @@ from zsmalloc.profile import DEFAULT_CHAIN_SIZE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE,
 def replay_cmd(
     trace: str, kernel: str | None, page_size: str | None, chain_size: int, as_json: bool
 ) -> None:
-    """Replay a zram size trace (plain or .gz) and compare every mm_stat line."""
+    """Replay a zram size trace (plain or compressed; - for stdin); compare every mm_stat line."""
     from zsmalloc.profile import profile_for_release
-    from zsmalloc.zram.replay import replay
-    from zsmalloc.zram.trace import parse_trace, read_bytes, trace_release
+    from zsmalloc.zram.replay import replay, warm_up
 
-    raw = read_bytes(trace)
-    release = kernel or trace_release(raw) or "6.18"
-    profile = profile_for_release(release, int(page_size) if page_size else None, chain_size)
-    t = parse_trace(raw, trace, profile)
-    result = replay(t)
+    release = kernel
+    if release is None and trace != "-":  # the header line only: the rest streams later
+        from zsmalloc.streams import open_input
+        from zsmalloc.zram.trace import trace_release
+
+        with open_input(trace, label=trace, what="trace") as f:
+            release = trace_release(f.readline(1 << 16))
+    given = release is not None or page_size is not None or chain_size != DEFAULT_CHAIN_SIZE
+    # standard input cannot be read twice: its header's kernel= is honoured by replay()
+    profile = profile_for_release(release or "6.18", int(page_size) if page_size else None,
+                                  chain_size) if given else None
+    with compile_notice("the replay loop"):
+        warm_up(profile or DEFAULT_PROFILE)
+    result = replay(trace, profile)
+    profile = result.profile or DEFAULT_PROFILE
+    if result.m_lines == 0:
+        raise InputError(
+            f"no mm_stat ('m') line in {result.ops} operations: nothing to compare", path=trace
+        )
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        algo = t.algorithm or "?"
         click.echo(
             f"{trace}: Linux {profile.describe()}: "
-            f"{result.ops_replayed}/{result.ops} ops replayed ({algo}), "
+            f"{result.ops_replayed}/{result.ops} ops replayed ({result.algorithm or '?'}), "
             f"{result.m_checked}/{result.m_lines} mm_stat lines checked, "
             f"{result.ops_per_second:,.0f} ops/s"
         )

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 
 from zsmalloc.errors import InputError
+from zsmalloc.estimate.driver import parse_algorithm_list
 from zsmalloc.fleet.results import load_results
 from zsmalloc.fleet.summary import DEFAULT_HEADROOM, build_fleet
 
@@ -69,7 +70,7 @@ def report_cmd(
         parent = Path(html_path).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise InputError("cannot write the page: no writable directory there", path=html_path)
-    wanted = [a.strip() for a in algo.split(",") if a.strip()] if algo else None
+    wanted = parse_algorithm_list(algo) if algo is not None else None
     fleet = build_fleet(load_results(results), headroom=headroom / 100, algos=wanted)
     if as_json:
         click.echo(json.dumps(fleet.to_json(), indent=1))

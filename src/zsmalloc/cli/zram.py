@@ -21,15 +21,22 @@ Example::
 
     zsmalloc zram -e 'set comp_algorithm lz4; set disksize 64M; write /usr/bin/ls; show mm_stat'
 
+Everything is streamed: the script is read a line at a time, and ``write``,
+``check`` and ``fill`` move :data:`CHUNK_PAGES` pages at a time, so ``write
+/dev/zero`` or a file larger than memory works.  A write that reaches the end of
+the device stops there, as ``dd`` into /dev/zramN does, with a note on stderr
+saying how much was written (the script goes on).  A ``set`` whose value the
+kernel reads only in part (``set disksize 1.5G`` is 1 byte, rounded to a page)
+is done as the kernel does it, with a note saying so.
+
 A refused command stops the script with the kernel's errno (exit status 2),
-naming the script line.
+naming the script line; so does a script that is not text.
 """
 
 from __future__ import annotations
 
 import shlex
-import sys
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 
 import click
 import numpy as np
@@ -38,12 +45,19 @@ from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.kparse import memparse
 from zsmalloc.profile import KernelProfile
+from zsmalloc.streams import STDIN, CheckedStream, open_input, read_exact_into, text_lines
 from zsmalloc.zram.device import Zram
+
+CHUNK_PAGES = 256
+"""Pages a ``write``/``check``/``fill`` moves at a time (1 MiB of 4 KiB pages)."""
+MAX_CONFIG_BYTES = 16 << 20
+"""A kernel ``.config`` is well under 1 MiB; more than this is not one."""
+Note = Callable[[str], None]
 
 
 def _size(word: str, what: str) -> int:
     value, used = memparse(word)
-    if used != len(word):
+    if used != len(word) or not word:
         raise InputError(f"{what}: expected a size such as 4096, 4K or 64M, found {word!r}")
     return value
 
@@ -61,28 +75,93 @@ def _options(words: list[str], allowed: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def _file_pages(path: str, opts: dict[str, int], page_size: int) -> bytes:
+def _open_file(path: str, skip: int) -> CheckedStream:
+    """The file's raw bytes from ``skip`` on (no decompression: the bytes as they are)."""
     try:
-        with open(path, "rb") as f:
-            f.seek(opts.get("skip", 0))
-            n = opts.get("pages")
-            data = f.read(n * page_size if n is not None else -1)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from None
-    if not data:
-        raise InputError(f"{path}: nothing to write (empty, or skip beyond its end)")
-    pad = -len(data) % page_size
-    return data + bytes(pad)
+        stream = open_input(path, decompress=False)
+    except InputError as exc:
+        raise InputError(f"cannot read {path}: {exc.detail}") from None
+    if skip and stream.skip(skip) < skip:
+        stream.close()
+        raise InputError(f"{path}: nothing to write (skip beyond its end)")
+    return stream
 
 
-def run_command(zram: Zram, words: list[str]) -> str:
-    """Run one script command on ``zram``; returns the text it prints ('' if none)."""
+def _file_chunks(stream: CheckedStream, pages: int | None, page_size: int) -> Iterator[bytes]:
+    """Chunks of whole pages from ``stream`` (the last page zero-padded), ``pages`` at most."""
+    buf = bytearray(CHUNK_PAGES * page_size)
+    left = pages
+    while left is None or left > 0:
+        want = CHUNK_PAGES if left is None else min(CHUNK_PAGES, left)
+        mv = memoryview(buf)[: want * page_size]
+        got = read_exact_into(stream, mv)
+        if got == 0:
+            return
+        n = -(-got // page_size)
+        mv[got : n * page_size] = bytes(n * page_size - got)
+        yield bytes(mv[: n * page_size])
+        if left is not None:
+            left -= n
+        if got < want * page_size:
+            return
+
+
+def _fill_chunks(kind: str, pages: int, page_size: int) -> Iterator[bytes]:
+    """The pattern of ``fill``, ``pages`` pages of it, a chunk at a time."""
+    rng = np.random.default_rng(0) if kind == "random" else None
+    if kind == "zero":
+        byte = 0
+    elif kind.startswith("byte:"):
+        try:
+            byte = int(kind[5:], 0) & 0xFF
+        except ValueError:
+            raise InputError(f"fill: byte:N needs a number, found {kind!r}") from None
+    elif kind != "random":
+        raise InputError(f"fill: unknown pattern {kind!r} (zero, random, byte:N)")
+    for lo in range(0, pages, CHUNK_PAGES):
+        nbytes = min(CHUNK_PAGES, pages - lo) * page_size
+        yield rng.bytes(nbytes) if rng is not None else bytes([byte]) * nbytes
+
+
+def _write_stream(
+    zram: Zram, what: str, at: int, chunks: Iterable[bytes], note: Note
+) -> int:
+    """Write ``chunks`` at ``at`` and on; stop at the device's end with a note.  Bytes written."""
+    done = 0
+    page_size = zram.profile.page_size
+    it = iter(chunks)
+    for chunk in it:
+        if done and at + done >= zram.disksize:  # exactly at the end, with more to come
+            note(f"{what}: stopped at the end of {zram.name} (disksize {zram.disksize}) "
+                 f"after {done // page_size} pages; the rest was not written")
+            return done
+        n = zram.write(at + done, chunk)  # a write starting past the end is ENOSPC
+        done += n
+        if n < len(chunk):  # cut short at the end, as on the real device
+            note(f"{what}: stopped at the end of {zram.name} (disksize {zram.disksize}) "
+                 f"after {done // page_size} pages; the rest was not written")
+            return done
+    return done
+
+
+def run_command(zram: Zram, words: list[str], note: Note) -> str:
+    """Run one script command on ``zram``; returns the text it prints ('' if none).
+
+    ``note`` receives remarks that are not the command's output (a write cut short
+    at the end of the device, a value the kernel read only in part).
+    """
     cmd, args = words[0], words[1:]
     page_size = zram.profile.page_size
     if cmd == "set":
         if len(args) < 2:
             raise InputError("usage: set ATTR VALUE")
-        zram.write_attr(args[0], " ".join(args[1:]))
+        value = " ".join(args[1:])
+        if args[0] in ("disksize", "mem_limit"):
+            parsed, used = memparse(value)
+            if 0 < used < len(value.rstrip("\n")):
+                note(f"{args[0]} {value}: the kernel's memparse reads {value[:used]!r} = "
+                     f"{parsed} bytes and ignores {value[used:]!r}")
+        zram.write_attr(args[0], value)
     elif cmd == "show":
         if len(args) != 1:
             raise InputError("usage: show ATTR")
@@ -91,39 +170,20 @@ def run_command(zram: Zram, words: list[str]) -> str:
         if not args:
             raise InputError(f"usage: {cmd} FILE [at OFFSET] [pages N] [skip BYTES]")
         opts = _options(args[1:], ("at", "pages", "skip"))
-        data = _file_pages(args[0], opts, page_size)
-        at = opts.get("at", 0)
-        if cmd == "write":
-            zram.write(at, data)
-        else:
-            got = zram.read(at, len(data))
-            if got != data:
-                bad = next(
-                    i
-                    for i in range(0, len(data), page_size)
-                    if got[i : i + page_size] != data[i : i + page_size]
-                )
-                raise InputError(f"check {args[0]}: page at {at + bad} differs from the file")
-            return f"check {args[0]}: {len(data) // page_size} pages read back identical\n"
+        at, path = opts.get("at", 0), args[0]
+        with _open_file(path, opts.get("skip", 0)) as stream:
+            chunks = _file_chunks(stream, opts.get("pages"), page_size)
+            if cmd == "write":
+                if not _write_stream(zram, f"write {path}", at, _nonempty(chunks, path), note):
+                    raise InputError(f"{path}: nothing to write")
+                return ""
+            return _check(zram, path, at, _nonempty(chunks, path))
     elif cmd == "fill":
         if not args:
             raise InputError("usage: fill zero|random|byte:N [at OFFSET] pages N")
         opts = _options(args[1:], ("at", "pages"))
-        n = opts.get("pages", 1) * page_size
-        kind = args[0]
-        if kind == "zero":
-            data = bytes(n)
-        elif kind == "random":
-            data = np.random.default_rng(0).bytes(n)
-        elif kind.startswith("byte:"):
-            try:
-                byte = int(kind[5:], 0) & 0xFF
-            except ValueError:
-                raise InputError(f"fill: byte:N needs a number, found {kind!r}") from None
-            data = bytes([byte]) * n
-        else:
-            raise InputError(f"fill: unknown pattern {kind!r} (zero, random, byte:N)")
-        zram.write(opts.get("at", 0), data)
+        chunks = _fill_chunks(args[0], opts.get("pages", 1), page_size)
+        _write_stream(zram, f"fill {args[0]}", opts.get("at", 0), chunks, note)
     elif cmd == "discard":
         if len(args) != 2:
             raise InputError("usage: discard OFFSET LENGTH")
@@ -147,27 +207,84 @@ def run_command(zram: Zram, words: list[str]) -> str:
     return ""
 
 
-def run_script(zram: Zram, lines: list[str], path: str) -> list[str]:
-    """Run script lines; errors name the line.  Returns the printed outputs."""
+def _nonempty(chunks: Iterator[bytes], path: str) -> Iterator[bytes]:
+    """``chunks``, or InputError when there is none (an empty file)."""
+    first = next(chunks, None)
+    if first is None:
+        raise InputError(f"{path}: nothing to write (empty, or skip beyond its end)")
+    yield first
+    yield from chunks
+
+
+def _check(zram: Zram, path: str, at: int, chunks: Iterable[bytes]) -> str:
+    """Read back what ``chunks`` hold, at ``at`` and on; InputError at the first difference."""
+    page_size = zram.profile.page_size
+    done = 0
+    for chunk in chunks:
+        got = zram.read(at + done, len(chunk))
+        if got != chunk:
+            bad = next(
+                (i for i in range(0, len(got), page_size)
+                 if got[i : i + page_size] != chunk[i : i + page_size]),
+                len(got),
+            )
+            if bad >= len(got):
+                raise InputError(
+                    f"check {path}: the file goes on past the end of {zram.name} "
+                    f"(disksize {zram.disksize})"
+                )
+            raise InputError(f"check {path}: page at {at + done + bad} differs from the file")
+        done += len(chunk)
+    return f"check {path}: {done // page_size} pages read back identical\n"
+
+
+def run_script(
+    zram: Zram, lines: Iterable[tuple[int, str]], path: str, note: Note | None = None
+) -> list[str]:
+    """Run ``(line number, text)`` script lines; errors name the line.  Returns the outputs.
+
+    Each output is also printed as it comes; notes go to stderr.
+    """
     out: list[str] = []
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in lines:
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
+
+        def line_note(msg: str, lineno: int = lineno) -> None:
+            if note is not None:
+                note(msg)
+            else:
+                click.echo(f"zsmalloc: note: {path}:{lineno}: {msg}", err=True)
+
         try:
             words = shlex.split(text)
         except ValueError as exc:  # shlex: an unclosed quote
             raise InputError(str(exc), path=path, line=lineno) from None
         try:
-            text_out = run_command(zram, words)
+            text_out = run_command(zram, words, line_note)
         except InputError as exc:  # the script's own mistakes (usage, files, sizes)
-            raise InputError(str(exc), path=path, line=lineno) from None
+            raise InputError(exc.detail, path=path, line=lineno) from None
         except ZsmallocError as exc:  # what the device refused, with its errno
             raise type(exc)(f"{path}:{lineno}: {exc}", errno=exc.errno) from None
         if text_out:
             out.append(text_out)
             click.echo(text_out, nl=False)
     return out
+
+
+def _read_config(path: str) -> str:
+    """A kernel ``.config``, read as text lines (a binary file or a stream that does not
+    end, such as /dev/zero, is refused instead of read without end)."""
+    lines, size = [], 0
+    with open_input(path, decompress=False, label=path, what="the config") as stream:
+        for _, line in text_lines(stream):
+            size += len(line) + 1
+            if size > MAX_CONFIG_BYTES:
+                raise InputError(f"more than {MAX_CONFIG_BYTES >> 20} MiB: not a kernel .config",
+                                 path=path)
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 @click.command("zram")
@@ -198,29 +315,25 @@ def zram_cmd(
     """Run a zram workload script on the model device and print what it asks for."""
     if (script is None) == (commands is None):
         raise click.UsageError("give a SCRIPT file (or - for stdin), or -e 'commands'")
-    if commands is not None:
-        lines, path = commands.split(";"), "-e"
-    elif script == "-":
-        lines, path = sys.stdin.read().splitlines(), "<stdin>"
-    else:
-        try:
-            with open(script, encoding="utf-8") as f:  # type: ignore[arg-type]
-                lines, path = f.read().splitlines(), str(script)
-        except OSError as exc:
-            raise InputError(f"cannot read script: {exc.strerror}", path=str(script)) from None
+    # The options are sizes, not sysfs text: a value read only in part is refused.
+    for option, value in (("--disksize", disksize), ("--mem-limit", mem_limit)):
+        if value is not None:
+            _size(value, option)
     profile = KernelProfile(kernel)
     if config_path is not None:
-        try:
-            config = Path(config_path).read_text(encoding="utf-8", errors="replace")
-        except OSError as exc:
-            raise InputError(f"cannot read the config: {exc.strerror}", path=config_path) from None
-        zram = Zram.from_kernel_config(config, profile)
+        zram = Zram.from_kernel_config(_read_config(config_path), profile)
     else:
         zram = Zram(profile=profile)
-    if algo:
+    if algo is not None:
         zram.write_attr("comp_algorithm", algo)
-    if mem_limit:
+    if mem_limit is not None:
         zram.write_attr("mem_limit", mem_limit)
-    if disksize:
+    if disksize is not None:
         zram.write_attr("disksize", disksize)
-    run_script(zram, lines, path)
+    if commands is not None:
+        run_script(zram, enumerate(commands.split(";"), 1), "-e")
+        return
+    assert script is not None
+    label = "<stdin>" if script == STDIN else script
+    with open_input(script, decompress=False, label=label, what="script") as stream:
+        run_script(zram, text_lines(stream), label)

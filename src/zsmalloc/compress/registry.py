@@ -62,6 +62,7 @@ BATCH_BLOCK = 1024
 
 LZ4HC_DEFAULT_CLEVEL = 9
 ZSTD_DEFAULT_CLEVEL = 3
+ZSTD_MIN_CLEVEL = -(1 << 17)  # ZSTD_minCLevel(): -ZSTD_TARGETLENGTH_MAX
 Z_DEFAULT_COMPRESSION = -1
 DEFLATE_DEF_WINBITS = 11  # backend_deflate.c: "the same value as crypto API"
 DEFLATE_DEF_MEMLEVEL = 8  # MAX_MEM_LEVEL in the kernel's include/linux/zconf.h
@@ -311,9 +312,13 @@ def _zstd(level: int | None) -> LibraryBackend:
     import zstandard
 
     # zstd_setup_params(): no level -> zstd_default_clevel(); a frame with the
-    # content size and no checksum, as zstd_get_params() makes it.
+    # content size and no checksum, as zstd_get_params() makes it.  ZSTD_getCParams()
+    # clamps the level to ZSTD_minCLevel()..ZSTD_maxCLevel(), so any s32 level works
+    # in the kernel (99 compresses as 22); the library refuses what it would clamp.
+    zlevel = ZSTD_DEFAULT_CLEVEL if level is None else level
+    zlevel = max(ZSTD_MIN_CLEVEL, min(zstandard.MAX_COMPRESSION_LEVEL, zlevel))
     cctx = zstandard.ZstdCompressor(
-        level=ZSTD_DEFAULT_CLEVEL if level is None else level,
+        level=zlevel,
         write_content_size=True,
         write_checksum=False,
     )
@@ -336,22 +341,25 @@ def _zstd(level: int | None) -> LibraryBackend:
     return LibraryBackend("zstd", level, compress, decompress, (zstandard.ZstdError,))
 
 
-def _deflate(level: int | None) -> LibraryBackend:
+def _deflate(level: int | None, winbits: int | None = None) -> LibraryBackend:
     # deflate_setup_params(): no level -> Z_DEFAULT_COMPRESSION; raw deflate,
-    # window 2^11, memLevel 8, one Z_FINISH call.
+    # window 2^11, memLevel 8, one Z_FINISH call.  algorithm_params deflate.winbits
+    # replaces the window bits (negative: raw deflate; positive: a zlib stream).
     zlevel = Z_DEFAULT_COMPRESSION if level is None else level
     if not -1 <= zlevel <= 9:
         raise InputError(f"deflate: level must be -1 .. 9, found {zlevel}")
+    wbits = -DEFLATE_DEF_WINBITS if winbits is None else winbits
+    if not (-15 <= wbits <= -9 or 9 <= wbits <= 15):
+        raise InputError(f"deflate: winbits must be -15 .. -9 or 9 .. 15, found {wbits}")
 
     def compress(b: bytes) -> bytes:
         c = zlib.compressobj(
-            zlevel, zlib.DEFLATED, -DEFLATE_DEF_WINBITS, DEFLATE_DEF_MEMLEVEL,
-            zlib.Z_DEFAULT_STRATEGY,
+            zlevel, zlib.DEFLATED, wbits, DEFLATE_DEF_MEMLEVEL, zlib.Z_DEFAULT_STRATEGY,
         )
         return c.compress(b) + c.flush(zlib.Z_FINISH)
 
     def decompress(b: bytes, n: int) -> bytes:
-        d = zlib.decompressobj(-DEFLATE_DEF_WINBITS)
+        d = zlib.decompressobj(wbits)
         out = d.decompress(b, n)
         if not d.eof:
             raise zlib.error("stream ends before the final block")
@@ -369,14 +377,21 @@ _LIBRARY_FACTORIES: dict[str, Callable[[int | None], LibraryBackend]] = {
 }
 
 
-def get(name: str, level: int | None = None) -> Backend:
+def get(name: str, level: int | None = None, *, winbits: int | None = None) -> Backend:
     """The backend zram calls ``name``, configured with ``algorithm_params level``.
 
-    Raises UnknownAlgorithmError naming ``name`` and listing the known ones.
+    ``winbits`` is ``deflate.winbits``, read by deflate only (InputError for another
+    backend: the model does not take a parameter it would ignore).  Raises
+    UnknownAlgorithmError naming ``name`` and listing the known ones.
     """
     if not isinstance(name, str):
         raise UnknownAlgorithmError(f"expected an algorithm name, found {name!r}")
     level = _check_level(name, level)
+    if winbits is not None:
+        winbits = _check_level(f"{name} winbits", winbits)
+        if name != "deflate":
+            raise InputError(f"{name}: winbits is a deflate parameter")
+        return _deflate(level, winbits)
     if name in KERNEL_EXACT:
         return KernelBackend(name, level)
     if name in _LIBRARY_FACTORIES:

@@ -50,16 +50,38 @@ CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at
 _COMPRESS_LOCK = threading.Lock()
 
 
+def parse_algorithm_list(text: str, option: str = "--algo") -> list[str]:
+    """``a,b,c`` as names, refusing what does not say what it means.
+
+    An empty name (``''``, ``lz4,,lzo``, ``lz4,``) or a name given twice is an
+    UnknownAlgorithmError naming the option; blanks around names are dropped.
+    Whether the names are known is the caller's business (:func:`check_algorithms`).
+    """
+    names = [a.strip() for a in text.split(",")]
+    for a in names:
+        if not a:
+            raise UnknownAlgorithmError(
+                f"{option} {text!r}: an empty algorithm name (expected e.g. lz4,zstd)"
+            )
+        if names.count(a) > 1:
+            raise UnknownAlgorithmError(f"{option} {text!r}: {a} is given twice")
+    return names
+
+
 def check_algorithms(algos: Sequence[str], level: int | None = None) -> list[str]:
-    """Validate (UnknownAlgorithmError) and de-duplicate algorithm names, keeping their order."""
+    """Validate a list of algorithm names (``--algo a,b``), keeping their order.
+
+    Every name must be known (UnknownAlgorithmError naming the known ones), none may
+    be empty (``--algo ''``, ``lz4,,lzo``) or given twice: a list that says something
+    other than what it means is refused, not tidied up.
+    """
     from zsmalloc.compress import get
 
-    out: list[str] = []
-    for a in algos:
-        a = a.strip()
-        if a and a not in out:
-            get(a, level)  # raises UnknownAlgorithmError naming the known ones
-            out.append(a)
+    if isinstance(algos, str) or not all(isinstance(a, str) for a in algos):
+        raise UnknownAlgorithmError(f"expected a list of algorithm names, found {algos!r}")
+    out = parse_algorithm_list(",".join(algos))
+    for a in out:
+        get(a, level)  # raises UnknownAlgorithmError naming the known ones
     if not out:
         raise UnknownAlgorithmError("no compression algorithm given (--algo)")
     return out

@@ -15,6 +15,7 @@ Memory: the pool's arena holds the zspage pages it allocates (the estimate's
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,12 +30,17 @@ from zsmalloc.zs.state import PoolState
 
 @njit(nogil=True)
 def _malloc_counts(st: PoolState, sizes: np.ndarray, counts: np.ndarray) -> int:
-    """zs_malloc(sizes[k]) counts[k] times for each k; 0, or the first failure (< 0)."""
+    """zs_malloc(sizes[k]) counts[k] times for each k; 0, or the first failure (< 0).
+
+    ``counts`` is decremented as objects are allocated, so after a failure the call
+    resumes where it stopped (the pool grows on -ENOMEM, :meth:`Pool.grow`).
+    """
     for k in range(sizes.shape[0]):
-        for _ in range(counts[k]):
+        while counts[k] > 0:
             h = zs_malloc(st, sizes[k])
             if h < 0:
                 return h
+            counts[k] -= 1
     return 0
 
 
@@ -59,7 +65,10 @@ def fill_pool(state: FillState) -> PoolResult:
     counts = state.obj_used[used].astype(np.int64)
     # the table's kernel: its allocation rules too (6.1's lists and compaction)
     pool = Pool(profile=table.profile, max_pages=state.total_pages + 2)
-    err = _malloc_counts(pool.state, sizes, counts)
+    with pool.lock:
+        err = _malloc_counts(pool.state, sizes, counts)
+        while err == -errno.ENOMEM and pool.grow():
+            err = _malloc_counts(pool.state, sizes, counts)
     if err < 0 or pool.total_pages() != state.total_pages:
         raise InvariantError(
             f"estimate: the allocator model holds {pool.total_pages()} pages "

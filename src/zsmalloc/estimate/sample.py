@@ -37,8 +37,20 @@ SHARES = (20, 15, 15, 10, 10, 15, 5, 10)
 
 
 def _package_text() -> bytes:
+    """This package's source text; what cannot be read (an installation other users
+    may not read, a zip) is left out, and the caller falls back to a fixed line."""
     root = Path(__file__).resolve().parent.parent
-    return b"".join(p.read_bytes() for p in sorted(root.rglob("*.py")))
+    out = []
+    try:
+        paths = sorted(root.rglob("*.py"))
+    except OSError:
+        return b""
+    for p in paths:
+        try:
+            out.append(p.read_bytes())
+        except OSError:
+            continue
+    return b"".join(out)
 
 
 class SampleSource(PageSource):

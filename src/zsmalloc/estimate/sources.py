@@ -29,9 +29,6 @@ anywhere else.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import os
 import stat
 import struct
@@ -43,6 +40,7 @@ import numpy as np
 
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.swap import BLOCK_RULES, SwapRules
+from zsmalloc.streams import CheckedStream, open_input, read_exact_into
 
 
 class PageSource:
@@ -159,73 +157,20 @@ class ChainedSource(PageSource):
 
 # -- opening files, transparently decompressing -------------------------------
 
-_MAGIC = (  # (file name suffixes, magic bytes, format)
-    ((".gz", ".gzip"), b"\x1f\x8b", "gzip"),
-    ((".xz",), b"\xfd7zXZ\x00", "xz"),
-    ((".bz2",), b"BZh", "bzip2"),
-    ((".zst", ".zstd"), b"\x28\xb5\x2f\xfd", "zstd"),
-)
-
-
-def _sniff(path: Path, head: bytes) -> str | None:
-    """The compression format when both the name and the magic bytes say so.
-
-    Both are required: a raw image may well start with bytes that look like a
-    magic number, and it must then be measured as it is.
-    """
-    for suffixes, magic, name in _MAGIC:
-        if path.suffix.lower() in suffixes and head.startswith(magic):
-            return name
-    return None
-
 
 def open_stream(path: Path, *, decompress: bool = True) -> tuple[IO[bytes], str | None]:
-    """Open ``path`` for reading, decompressing it if its magic says so.
+    """Open ``path`` for reading, decompressing it if its name *and* magic say so.
 
-    Returns the byte stream and the compression format (None for raw data).
-    A missing or unreadable file raises :class:`InputError` naming it.
+    Both are required: a raw image may well start with bytes that look like a magic
+    number, and it must then be measured as it is.  Returns the byte stream (read
+    errors, corrupt compressed data included, come out as InputError naming the
+    file: :mod:`zsmalloc.streams`) and the compression format (None for raw data).
     """
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - the caller owns the stream
-    except FileNotFoundError:
-        raise InputError("no such file or directory", path=str(path)) from None
-    except IsADirectoryError:
-        raise InputError("is a directory", path=str(path)) from None
-    except OSError as exc:
-        raise InputError(f"cannot open: {exc.strerror}", path=str(path)) from None
-    if not decompress:
-        return raw, None
-    try:
-        head = raw.peek(6)[:6]  # peek: a pipe cannot seek back
-    except OSError as exc:
-        raw.close()
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-    fmt = _sniff(path, head)
-    if fmt == "gzip":
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), fmt
-    if fmt == "xz":
-        return lzma.LZMAFile(raw, "rb"), fmt
-    if fmt == "bzip2":
-        return bz2.BZ2File(raw, "rb"), fmt
-    if fmt == "zstd":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), fmt
-    return raw, None
+    stream = open_input(path, decompress=decompress, require_suffix=True, label=str(path))
+    return cast(IO[bytes], stream), stream.compression  # the file-like subset readers use
 
 
-def read_exact_into(stream: IO[bytes], mv: memoryview) -> int:
-    """``readinto`` until ``mv`` is full or the stream ends; returns bytes read."""
-    got = 0
-    while got < len(mv):
-        n = stream.readinto(mv[got:])  # type: ignore[attr-defined]
-        if not n:
-            break
-        got += n
-    return got
-
-
-def fill_pages(stream: IO[bytes], out: np.ndarray) -> int:
+def fill_pages(stream: CheckedStream | IO[bytes], out: np.ndarray) -> int:
     """Read whole pages from ``stream`` into ``out``; zero-pad a partial last page."""
     page_size = out.shape[1]
     mv = memoryview(out.data).cast("B")
@@ -315,10 +260,7 @@ class FileSource(PageSource):
     def read_pages(self, out: np.ndarray) -> int:
         if self._stream is None:
             self._stream, _ = open_stream(self.path, decompress=self.decompress)
-        try:
-            n = fill_pages(self._stream, out)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise InputError(f"cannot read: {exc}", path=self.label) from None
+        n = fill_pages(self._stream, out)  # read errors come out as InputError
         self.pages += n
         return n
 

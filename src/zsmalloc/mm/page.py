@@ -3,7 +3,7 @@
 Mirrors ``struct page`` (include/linux/mm_types.h), the PG_* bits
 (include/linux/page-flags.h) and the order-0 path of the buddy allocator
 (``alloc_pages`` / ``__free_page``) of Linux 6.18 on x86_64, as far as zsmalloc sees
-them.  One arena buffer holds ``max_pages`` real pages of ``page_size`` bytes; page
+them.  One arena buffer holds ``nr_frames`` real pages of ``page_size`` bytes; page
 frame number ``pfn`` is bytes ``pfn * page_size ...`` of it.  ``mem_map[pfn]`` is that
 page's 64-byte ``struct page`` record, a numpy structured array with the kernel's
 offsets (spec §9.1), checked at import.
@@ -12,6 +12,11 @@ Why this shape:
 
 * The arena and ``mem_map`` are anonymous ``mmap``s: the kernel only backs what is
   touched, so a pool sized for gigabytes costs RSS only for the pages it has used.
+* Address space is reserved lazily: ``nr_frames`` frames exist now, and the pool
+  replaces the arrays by larger copies (:func:`zsmalloc.zs.state.grow_pool_state`)
+  when they run out, up to ``max_frames``.  A refused reservation (``ulimit -v``,
+  strict overcommit) only means a smaller start.  The physical memory zsmalloc
+  allocates from in the kernel simply exists; here it has to be reserved first.
   The allocator hands out never-used frames in ascending pfn order (a high-water
   mark) and recycles freed frames LIFO, like the per-cpu page lists.
 * pfn 0 is never handed out, so 0 can mean NULL in the pointer-sized fields that
@@ -90,11 +95,19 @@ check_struct(STRUCT_PAGE)  # our static_assert: declared offsets == dtype offset
 PAGE_DTYPE = STRUCT_PAGE.dtype
 
 
+# MAP_NORESERVE: no commit charge for what is never touched, so a large reservation is
+# not refused by the overcommit heuristic (it still counts against ``ulimit -v``).
+_ANON_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+
+
 def anon_zeros(count: int, dtype: npt.DTypeLike) -> np.ndarray:
-    """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS."""
+    """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS.
+
+    Raises OSError (ENOMEM) or MemoryError when the host refuses the reservation.
+    """
     dt = np.dtype(dtype)
     nbytes = max(1, count * dt.itemsize)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    buf = mmap.mmap(-1, nbytes, flags=_ANON_FLAGS)
     return np.frombuffer(buf, dtype=np.uint8, count=count * dt.itemsize).view(dt)
 
 
@@ -108,7 +121,7 @@ class MemMap(NamedTuple):
 
     page_size: int
     page_shift: int
-    arena: np.ndarray  # uint8[max_pages * page_size]: the page frames
+    arena: np.ndarray  # uint8[nr_frames * page_size]: the page frames
     arena64: np.ndarray  # int64 view of the arena: 8-byte words (free links, headers)
     flags: np.ndarray
     mapping: np.ndarray
@@ -121,7 +134,7 @@ class MemMap(NamedTuple):
     zp_zspage: np.ndarray  # zpdesc.zspage (zspage id, 0 = NULL)
     zp_first_obj_offset: np.ndarray  # zpdesc.first_obj_offset (whole page_type word)
     zp_refcount: np.ndarray  # zpdesc._refcount
-    free_stack: np.ndarray  # int32[max_pages]: freed pfns, LIFO
+    free_stack: np.ndarray  # int32[nr_frames]: freed pfns, LIFO
     vars: np.recarray  # one MM_VARS_DTYPE record: the page allocator's counters
 
 
@@ -129,7 +142,8 @@ MM_VARS_DTYPE = np.dtype(
     [
         ("nr_free", np.int64),  # depth of free_stack
         ("hwm", np.int64),  # next never-used pfn
-        ("max_pages", np.int64),  # arena size in pages, pfn 0 included
+        ("nr_frames", np.int64),  # frames reserved now (array lengths), pfn 0 included
+        ("max_frames", np.int64),  # the most nr_frames may grow to (the arena's limit)
         ("nr_zspages", np.int64),  # vmstat NR_ZSPAGES
         ("nr_used", np.int64),  # pages currently allocated (any owner)
         ("bad_pages", np.int64),  # frames bad_page() refused to free (a bug; leaked)
@@ -158,12 +172,14 @@ def alloc_page(mm: MemMap) -> int:
     Mirrors alloc_pages(gfp, 0) as seen by the caller: a recently freed frame first
     (LIFO), else the next never-used one; ``_refcount`` 1, no flags, untyped.
     The contents are whatever the frame held (the kernel does not zero them either).
+    -1 also when the reserved frames are used up below ``max_frames``: the caller
+    returns -ENOMEM with nothing changed and the pool grows and retries.
     """
     v = mm.vars[0]
     if v.nr_free > 0:
         v.nr_free -= 1
         pfn = as_i64(mm.free_stack[v.nr_free])
-    elif v.hwm < v.max_pages:
+    elif v.hwm < v.nr_frames:
         pfn = v.hwm
         v.hwm += 1
     else:
@@ -245,9 +261,9 @@ def pfn_valid(mm: MemMap, pfn: int) -> bool:
 
 @hot_njit
 def nr_free_pages(mm: MemMap) -> int:
-    """Order-0 pages the arena can still hand out."""
+    """Order-0 pages the reserved frames can still hand out (growth may add more)."""
     v = mm.vars[0]
-    return v.nr_free + v.max_pages - v.hwm
+    return v.nr_free + v.nr_frames - v.hwm
 
 
 @hot_njit

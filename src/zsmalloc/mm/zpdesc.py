@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc.errors import LayoutError
+from zsmalloc.errors import InvariantError, LayoutError
 from zsmalloc.layout import Field, Layout, check_overlay
 from zsmalloc.mm.hotpath import as_i64, hot_njit
 from zsmalloc.mm.page import (
@@ -103,26 +103,17 @@ def zpdesc_page(zpdesc: int) -> int:
 
 
 
-def new_mem_map(
-    max_pages: int, page_size: int = DEFAULT_PROFILE.page_size
-) -> tuple[np.ndarray, MemMap]:
-    """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
+def mem_map_view(
+    mem_map: np.ndarray, arena: np.ndarray, free_stack: np.ndarray, vars_: np.recarray,
+    page_size: int,
+) -> MemMap:
+    """The :class:`MemMap` numba view of ``mem_map`` (structured records) and its arrays.
 
     Lives here, not in :mod:`zsmalloc.mm.page`, because the view includes the zpdesc
     overlay: page frames know nothing of their users, zpdesc knows the page.
-
-    ``max_pages`` counts pfn 0, which is reserved; pfns are kept in 32 bits (16 TiB of
-    4 KiB pages), as MAX_POSSIBLE_PHYSMEM_BITS allows at most 2^40 anyway.
     """
-    if not 2 <= max_pages < 2**31:
-        raise ValueError(f"max_pages must be 2..2**31-1, found {max_pages}")
-    mem_map = anon_zeros(max_pages, PAGE_DTYPE)
     zp = mem_map.view(ZPDESC_DTYPE)
-    arena = anon_zeros(max_pages * page_size, np.uint8)
-    vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
-    vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
-    vars_[0].max_pages = max_pages
-    mm = MemMap(
+    return MemMap(
         page_size=page_size,
         page_shift=page_size.bit_length() - 1,
         arena=arena,
@@ -138,10 +129,68 @@ def new_mem_map(
         zp_zspage=zp["zspage"],
         zp_first_obj_offset=zp["first_obj_offset"],
         zp_refcount=zp["_refcount"],
-        free_stack=anon_zeros(max_pages, np.int32),
+        free_stack=free_stack,
         vars=vars_,
     )
-    return mem_map, mm
+
+
+MAX_FRAMES = 2**31 - 1
+"""Frames an arena may ever have, pfn 0 included: pfns are kept in 32 bits (8 TiB of
+4 KiB pages; MAX_POSSIBLE_PHYSMEM_BITS allows at most 2^40 bytes anyway)."""
+
+
+def new_mem_map(
+    nr_frames: int, page_size: int = DEFAULT_PROFILE.page_size, max_frames: int | None = None
+) -> tuple[np.ndarray, MemMap]:
+    """Create ``mem_map`` (structured records) and the :class:`MemMap` numba view of it.
+
+    ``nr_frames`` frames are reserved now (pfn 0, which is never handed out, included);
+    :func:`grow_mem_map` may later raise that to ``max_frames`` (default: no growth).
+    Raises OSError or MemoryError when the host refuses the reservation.
+    """
+    if max_frames is None:
+        max_frames = nr_frames
+    if not 2 <= nr_frames <= max_frames <= MAX_FRAMES:
+        raise InvariantError(
+            f"frames: expected 2 <= nr_frames {nr_frames} <= max_frames {max_frames} "
+            f"<= {MAX_FRAMES}"
+        )
+    mem_map = anon_zeros(nr_frames, PAGE_DTYPE)
+    arena = anon_zeros(nr_frames * page_size, np.uint8)
+    free_stack = anon_zeros(nr_frames, np.int32)
+    vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
+    vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
+    vars_[0].nr_frames = nr_frames
+    vars_[0].max_frames = max_frames
+    return mem_map, mem_map_view(mem_map, arena, free_stack, vars_, page_size)
+
+
+def grow_mem_map(mem_map: np.ndarray, mm: MemMap, nr_frames: int) -> tuple[np.ndarray, MemMap]:
+    """Larger copies of the arena, ``mem_map``, the free stack and the counters.
+
+    Only the used part is copied (frames below the high-water mark, the free stack's
+    depth): the rest of each new mapping stays untouched, costing no RSS.  The old
+    view is left as it was, so a stale holder of it works on a detached copy rather
+    than past the end of an array.  Raises OSError or MemoryError when the host
+    refuses the reservation.
+    """
+    v = mm.vars[0]
+    if not v.nr_frames < nr_frames <= v.max_frames:
+        raise InvariantError(
+            f"grow_mem_map: {nr_frames} frames is not above {v.nr_frames} and within "
+            f"{v.max_frames}"
+        )
+    page_size = mm.page_size
+    new_map = anon_zeros(nr_frames, PAGE_DTYPE)
+    arena = anon_zeros(nr_frames * page_size, np.uint8)
+    free_stack = anon_zeros(nr_frames, np.int32)
+    hwm, depth = int(v.hwm), int(v.nr_free)
+    new_map[:hwm] = mem_map[:hwm]
+    arena[: hwm * page_size] = mm.arena[: hwm * page_size]
+    free_stack[:depth] = mm.free_stack[:depth]
+    vars_ = mm.vars.copy()
+    vars_[0].nr_frames = nr_frames
+    return new_map, mem_map_view(new_map, arena, free_stack, vars_, page_size)
 
 
 @hot_njit

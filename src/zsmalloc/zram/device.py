@@ -20,12 +20,21 @@ strings (``write_attr("disksize", "64M")``, ``read_attr("mm_stat")``), which
 refuse bad input with the kernel's errno (:class:`SysfsError`) before touching
 any state, or through the Pythonic methods they call.
 
+Concurrency: every public method takes the device's lock (``Zram.lock``, the
+model's ``init_lock`` and slot locks in one), so threads may share a device; each
+call sees the device as one whole step left it.
+
+Arguments follow :mod:`zsmalloc.args`: offsets and lengths are integers (a float
+is refused), data is a buffer's raw bytes, attribute values are strings (parsed
+as the kernel parses them) or integers.
+
 Features the reference kernel was built without are on by default here
 (``writeback=True``: CONFIG_ZRAM_WRITEBACK, ``multi_comp=True``:
 CONFIG_ZRAM_MULTI_COMP) and follow the 6.18 source (spec zram.md §2.13,
 §2.14); switch them off to get exactly the reference kernel's attribute set.
 The backing device may be a regular file (user space has no block device to
-claim); blocks are PAGE_SIZE bytes at offset ``block * PAGE_SIZE``.
+claim); blocks are PAGE_SIZE bytes at offset ``block * PAGE_SIZE``; it is held
+open, exclusively, from ``backing_dev`` to reset (:mod:`zsmalloc.zram.bdev`).
 
 Other kernels (the ``zram_*`` rules of the profile; docs/kernels.md): before 6.12 zram
 compresses through the crypto API (``comp_algorithm`` takes any crypto compressor the
@@ -41,15 +50,25 @@ profile (new object first, then the old one freed; every kernel's traces replay 
 from __future__ import annotations
 
 import errno
+import os
+import stat
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
 
-from zsmalloc.errors import InvariantError, OutOfMemoryError, SysfsError, ZsmallocError
+from zsmalloc.args import as_byte_array, as_int, as_str, as_sysfs_text
+from zsmalloc.errors import (
+    InvalidTypeError,
+    InvariantError,
+    OutOfMemoryError,
+    SysfsError,
+    ZsmallocError,
+)
 from zsmalloc.kparse import (
     kstrtobool,
     kstrtoint,
@@ -60,7 +79,9 @@ from zsmalloc.kparse import (
     next_args,
     sysfs_streq,
 )
+from zsmalloc.locking import serialized
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zram.bdev import BackingDev, backing_dev_store
 from zsmalloc.zram.recompress import recompress_store
 from zsmalloc.zram.stats import (
     IoStat,
@@ -89,8 +110,6 @@ from zsmalloc.zram.table import (
 )
 from zsmalloc.zram.writeback import (
     WbLimit,
-    backing_dev_store,
-    read_from_bdev,
     writeback_limit_enable_store,
     writeback_limit_store,
     writeback_store,
@@ -111,6 +130,8 @@ ZRAM_MAX_ALGO_NAME_SZ = 128
 ZRAM_PRIMARY_COMP = 0
 ZRAM_SECONDARY_COMP = 1
 RO, WO, RW = "r", "w", "rw"
+U64_MASK = (1 << 64) - 1  # sizes are u64 in the kernel: PAGE_ALIGN wraps at 2**64
+INT_MAX = 2**31 - 1  # kernel_read_file()'s limit for a dict file
 
 
 @dataclass
@@ -157,7 +178,18 @@ class Zram:
         default_comp: str = CONFIG_ZRAM_DEF_COMP,
         nr_cpus: int = 1,
     ) -> None:
+        name = as_str(name, "name")
+        default_comp = as_str(default_comp, "default_comp")
+        nr_cpus = as_int(nr_cpus, "nr_cpus")
+        if not isinstance(backends, tuple | list) or not all(isinstance(b, str) for b in backends):
+            raise InvalidTypeError(f"backends must be a tuple of names, found {backends!r}")
+        if not isinstance(profile, KernelProfile):
+            raise InvalidTypeError(f"profile must be a KernelProfile, found {profile!r}")
+        if not callable(clock):
+            raise InvalidTypeError(f"clock must be callable, found {clock!r}")
         unknown = [b for b in backends if b not in ALL_BACKENDS]
+        if not backends:
+            raise SysfsError("a zram device needs at least one backend", errno=errno.EINVAL)
         if unknown:
             raise SysfsError(f"unknown zram backend {unknown[0]!r}", errno=errno.EINVAL)
         if profile.page_size != DEFAULT_PROFILE.page_size:
@@ -165,6 +197,7 @@ class Zram:
                 f"zram device on {profile.describe()}: the compressors take "
                 f"{DEFAULT_PROFILE.page_size}-byte pages only (replay a size trace instead)"
             )
+        self.lock = threading.RLock()
         self.name = name
         self.profile = profile
         self.layout = slot_layout(profile)  # PAGE_SIZE and the slot flag bits
@@ -184,7 +217,7 @@ class Zram:
         self.comps: list[Any] = [None] * self.zram_max_comps
         # slots, counters, limit_pages, bitmap: an empty table until disksize
         self.table: ZramTable = new_table(profile)
-        self.backing_dev: Path | None = None
+        self.backing_dev: BackingDev | None = None
         self.wb_limit = WbLimit()
         # CONFIG_ZRAM_TRACK_ENTRY_ACTIME: per-slot access time (seconds on ``clock``,
         # boot time in the kernel), 0 for a freed slot
@@ -279,9 +312,16 @@ class Zram:
             raise fail(attr, value, errno.EINVAL, f"{self.name} is not initialised")
 
     # -- disksize / reset ------------------------------------------------------------
+    @serialized
     def set_disksize(self, value: int | str) -> None:
-        """Mirrors disksize_store(): memparse, EINVAL for 0, EBUSY once init, page-aligned up."""
-        text = str(value)
+        """Mirrors disksize_store(): memparse, EINVAL for 0, EBUSY once init, page-aligned up.
+
+        Sizes are u64 as in the kernel: PAGE_ALIGN of a size within a page of 2**64
+        wraps to 0, and the table allocation of zero slots fails (ENOMEM), as
+        vzalloc(0) does.  A slot table the host cannot allocate is ENOMEM too; the
+        pool reserves memory only as it is used, so any size the table fits works.
+        """
+        text = as_sysfs_text(value, "disksize")
         size, _ = memparse(text)
         if size == 0:
             raise fail("disksize", text, errno.EINVAL, "size must be a positive number of bytes")
@@ -290,22 +330,31 @@ class Zram:
                 "disksize", text, errno.EBUSY, "cannot change disksize of an initialised device"
             )
         page_size = self.profile.page_size
-        size = (size + page_size - 1) & ~(page_size - 1)
+        size = ((size + page_size - 1) & ~(page_size - 1)) & U64_MASK
         nr_pages = size >> self.profile.PAGE_SHIFT
+        if nr_pages == 0:
+            raise fail("disksize", text, errno.ENOMEM, "rounded up to a page it wraps to 0 bytes")
         comps: list[Any] = [None] * self.zram_max_comps
         for prio, alg in enumerate(self.comp_algs):
             if alg is not None:
                 comps[prio] = self._zcomp_create(alg, self.params[prio])
-        self.pool = zram_create_pool(self.profile, nr_pages)
         old = self.table
-        self.table = new_table(
-            self.profile,
-            nr_pages,
-            stats=old.stats,
-            dev=old.dev,
-            bd_map=old.bd_map,
-            track_actime=self.track_actime,
-        )
+        try:
+            table = new_table(
+                self.profile,
+                nr_pages,
+                stats=old.stats,
+                dev=old.dev,
+                bd_map=old.bd_map,
+                track_actime=self.track_actime,
+            )
+            pool = zram_create_pool(self.profile, nr_pages)
+        except (MemoryError, OSError, ValueError, OutOfMemoryError):
+            raise fail(
+                "disksize", text, errno.ENOMEM,
+                f"cannot allocate the slot table for {nr_pages} slots (16 bytes each)",
+            ) from None
+        self.pool, self.table = pool, table
         self.table.dev[0]["huge_class_size"] = self.pool.huge_class_size
         self.comps = comps
         self.disksize = size
@@ -319,6 +368,8 @@ class Zram:
                 errno=errno.EOPNOTSUPP,
             )
         try:
+            if alg == "deflate" and params.winbits is not None:  # only deflate reads it
+                return compress.get(alg, level=params.level, winbits=params.winbits)
             return compress.get(alg, level=params.level)
         # a backend refusing its params fails disksize: our checks raise ZsmallocError
         # (InputError), the libraries ValueError (zstd level), a missing one ImportError
@@ -326,12 +377,15 @@ class Zram:
             err = getattr(exc, "errno", None) or errno.EINVAL
             raise SysfsError(f"disksize: cannot create {alg}: {exc}", errno=err) from None
 
+    @serialized
     def reset(self) -> None:
         """Mirrors zram_reset_device(): free everything, back to the build default.
 
         limit_pages, max_used_pages and every counter go to 0 and the backing
         device is released; the writeback limit stays, as in the kernel.
         """
+        if self.backing_dev is not None:
+            self.backing_dev.close()
         self.table = new_table(self.profile)
         self.pool = None
         self.disksize = 0
@@ -341,8 +395,22 @@ class Zram:
         self.backing_dev = None
         self.comp_algs[ZRAM_PRIMARY_COMP] = self._default_comp()
 
+    @serialized
+    def close(self) -> None:
+        """The device goes away (hot_remove): reset it, releasing the backing file."""
+        self.reset()
+
+    def __enter__(self) -> Zram:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
     def _reset_store(self, text: str) -> None:
         """Mirrors reset_store(): kstrtou16, 0 is EINVAL (nothing here holds the device open)."""
+        text = as_sysfs_text(text, "reset")
         if kstrtou16(text, 10, attr="reset") == 0:
             raise fail("reset", text, errno.EINVAL, "write a nonzero number to reset")
         self.reset()
@@ -354,6 +422,7 @@ class Zram:
         Before 6.12 the name is cut to CRYPTO_MAX_ALG_NAME - 1 bytes (strscpy) instead of
         refused, and any crypto compressor of the build is available.
         """
+        text = as_str(text, attr)
         if self.crypto:
             raw = text.encode()[: CRYPTO_MAX_ALG_NAME - 1]
             text = raw.decode("utf-8", "replace")
@@ -366,6 +435,7 @@ class Zram:
             )
         return name
 
+    @serialized
     def set_comp_algorithm(self, text: str) -> None:
         """Mirrors comp_algorithm_store(); 6.18 keeps that priority's algorithm_params."""
         name = self._check_algorithm("comp_algorithm", text)
@@ -390,8 +460,10 @@ class Zram:
             text += f"[{selected}] "
         return text + "\n"
 
+    @serialized
     def set_recomp_algorithm(self, text: str) -> None:
         """Mirrors recomp_algorithm_store(): ``algo=NAME [priority=P]``, P in 1..3."""
+        text = as_sysfs_text(text, "recomp_algorithm")
         self._require_multi_comp("recomp_algorithm")
         prio = ZRAM_SECONDARY_COMP
         alg: str | None = None
@@ -416,6 +488,7 @@ class Zram:
             raise fail("recomp_algorithm", text, errno.EBUSY, "device is initialised")
         self.comp_algs[prio] = name
 
+    @serialized
     def set_algorithm_params(self, text: str) -> None:
         """Mirrors algorithm_params_store() (6.18): allowed after init; unknown keys ignored.
 
@@ -423,6 +496,7 @@ class Zram:
         ``priority`` only when given, and with both ``algo`` and ``priority`` require that
         algorithm at that priority (validate_algo_priority).
         """
+        text = as_sysfs_text(text, "algorithm_params")
         prio = ZRAM_PRIMARY_COMP
         prio_given = False
         level: int | None = None
@@ -455,24 +529,31 @@ class Zram:
         if prio < 0 or prio >= self.zram_max_comps:
             raise fail("algorithm_params", text, errno.EINVAL, "no such priority or algorithm")
         dict_data = None
-        if dict_path is not None:
+        if dict_path is not None:  # kernel_read_file(): a regular file, at most INT_MAX bytes
             try:
-                dict_data = Path(dict_path).read_bytes()
+                st = os.stat(dict_path)
+                if not stat.S_ISREG(st.st_mode) or st.st_size > INT_MAX:
+                    raise OSError(errno.EINVAL, "not a regular file of at most 2 GiB")
+                with open(dict_path, "rb") as f:
+                    dict_data = f.read(INT_MAX)
             except OSError:
                 raise fail("algorithm_params", text, errno.EINVAL, "cannot read dict") from None
         self.params[prio] = CompParams(level, dict_data, winbits)
 
     # -- memory limit and max --------------------------------------------------------
+    @serialized
     def set_mem_limit(self, value: int | str) -> None:
         """Mirrors mem_limit_store(): memparse, EINVAL if nothing parsed, pages rounded up."""
-        text = str(value)
+        text = as_sysfs_text(value, "mem_limit")
         limit, used = memparse(text)
         if used == 0:
             raise fail("mem_limit", text, errno.EINVAL, "not a size")
         self.table.dev[0]["limit_pages"] = mem_limit_pages(self.layout, limit)
 
+    @serialized
     def reset_mem_used_max(self, text: str = "0") -> None:
         """Mirrors mem_used_max_store(): only 0; sets the max to the current total."""
+        text = as_sysfs_text(text, "mem_used_max")
         try:
             ok = kstrtoull(text, 10, attr="mem_used_max") == 0
         except SysfsError:  # any parse error is EINVAL here, ERANGE included
@@ -483,11 +564,13 @@ class Zram:
             zram_reset_max_used(self.pool.state, self.table)
 
     # -- compaction and idle ---------------------------------------------------------
+    @serialized
     def compact(self) -> int:
         """Mirrors compact_store(): zs_compact(); returns the pages freed."""
         self._require_init("compact", "1")
         return int(zs_compact(self.pool.state))
 
+    @serialized
     def idle(self, text: str = "all") -> None:
         """Mirrors idle_store(): ``all``, or an age in seconds with ac_time.
 
@@ -496,6 +579,7 @@ class Zram:
         accessed strictly before ``now - N`` and clears it on the others;
         without it, like the reference kernel, anything but ``all`` is EINVAL.
         """
+        text = as_sysfs_text(text, "idle")
         cutoff = None
         if not sysfs_streq(text, "all"):
             if not self.track_actime:
@@ -517,14 +601,17 @@ class Zram:
         zram_accessed(self.table, self.layout, index, now)
 
     # -- statistics ------------------------------------------------------------------
+    @serialized
     def total_pages(self) -> int:
         """zs_get_total_pages(), 0 when not initialised."""
         return 0 if self.pool is None else int(zs_get_total_pages(self.pool.state))
 
+    @serialized
     def pages_compacted(self) -> int:
         """The pool's pages_compacted, 0 when not initialised."""
         return 0 if self.pool is None else int(zs_pages_compacted(self.pool.state))
 
+    @serialized
     def mm_stat(self) -> MmStat:
         """The nine mm_stat columns (mirrors mm_stat_show)."""
         zt = self.table
@@ -536,6 +623,7 @@ class Zram:
             self.profile.PAGE_SHIFT,
         )
 
+    @serialized
     def io_stat(self) -> IoStat:
         """The four io_stat columns (mirrors io_stat_show)."""
         return IoStat.from_stats(self.table.stats)
@@ -604,15 +692,17 @@ class Zram:
                 if p >= ZRAM_SECONDARY_COMP and a is not None
             )
         if name == "backing_dev":
-            return f"{self.backing_dev}\n" if self.backing_dev is not None else "none\n"
+            return f"{self.backing_dev.show()}\n" if self.backing_dev is not None else "none\n"
         if name == "writeback_limit":
             return f"{self.wb_limit.bd_wb_limit}\n"
         if name == "writeback_limit_enable":
             return f"{int(self.wb_limit.enable)}\n"
         raise InvariantError(f"{name} is readable but has no show handler")
 
+    @serialized
     def read_attr(self, name: str) -> str:
         """The text ``cat /sys/block/zramN/<name>`` prints."""
+        name = as_str(name, "attribute name")
         mode = self.attributes().get(name)
         if mode is None:
             raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
@@ -620,9 +710,14 @@ class Zram:
             raise SysfsError(f"{name} is write-only", errno=errno.EACCES)
         return self._show(name)
 
+    @serialized
     def write_attr(self, name: str, value: str | int) -> None:
-        """``echo value > /sys/block/zramN/<name>``: refused writes raise SysfsError."""
-        text = str(value)
+        """``echo value > /sys/block/zramN/<name>``: refused writes raise SysfsError.
+
+        ``value`` is the text written (or an integer, written in decimal).
+        """
+        name = as_str(name, "attribute name")
+        text = as_sysfs_text(value, name)
         mode = self.attributes().get(name)
         if mode is None:
             raise SysfsError(f"{self.name} has no attribute {name!r}", errno=errno.ENOENT)
@@ -676,24 +771,26 @@ class Zram:
         if op == "write" and length and offset >= self.disksize:
             raise SysfsError(
                 f"write at {offset}: at or beyond the end of {self.name} "
-                f"(disksize {self.disksize})",
+                f"(disksize {self.disksize}): no space left on device (ENOSPC)",
                 errno=errno.ENOSPC,
             )
         return max(0, min(length, self.disksize - offset))
 
+    @serialized
     def write(self, offset: int, data: bytes | bytearray | memoryview | np.ndarray) -> int:
         """Write whole pages at a page-aligned offset; returns the bytes written.
+
+        ``data`` is any buffer, taken as its raw bytes (:func:`zsmalloc.args.
+        as_byte_array`).  A write crossing the end of the device is cut short, as
+        on the real device: the return value says how much was written.
 
         Mirrors zram_bio_write(): one bio, page by page.  The first failing
         page (-ENOMEM over mem_limit) counts one failed write and stops the
         bio; pages before it stay written.  The failure is raised as
         OutOfMemoryError (write(2) on the real device returns EIO).
         """
-        buf = (
-            np.frombuffer(bytes(data), dtype=np.uint8)
-            if not isinstance(data, np.ndarray)
-            else (np.ascontiguousarray(data, dtype=np.uint8).reshape(-1))
-        )
+        offset = as_int(offset, "offset")
+        buf = as_byte_array(data, "data to write")  # raw bytes, as Pool.write takes them
         length = self._io_length("write", offset, buf.size)
         page_size, page_shift = self.profile.page_size, self.profile.PAGE_SHIFT
         first = offset >> page_shift
@@ -717,28 +814,35 @@ class Zram:
             zram_write_same(self.pool.state, self.table, index, word)
             return 0
         comp = bytes(self.comps[ZRAM_PRIMARY_COMP].compress(page))
-        return int(
-            zram_write_obj(
-                self.pool.state,
-                self.table,
-                index,
-                len(comp),
-                np.ascontiguousarray(page),
-                np.frombuffer(comp, dtype=np.uint8),
-            )
-        )
+        src, dst = np.ascontiguousarray(page), np.frombuffer(comp, dtype=np.uint8)
+        pool = self.pool
+        while True:
+            err = int(zram_write_obj(pool.state, self.table, index, len(comp), src, dst))
+            if err != -errno.ENOMEM or not pool.grow():  # below the pool's limit: reserve more
+                return err
 
+    @serialized
     def read(self, offset: int, length: int) -> bytes:
         """Read whole pages (mirrors zram_bio_read: each page then marked accessed).
 
-        As on the real device, a read past the end is cut short (EOF).
+        As on the real device, a read past the end is cut short (EOF).  A page the
+        backing device cannot give back whole counts a failed read and raises
+        SysfsError with EIO, as read(2) on the device fails.
         """
+        offset, length = as_int(offset, "offset"), as_int(length, "length")
         length = self._io_length("read", offset, length)
         page_shift = self.profile.PAGE_SHIFT
         first = offset >> page_shift
         out = bytearray()
         for index in range(first, first + (length >> page_shift)):
-            out += self.zram_read_page(index)
+            try:
+                out += self.zram_read_page(index)
+            except OSError as exc:  # the bio failed: zram_bio_read() counts it and stops
+                self.table.stats[0]["failed_reads"] += 1
+                raise SysfsError(
+                    f"{self.name}: read of slot {index} failed: {exc.strerror} (EIO)",
+                    errno=errno.EIO,
+                ) from None
             self._accessed(index)
         return bytes(out)
 
@@ -749,7 +853,7 @@ class Zram:
             if self.backing_dev is None:
                 raise InvariantError(f"slot {index} is written back but there is no backing_dev")
             zt.stats[0]["bd_reads"] += 1
-            return read_from_bdev(self.backing_dev, int(zt.handle[index]), self.profile.page_size)
+            return self.backing_dev.read_block(int(zt.handle[index]))
         return self.read_from_zspool(index)
 
     def read_from_zspool(self, index: int) -> bytes:
@@ -765,6 +869,7 @@ class Zram:
         prio = zram_get_priority(lay, f)
         return bytes(self.comps[prio].decompress(dst[:size].tobytes()))
 
+    @serialized
     def discard(self, offset: int, length: int) -> None:
         """BLKDISCARD of whole slots: mirrors zram_bio_discard().
 
@@ -773,6 +878,7 @@ class Zram:
         apply with 4 KiB pages and every covered slot is freed, notify_free
         counted per slot.
         """
+        offset, length = as_int(offset, "offset"), as_int(length, "length")
         length = self._io_length("discard", offset, length)
         if length:
             page_shift = self.profile.PAGE_SHIFT
@@ -780,6 +886,7 @@ class Zram:
                 self.pool.state, self.table, offset >> page_shift, length >> page_shift
             )
 
+    @serialized
     def slot_free_notify(self, index: int) -> None:
         """Mirrors zram_slot_free_notify(): the swap layer freed swap slot ``index``.
 
@@ -787,6 +894,7 @@ class Zram:
         without waiting; in the model nothing else holds it, so ``miss_free``
         (the lock-miss count) stays 0.
         """
+        index = as_int(index, "slot")
         if not 0 <= index < self.nr_pages:
             raise SysfsError(
                 f"slot_free_notify: slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL
@@ -806,15 +914,22 @@ class Zram:
                 f"{attr}: this device has no CONFIG_ZRAM_MULTI_COMP", errno=errno.ENOENT
             )
 
+    @serialized
     def set_backing_dev(self, text: str) -> None:
-        """Mirrors backing_dev_store() (see :mod:`zsmalloc.zram.writeback`)."""
+        """Mirrors backing_dev_store() (see :mod:`zsmalloc.zram.bdev`)."""
         self._require_writeback("backing_dev")
-        path, bitmap = backing_dev_store(text, self.initstate, self.profile.PAGE_SHIFT)
-        self.backing_dev = path
+        text = as_str(text, "backing_dev")
+        old = self.backing_dev
+        bdev, bitmap = backing_dev_store(text, self.initstate, self.profile.page_size, old)
+        if old is not None and old is not bdev:
+            old.close()  # reset_bdev(): the new device is in place
+        self.backing_dev = bdev
         self.table = self.table._replace(bd_map=bitmap)  # before init: an empty table
 
+    @serialized
     def writeback(self, text: str) -> None:
         """Mirrors writeback_store() (see :mod:`zsmalloc.zram.writeback`)."""
+        text = as_sysfs_text(text, "writeback")
         self._require_writeback("writeback")
         if self.compressed_wb:
             raise SysfsError(
@@ -823,18 +938,24 @@ class Zram:
             )
         writeback_store(self, text)
 
+    @serialized
     def set_writeback_limit(self, text: str) -> None:
         """Mirrors writeback_limit_store(): a u64 in 4 KiB units, stored as written."""
+        text = as_sysfs_text(text, "writeback_limit")
         self._require_writeback("writeback_limit")
         writeback_limit_store(self.wb_limit, text)
 
+    @serialized
     def set_writeback_limit_enable(self, text: str) -> None:
         """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
+        text = as_sysfs_text(text, "writeback_limit_enable")
         self._require_writeback("writeback_limit_enable")
         writeback_limit_enable_store(self.wb_limit, text)
 
+    @serialized
     def set_writeback_batch_size(self, text: str) -> None:
         """Mirrors writeback_batch_size_store() (7.2): kstrtouint, 0 or junk is EINVAL."""
+        text = as_sysfs_text(text, "writeback_batch_size")
         self._require_writeback("writeback_batch_size")
         try:
             val = kstrtouint(text, 10, attr="writeback_batch_size")
@@ -844,8 +965,10 @@ class Zram:
             raise fail("writeback_batch_size", text, errno.EINVAL, "a positive number of pages")
         self.wb_batch_size = val
 
+    @serialized
     def set_compressed_writeback(self, text: str) -> None:
         """Mirrors compressed_writeback_store() (7.2): kstrtobool, EBUSY once initialised."""
+        text = as_sysfs_text(text, "compressed_writeback")
         self._require_writeback("compressed_writeback")
         try:
             val = kstrtobool(text, attr="compressed_writeback")
@@ -855,14 +978,18 @@ class Zram:
             raise fail("compressed_writeback", text, errno.EBUSY, "device is initialised")
         self.compressed_wb = val
 
+    @serialized
     def recompress(self, text: str) -> None:
         """Mirrors recompress_store() (see :mod:`zsmalloc.zram.recompress`)."""
+        text = as_sysfs_text(text, "recompress")
         self._require_multi_comp("recompress")
         recompress_store(self, text)
 
     # -- inspection ------------------------------------------------------------------
+    @serialized
     def slot(self, index: int) -> dict[str, Any]:
         """One slot's state: kind, size, flags and priority (for tests and the CLI)."""
+        index = as_int(index, "slot")
         if not 0 <= index < self.nr_pages:
             raise SysfsError(f"slot {index} outside 0..{self.nr_pages - 1}", errno=errno.EINVAL)
         lay = self.layout

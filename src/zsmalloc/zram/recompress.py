@@ -153,7 +153,11 @@ def recompress_slot(
         return 0
     data = np.frombuffer(accepted, dtype=np.uint8).copy()
     prio_flags = prio << lay.ZRAM_COMP_PRIORITY_BIT1
-    return int(slot_store_obj(dev.pool.state, zt, index, len(accepted), data, prio_flags, False))
+    pool = dev.pool
+    while True:
+        err = int(slot_store_obj(pool.state, zt, index, len(accepted), data, prio_flags, False))
+        if err != -errno.ENOMEM or not pool.grow():  # -ENOMEM below the limit: reserve more
+            return err
 
 
 def recompress_store(dev: RecompressDevice, text: str) -> None:

@@ -9,19 +9,31 @@ replay at allocator speed; it stops at the first mismatch and returns where.
 The model's row is built by :func:`zsmalloc.zram.stats.mm_stat_show`, the same
 code the device's ``mm_stat`` runs.
 
+A trace file is read in pieces (:func:`zsmalloc.zram.trace.iter_trace`), so its
+length is bounded by nothing but time.  The loop also returns when the pool has
+to reserve more host memory (:mod:`zsmalloc.zs.state`) and resumes after it grew;
+without a ``disksize`` in the header the slot table grows with the slots seen.
+A trace with no ``m`` line has nothing to compare: :class:`ReplayResult` says so
+(``ok`` is False), it does not "match".
+
 Same-filled writes carry no fill word in the trace; the word does not affect
 any counter, so 0 is stored.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.profile import KernelProfile
+from zsmalloc.errors import InputError, InvariantError
+from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MM_STAT_DTYPE, MmStat, build_mm_stat, mm_stat_show
 from zsmalloc.zram.table import (
     ZramTable,
@@ -35,6 +47,7 @@ from zsmalloc.zram.table import (
     zram_write_same,
 )
 from zsmalloc.zram.trace import (
+    CHUNK_BYTES,
     OP_COMPACT,
     OP_DISCARD,
     OP_LIMIT,
@@ -43,9 +56,16 @@ from zsmalloc.zram.trace import (
     OP_SAME,
     OP_WRITE,
     Trace,
+    iter_trace,
+    parse_trace,
 )
 from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
-from zsmalloc.zs.state import PoolState
+from zsmalloc.zs.state import PoolState, pool_short
+
+ENOMEM: Final = errno.ENOMEM
+REPLAY_DONE: Final = 0  # every op of the piece ran
+REPLAY_MISMATCH: Final = 1  # an ``m`` line differed: stop
+REPLAY_GROW: Final = 2  # the pool must reserve more first; op ``index`` did not run
 
 
 @njit
@@ -67,20 +87,26 @@ def replay_ops(
     mrows: np.ndarray,
     row: np.ndarray,
     row_words: np.ndarray,
-) -> tuple[int, int]:
-    """Run every op; returns (index of the first mismatching ``m`` op or -1, m lines checked).
+    start: int,
+) -> tuple[int, int, int]:
+    """Run ops ``start..``; returns (REPLAY_*, index where it stopped, m lines checked).
 
     ``a`` holds the slot, the limit in pages (``l``, converted by the caller) or
     the row of ``mrows`` (``m``); ``b`` the size of a ``w``.  ``row`` is the
     model's :data:`MM_STAT_DTYPE` record and ``row_words`` the same bytes as int64.
+    A write refused for want of reserved host memory returns REPLAY_GROW with that
+    op not done (a failed zs_malloc changes nothing), to be resumed after growth.
     """
     no_data = np.empty(0, dtype=np.uint8)
     s = zt.stats[0]
     checked = 0
-    for i in range(op.size):
+    for i in range(start, op.size):
         code = op[i]
         if code == OP_WRITE:
-            if zram_write_obj(st, zt, a[i], b[i], no_data, no_data) != 0:
+            err = zram_write_obj(st, zt, a[i], b[i], no_data, no_data)
+            if err != 0:
+                if err == -ENOMEM and pool_short(st):
+                    return REPLAY_GROW, i, checked
                 s["failed_writes"] += 1
         elif code == OP_SAME:
             zram_write_same(st, zt, a[i], 0)
@@ -103,8 +129,8 @@ def replay_ops(
             )
             checked += 1
             if not _row_equal(row_words, mrows[a[i]]):
-                return i, checked
-    return -1, checked
+                return REPLAY_MISMATCH, i, checked
+    return REPLAY_DONE, op.size, checked
 
 
 @dataclass
@@ -122,10 +148,12 @@ class ReplayResult:
     kernel_row: MmStat | None = None
     model_row: MmStat | None = None
     final_mm_stat: MmStat | None = None
+    algorithm: str | None = None  # the header's algo=, if any
 
     @property
     def ok(self) -> bool:
-        return self.mismatch_line is None
+        """Every ``m`` line matched, and there was at least one to check."""
+        return self.mismatch_line is None and self.m_checked > 0
 
     @property
     def ops_per_second(self) -> float:
@@ -163,57 +191,139 @@ class ReplayResult:
         }
 
 
-def replay(trace: Trace, profile: KernelProfile | None = None) -> ReplayResult:
+class _Replayer:
+    """One model device replaying a trace piece after piece (see :func:`replay`)."""
+
+    def __init__(self, header_disksize: int | None, limit: str, profile: KernelProfile) -> None:
+        self.profile = profile
+        page_size = profile.page_size
+        self.fixed = header_disksize is not None  # slots known: no table growth
+        nr_slots = (header_disksize + page_size - 1) // page_size if header_disksize else 0
+        self.pool = zram_create_pool(profile, nr_slots if self.fixed else 1 << 31)
+        self.zt = new_table(profile, nr_slots)
+        self.lay = slot_layout(profile)
+        self.zt.dev[0]["huge_class_size"] = self.pool.huge_class_size
+        if limit.isdigit():  # a limit set before the recording started
+            self.zt.dev[0]["limit_pages"] = mem_limit_pages(self.lay, int(limit))
+        self.row = np.zeros(1, MM_STAT_DTYPE)
+        self.row_words = self.row.view(np.int64)
+        self.seconds = 0.0
+        self.checked = 0
+
+    def warm_up(self, piece: Trace) -> None:
+        """Compile replay_ops (or load it from the cache) before any clock starts."""
+        replay_ops(
+            self.pool.state, self.zt, piece.op[:0], piece.a[:0], piece.b[:0], piece.mrows,
+            self.row, self.row_words, 0,
+        )
+
+    def _cover_slots(self, piece: Trace) -> None:
+        """Without a disksize header: grow the slot table to the highest slot seen."""
+        slotted = piece.op <= OP_DISCARD
+        need = int(piece.a[slotted].max(initial=-1)) + 1
+        have = self.zt.handle.size
+        if self.fixed or need <= have:
+            return
+        n = max(need, 2 * have)
+        zt = self.zt
+        handle, flags = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        handle[:have], flags[:have] = zt.handle, zt.flags
+        self.zt = zt._replace(handle=handle, flags=flags)
+
+    def run(self, piece: Trace) -> tuple[int, int]:
+        """Replay one piece: (REPLAY_DONE or REPLAY_MISMATCH, index where it stopped)."""
+        self._cover_slots(piece)
+        a = piece.a
+        limits = piece.op == OP_LIMIT
+        if limits.any():  # ``l`` lines carry bytes; the loop stores pages (one formula)
+            a = a.copy()
+            a[limits] = mem_limit_pages(self.lay, a[limits])
+        pool, start = self.pool, 0
+        while True:
+            t0 = time.perf_counter()
+            status, index, checked = replay_ops(
+                pool.state, self.zt, piece.op, a, piece.b, piece.mrows, self.row,
+                self.row_words, start,
+            )
+            self.seconds += time.perf_counter() - t0
+            self.checked += checked
+            if status != REPLAY_GROW:
+                return status, index
+            if not pool.grow():  # pool_short() said it could
+                raise InvariantError("replay: the pool was short but could not grow")
+            start = index
+
+    def mm_stat(self) -> MmStat:
+        st = self.pool.state
+        return build_mm_stat(
+            self.zt.stats,
+            int(self.zt.dev[0]["limit_pages"]),
+            int(zs_get_total_pages(st)),
+            int(zs_pages_compacted(st)),
+            self.profile.PAGE_SHIFT,
+        )
+
+
+def warm_up(profile: KernelProfile = DEFAULT_PROFILE) -> None:
+    """Compile the replay loop (or load it from numba's cache) on an empty trace.
+
+    The CLI calls it first, so that a first run's compilation is not silent
+    (:mod:`zsmalloc.cli.notice`); :func:`replay` would otherwise compile on its own.
+    """
+    empty = parse_trace(b"", "<warm-up>", profile)
+    rep = _Replayer(0, "0", profile)
+    rep.warm_up(empty)
+
+
+def replay(
+    trace: Trace | str | os.PathLike[str],
+    profile: KernelProfile | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ReplayResult:
     """Replay ``trace`` on a fresh device model of ``profile``; compare every ``m`` line.
 
     By default the profile is the trace's own (the kernel its header names).
+    ``trace`` is a parsed :class:`Trace` or the path of a trace file, which is read
+    piece by piece (``chunk_bytes`` of text at a time: any length, bounded memory).
+    A corrupt line raises InputError naming it, also after earlier pieces replayed.
     """
-    profile = profile or trace.profile
-    page_size = profile.page_size
-    nr_slots = int(trace.a[trace.op <= OP_DISCARD].max(initial=-1)) + 1
-    if trace.disksize is not None:
-        nr_slots = max(nr_slots, (trace.disksize + page_size - 1) // page_size)
-    pool = zram_create_pool(profile, nr_slots)
-    st = pool.state
-    zt = new_table(profile, nr_slots)
-    lay = slot_layout(profile)
-    zt.dev[0]["huge_class_size"] = pool.huge_class_size
-    limit = trace.header.get("mem_limit", "0")  # a limit set before the recording started
-    if limit.isdigit():
-        zt.dev[0]["limit_pages"] = mem_limit_pages(lay, int(limit))
-    # ``l`` lines carry bytes; the loop stores pages, converted here by the one formula
-    a = trace.a
-    limits = trace.op == OP_LIMIT
-    if limits.any():
-        a = a.copy()
-        a[limits] = mem_limit_pages(lay, a[limits])
-    row = np.zeros(1, MM_STAT_DTYPE)
-    row_words = row.view(np.int64)
-    args = (zt, trace.op, a, trace.b, trace.mrows, row, row_words)
-    # compile (or load from the cache) before the clock starts: an empty run, same types
-    replay_ops(st, zt, trace.op[:0], a[:0], trace.b[:0], trace.mrows, row, row_words)
-    t0 = time.perf_counter()
-    bad, checked = replay_ops(st, *args)
-    seconds = time.perf_counter() - t0
-    final = build_mm_stat(
-        zt.stats,
-        int(zt.dev[0]["limit_pages"]),
-        int(zs_get_total_pages(st)),
-        int(zs_pages_compacted(st)),
-        profile.PAGE_SHIFT,
+    pieces: Iterable[Trace]
+    if isinstance(trace, Trace):
+        pieces, path = [trace], trace.path
+    else:
+        pieces, path = iter_trace(trace, profile, chunk_bytes=chunk_bytes), str(trace)
+    rep: _Replayer | None = None
+    ops = m_lines = 0
+    algorithm = None
+    for piece in pieces:
+        if rep is None:
+            profile = profile or piece.profile
+            rep = _Replayer(piece.disksize, piece.header.get("mem_limit", "0"), profile)
+            rep.warm_up(piece)
+            algorithm = piece.algorithm
+        status, index = rep.run(piece)
+        if status == REPLAY_MISMATCH:
+            result = ReplayResult(
+                path,
+                ops + len(piece),
+                m_lines + int(piece.mrows.shape[0]),
+                rep.checked,
+                rep.seconds,
+                ops_replayed=ops + index + 1,
+                final_mm_stat=rep.mm_stat(),
+                algorithm=algorithm,
+                profile=profile,
+            )
+            result.mismatch_line = int(piece.line_of[index])
+            result.kernel_row = MmStat(*(int(v) for v in piece.mrows[piece.a[index]]))
+            result.model_row = MmStat.from_record(rep.row[0])
+            return result
+        ops += len(piece)
+        m_lines += int(piece.mrows.shape[0])
+    if rep is None:  # iter_trace yields at least one piece
+        raise InputError("empty trace", path=path)
+    return ReplayResult(
+        path, ops, m_lines, rep.checked, rep.seconds, ops_replayed=ops,
+        final_mm_stat=rep.mm_stat(), algorithm=algorithm, profile=profile,
     )
-    result = ReplayResult(
-        trace.path,
-        len(trace),
-        int(trace.mrows.shape[0]),
-        int(checked),
-        seconds,
-        ops_replayed=len(trace) if bad < 0 else int(bad) + 1,
-        profile=profile,
-        final_mm_stat=final,
-    )
-    if bad >= 0:
-        result.mismatch_line = int(trace.line_of[bad])
-        result.kernel_row = MmStat(*(int(v) for v in trace.mrows[trace.a[bad]]))
-        result.model_row = MmStat.from_record(row[0])
-    return result

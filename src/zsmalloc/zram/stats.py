@@ -102,8 +102,13 @@ class MmStat(NamedTuple):
 
 
 MM_STAT_COLUMNS: tuple[str, ...] = MmStat._fields
-# Nine int64 at offsets 0, 8, ... 64: an (n, 9) int64 row array views as n of these.
-MM_STAT_DTYPE = np.dtype([(name, np.int64) for name in MM_STAT_COLUMNS], align=True)
+# Nine 8-byte words at offsets 0, 8, ... 64: an (n, 9) int64 row array views as n of
+# these.  mem_limit is u64 (``limit_pages << PAGE_SHIFT`` reaches 2**64 - 4096); the
+# others never leave int64.
+MM_STAT_DTYPE = np.dtype(
+    [(name, np.uint64 if name == "mem_limit" else np.int64) for name in MM_STAT_COLUMNS],
+    align=True,
+)
 
 
 @njit
@@ -127,7 +132,7 @@ def mm_stat_show(
     m["orig_data_size"] = s["pages_stored"] << page_shift
     m["compr_data_size"] = s["compr_data_size"]
     m["mem_used_total"] = total_pages << page_shift
-    m["mem_limit"] = limit_pages << page_shift
+    m["mem_limit"] = np.uint64(limit_pages) << np.uint64(page_shift)
     m["mem_used_max"] = s["max_used_pages"] << page_shift
     m["same_pages"] = s["same_pages"]
     m["pages_compacted"] = pages_compacted

@@ -65,7 +65,7 @@ from zsmalloc.zs.core import (
     zs_obj_read,
     zs_obj_write,
 )
-from zsmalloc.zs.pool import Pool
+from zsmalloc.zs.pool import MAX_POOL_PAGES, Pool
 from zsmalloc.zs.state import PoolState
 
 # Named for numba: compiled code reads module globals as constants.
@@ -216,11 +216,14 @@ def zram_create_pool(profile: KernelProfile, nr_pages: int) -> Pool:
     """The device's zsmalloc pool (zs_create_pool at disksize), sized never to run out first.
 
     Worst case: every slot huge (a page each), one partly used zspage per class
-    (at most MAX_CHAIN_SIZE pages each) and the transient object of an overwrite.
+    (at most MAX_CHAIN_SIZE pages each) and the transient object of an overwrite;
+    capped at the largest arena the model can address (a disk beyond 8 TiB cannot be
+    filled here anyway).  The pool reserves host memory as it grows, so a large
+    disksize costs nothing until it is written.
     """
     return Pool(
         profile=profile,
-        max_pages=nr_pages + profile.ZS_SIZE_CLASSES * MAX_CHAIN_SIZE + 64,
+        max_pages=min(MAX_POOL_PAGES, nr_pages + profile.ZS_SIZE_CLASSES * MAX_CHAIN_SIZE + 64),
     )
 
 
@@ -435,9 +438,13 @@ def zram_discard_range(st: PoolState, zt: ZramTable, first: int, nr_pages: int) 
 def mem_limit_pages(lay: SlotLayout, limit: int | np.ndarray) -> int | np.ndarray:
     """Mirrors mem_limit_store(): ``limit_pages = PAGE_ALIGN(limit) >> PAGE_SHIFT``.
 
-    Python integers (a u64 from memparse) or an int64 array (trace values).
+    Python integers (a u64 from memparse: PAGE_ALIGN wraps at 2**64 as in C, so a
+    limit within a page of 2**64 is 0, no limit) or an int64 array (trace values,
+    below 2**62).
     """
-    return (limit + lay.PAGE_SIZE - 1) >> lay.PAGE_SHIFT
+    if isinstance(limit, np.ndarray):
+        return (limit + lay.PAGE_SIZE - 1) >> lay.PAGE_SHIFT
+    return ((int(limit) + lay.PAGE_SIZE - 1) & ((1 << 64) - 1)) >> lay.PAGE_SHIFT
 
 
 @njit

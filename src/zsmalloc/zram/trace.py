@@ -20,13 +20,20 @@ Traces can hold millions of lines, so the parser is a numba loop over the raw
 bytes that fills flat arrays (op code, two arguments, the source line of each
 op, and an ``(n, 9)`` array of expected mm_stat rows) with no per-line Python
 objects; a malformed line stops it and is reported with its line number as an
-:class:`~zsmalloc.errors.InputError`.  ``.gz`` files are decompressed first.
+:class:`~zsmalloc.errors.InputError`.  Compressed traces (``.gz``, ``.zst``, ``.xz``,
+``.bz2``, by magic) are decompressed as they are read.
+
+:func:`iter_trace` reads a file in pieces of whole lines (:data:`CHUNK_BYTES` of
+text at a time), so a trace of any length replays in bounded memory;
+:func:`read_trace` / :func:`parse_trace` give one :class:`Trace` of a whole (small)
+trace.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -36,6 +43,7 @@ import numpy as np
 from zsmalloc._jit import njit
 from zsmalloc.errors import InputError, UnknownKernelError
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile, profile_for_release
+from zsmalloc.streams import open_input
 from zsmalloc.zram.stats import MM_STAT_COLUMNS
 from zsmalloc.zs.size_class import class_table
 
@@ -46,6 +54,11 @@ OP_COMPACT = 3
 OP_MM_STAT = 4
 OP_LIMIT = 5
 OP_RESET_MAX = 6
+
+CHUNK_BYTES = 2 << 20
+"""Trace text parsed at a time by :func:`iter_trace` (about 200,000 lines)."""
+MAX_LINE_BYTES = 1 << 16
+"""A longer line is not a trace line (a binary file): refused rather than buffered."""
 
 OP_LETTERS = "wsdcmlr"
 OP_LETTERS_BYTES = np.frombuffer(OP_LETTERS.encode(), dtype=np.uint8).copy()
@@ -200,19 +213,44 @@ def trace_release(raw: bytes) -> str | None:
     return _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace")).get("kernel")
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The trace text as bytes, gunzipped if the file is gzip (by magic, not name)."""
-    p = Path(path)
+def header_profile(header: dict[str, str], path: str) -> KernelProfile:
+    """The profile of the kernel a header names (``kernel=6.1.0-57-amd64`` -> 6.1, see
+    :func:`~zsmalloc.profile.profile_for_release`), else the reference 6.18."""
+    release = header.get("kernel")
     try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read trace: {exc.strerror}", path=str(path)) from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"corrupt gzip data: {exc}", path=str(path)) from None
-    return raw
+        return profile_for_release(release) if release else DEFAULT_PROFILE
+    except UnknownKernelError as exc:
+        raise InputError(f"header kernel={release}: {exc}", path=path, line=1) from None
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The whole trace text as bytes, decompressed (small traces and tests: see iter_trace)."""
+    with open_input(path, label=str(path), what="trace") as f:
+        return f.read()
+
+
+def _parse_piece(
+    raw: bytes,
+    path: str,
+    header: dict[str, str],
+    first_line: int,
+    profile: KernelProfile,
+) -> Trace:
+    """Parse whole lines of a trace that start after line ``first_line``; checked."""
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    op, a, b, line_of, mrows, err_line, err_code, err_op = _parse(buf, _NFIELDS)
+    if err_code:
+        letter = chr(err_op) if 32 < err_op < 127 else f"\\x{err_op:02x}"
+        code = OP_LETTERS.find(letter)
+        n = int(_NFIELDS[code]) if code >= 0 else 0
+        raise InputError(
+            _ERRORS[err_code].format(op=letter, n=n), path=path, line=first_line + int(err_line)
+        )
+    if first_line:
+        line_of += first_line
+    trace = Trace(path, header, op, a, b, line_of, mrows, profile=profile)
+    _validate(trace, profile.page_size, class_table(profile).huge_class_size)
+    return trace
 
 
 def parse_trace(
@@ -225,25 +263,60 @@ def parse_trace(
     :func:`~zsmalloc.profile.profile_for_release`), else the reference 6.18.  Sizes and
     slots are checked against a zram on that profile (PAGE_SIZE and its huge_class_size).
     """
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    op, a, b, line_of, mrows, err_line, err_code, err_op = _parse(buf, _NFIELDS)
-    if err_code:
-        letter = chr(err_op) if 32 < err_op < 127 else f"\\x{err_op:02x}"
-        code = OP_LETTERS.find(letter)
-        n = int(_NFIELDS[code]) if code >= 0 else 0
-        raise InputError(_ERRORS[err_code].format(op=letter, n=n), path=path, line=int(err_line))
     header: dict[str, str] = {}
     if raw.startswith(b"#"):
         header = _parse_header(raw.split(b"\n", 1)[0].decode("utf-8", "replace"))
     if profile is None:
-        release = trace_release(raw)
-        try:
-            profile = profile_for_release(release) if release else DEFAULT_PROFILE
-        except UnknownKernelError as exc:
-            raise InputError(f"header kernel={release}: {exc}", path=path, line=1) from None
-    trace = Trace(path, header, op, a, b, line_of, mrows, profile=profile)
-    _validate(trace, profile.page_size, class_table(profile).huge_class_size)
-    return trace
+        profile = header_profile(header, path)
+    return _parse_piece(raw, path, header, 0, profile)
+
+
+def iter_trace(
+    path: str | os.PathLike[str],
+    profile: KernelProfile | None = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[Trace]:
+    """The trace at ``path`` as consecutive pieces of whole lines, each a checked Trace.
+
+    Every piece carries the header of the first line, and the profile (by default the
+    kernel the header names, as :func:`parse_trace`); line numbers are the file's.
+    At least one piece is yielded, even for an empty file.  Memory is bounded by
+    ``chunk_bytes`` of text, whatever the trace's length.
+    """
+    label = str(path)
+    with open_input(path, label=label, what="trace") as f:
+        header: dict[str, str] | None = None
+        prof = DEFAULT_PROFILE  # replaced once the header is read
+        carry = b""
+        lines_before = 0
+        yielded = False
+        while True:
+            block = f.read(chunk_bytes)
+            data = carry + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            if block and cut == 0:
+                if len(data) > MAX_LINE_BYTES:
+                    raise InputError(
+                        f"line longer than {MAX_LINE_BYTES} bytes: not a trace?",
+                        path=label,
+                        line=lines_before + 1,
+                    )
+                carry = data
+                continue
+            piece, carry = data[:cut], data[cut:]
+            if header is None:
+                header = {}
+                if piece.startswith(b"#"):
+                    first = piece.split(b"\n", 1)[0]
+                    header = _parse_header(first.decode("utf-8", "replace"))
+                prof = profile if profile is not None else header_profile(header, label)
+            if piece or not yielded:
+                yield _parse_piece(piece, label, header, lines_before, prof)
+                yielded = True
+            lines_before += piece.count(b"\n")
+            if not block:
+                return
 
 
 def _validate(trace: Trace, page_size: int, huge_class_size: int) -> None:
@@ -276,8 +349,12 @@ def _validate(trace: Trace, page_size: int, huge_class_size: int) -> None:
 
 
 def read_trace(path: str | Path, profile: KernelProfile | None = None) -> Trace:
-    """Read and parse a trace file (plain or gzip), checked against ``profile`` (by
-    default the kernel its header names)."""
+    """Read and parse a whole trace file (plain or compressed), checked against ``profile``
+    (by default the kernel its header names).
+
+    Holds the whole trace in memory: for small traces; replay streams with
+    :func:`iter_trace`.
+    """
     return parse_trace(read_bytes(path), str(path), profile)
 
 

@@ -22,6 +22,9 @@ Rules that decide the numbers:
 * with the limit enabled, writeback stops with EIO when ``bd_wb_limit`` is 0
   and each page written lowers it by one page in 4 KiB units.
 
+The backing device itself (opened once, exclusively, kept open) is
+:mod:`zsmalloc.zram.bdev`.
+
 Slots change only through :mod:`zsmalloc.zram.table`; what this module needs of
 the device is the :class:`WritebackDevice` protocol (the device imports this
 module, never the other way round).
@@ -32,14 +35,12 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-
-import numpy as np
 
 from zsmalloc.errors import InvariantError, SysfsError
 from zsmalloc.kparse import kstrtoull, next_args
 from zsmalloc.profile import KernelProfile
+from zsmalloc.zram.bdev import BackingDev
 from zsmalloc.zram.postprocess import PpCtl
 from zsmalloc.zram.sysfs import fail
 from zsmalloc.zram.table import (
@@ -93,36 +94,10 @@ class WritebackDevice(Protocol):
     @property
     def pool(self) -> Pool: ...
     @property
-    def backing_dev(self) -> Path | None: ...
+    def backing_dev(self) -> BackingDev | None: ...
     @property
     def wb_limit(self) -> WbLimit: ...
     def read_from_zspool(self, index: int) -> bytes: ...
-
-
-def backing_dev_store(text: str, initstate: bool, page_shift: int) -> tuple[Path, np.ndarray]:
-    """Mirrors backing_dev_store(): EBUSY once init, EINVAL for an empty device.
-
-    Returns the path and a zeroed ``zram->bitmap`` (one byte a page-sized block)
-    for the device to keep.  A regular file is accepted as well as a block
-    device (user space cannot claim block devices); its size in whole pages is
-    the number of blocks.
-    """
-    path = text[:-1] if text.endswith("\n") else text
-    if initstate:
-        raise fail("backing_dev", text, errno.EBUSY, "cannot change backing device after init")
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except OSError as exc:
-        raise fail(
-            "backing_dev", text, exc.errno or errno.EINVAL, exc.strerror or "cannot open"
-        ) from None
-    try:
-        nr_pages = os.lseek(fd, 0, os.SEEK_END) >> page_shift
-    finally:
-        os.close(fd)
-    if nr_pages == 0:
-        raise fail("backing_dev", text, errno.EINVAL, "backing device holds no whole page")
-    return Path(path), np.zeros(nr_pages, dtype=np.uint8)
 
 
 def writeback_limit_store(wbl: WbLimit, text: str) -> None:
@@ -133,20 +108,6 @@ def writeback_limit_store(wbl: WbLimit, text: str) -> None:
 def writeback_limit_enable_store(wbl: WbLimit, text: str) -> None:
     """Mirrors writeback_limit_enable_store(): any nonzero u64 enables."""
     wbl.enable = kstrtoull(text, 10, attr="writeback_limit_enable") != 0
-
-
-def read_from_bdev(backing_dev: Path, blk_idx: int, page_size: int) -> bytes:
-    """Mirrors read_from_bdev(): one page at ``blk_idx * PAGE_SIZE`` of the backing file."""
-    with open(backing_dev, "rb") as f:
-        f.seek(blk_idx * page_size)
-        return f.read(page_size)
-
-
-def write_to_bdev(backing_dev: Path, blk_idx: int, page: bytes) -> None:
-    """The bio zram_writeback_slots() submits: ``page`` at ``blk_idx * PAGE_SIZE``."""
-    with open(backing_dev, "r+b") as f:
-        f.seek(blk_idx * len(page))
-        f.write(page)
 
 
 def scan_slots_for_writeback(ctl: PpCtl, mode: int, lo: int, hi: int) -> None:
@@ -189,7 +150,7 @@ def zram_writeback_slots(dev: WritebackDevice, ctl: PpCtl) -> int:
             continue
         page = dev.read_from_zspool(index)
         try:
-            write_to_bdev(backing_dev, blk_idx, page)
+            backing_dev.write_block(blk_idx, page)
         except OSError as exc:  # bio errors are not fatal: remember, go on
             ctl.release_pp_slot(bid)
             ret = -(exc.errno or errno.EIO)

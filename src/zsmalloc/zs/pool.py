@@ -33,6 +33,7 @@ from zsmalloc.args import as_byte_array, as_int
 from zsmalloc.errors import (
     BadHandleError,
     InvalidSizeError,
+    InvalidTypeError,
     InvariantError,
     OutOfMemoryError,
     ZsmallocError,
@@ -43,12 +44,14 @@ from zsmalloc.zs import core
 from zsmalloc.zs.size_class import ClassTable, check_malloc_size, class_table
 from zsmalloc.zs.state import (
     PoolState,
+    grow_pool_state,
     host_bytes_used,
     new_pool_state,
 )
 from zsmalloc.zs.stats import bytes_report, classes_text
 
-DEFAULT_ARENA_BYTES = 4 << 30  # virtual size of the default arena; only used pages are resident
+DEFAULT_ARENA_BYTES = 4 << 30  # the default arena limit; reserved lazily, resident as used
+MAX_POOL_PAGES = 2**31 - 2  # pfns are 32-bit (pfn 0 is NULL): the largest arena (8 TiB at 4 KiB)
 
 
 class Pool:
@@ -60,7 +63,15 @@ class Pool:
     version); or pass a ready ``profile`` (:class:`zsmalloc.profile.KernelProfile`),
     which then sets all three.  ``max_pages``
     bounds the arena (default: 4 GiB worth of pages); malloc fails with
-    OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.
+    OutOfMemoryError when it is exhausted, as zs_malloc fails with -ENOMEM.  Host
+    memory is reserved as the pool grows (:mod:`zsmalloc.zs.state`), so any
+    ``max_pages`` works under ``ulimit -v``; ``reserve_pages`` sets how much is
+    reserved up front (default: all of ``max_pages`` up to 4 GiB of arena).
+
+    Thread safety: every method takes the pool's lock (``pool->lock``), so threads
+    may share a pool; each read gets its own buffer.  ``state`` is replaced when the
+    pool grows: code calling the numba layer directly takes ``pool.state`` afresh
+    after any method call (or holds ``pool.lock``).
     """
 
     def __init__(
@@ -71,21 +82,36 @@ class Pool:
         max_pages: int | None = None,
         version: str = DEFAULT_VERSION,
         profile: KernelProfile | None = None,
+        reserve_pages: int | None = None,
     ) -> None:
         if profile is None:
-            profile = KernelProfile(version, page_size, chain_size)
+            profile = KernelProfile(
+                version, as_int(page_size, "page_size"), as_int(chain_size, "chain_size")
+            )
+        elif not isinstance(profile, KernelProfile):
+            raise InvalidTypeError(
+                f"profile must be a KernelProfile, found {type(profile).__name__}"
+            )
         self.profile = require_allocator(profile)
         self.table: ClassTable = class_table(profile)
         page_size = profile.page_size
         if max_pages is None:
             max_pages = DEFAULT_ARENA_BYTES // page_size
-        if not 2 <= max_pages < 2**31 - 1:
-            raise InvalidSizeError(f"max_pages must be 2..2**31-2, found {max_pages}")
+        max_pages = as_int(max_pages, "max_pages")
+        if not 2 <= max_pages <= MAX_POOL_PAGES:
+            raise InvalidSizeError(f"max_pages must be 2..{MAX_POOL_PAGES}, found {max_pages}")
+        if reserve_pages is not None:
+            reserve_pages = as_int(reserve_pages, "reserve_pages")
+            if reserve_pages < 1:
+                raise InvalidSizeError(f"reserve_pages must be >= 1, found {reserve_pages}")
+            reserve_pages += 1  # pfn 0
         self.max_pages = max_pages
-        self.mem_map, self.state = new_pool_state(self.table, max_pages + 1)
+        self.mem_map, self.state = new_pool_state(
+            self.table, max_pages + 1, reserve_frames=reserve_pages
+        )
         # pool->lock: one caller at a time, as the kernel's class and pool locks ensure
         # for the structures each call touches; a handle checked live stays live.
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         # ZSMALLOC_DEBUG=1: recount everything after each change (zsmalloc.zs.check).
         self.debug = os.environ.get("ZSMALLOC_DEBUG", "0") not in ("", "0")
 
@@ -121,6 +147,21 @@ class Pool:
         """Live zspages."""
         return int(self.state.vars[0].nr_zspages)
 
+    # ---- growth ------------------------------------------------------------------------
+    def grow(self) -> bool:
+        """After an -ENOMEM from the numba layer: reserve more if that would help.
+
+        True when the state was replaced by a larger one (call again); False when the
+        pool is at its limits (the -ENOMEM stands).  OutOfMemoryError when the host
+        refuses to reserve more.  Callers of the numba layer hold :attr:`lock`.
+        """
+        with self.lock:
+            grown = grow_pool_state(self.mem_map, self.state)
+            if grown is None:
+                return False
+            self.mem_map, self.state = grown
+            return True
+
     # ---- results of the numba layer ----------------------------------------------------
     def _bug(self, res: int, what: str) -> int:
         """``res`` if it is not -EBUG; else raise InvariantError (a bug, not a user error)."""
@@ -137,8 +178,11 @@ class Pool:
         size = as_int(size, "zs_malloc size")
         if size <= 0 or size > self.page_size:
             check_malloc_size(size, self.profile)
-        with self._lock:
-            handle = self._bug(int(core.zs_malloc(self.state, size)), f"zs_malloc({size})")
+        with self.lock:
+            while True:
+                handle = self._bug(int(core.zs_malloc(self.state, size)), f"zs_malloc({size})")
+                if handle != -_errno.ENOMEM or not self.grow():
+                    break
             if handle < 0:
                 raise OutOfMemoryError(
                     f"zs_malloc({size}): the arena of {self.max_pages} pages is exhausted",
@@ -161,20 +205,20 @@ class Pool:
 
     def free(self, handle: int) -> None:
         """zs_free(handle).  BadHandleError for a freed, forged or unknown handle."""
-        with self._lock:
+        with self.lock:
             h, _ = self._capacity(handle)
             self._bug(int(core.zs_free(self.state, h)), f"zs_free({h:#x})")
             self._debug_check()
 
     def capacity(self, handle: int) -> int:
         """Bytes the object can hold: its class size less the 8-byte header (huge: a page)."""
-        with self._lock:
+        with self.lock:
             return self._capacity(handle)[1]
 
     def write(self, handle: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
         """zs_obj_write(): store the raw bytes of ``data`` at the start of the object."""
         src = as_byte_array(data, "data to write")
-        with self._lock:
+        with self.lock:
             h, cap = self._capacity(handle)
             if len(src) > cap:
                 raise InvalidSizeError(
@@ -186,7 +230,7 @@ class Pool:
     def read(self, handle: int, size: int) -> bytes:
         """The object's first ``size`` bytes (zs_obj_read_begin() + copy + _end())."""
         size = as_int(size, "read size")
-        with self._lock:
+        with self.lock:
             h, cap = self._capacity(handle)
             if not 0 <= size <= cap:
                 raise InvalidSizeError(
@@ -200,19 +244,19 @@ class Pool:
     # ---- compaction, shrinker, migration ---------------------------------------------
     def compact(self) -> int:
         """zs_compact(): pages freed (also added to ``pages_compacted``)."""
-        with self._lock:
+        with self.lock:
             freed = self._bug(int(core.zs_compact(self.state)), "zs_compact")
             self._debug_check()
         return freed
 
     def can_compact(self) -> int:
         """The shrinker's count: pages a compaction would free now."""
-        with self._lock:
+        with self.lock:
             return int(core.zs_can_compact_total(self.state))
 
     def shrink(self) -> int:
         """The shrinker's scan: a full compaction; pages freed."""
-        with self._lock:
+        with self.lock:
             freed = self._bug(int(core.zs_shrinker_scan(self.state)), "zs_shrinker_scan")
             self._debug_check()
         return freed
@@ -220,10 +264,12 @@ class Pool:
     def migrate(self, pfn: int) -> int:
         """Migrate page ``pfn`` of a zspage to a new page frame; returns the new pfn."""
         pfn = as_int(pfn, "pfn")
-        with self._lock:
+        with self.lock:
             res = -_errno.EINVAL  # beyond any pfn: the arena is < 2^31 pages
-            if 0 <= pfn < 1 << 62:
+            while 0 <= pfn < 1 << 62:
                 res = self._bug(int(core.zs_page_migrate_pfn(self.state, pfn)), f"migrate({pfn})")
+                if res != -_errno.ENOMEM or not self.grow():
+                    break
             if res == -_errno.ENOMEM:
                 raise OutOfMemoryError(f"migrate({pfn}): no free page frame for the copy")
             if res < 0:
@@ -241,17 +287,17 @@ class Pool:
 
     def stats(self) -> np.ndarray:
         """A copy of the per-class counters ``[class, 14]`` (groups 0..11, ALLOCATED, INUSE)."""
-        with self._lock:
+        with self.lock:
             return self.state.stats.copy()
 
     def classes_text(self) -> str:
         """The debugfs ``classes`` file, in the exact format of the pool's kernel."""
-        with self._lock:
+        with self.lock:
             return classes_text(self.state)
 
     def bytes_report(self) -> dict[str, int]:
         """Where the arena bytes held by zspages went; the parts sum to total_pages * PAGE_SIZE."""
-        with self._lock:
+        with self.lock:
             return bytes_report(self.state)
 
     def host_bytes(self) -> dict[str, int]:

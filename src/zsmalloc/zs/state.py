@@ -22,8 +22,33 @@ Mirrors the data of ``struct zs_pool``, ``struct size_class`` and ``struct zspag
   (pfn 0 is never used, so obj is never 0); a free slot holds ``-1 - next_free_id``,
   so a freed or never-allocated handle is detected by one load.
 
-Everything sized by ``max_pages`` lives in anonymous mappings, so only the part that
-is used becomes resident.
+Everything sized by the number of page frames lives in anonymous mappings, so only the
+part that is used becomes resident.
+
+Reservation and growth.  The kernel's zsmalloc allocates from memory that exists; here
+the arena, ``mem_map`` and the tables must first be reserved as address space, which
+``ulimit -v`` or strict overcommit may refuse.  So a pool reserves what it can up front
+(up to :data:`RESERVE_ARENA_BYTES` of arena, an eighth of what ``ulimit -v`` leaves,
+halving on refusal) and grows when it runs out (:func:`grow_pool_state`), up to its
+limit (``max_frames``):
+
+* a numba call that runs out of reserved frames or handle slots fails as at the limit
+  (-ENOMEM, nothing changed: zs_malloc and migration check before they change
+  anything); :func:`pool_short` then tells the caller whether growing would help, and
+  the caller grows and calls again.  Growth never changes which pfn, zspage id or
+  handle the next allocation gets, so the numbers are those of an unbounded pool.
+* growing builds larger arrays, copies the used part and returns a *new*
+  :class:`PoolState` (a named tuple of arrays cannot change in place), counters
+  included; the old state is left as it was, so a stale holder works on a detached
+  copy, never past the end of an array.  Holders of a state (``Pool.state``, loops
+  that took ``st`` as an argument) must take the new one: :class:`~zsmalloc.zs.pool.
+  Pool` does so under its lock.
+* the zspage table grows with the frames (every zspage owns at least one frame); the
+  handle table grows on its own, as objects per frame vary from 1 to
+  PAGE_SIZE / ZS_MIN_ALLOC_SIZE.
+
+Growth is the exception: with no address-space limit the first reservation covers a
+4 GiB arena (the default pool's whole limit), so hot loops never meet it.
 
 **Which kernel's rules.**  The allocation rules (fullness groups, list insertion, the
 allocation search, compaction) are a property of the state's *type*:
@@ -33,19 +58,23 @@ allocation search, compaction) are a property of the state's *type*:
 :func:`compaction_61`, which numba answers from the argument's type while it compiles:
 each kind of state gets its own machine code, with the other kernel's branch gone, so
 the choice costs nothing per operation (and nothing at all for a kernel not used).
+Growth keeps the type (``_replace`` makes an instance of the same class).
 """
 
 from __future__ import annotations
 
 import mmap
-from collections.abc import Callable
+import resource
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
 
 from zsmalloc._jit import HAVE_NUMBA
+from zsmalloc.errors import OutOfMemoryError
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import MemMap, anon_zeros
-from zsmalloc.mm.zpdesc import new_mem_map
+from zsmalloc.mm.zpdesc import grow_mem_map, new_mem_map
 from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE, KernelProfile
 from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ClassTable
 
@@ -81,12 +110,13 @@ POOL_VARS_DTYPE = np.dtype(
         # the zspage slab cache: the zspage table
         ("zs_hwm", np.int64),  # next never-used zspage id
         ("zs_free", np.int64),  # head of the free zspage ids (0 = none)
-        ("zs_cap", np.int64),  # table capacity
+        ("zs_cap", np.int64),  # table capacity (grows with the frames)
         ("nr_zspages", np.int64),  # live zspages
         # the zs_handle slab cache: the handle table
         ("h_hwm", np.int64),  # next never-used handle id
         ("h_free", np.int64),  # head of the free handle ids (0 = none)
-        ("h_cap", np.int64),  # table capacity
+        ("h_cap", np.int64),  # table capacity now
+        ("h_max", np.int64),  # the most h_cap may grow to
         ("h_live", np.int64),  # live handles
         # the profile's constants, where numba code reads them
         ("obj_index_bits", np.int64),  # OBJ_INDEX_BITS
@@ -114,13 +144,13 @@ class PoolState(NamedTuple):
     class_objs: np.ndarray  # int64[nr]: objs_per_zspage
     fullness_head: np.ndarray  # int64[nr, 12]: head zspage of each fullness list
     stats: np.ndarray  # int64[nr, 14]: class->stats.objs[]
-    zs_bits: np.ndarray  # uint32[cap]: huge, fullness, class, magic
-    zs_inuse: np.ndarray  # int32[cap]: live objects
-    zs_freeobj: np.ndarray  # uint32[cap]: first free object index
-    zs_first: np.ndarray  # int32[cap]: first_zpdesc (pfn)
-    zs_prev: np.ndarray  # int32[cap]: fullness-list links (zs_next also chains free ids)
-    zs_next: np.ndarray  # int32[cap]
-    handle_obj: np.ndarray  # int64[cap]: the handle slots
+    zs_bits: np.ndarray  # uint32[zs_cap]: huge, fullness, class, magic
+    zs_inuse: np.ndarray  # int32[zs_cap]: live objects
+    zs_freeobj: np.ndarray  # uint32[zs_cap]: first free object index
+    zs_first: np.ndarray  # int32[zs_cap]: first_zpdesc (pfn)
+    zs_prev: np.ndarray  # int32[zs_cap]: fullness-list links (zs_next also chains free ids)
+    zs_next: np.ndarray  # int32[zs_cap]
+    handle_obj: np.ndarray  # int64[h_cap]: the handle slots
     vars: np.recarray  # one POOL_VARS_DTYPE record
     scratch: np.ndarray  # int64[MAX_SCRATCH]: page lists built by alloc/migrate (no NRT)
 
@@ -179,26 +209,95 @@ if HAVE_NUMBA:
         return _constant(_type_is_61(st))
 
 
-def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolState]:
+RESERVE_ARENA_BYTES = 4 << 30
+"""Arena reserved when a pool is made (less if its limit is smaller or the host refuses):
+address space only, resident as it is used."""
+RESERVE_HANDLES_PER_FRAME = 8
+"""Handle slots reserved per reserved frame; the table grows past it for small objects."""
+_ZS_FIELDS = ("zs_bits", "zs_inuse", "zs_freeobj", "zs_first", "zs_prev", "zs_next")
+_ZS_DTYPES = (np.uint32, np.int32, np.uint32, np.int32, np.int32, np.int32)
+
+
+def _zspage_table(zs_cap: int) -> dict[str, np.ndarray]:
+    return {name: anon_zeros(zs_cap, dt) for name, dt in zip(_ZS_FIELDS, _ZS_DTYPES, strict=True)}
+
+
+def _handle_limit(table: ClassTable, max_frames: int) -> int:
+    """Handle slots the pool can ever need: every frame full of the smallest objects."""
+    return (max_frames - 1) * (table.page_size // table.profile.ZS_MIN_ALLOC_SIZE) + 1
+
+
+def address_space_left() -> int | None:
+    """Bytes of address space this process may still map (``ulimit -v``), None if unlimited."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * mmap.PAGESIZE
+    except (OSError, ValueError, IndexError):
+        used = 0
+    return max(0, soft - used)
+
+
+def _bytes_per_frame(page_size: int) -> int:
+    """Host bytes reserved per frame: the page, its struct page, free-stack and zspage-table
+    entries, and the handle slots reserved with it."""
+    zs_entry = sum(np.dtype(dt).itemsize for dt in _ZS_DTYPES)
+    return page_size + 64 + 4 + zs_entry + 8 * RESERVE_HANDLES_PER_FRAME
+
+
+def _reserve_sizes(want: int, floor: int) -> Iterator[int]:
+    """``want``, then halves of it down to ``floor``: what to try when the host refuses."""
+    n = want
+    while n > floor:
+        yield n
+        n //= 2
+    yield floor
+
+
+def new_pool_state(
+    table: ClassTable, max_frames: int, *, reserve_frames: int | None = None
+) -> tuple[np.ndarray, PoolState]:
     """Allocate a pool for class table ``table``; every constant comes from its profile.
 
     Returns ``(mem_map, state)``, the state of the type that carries the profile's
-    allocation rules (:func:`state_class`).  ``max_pages`` bounds the arena (pfn 0
-    reserved).
+    allocation rules (:func:`state_class`).  ``max_frames`` bounds the arena (pfn 0
+    included, never handed out).  ``reserve_frames`` (default: :data:`RESERVE_ARENA_BYTES` worth)
+    are reserved now, fewer if the host refuses; OutOfMemoryError if it refuses even a
+    chain's worth.
     """
     prof = table.profile
     page_size = prof.page_size
     nr = table.nr_size_classes
-    mem_map, mm = new_mem_map(max_pages, page_size)
-    zs_cap = max_pages + 1  # every zspage owns at least one page
-    # Every live object occupies at least ZS_MIN_ALLOC_SIZE bytes of some page.
-    h_cap = max_pages * (page_size // prof.ZS_MIN_ALLOC_SIZE) + 1
+    if reserve_frames is None:
+        reserve_frames = RESERVE_ARENA_BYTES // page_size
+        left = address_space_left()
+        if left is not None:  # under ulimit -v: take a modest share, grow when used
+            reserve_frames = min(reserve_frames, left // 8 // _bytes_per_frame(page_size))
+    floor = min(max_frames, MAX_CHAIN_SIZE + 2)
+    h_max = _handle_limit(table, max_frames)
+    for frames in _reserve_sizes(max(floor, min(reserve_frames, max_frames)), floor):
+        try:
+            mem_map, mm = new_mem_map(frames, page_size, max_frames)
+            zs = _zspage_table(frames + 1)  # every zspage owns at least one frame
+            h_cap = min(h_max, frames * RESERVE_HANDLES_PER_FRAME + 1)
+            handle_obj = anon_zeros(h_cap, np.int64)
+            break
+        except (OSError, MemoryError):
+            continue
+    else:
+        raise OutOfMemoryError(
+            f"cannot reserve host memory for a zsmalloc pool of even {floor - 1} pages "
+            "(a limit such as ulimit -v?)"
+        )
     v = np.zeros(1, POOL_VARS_DTYPE).view(np.recarray)
     r = v[0]
     r.zs_hwm = 1  # id 0 is NULL
-    r.zs_cap = zs_cap
+    r.zs_cap = frames + 1
     r.h_hwm = 1  # handle 0 is NULL
     r.h_cap = h_cap
+    r.h_max = h_max
     r.obj_index_bits = prof.OBJ_INDEX_BITS
     r.obj_pfn_shift = prof.OBJ_PFN_SHIFT
     r.obj_tag_shift = prof.obj_tag_shift
@@ -216,16 +315,95 @@ def new_pool_state(table: ClassTable, max_pages: int) -> tuple[np.ndarray, PoolS
         class_objs=np.asarray(table.objs_per_zspage, np.int64).copy(),
         fullness_head=np.zeros((nr, NR_FULLNESS_GROUPS), np.int64),
         stats=np.zeros((nr, NR_CLASS_STAT_TYPES), np.int64),
-        zs_bits=anon_zeros(zs_cap, np.uint32),
-        zs_inuse=anon_zeros(zs_cap, np.int32),
-        zs_freeobj=anon_zeros(zs_cap, np.uint32),
-        zs_first=anon_zeros(zs_cap, np.int32),
-        zs_prev=anon_zeros(zs_cap, np.int32),
-        zs_next=anon_zeros(zs_cap, np.int32),
-        handle_obj=anon_zeros(h_cap, np.int64),
+        handle_obj=handle_obj,
         vars=v,
         scratch=np.zeros(MAX_SCRATCH, np.int64),
+        **zs,
     )
+    return mem_map, st
+
+
+# ---- growth ---------------------------------------------------------------------------------
+@hot_njit
+def frames_short(st: PoolState) -> bool:
+    """Fewer free reserved frames than the longest chain, and room to reserve more."""
+    m = st.mm.vars[0]
+    free = m.nr_free + m.nr_frames - m.hwm
+    return free < MAX_CHAIN_SIZE and m.nr_frames < m.max_frames
+
+
+@hot_njit
+def handles_short(st: PoolState) -> bool:
+    """No free handle slot left in the reserved table, and room to reserve more."""
+    v = st.vars[0]
+    return v.h_free == 0 and v.h_hwm >= v.h_cap and v.h_cap < v.h_max
+
+
+@hot_njit
+def pool_short(st: PoolState) -> bool:
+    """After an -ENOMEM: would :func:`grow_pool_state` let the call succeed?
+
+    Cheap, so compiled loops ask it on their failure path and return to Python to grow.
+    """
+    return frames_short(st) or handles_short(st)
+
+
+def _grow_steps(cap: int, limit: int, need: int) -> Iterator[int]:
+    """New capacities to try, largest first: double, then smaller steps down to ``need``."""
+    step = max(cap, need)
+    while step > need:
+        yield min(limit, cap + step)
+        step //= 2
+    yield min(limit, cap + need)
+
+
+def grow_pool_state(
+    mem_map: np.ndarray, st: PoolState
+) -> tuple[np.ndarray, PoolState] | None:
+    """Reserve more of whatever :func:`pool_short` finds short: a new ``(mem_map, state)``.
+
+    None when nothing can grow (every short table is at its limit: the -ENOMEM stands).
+    OutOfMemoryError when the host refuses even the smallest useful step of everything
+    that was short.  ``st`` itself is never changed.
+    """
+    if not pool_short(st):
+        return None
+    grown = False
+    if frames_short(st):
+        m = st.mm.vars[0]
+        cap, limit = int(m.nr_frames), int(m.max_frames)
+        for frames in _grow_steps(cap, limit, min(limit - cap, MAX_CHAIN_SIZE)):
+            try:
+                zs = _zspage_table(frames + 1)
+                new_map, mm = grow_mem_map(mem_map, st.mm, frames)
+            except (OSError, MemoryError):
+                continue
+            used = int(st.vars[0].zs_hwm)
+            for name in _ZS_FIELDS:
+                zs[name][:used] = getattr(st, name)[:used]
+            v = st.vars.copy()
+            v[0].zs_cap = frames + 1
+            mem_map, st, grown = new_map, st._replace(mm=mm, vars=v, **zs), True
+            break
+    if handles_short(st):
+        v = st.vars[0]
+        cap, limit = int(v.h_cap), int(v.h_max)
+        for h_cap in _grow_steps(cap, limit, 1):
+            try:
+                handle_obj = anon_zeros(h_cap, np.int64)
+            except (OSError, MemoryError):
+                continue
+            used = int(v.h_hwm)
+            handle_obj[:used] = st.handle_obj[:used]
+            hv = st.vars.copy()
+            hv[0].h_cap = h_cap
+            st, grown = st._replace(handle_obj=handle_obj, vars=hv), True
+            break
+    if not grown:
+        raise OutOfMemoryError(
+            "cannot reserve more host memory for the zsmalloc pool "
+            f"({int(st.mm.vars[0].nr_frames) - 1} pages reserved; a limit such as ulimit -v?)"
+        )
     return mem_map, st
 
 

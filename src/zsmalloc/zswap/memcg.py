@@ -28,6 +28,7 @@ import errno
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from zsmalloc.args import as_str, as_sysfs_text
 from zsmalloc.errors import SysfsError
 
 ROOT = "/"
@@ -40,6 +41,11 @@ def parse_zswap_max(value: str, page_size: int) -> int | None:
     Returns whole pages (rounded down) or None for ``max`` (PAGE_COUNTER_MAX).
     """
     v = value.strip()
+    if not v.isascii():  # str.isdigit() would take other scripts' digits
+        raise SysfsError(
+            f"memory.zswap.max: expected bytes (K/M/G/T suffix) or 'max', found {value!r}",
+            errno=errno.EINVAL,
+        )
     if v == "max":
         return None
     mult = 1
@@ -83,6 +89,8 @@ class MemCgroup:
 
     def set_file(self, name: str, value: str) -> None:
         """Write ``memory.zswap.max`` or ``memory.zswap.writeback`` (validated first)."""
+        name = as_str(name, "cgroup file")
+        value = as_sysfs_text(value, name)
         if self.is_root():
             raise SysfsError(f"{name}: the root cgroup has no such file", errno=errno.ENOENT)
         if name == "memory.zswap.max":
@@ -160,12 +168,16 @@ class MemCgroupTree:
     def get(self, name: str | None) -> MemCgroup:
         if name is None:
             return self.root
+        name = as_str(name, "cgroup name")
         try:
             return self.by_name[name]
         except KeyError:
             raise SysfsError(f"no cgroup {name!r}; create it first", errno=errno.ENOENT) from None
 
     def mkdir(self, name: str, parent: str | None = None) -> MemCgroup:
+        name = as_str(name, "cgroup name")
+        if not name or "/" in name or name in (".", ".."):
+            raise SysfsError(f"cgroup name {name!r}: not a directory name", errno=errno.EINVAL)
         if name in self.by_name:
             raise SysfsError(f"cgroup {name!r} already exists", errno=errno.EEXIST)
         p = self.get(parent)

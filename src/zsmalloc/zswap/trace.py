@@ -34,25 +34,34 @@ line                           meaning
 =============================  ==================================================
 
 CG is a cgroup name from a ``cgroup`` line; without it the page belongs to the
-root cgroup.  The whole trace is parsed before anything runs, so a corrupt
+root cgroup.  The whole trace is checked before anything runs, so a corrupt
 line is reported (:class:`~zsmalloc.errors.InputError` with path and line)
 without output; an event the model refuses (a load of an offset that holds no
-page, a bad parameter value) is reported the same way, naming its line.
+page, a bad parameter value) is reported the same way, naming its line, after
+the report lines of the events before it.
+
+Nothing is held whole: :func:`scan_trace` checks the file line by line and keeps
+only its header facts, and :meth:`Trace.iter_events` reads it again as the replay
+goes; the ``pages`` file is read in chunks, once per compressor, keeping only one
+length per page.  Numbers are plain ASCII decimal (``1_0``, ``+1`` or another
+script's digits are refused, as the kernel's parsers refuse them).
 """
 
 from __future__ import annotations
 
-import gzip
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from zsmalloc.errors import InputError, ZsmallocError
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.streams import open_input, read_exact_into, text_lines
 from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.params import ZswapParams
 from zsmalloc.zswap.rules import ALL_DEBUGFS, zswap_rules
-from zsmalloc.zswap.stats import DEBUGFS_FILES
 from zsmalloc.zswap.zswap import ZsPoolLike, Zswap
 
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -72,8 +81,13 @@ _ARITY = {
     "w": (0, 0),
     "shrink": (1, 2),
     "stat": (0, 0),
-    "expect": (2, 2 * len(DEBUGFS_FILES)),
+    "expect": (2, 2 * len(ALL_DEBUGFS)),
 }
+
+
+_DECIMAL = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"-?[0-9]+")
+PAGES_CHUNK = 1 << 12  # pages of a ``pages`` file compressed at a time
 
 
 def parse_size(text: str) -> int:
@@ -81,7 +95,7 @@ def parse_size(text: str) -> int:
     mult = 1
     if text[-1:].lower() in _SUFFIX:
         mult, text = _SUFFIX[text[-1].lower()], text[:-1]
-    if not text.isdigit():
+    if not _DECIMAL.fullmatch(text):
         raise ValueError(text)
     return int(text) * mult
 
@@ -95,48 +109,75 @@ class Event:
 
 @dataclass
 class Trace:
-    """A parsed trace: its events in order, and the few header facts."""
+    """A checked trace: the few header facts, and its events (kept, or read again)."""
 
     path: str
     events: list[Event] = field(default_factory=list)
     ram: int | None = None
     pages_path: Path | None = None
+    kept: bool = True  # events holds every event (parse_trace), else read them again
+    expect_lines: int = 0
 
     def error(self, line: int, message: str) -> InputError:
         return InputError(message, path=self.path, line=line)
 
+    def iter_events(self) -> Iterator[Event]:
+        """The events in order: the kept list, or the file read (and checked) again."""
+        if self.kept:
+            yield from self.events
+            return
+        again = Trace(self.path, kept=False)
+        yield from _read_events(again)
+
 
 def _int(trace: Trace, line: int, text: str, what: str, lo: int = 0) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise trace.error(line, f"{what}: expected an integer, found {text!r}") from None
+    if not _SIGNED.fullmatch(text):
+        raise trace.error(line, f"{what}: expected an integer, found {text!r}")
+    n = int(text)
     if n < lo:
         raise trace.error(line, f"{what}: expected >= {lo}, found {n}")
     return n
 
 
+def _read_events(trace: Trace) -> Iterator[Event]:
+    """Check every line of ``trace.path`` as it is read; yield its events."""
+    with open_input(trace.path, label=trace.path, what="trace") as stream:
+        for n, raw in text_lines(stream):
+            body = raw.split("#", 1)[0].split()
+            if not body:
+                continue
+            op, args = body[0], tuple(body[1:])
+            if op not in _ARITY:
+                raise trace.error(n, f"unknown event {op!r}; expected one of {', '.join(_ARITY)}")
+            lo, hi = _ARITY[op]
+            if not lo <= len(args) <= hi:
+                want = str(lo) if lo == hi else f"{lo}..{hi}"
+                raise trace.error(n, f"{op!r} takes {want} fields, found {len(args)}")
+            _check_event(trace, n, op, args)
+            if op == "expect":
+                trace.expect_lines += 1
+            yield Event(n, op, args)
+
+
 def parse_trace(path: str | Path) -> Trace:
-    """Read and check every line of a trace; the first bad line raises InputError."""
-    p = Path(path)
-    try:
-        text = gzip.decompress(p.read_bytes()).decode() if p.suffix == ".gz" else p.read_text()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read trace: {exc}", path=str(p)) from None
-    trace = Trace(str(p))
-    for n, raw in enumerate(text.splitlines(), start=1):
-        body = raw.split("#", 1)[0].split()
-        if not body:
-            continue
-        op, args = body[0], tuple(body[1:])
-        if op not in _ARITY:
-            raise trace.error(n, f"unknown event {op!r}; expected one of {', '.join(_ARITY)}")
-        lo, hi = _ARITY[op]
-        if not lo <= len(args) <= hi:
-            want = str(lo) if lo == hi else f"{lo}..{hi}"
-            raise trace.error(n, f"{op!r} takes {want} fields, found {len(args)}")
-        _check_event(trace, n, op, args)
-        trace.events.append(Event(n, op, args))
+    """Read and check every line of a trace, keeping its events (for small traces).
+
+    The first bad line raises InputError.  :func:`scan_trace` checks without keeping.
+    """
+    trace = Trace(str(path))
+    trace.events = list(_read_events(trace))
+    return trace
+
+
+def scan_trace(path: str | Path) -> Trace:
+    """Check every line of a trace and keep only its header facts (any length).
+
+    The events are read again, as the replay consumes them, by
+    :meth:`Trace.iter_events`.
+    """
+    trace = Trace(str(path), kept=False)
+    for _ in _read_events(trace):
+        pass
     return trace
 
 
@@ -176,31 +217,52 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
 
 
 class _Pages:
-    """The ``pages`` file, read once; clens per compressor computed in one batch."""
+    """The ``pages`` file: one compressed length per page and compressor, never the pages.
+
+    The file is read in chunks once per compressor the trace uses (the first time a
+    ``p`` line needs it), keeping an int32 per page: bounded memory for any size.
+    """
 
     def __init__(self, path: Path, trace: Trace, page_size: int) -> None:
-        try:
-            opener = gzip.open if path.suffix == ".gz" else open
-            with opener(path, "rb") as f:
-                self.data = f.read()
-        except (OSError, EOFError) as exc:
-            raise InputError(f"cannot read pages file: {exc}", path=str(path)) from None
-        if len(self.data) % page_size:
-            raise InputError(
-                f"pages file must hold whole {page_size}-byte pages, "
-                f"found {len(self.data)} bytes",
-                path=str(path),
-            )
-        self.nr = len(self.data) // page_size
-        self._clens: dict[str, list[int]] = {}
+        self.path = path
+        self.page_size = page_size
+        self._clens: dict[tuple[str, bool], np.ndarray] = {}
+        self.nr = self._lengths(None).size  # one pass: readable, whole pages, how many
+
+    def _lengths(self, compressor: str | None, same_filled: bool = False) -> np.ndarray:
+        """clen of every page (or zeros, to count them), read chunk by chunk."""
+        page_size = self.page_size
+        out: list[np.ndarray] = []
+        buf = np.empty((PAGES_CHUNK, page_size), dtype=np.uint8)
+        total = 0
+        with open_input(self.path, label=str(self.path), what="pages file") as stream:
+            while True:
+                got = read_exact_into(stream, memoryview(buf.data).cast("B"))
+                total += got
+                if got % page_size:
+                    raise InputError(
+                        f"pages file must hold whole {page_size}-byte pages, "
+                        f"found {total} bytes",
+                        path=str(self.path),
+                    )
+                n = got // page_size
+                if compressor is None:
+                    out.append(np.zeros(n, np.int32))
+                elif n:
+                    out.append(
+                        np.asarray(page_clens(buf[:n], compressor, same_filled), np.int32)
+                    )
+                if n < PAGES_CHUNK:
+                    break
+        return np.concatenate(out) if out else np.zeros(0, np.int32)
 
     def clen(self, idx: int, compressor: str, same_filled: bool = False) -> int:
         """The page's compressed length; 0 for a page zswap keeps as a word (all zeros;
         ``same_filled``: any same-filled page, 6.1 and 6.6)."""
-        key = f"{compressor}/{same_filled}"
+        key = (compressor, same_filled)
         if key not in self._clens:
-            self._clens[key] = page_clens(self.data, compressor, same_filled=same_filled)
-        return self._clens[key][idx]
+            self._clens[key] = self._lengths(compressor, same_filled)
+        return int(self._clens[key][idx])
 
 
 def replay(
@@ -234,7 +296,8 @@ def replay(
     )
     pages = _Pages(trace.pages_path, trace, profile.page_size) if trace.pages_path else None
     known = zswap_rules(profile).debugfs
-    for ev in trace.events:
+    # A counter this kernel lacks is refused before anything runs (one more streamed pass).
+    for ev in trace.iter_events() if trace.expect_lines else ():
         if ev.op == "expect":
             for name in ev.args[::2]:
                 if name not in known:
@@ -242,7 +305,7 @@ def replay(
                         ev.line, f"expect: Linux {profile.version} has no debugfs file {name!r}"
                     )
     last, reported = 0, -1
-    for k, ev in enumerate(trace.events, start=1):
+    for k, ev in enumerate(trace.iter_events(), start=1):
         try:
             _apply(z, ev, pages, trace)
         except InputError as exc:

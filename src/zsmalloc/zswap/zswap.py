@@ -50,17 +50,31 @@ Where the model has to pick what concurrency decides in the kernel, it says so:
 Pages are given by content (compressed with the pool's compressor) or by their
 compressed length ``clen`` with unlimited room (:mod:`.compression`).  Contents
 are not kept: the model needs only lengths.
+
+Concurrency: every public method takes ``Zswap.lock`` (the tree, LRU and pool
+locks of the kernel in one, :mod:`zsmalloc.locking`), so threads may share a
+model.  Arguments follow :mod:`zsmalloc.args`: offsets and lengths are integers,
+pages are buffers of PAGE_SIZE raw bytes, cgroups are names (or this model's own
+:class:`MemCgroup` objects).
 """
 
 from __future__ import annotations
 
 import errno
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from zsmalloc.errors import InputError, InvalidSizeError
+from zsmalloc.args import as_byte_array, as_int, as_str
+from zsmalloc.errors import (
+    InputError,
+    InvalidSizeError,
+    InvalidTypeError,
+    SysfsError,
+)
+from zsmalloc.locking import serialized
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 from zsmalloc.zpool.zpool import Zpool
 from zsmalloc.zs.pool import Pool
@@ -172,10 +186,22 @@ class Zswap:
         worker: str = "sync",
         nr_swap_slots: int | None = None,
     ) -> None:
+        totalram_pages = as_int(totalram_pages, "totalram_pages")
         if totalram_pages <= 0:
             raise InvalidSizeError(f"totalram_pages must be positive, found {totalram_pages}")
-        if worker not in ("sync", "manual"):
+        if not isinstance(worker, str) or worker not in ("sync", "manual"):
             raise InputError(f"worker must be 'sync' or 'manual', found {worker!r}")
+        if params is not None and not isinstance(params, ZswapParams):
+            raise InvalidTypeError(f"params must be ZswapParams, found {type(params).__name__}")
+        if not isinstance(profile, KernelProfile):
+            raise InvalidTypeError(f"profile must be a KernelProfile, found {profile!r}")
+        if pool_factory is not None and not callable(pool_factory):
+            raise InvalidTypeError(f"pool_factory must be callable, found {pool_factory!r}")
+        if nr_swap_slots is not None:
+            nr_swap_slots = as_int(nr_swap_slots, "nr_swap_slots")
+            if nr_swap_slots <= 0:
+                raise InvalidSizeError(f"nr_swap_slots must be positive, found {nr_swap_slots}")
+        self.lock = threading.RLock()
         self.totalram_pages = totalram_pages
         self.profile = profile
         self.rules: ZswapRules = zswap_rules(profile)
@@ -207,10 +233,13 @@ class Zswap:
             self.set_param("enabled", "Y")
 
     # -- parameters ----------------------------------------------------------------
+    @serialized
     def set_param(self, name: str, value: str | int | bool) -> None:
         """Write ``/sys/module/zswap/parameters/NAME``; refused values change nothing."""
         r = self.rules
-        new = self.params.with_value(name, value, r.params, r.version, r.allocators)
+        new = self.params.with_value(
+            as_str(name, "zswap parameter name"), value, r.params, r.version, r.allocators
+        )
         if (
             name in ("compressor", "zpool")
             and self.ever_enabled
@@ -270,6 +299,7 @@ class Zswap:
         self.pools[1:] = [p for p in self.pools[1:] if p.nr_entries]
 
     # -- sizes ------------------------------------------------------------------------
+    @serialized
     def total_pages(self) -> int:
         """Mirrors zswap_total_pages(): pages of every pool's allocator, draining ones too."""
         return sum(p.total_pages() for p in self.pools)
@@ -289,14 +319,17 @@ class Zswap:
         """zswap_update_total_size() (6.1, 6.6)."""
         self.cached_total_size = self.total_pages() * self.page_size
 
+    @serialized
     def max_pages(self) -> int:
         """Mirrors zswap_max_pages(): totalram * max_pool_percent / 100."""
         return self.totalram_pages * self.params.max_pool_percent // 100
 
+    @serialized
     def accept_thr_pages(self) -> int:
         """Mirrors zswap_accept_thr_pages(): of max_pages, not of RAM."""
         return self.max_pages() * self.params.accept_threshold_percent // 100
 
+    @serialized
     def check_limits(self) -> bool:
         """Mirrors zswap_check_limits(): True means full, reject this store (spec §6)."""
         cur = self.total_pages()
@@ -311,10 +344,12 @@ class Zswap:
         """DIV_ROUND_UP(zswap_pool_total_size, PAGE_SIZE) (6.1, 6.6)."""
         return -(-self.cached_total_size // self.page_size)
 
+    @serialized
     def is_full(self) -> bool:
         """Mirrors zswap_is_full() (6.1, 6.6): strictly more pages than the limit."""
         return self.max_pages() < self._cached_pages()
 
+    @serialized
     def can_accept(self) -> bool:
         """Mirrors zswap_can_accept() (6.1, 6.6): below accept_threshold_percent of the limit.
 
@@ -324,18 +359,31 @@ class Zswap:
         thr = self.totalram_pages * p.accept_threshold_percent // 100 * p.max_pool_percent // 100
         return thr > self._cached_pages()
 
+    @serialized
     def writeback_enabled(self, memcg: MemCgroup) -> bool:
         """Mirrors mem_cgroup_zswap_writeback_enabled(): always true when zswap is off,
         and before memory.zswap.writeback existed (6.8)."""
+        memcg = self.memcg(memcg)
         if self.rules.writeback != "memcg-lru":
             return True
         return not self.params.enabled or memcg.writeback_enabled()
 
     # -- cgroups ----------------------------------------------------------------------
+    @serialized
     def mkdir_memcg(self, name: str, parent: str | None = None) -> MemCgroup:
         return self.memcgs.mkdir(name, parent)
 
-    def memcg(self, name: str | None = None) -> MemCgroup:
+    @serialized
+    def memcg(self, name: str | MemCgroup | None = None) -> MemCgroup:
+        """The cgroup called ``name`` (None: the root); SysfsError if there is none."""
+        if isinstance(name, MemCgroup):
+            if self.memcgs.by_name.get(name.name) is not name:
+                raise SysfsError(
+                    f"cgroup {name.name!r} belongs to another zswap model", errno=errno.ENOENT
+                )
+            return name
+        if name is not None and not isinstance(name, str):
+            raise InvalidTypeError(f"a cgroup is a name, found {name!r} ({type(name).__name__})")
         return self.memcgs.get(name)
 
     def _lru(self, memcg: MemCgroup) -> ListLru[ZswapEntry]:
@@ -345,10 +393,12 @@ class Zswap:
         return lru
 
     # -- store ------------------------------------------------------------------------
-    def _check_offset(self, offset: int) -> None:
+    def _check_offset(self, offset: int) -> int:
+        offset = as_int(offset, "swap offset")
         if offset < 0 or (self.nr_swap_slots is not None and offset >= self.nr_swap_slots):
             limit = f"0..{self.nr_swap_slots - 1}" if self.nr_swap_slots else ">= 0"
             raise InputError(f"swap offset must be {limit}, found {offset}")
+        return offset
 
     def _clen(self, page: bytes, compressor: str) -> int:
         fn = self._clen_fns.get(compressor)
@@ -356,6 +406,7 @@ class Zswap:
             fn = self._clen_fns[compressor] = length_function(compressor)
         return fn(page)
 
+    @serialized
     def store(
         self,
         offset: int,
@@ -372,6 +423,7 @@ class Zswap:
             memcg=memcg,
         )
 
+    @serialized
     def store_folio(
         self,
         offset: int,
@@ -388,9 +440,20 @@ class Zswap:
         in 6.1 and 6.6 any same-filled page (then stored as its word).  All input is
         validated before any state changes.
         """
-        mc = memcg if isinstance(memcg, MemCgroup) else self.memcgs.get(memcg)
+        mc = self.memcg(memcg)
         if (pages is None) == (clens is None):
             raise InputError("give exactly one of pages= or clens=")
+        offset = as_int(offset, "swap offset")
+        if pages is not None:
+            if isinstance(pages, str | bytes | bytearray | memoryview) or not isinstance(
+                pages, Sequence
+            ):
+                raise InvalidTypeError(f"pages: expected a sequence of pages, found {pages!r}")
+            pages = [as_byte_array(p, f"page {k}").tobytes() for k, p in enumerate(pages)]
+        else:
+            if isinstance(clens, str | bytes) or not isinstance(clens, Sequence):
+                raise InvalidTypeError(f"clens: expected a sequence of lengths, found {clens!r}")
+            clens = [as_int(c, f"clen {k}") for k, c in enumerate(clens)]
         n = len(pages) if pages is not None else len(clens)  # type: ignore[arg-type]
         if n == 0:
             raise InputError("a folio has at least one page")
@@ -604,6 +667,7 @@ class Zswap:
             return swapcache
         return rule == "param" and self.params.exclusive_loads
 
+    @serialized
     def load(self, offset: int, *, swapcache: bool = True) -> str:
         """Swap in ``offset``; returns where the page came from ("zswap", "zero", "disk", ...).
 
@@ -613,7 +677,9 @@ class Zswap:
         unless ``exclusive_loads``.  A disk read adds one to the memcg's
         ``nr_disk_swapins``.  The slot stays allocated until invalidated.
         """
-        self._check_offset(offset)
+        offset = self._check_offset(offset)
+        if not isinstance(swapcache, bool):
+            raise InvalidTypeError(f"swapcache must be True or False, found {swapcache!r}")
         slot = self.slots.get(offset)
         if slot is not None and slot.where == "zero":
             return "zero"
@@ -635,20 +701,23 @@ class Zswap:
             slot.memcg.nr_disk_swapins += 1
         return slot.where
 
+    @serialized
     def invalidate(self, offset: int) -> None:
         """The swap slot is freed: mirrors zswap_invalidate() (spec §8); no-op if empty."""
-        self._check_offset(offset)
+        offset = self._check_offset(offset)
         self.slots.pop(offset, None)
         self.swapcache.discard(offset)
         self._invalidate_entry(offset)
 
+    @serialized
     def swapcache_add(self, offset: int) -> None:
         """Mark ``offset`` as having a folio in the swap cache: writeback then gets -EEXIST."""
-        self._check_offset(offset)
+        offset = self._check_offset(offset)
         self.swapcache.add(offset)
 
+    @serialized
     def swapcache_del(self, offset: int) -> None:
-        self.swapcache.discard(offset)
+        self.swapcache.discard(self._check_offset(offset))
 
     # -- writeback ------------------------------------------------------------------
     def _writeback_entry(self, entry: ZswapEntry) -> int:
@@ -709,8 +778,10 @@ class Zswap:
                     break
         return shrunk, visited
 
+    @serialized
     def shrink_memcg(self, memcg: MemCgroup) -> int:
         """Mirrors shrink_memcg(): 0 if something was written back, else -ENOENT/-EAGAIN."""
+        memcg = self.memcg(memcg)
         if not self.writeback_enabled(memcg):
             return -errno.ENOENT
         shrunk, scanned = self._walk(memcg, SHRINK_MEMCG_NR_TO_WALK, stop_on_eexist=False)
@@ -724,6 +795,7 @@ class Zswap:
         else:
             self.shrink_work_pending = True
 
+    @serialized
     def run_shrink_worker(self) -> None:
         """Run the pending shrink work: the kernel's shrink_worker() of this version."""
         self.shrink_work_pending = False
@@ -799,12 +871,13 @@ class Zswap:
             if self.total_pages() <= thr:
                 break
 
+    @serialized
     def shrinker_count(self, memcg: str | MemCgroup | None = None) -> int:
         """Mirrors zswap_shrinker_count() for one memcg (spec §9); consumes disk swap-ins.
 
         0 on kernels without the shrinker (before 6.8).
         """
-        mc = memcg if isinstance(memcg, MemCgroup) else self.memcgs.get(memcg)
+        mc = self.memcg(memcg)
         if not self.rules.shrinker:
             return 0
         if not self.params.shrinker_enabled or not self.writeback_enabled(mc):
@@ -822,9 +895,11 @@ class Zswap:
             return 0
         return nr_freeable * nr_backing // nr_stored  # mult_frac
 
+    @serialized
     def shrinker_scan(self, memcg: str | MemCgroup | None, nr_to_scan: int) -> int:
         """Mirrors zswap_shrinker_scan(): walk ``nr_to_scan`` entries; returns written back."""
-        mc = memcg if isinstance(memcg, MemCgroup) else self.memcgs.get(memcg)
+        mc = self.memcg(memcg)
+        nr_to_scan = as_int(nr_to_scan, "nr_to_scan")
         if nr_to_scan < 0:
             raise InputError(f"nr_to_scan must be >= 0, found {nr_to_scan}")
         if not self.rules.shrinker:
@@ -835,17 +910,20 @@ class Zswap:
         return shrunk
 
     # -- views ------------------------------------------------------------------------
+    @serialized
     def debugfs(self) -> dict[str, int]:
         """``/sys/kernel/debug/zswap/*`` now, the kernel's files in its order."""
         return self.counters.debugfs(
             self.pool_total_size() // self.page_size, self.page_size, self.rules.debugfs
         )
 
+    @serialized
     def lru_order(self, memcg: str | MemCgroup | None = None) -> list[int]:
         """Offsets on a memcg's LRU, head (next to be visited) first."""
-        mc = memcg if isinstance(memcg, MemCgroup) else self.memcgs.get(memcg)
+        mc = self.memcg(memcg)
         return [e.offset for e in self._lru(mc)]
 
+    @serialized
     def summary(self) -> dict[str, Any]:
         return {
             "debugfs": self.debugfs(),
