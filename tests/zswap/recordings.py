@@ -19,7 +19,22 @@ PAGE_SETS = {
     "shared": DATA / "shared_pages.bin.gz",
     "edge": DATA / "kernels" / "zswap" / "edge_pages.bin.gz",
     "limit": DATA / "shared_pages.bin.gz",
+    "shuffled": DATA / "shared_pages.bin.gz",  # in SHUFFLED_ORDER
 }
+# The ``shuffled`` set: the shared pages in another order (a permutation, one page index a
+# line), so zbud and z3fold pair other pages: the order they pack in is checked too.
+SHUFFLED_ORDER = DATA / "kernels" / "zswap" / "shuffled_order.gz"
+
+
+def page_set_bytes(name: str) -> bytes:
+    """The raw pages of a page set, in the order its recordings swapped them out."""
+    data = gzip.decompress(PAGE_SETS[name].read_bytes())
+    if name != "shuffled":
+        return data
+    order = [int(x) for x in gzip.decompress(SHUFFLED_ORDER.read_bytes()).split()]
+    assert sorted(order) == list(range(len(data) // 4096))
+    return b"".join(data[i * 4096 : (i + 1) * 4096] for i in order)
+
 
 @dataclass
 class Recording:
@@ -44,8 +59,11 @@ class Recording:
         return "-".join(parts[:3])
 
     @property
-    def page_set(self) -> Path:
-        return PAGE_SETS[self.kind.split("-")[1]]
+    def page_set(self) -> str:
+        return self.kind.split("-")[1]
+
+    def pages(self) -> bytes:
+        return page_set_bytes(self.page_set)
 
 
 def read_recording(path: Path) -> Recording:

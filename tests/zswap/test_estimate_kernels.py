@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-from recordings import PAGE_SETS, RECORDINGS, read_recording
+from recordings import PAGE_SETS, RECORDINGS, page_set_bytes, read_recording
 
 from cli_helpers import run_cli
 from zsmalloc.profile import KernelProfile, profile_for_release
@@ -26,7 +27,7 @@ STORE_ONLY = [p for p in RECORDINGS if "-limit-" not in p.name]
 @pytest.mark.parametrize("path", STORE_ONLY, ids=lambda p: p.name.split(".txt")[0])
 def test_estimate_equals_the_guest(path: object) -> None:
     rec = read_recording(path)  # type: ignore[arg-type]
-    pages = np.frombuffer(gzip.decompress(rec.page_set.read_bytes()), np.uint8).reshape(-1, 4096)
+    pages = np.frombuffer(rec.pages(), np.uint8).reshape(-1, 4096)
     prof = profile_for_release(rec.release)
     e = estimate_zswap(pages, compressor=rec.compressor, profile=prof, zpool=rec.zpool or None)
     want = rec.snapshots["after"]
@@ -67,20 +68,28 @@ def test_zpool_the_kernel_lacks_is_refused() -> None:
         estimate_zswap(clens=[100], profile=KernelProfile("6.18"), zpool="z3fold")
 
 
-@pytest.mark.parametrize("version", ["6.1", "6.12", "6.16", "6.17", "6.18"])
+@pytest.mark.parametrize(
+    ("version", "page_set"),
+    [(v, "shared") for v in ("6.1", "6.12", "6.16", "6.17", "6.18")]
+    + [("6.1", "shuffled"), ("6.12", "shuffled")],
+)
 def test_estimate_cli_shows_every_pool_as_the_guest_measured(
-    version: str, capsys: pytest.CaptureFixture[str]
+    version: str, page_set: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``zsmalloc estimate --zswap --kernel V`` on the shared pages: each pool's
-    pool_total_size and stored_pages are the guest's for that kernel, pool and compressor."""
+    """``zsmalloc estimate --zswap --kernel V`` on a page set: each pool's
+    pool_total_size and stored_pages are the guest's for that kernel, pool and compressor
+    (``shuffled``: the same pages in another order, which zbud and z3fold pack otherwise)."""
     guest = {}
     for p in STORE_ONLY:
         rec = read_recording(p)
-        if rec.kind.startswith(f"{version}-shared-"):
+        if rec.kind.startswith(f"{version}-{page_set}-"):
             want = rec.snapshots["after"]
             guest[(rec.zpool or "zsmalloc", rec.compressor)] = (
                 want["pool_total_size"], want["stored_pages"])
-    code, out, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--algo", "lzo,lz4",
+    assert len(guest) == 2 * len(zswap_rules(version).pools())
+    source = tmp_path / "pages.bin"
+    source.write_bytes(page_set_bytes(page_set))
+    code, out, err = run_cli(["estimate", str(source), "--algo", "lzo,lz4",
                               "--zswap", "--kernel", version, "--json"], capsys)
     assert code == 0, err
     algos = json.loads(out)["algorithms"]

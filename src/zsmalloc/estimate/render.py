@@ -65,7 +65,7 @@ def input_lines(rep: Report) -> list[str]:
         )
     lines.append(
         f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
-        f"{t.same_pages} same-filled; model: Linux 6.18 zram, zsmalloc chain size "
+        f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
         f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
     )
     if t.cluster:
@@ -182,7 +182,8 @@ def kernel_table(rep: Report) -> Table:
             v, delta = r.kernel_totals[version], r.kernel_totals[version] - r.kernel_totals[base]
             sign = "+" if delta > 0 else "-"
             cells.append(human(v) + (f" ({sign}{human(abs(delta))})" if delta else ""))
-        label = {"6.1": "6.1 (4-page zspages)", base: "6.18 (model)"}.get(version, version)
+        label = {"6.1": "6.1 (4-page zspages)"}.get(version, version)
+        label += " (model)" if version == rep.kernel else ""
         tab.add_row(label, *cells)
     return tab
 

@@ -194,6 +194,7 @@ class Report:
     chain_size: int
     algos: dict[str, AlgoReport]
     default_input: str | None = None  # why this input was chosen, when no SOURCE was given
+    kernel: str = DEFAULT_VERSION  # the profile row whose zram and zswap are modelled
 
     @property
     def page_size(self) -> int:
@@ -229,7 +230,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         t = self.tally
         return {
-            "kernel": "Linux 6.18 zram + zsmalloc (model)",
+            "kernel": f"Linux {self.kernel} zram + zsmalloc (model)",
             "page_size": t.page_size,
             "chain_size": self.chain_size,
             "level": t.level,
@@ -331,4 +332,10 @@ def build_report(
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
 
             algos[algo].pool = fill_pool(algos[algo].state)
-    return Report(tally=tally, chain_size=chain_size, algos=algos, default_input=default_input)
+    return Report(
+        tally=tally,
+        chain_size=chain_size,
+        algos=algos,
+        default_input=default_input,
+        kernel=KernelProfile(kernel).version,
+    )
