@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, Report
+from zsmalloc.profile import KernelProfile
 
 
 def human(n: float) -> str:
@@ -158,7 +159,14 @@ def derived_table(rep: Report) -> Table:
 
 
 def chain_table(rep: Report) -> Table:
-    tab = algo_table(rep, "RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE", "chain size")
+    # CONFIG_ZSMALLOC_CHAIN_SIZE exists since 6.3: the rows are that Kconfig's choices
+    # (6.18's classes).  A kernel without it (6.1 always chains up to 4 pages) gets the
+    # table as the alternative it is, with no row marked as the model.
+    fixed = KernelProfile(rep.kernel, rep.page_size, rep.chain_size).chain_size != rep.chain_size
+    title = "RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE"
+    if fixed:
+        title += f" (6.3 and later; Linux {rep.kernel} has no such setting)"
+    tab = algo_table(rep, title, "chain size")
     base = {a: r.chain_totals[rep.chain_size] for a, r in rep.algos.items()}
     for chain in (4, 6, 8, 10, 12, 16):
         cells = []
@@ -169,7 +177,8 @@ def chain_table(rep: Report) -> Table:
             cells.append(
                 human(v) + ("" if chain == rep.chain_size else f" ({sign}{human(abs(delta))})")
             )
-        tab.add_row(str(chain) + (" (model)" if chain == rep.chain_size else ""), *cells)
+        model = chain == rep.chain_size and not fixed
+        tab.add_row(str(chain) + (" (model)" if model else ""), *cells)
     return tab
 
 
