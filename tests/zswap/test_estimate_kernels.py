@@ -119,3 +119,20 @@ def test_estimate_cli_zbud_on_61_equals_the_guest(capsys: pytest.CaptureFixture[
     assert code == 2 and "not available in Linux 6.16" in err
     code, _, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--zpool", "zbud"], capsys)
     assert code == 2 and "--zswap" in err
+
+
+def test_estimate_as_swap_follows_the_kernels_swap_layer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--as swap --kernel 6.1``: 6.1 has no swap zero map, so zero-filled pages reach
+    zswap (kept as words) as they did in the 6.1 guest, which swapped these pages out."""
+    rec = read_recording(next(p for p in STORE_ONLY if p.name == "shared-zbud-lzo.txt"))
+    code, out, err = run_cli(["estimate", str(PAGE_SETS["shared"]), "--algo", "lzo", "--zswap",
+                              "--kernel", "6.1", "--zpool", "zbud", "--as", "swap", "--json"],
+                             capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["input"]["zero_map_pages"] == 0
+    z, want = doc["algorithms"]["lzo"]["zswap"], rec.snapshots["after"]
+    assert (z["pool_total_size"], z["stored_pages"], z["same_filled_pages"]) == (
+        want["pool_total_size"], want["stored_pages"], want["same_filled_pages"])

@@ -452,7 +452,7 @@ def estimate(
             raise InputError("cannot write the plot: no writable directory there", path=plot)
     err = Console(stderr=True)
     default_input = None
-    profile = KernelProfile(page_size=ps, chain_size=chain_size)
+    profile = KernelProfile(kernel, page_size=ps, chain_size=chain_size)  # its swap rules
     if scheduler is not None:
         if pids or all_processes or not sources:
             raise InputError(

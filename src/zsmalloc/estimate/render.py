@@ -67,7 +67,8 @@ def input_lines(rep: Report) -> list[str]:
     lines.append(
         f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
         f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
-        f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
+        f"{KernelProfile(rep.kernel, rep.page_size, rep.chain_size).chain_size}, "
+        f"huge_class_size {rep.huge_class_size}"
     )
     if t.cluster:
         c = t.cluster
