@@ -166,6 +166,9 @@ def _swap_out_once(
         step("setting up swap")
         with rig:
             result.device = "zswap" if zswap else rig.name
+            # From here on anything swapped out machine-wide may land on our device:
+            # the foreign-swap check below counts from now, not from the swap-out step.
+            v_setup = vmstat()
             before_zswap = rig.counters() if zswap else {}
             if before_zswap.get("stored_pages", 0):
                 raise KernelUnavailableError(
@@ -206,7 +209,7 @@ def _swap_out_once(
     for e in VMSTAT_EVENTS:
         result.events[e] = v1[e] - v0[e]
     _compare(result, tally, algorithm, kernel_mm, kernel_zswap, left)
-    machine = sum(v1[e] - v0[e] for e in ("pswpout", "swpout_zero", "zswpout"))
+    machine = sum(v1[e] - v_setup[e] for e in ("pswpout", "swpout_zero", "zswpout"))
     result.events["machine_swap_outs"] = machine
     if result.divergence is not None and machine > swapped:
         # Pages of other processes may have reached our device: not the model's fault.
