@@ -28,7 +28,8 @@ import time
 import numpy as np
 
 from zsmalloc import Pool
-from zsmalloc._jit import HAVE_NUMBA, njit
+from zsmalloc._jit import HAVE_NUMBA
+from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.zs import core
 
 OP_MALLOC, OP_FREE, OP_COMPACT = 0, 1, 2
@@ -50,7 +51,7 @@ def make_trace(n_ops: int, live: int, seed: int) -> tuple[np.ndarray, np.ndarray
     return op, size.astype(np.int64), rng.random(n_ops)
 
 
-@njit
+@hot_njit  # no NRT: the loop allocates nothing, and zs_*_inline need an NRT-free caller
 def replay(st, op, size, pick, live, payload, write, start, n_live):  # type: ignore[no-untyped-def]
     """Run the trace from op ``start``; returns (0 or -errno, the op it stopped at, live).
 
@@ -60,7 +61,7 @@ def replay(st, op, size, pick, live, payload, write, start, n_live):  # type: ig
     for i in range(start, op.shape[0]):
         o = op[i]
         if o == OP_MALLOC or (o == OP_FREE and n_live == 0):
-            h = core.zs_malloc(st, size[i])
+            h = core.zs_malloc_inline(st, size[i])
             if h < 0:
                 return h, i, n_live
             if write:
@@ -69,7 +70,7 @@ def replay(st, op, size, pick, live, payload, write, start, n_live):  # type: ig
             n_live += 1
         elif o == OP_FREE:
             j = int(pick[i] * n_live)
-            core.zs_free(st, live[j])
+            core.zs_free_inline(st, live[j])
             n_live -= 1
             live[j] = live[n_live]
         else:

@@ -1,6 +1,6 @@
 """The README's promise for the CLI, fuzzed: any command line ends in a status, not a traceback.
 
-Hypothesis builds command lines for every offline command (classes, layout,
+Hypothesis builds command lines for every offline command (classes, layout, whatif,
 estimate, sizes, replay, zram, zswap replay) from a vocabulary of good and bad
 option values, inputs (a page file, a trace, an empty file, a corrupt one, a
 directory, a missing path) and zram script commands.  ``main`` must end every one
@@ -88,6 +88,11 @@ def command_lines(inputs: dict[str, str]) -> st.SearchStrategy[list[str]]:
                                  "--huge-class-size": NUMBERS}, []))
         .map(lambda t: ["sizes", t[0], *t[1]]),
         st.tuples(path, options({}, ["--json"])).map(lambda t: ["replay", t[0], *t[1]]),
+        st.tuples(st.sampled_from(["", "--trace"]), path,
+                  options({"--vary": ["chain=4,8", "delta=16,x", "rule=best", "kernel=6.1",
+                                      "size=1", "chain=", "delta=8", "chain=2"],
+                           "--algo": ALGOS, "--chain": NUMBERS}, ["--json", "--classes"]))
+        .map(lambda t: ["whatif", *([t[0]] if t[0] else []), t[1], *t[2]]),
         st.tuples(path, options({"--every": NUMBERS, "--ram": ["1G", "1.5G", "0", "x", "１G"],
                                  "--worker": ["sync", "manual", "bogus"]}, ["--json"]))
         .map(lambda t: ["zswap", "replay", t[0], *t[1]]),

@@ -13,6 +13,7 @@ from zsmalloc import errors
         (errors.InvalidSizeError, ValueError),
         (errors.BadHandleError, KeyError),
         (errors.UnknownAlgorithmError, ValueError),
+        (errors.UnknownVariantError, ValueError),
         (errors.SysfsError, OSError),
         (errors.InputError, ValueError),
         (errors.OutOfMemoryError, MemoryError),

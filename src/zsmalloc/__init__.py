@@ -24,6 +24,7 @@ from zsmalloc.errors import (
     SysfsError,
     UnknownAlgorithmError,
     UnknownKernelError,
+    UnknownVariantError,
     ZsmallocError,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "SysfsError",
     "UnknownAlgorithmError",
     "UnknownKernelError",
+    "UnknownVariantError",
     "ZsmallocError",
     *_LAZY,
 ]

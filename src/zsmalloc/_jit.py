@@ -33,6 +33,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -228,3 +229,16 @@ def njit(*args: Any, **kwargs: Any) -> Any:
 
 
 prange: Callable[..., Any] = _numba.prange if _numba is not None else range
+
+
+def dynamic_prange() -> AbstractContextManager[object]:
+    """While active, ``prange`` loops hand their iterations to the threads one at a time.
+
+    numba's default splits a ``prange`` into one equal block per thread up front: a
+    thread that gets the harder pages, or loses its core to another process, leaves the
+    others idle at the end of every call.  Handed out one by one (numba's
+    ``parallel_chunksize(1)``), the iterations keep every thread busy to the end.
+    """
+    if not HAVE_NUMBA:
+        return nullcontext()
+    return _numba.parallel_chunksize(1)

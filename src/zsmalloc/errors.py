@@ -67,6 +67,12 @@ class UnknownKernelError(ZsmallocError, ValueError):
     errno = _errno.EINVAL
 
 
+class UnknownVariantError(ZsmallocError, ValueError):
+    """A class-table variant the model does not know (a chain rule, a --vary name)."""
+
+    errno = _errno.EINVAL
+
+
 class CompressionError(ZsmallocError, ValueError):
     """A corrupt compressed stream, or data the compressor cannot take."""
 

@@ -58,7 +58,13 @@ from typing import Final
 
 import numpy as np
 
-from zsmalloc.errors import InvalidSizeError, InvalidTypeError, UnknownKernelError, ZsmallocError
+from zsmalloc.errors import (
+    InvalidSizeError,
+    InvalidTypeError,
+    UnknownKernelError,
+    UnknownVariantError,
+    ZsmallocError,
+)
 
 # ---- architecture (x86_64; arm64 with 4/16/64 KiB pages has the same values) -------------
 BITS_PER_LONG: Final = 64
@@ -70,6 +76,7 @@ ZS_ALIGN: Final = 8  # every class size is a multiple of it
 ZS_HANDLE_SIZE: Final = 8  # sizeof(unsigned long): the header of every non-huge object
 OBJ_TAG_BITS: Final = 1  # bit 0 of an object's first word: OBJ_ALLOCATED_TAG
 CLASS_BITS: Final = 8  # ZS_SIZE_CLASS_DELTA = PAGE_SIZE >> CLASS_BITS
+MAX_CLASS_BITS: Final = 12  # the widest class field the model's zspages have (delta 8, 64 KiB)
 FIRST_OBJ_OFFSET_BITS: Final = 24  # low bits of page_type that hold first_obj_offset
 
 # ---- what may vary ----------------------------------------------------------------------
@@ -81,8 +88,14 @@ their zram differs from 6.12's (``max_comp_streams`` and ``writestall`` gone in 
 DEFAULT_VERSION: Final = "6.18"  # the reference kernel the model is checked against
 PAGE_SIZES: Final = (4096, 16384, 65536)
 MIN_CHAIN_SIZE, MAX_CHAIN_SIZE = 4, 16  # mm/Kconfig ZSMALLOC_CHAIN_SIZE: range 4 16
+MIN_VARIANT_CHAIN_SIZE: Final = 1  # what-if tables only: 1..3 build and work, Kconfig refuses
 DEFAULT_CHAIN_SIZE: Final = 8  # Kconfig default of CONFIG_ZSMALLOC_CHAIN_SIZE
 CHAIN_SIZE_61: Final = 4  # 6.1: ZS_MAX_PAGES_PER_ZSPAGE was fixed (2^2)
+CHAIN_RULES: Final = ("usedpc", "least-waste", "waste-threshold")
+"""How pages per zspage are chosen (zsmalloc.zs.size_class): 6.1's whole-percent usage,
+the least tail waste (6.3 on), and the RFC "zsmalloc: size-classes chain-length tunings"
+(January 2026): a longer chain only for a large saving."""
+MIN_CLASS_DELTA: Final = ZS_ALIGN  # the finest step: every class size stays 8-aligned
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,14 @@ class KernelProfile:
     version: str = DEFAULT_VERSION
     page_size: int = 4096
     chain_size: int = DEFAULT_CHAIN_SIZE  # CONFIG_ZSMALLOC_CHAIN_SIZE (6.1 ignores it)
+    # A class-table variant (what-if): None is the kernel's own value, and a value equal
+    # to it is stored as None, so that equal tables give equal profiles and
+    # ``dataclasses.replace`` of the page size or version keeps following the kernel.
+    class_delta: int | None = None  # ZS_SIZE_CLASS_DELTA (kernel: PAGE_SIZE >> CLASS_BITS)
+    chain_rule: str | None = None  # one of CHAIN_RULES (kernel: usedpc on 6.1, else least-waste)
+    # True lets a what-if table chain 1..3 pages (the RFC simulator's range starts at 1;
+    # the allocator works with them) although Kconfig's range is 4..16.
+    variant_chain: bool = False
 
     def __post_init__(self) -> None:
         for name in ("page_size", "chain_size"):  # 4096.0 == 4096, but is not a size
@@ -115,12 +136,36 @@ class KernelProfile:
             )
         if self.version == "6.1":  # no CONFIG_ZSMALLOC_CHAIN_SIZE: always 4 pages
             object.__setattr__(self, "chain_size", CHAIN_SIZE_61)
-        if not MIN_CHAIN_SIZE <= self.chain_size <= MAX_CHAIN_SIZE:
+        low = MIN_VARIANT_CHAIN_SIZE if self.variant_chain else MIN_CHAIN_SIZE
+        if not low <= self.chain_size <= MAX_CHAIN_SIZE:
             raise InvalidSizeError(
-                f"chain size must be {MIN_CHAIN_SIZE}..{MAX_CHAIN_SIZE} pages, "
+                f"chain size must be {low}..{MAX_CHAIN_SIZE} pages, "
                 f"found {self.chain_size}"
             )
+        self._check_variant()
         check_profile(self)
+
+    def _check_variant(self) -> None:
+        """Validate the class-table variant and store kernel defaults as None."""
+        if self.chain_rule is not None:
+            if self.chain_rule not in CHAIN_RULES:
+                raise UnknownVariantError(
+                    f"unknown chain rule {self.chain_rule!r}; known: {', '.join(CHAIN_RULES)}"
+                )
+            if self.chain_rule == self.kernel_chain_rule:
+                object.__setattr__(self, "chain_rule", None)
+        if self.class_delta is not None:
+            delta = self.class_delta
+            top = self.page_size >> 4
+            if isinstance(delta, bool) or not isinstance(delta, int):
+                raise InvalidTypeError(f"class delta must be an integer, found {delta!r}")
+            if not MIN_CLASS_DELTA <= delta <= top or delta % ZS_ALIGN:
+                raise InvalidSizeError(
+                    f"class delta must be a multiple of {ZS_ALIGN} from {MIN_CLASS_DELTA} to "
+                    f"{top} (PAGE_SIZE / 16) bytes, found {delta}"
+                )
+            if delta == self.page_size >> CLASS_BITS:
+                object.__setattr__(self, "class_delta", None)
 
     @property
     def release(self) -> tuple[int, int]:
@@ -164,7 +209,7 @@ class KernelProfile:
             return 0
         chain = self.ZS_MAX_PAGES_PER_ZSPAGE
         pages_bits = 2 if chain <= 4 else 3 if chain <= 8 else 4
-        class_bits = CLASS_BITS + 1
+        class_bits = self.class_bits + 1
         room = self.OBJ_PFN_SHIFT - (pages_bits + self.PAGE_SHIFT - 5)
         return class_bits if room >= class_bits else 0
 
@@ -191,8 +236,23 @@ class KernelProfile:
 
     @property
     def ZS_SIZE_CLASS_DELTA(self) -> int:
-        """PAGE_SIZE >> CLASS_BITS: the step between class sizes."""
+        """The step between class sizes: PAGE_SIZE >> CLASS_BITS, or the variant's
+        (the RFC's first patch makes it 16 bytes on every page size)."""
+        if self.class_delta is not None:
+            return self.class_delta
         return self.page_size >> CLASS_BITS
+
+    @property
+    def class_bits(self) -> int:
+        """CLASS_BITS as a build of this table needs it: 8, or more when a finer class
+        delta makes more than 512 indices (zspage->class is CLASS_BITS + 1 bits wide)."""
+        # Counted with the smallest ZS_MIN_ALLOC_SIZE (32): the real one depends on
+        # OBJ_INDEX_BITS, which on 7.3 depends on these bits.
+        most = -(-(self.page_size - 32) // self.ZS_SIZE_CLASS_DELTA) + 1
+        bits = CLASS_BITS
+        while most > 1 << (bits + 1):
+            bits += 1
+        return bits
 
     @property
     def ZS_SIZE_CLASSES(self) -> int:
@@ -201,9 +261,29 @@ class KernelProfile:
         return -(-span // self.ZS_SIZE_CLASS_DELTA) + 1
 
     @property
-    def chain_rule(self) -> str:
-        """How pages per zspage are chosen: "usedpc" (6.1) or "least-waste" (6.3+)."""
+    def kernel_chain_rule(self) -> str:
+        """How this kernel chooses pages per zspage: "usedpc" (6.1) or "least-waste" (6.3+)."""
         return "usedpc" if self.version == "6.1" else "least-waste"
+
+    @property
+    def zspage_chain_rule(self) -> str:
+        """The rule the class table is built with: the variant's, else the kernel's."""
+        return self.chain_rule or self.kernel_chain_rule
+
+    @property
+    def is_variant(self) -> bool:
+        """Does the class table differ in its rules from the kernel's own (delta, rule)?"""
+        return self.class_delta is not None or self.chain_rule is not None
+
+    def variant_label(self) -> str:
+        """The variant part of :meth:`describe`: ``class delta 16, waste-threshold`` ("" when
+        the kernel's own)."""
+        parts = []
+        if self.class_delta is not None:
+            parts.append(f"class delta {self.class_delta}")
+        if self.chain_rule is not None:
+            parts.append(self.chain_rule)
+        return ", ".join(parts)
 
     # ---- errors ------------------------------------------------------------------------
     @property
@@ -338,9 +418,12 @@ class KernelProfile:
         return self.release >= (7, 2)
 
     def describe(self) -> str:
-        """One line for reports: ``6.18, 4 KiB pages, chain 8``."""
+        """One line for reports: ``6.18, 4 KiB pages, chain 8`` (a variant adds its part:
+        ``..., chain 8, class delta 16, waste-threshold``)."""
         chain = self.ZS_MAX_PAGES_PER_ZSPAGE
-        return f"{self.version}, {self.page_size // 1024} KiB pages, chain {chain}"
+        out = f"{self.version}, {self.page_size // 1024} KiB pages, chain {chain}"
+        variant = self.variant_label()
+        return f"{out}, {variant}" if variant else out
 
 
 def version_tuple(version: str) -> tuple[int, int]:
@@ -374,15 +457,20 @@ _FLAVOUR_PAGE = re.compile(r"-(16|64)k(?:$|[^0-9a-z])")
 
 
 def profile_for_release(
-    release: str, page_size: int | None = None, chain_size: int = DEFAULT_CHAIN_SIZE
+    release: str,
+    page_size: int | None = None,
+    chain_size: int = DEFAULT_CHAIN_SIZE,
+    class_delta: int | None = None,
+    chain_rule: str | None = None,
 ) -> KernelProfile:
     """The profile of a running kernel named by its release (``uname -r``, a trace's
     ``kernel=``): the row from :func:`kernel_version`, and PAGE_SIZE as given, else from
-    Debian's arm64 flavour suffix (``-16k``, ``-64k``), else 4 KiB."""
+    Debian's arm64 flavour suffix (``-16k``, ``-64k``), else 4 KiB; a class-table
+    variant as given."""
     if page_size is None:
         m = _FLAVOUR_PAGE.search(release)
         page_size = int(m.group(1)) * 1024 if m else 4096
-    return KernelProfile(kernel_version(release), page_size, chain_size)
+    return KernelProfile(kernel_version(release), page_size, chain_size, class_delta, chain_rule)
 
 
 def check_profile(p: KernelProfile) -> None:
@@ -399,8 +487,9 @@ def check_profile(p: KernelProfile) -> None:
         raise AssertionError(f"{p}: {max_objs} objects per zspage exceed OBJ_INDEX_BITS")
     if p.ZS_MIN_ALLOC_SIZE % ZS_ALIGN or p.ZS_SIZE_CLASS_DELTA % ZS_ALIGN:
         raise AssertionError(f"{p}: class sizes are not multiples of ZS_ALIGN")
-    if p.ZS_SIZE_CLASSES > 1 << (CLASS_BITS + 1):
-        raise AssertionError(f"{p}: {p.ZS_SIZE_CLASSES} classes overflow zspage->class")
+    nr_classes, class_field = p.ZS_SIZE_CLASSES, 1 << (p.class_bits + 1)
+    if p.class_bits > MAX_CLASS_BITS or nr_classes > class_field:
+        raise AssertionError(f"{p}: {nr_classes} classes overflow zspage->class")
     if p.page_size >= 1 << FIRST_OBJ_OFFSET_BITS:
         raise AssertionError(f"{p}: first_obj_offset does not fit page_type")
     if p.page_size >= 1 << p.ZRAM_FLAG_SHIFT:
@@ -418,10 +507,16 @@ def require_allocator(prof: KernelProfile) -> KernelProfile:
 
 
 def profile_for(
-    version: str = DEFAULT_VERSION, page_size: int = 4096, chain_size: int = DEFAULT_CHAIN_SIZE
+    version: str = DEFAULT_VERSION,
+    page_size: int = 4096,
+    chain_size: int = DEFAULT_CHAIN_SIZE,
+    class_delta: int | None = None,
+    chain_rule: str | None = None,
 ) -> KernelProfile:
     """A profile whose allocation rules :mod:`zsmalloc.zs` implements, or a clear error."""
-    return require_allocator(KernelProfile(version, page_size, chain_size))
+    return require_allocator(
+        KernelProfile(version, page_size, chain_size, class_delta, chain_rule)
+    )
 
 
 DEFAULT_PROFILE: Final = KernelProfile()

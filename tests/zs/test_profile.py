@@ -111,3 +111,41 @@ def test_73_obj_keeps_the_class() -> None:
     new = pool.migrate(pfn)
     assert int(pool.state.handle_obj[h1 >> 3]) == new << 24 | 190 << 15 | 1
     assert pool.read(h1, 3) == b"xyz"
+
+
+def test_class_table_variants() -> None:
+    """A variant is part of the profile: validated, kernel values stored as None, described."""
+    from zsmalloc.errors import InvalidTypeError, UnknownVariantError
+
+    assert KernelProfile(class_delta=16) == KernelProfile()  # 4 KiB: 16 is the kernel's delta
+    assert KernelProfile("6.1", chain_rule="usedpc") == KernelProfile("6.1")
+    p = KernelProfile(page_size=16384, class_delta=16, chain_rule="waste-threshold")
+    assert (p.ZS_SIZE_CLASS_DELTA, p.ZS_SIZE_CLASSES, p.zspage_chain_rule) == (
+        16, 1023, "waste-threshold"
+    )
+    assert p.class_bits == 9  # 1023 indices need a 10-bit zspage->class
+    assert p.describe() == "6.18, 16 KiB pages, chain 8, class delta 16, waste-threshold"
+    assert KernelProfile(page_size=16384).describe() == "6.18, 16 KiB pages, chain 8"
+    assert KernelProfile(page_size=16384).ZS_SIZE_CLASS_DELTA == 64
+    with pytest.raises(UnknownVariantError, match="unknown chain rule 'best'"):
+        KernelProfile(chain_rule="best")
+    with pytest.raises(InvalidSizeError, match="multiple of 8"):
+        KernelProfile(class_delta=12)
+    with pytest.raises(InvalidSizeError, match="from 8 to 256"):
+        KernelProfile(class_delta=512)
+    with pytest.raises(InvalidTypeError):
+        KernelProfile(class_delta=16.0)  # type: ignore[arg-type]
+
+
+def test_variant_pool_allocates() -> None:
+    """A pool of a variant with more indices than the kernel's zspage->class holds."""
+    prof = KernelProfile(page_size=65536, class_delta=8, chain_size=16)
+    assert prof.ZS_SIZE_CLASSES == 8189 and prof.class_bits == 12
+    pool = Pool(profile=prof, max_pages=256)
+    hs = [pool.malloc(s) for s in (1, 100, 1000, 30000, 65536)]
+    for h in hs:
+        pool.write(h, b"z" * 20)
+        assert pool.read(h, 20) == b"z" * 20
+    for h in hs:
+        pool.free(h)
+    assert pool.total_pages() == 0

@@ -30,7 +30,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from zsmalloc.cli.options import kernel_option
+from zsmalloc.cli.options import kernel_option, variant_options
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import Tally, peak_rss_bytes, run_estimate, warm_up
 from zsmalloc.estimate.process import (
@@ -310,6 +310,7 @@ def cluster_tally(
     help="The kernel whose zsmalloc is modelled: its class table and huge threshold (6.1: "
     "4-page zspages, 3257) and, with --compact and --classes, its allocator and compaction."
 )
+@variant_options
 @click.option(
     "--compact",
     is_flag=True,
@@ -393,6 +394,8 @@ def estimate(
     chain_size: int,
     page_size: str,
     kernel: str,
+    class_delta: int | None,
+    chain_rule: str | None,
     compact: bool,
     verify: bool,
     zswap: bool,
@@ -452,6 +455,8 @@ def estimate(
             raise InputError("cannot write the plot: no writable directory there", path=plot)
     err = Console(stderr=True)
     default_input = None
+    # checked before the pass: a bad --class-delta is one error line, not a wasted read
+    KernelProfile(kernel, ps, chain_size, class_delta, chain_rule)
     profile = KernelProfile(kernel, page_size=ps, chain_size=chain_size)  # its swap rules
     if scheduler is not None:
         if pids or all_processes or not sources:
@@ -481,7 +486,8 @@ def estimate(
     what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
     with status(err, what):
         report = build_report(
-            tally, chain_size, default_input, run_pool=run_pool, kernel=kernel, zpool=zpool
+            tally, chain_size, default_input, run_pool=run_pool, kernel=kernel, zpool=zpool,
+            class_delta=class_delta, chain_rule=chain_rule,
         )
     if verify:
         from zsmalloc.estimate.verify import replay_check

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("zsmalloc.cli.report:report_cmd", "Many estimates read as one fleet (--html page)."),
     "verify": ("zsmalloc.cli.verify:verify_cmd", "Check the model against the live kernel."),
     "zram": ("zsmalloc.cli.zram:zram_cmd", "Run a zram workload script on the model device."),
+    "whatif": ("zsmalloc.cli.whatif:whatif_cmd", "One workload under class-table variants."),
     "zswap": ("zsmalloc.cli.zswap:zswap_cmd", "zswap model: replay swap traces, live check."),
 }
 

@@ -1,4 +1,4 @@
-"""Options several commands share: which kernel the model follows.
+"""Options several commands share: which kernel the model follows, and class-table variants.
 
 ``--kernel VERSION`` takes a profile row (``6.1``, ``6.6``, ``6.12``, ``6.18``, ``7.2``,
 ``7.3``) or any release naming one (``6.1.0-57-amd64``, ``uname -r`` of a machine); a
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from zsmalloc.errors import UnknownKernelError
-from zsmalloc.profile import VERSIONS, kernel_version
+from zsmalloc.profile import CHAIN_RULES, VERSIONS, kernel_version
 
 
 class KernelVersion(click.ParamType):
@@ -41,3 +41,26 @@ def kernel_option(
         "--kernel", "kernel", type=KERNEL, default=default, show_default=default is not None,
         help=help + extra,
     )
+
+
+def class_delta_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--class-delta N``: ZS_SIZE_CLASS_DELTA of a class-table variant (default: the kernel's)."""
+    return click.option(
+        "--class-delta", "class_delta", type=int, default=None,
+        help="Step between class sizes in bytes, a multiple of 8 (default: the kernel's, "
+        "PAGE_SIZE >> 8; the RFC proposes 16 on every page size).",
+    )
+
+
+def chain_rule_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--chain-rule RULE``: how pages per zspage are chosen (default: the kernel's)."""
+    return click.option(
+        "--chain-rule", "chain_rule", type=click.Choice(CHAIN_RULES), default=None,
+        help="least-waste (the kernel's since 6.3), waste-threshold (the RFC's: a longer "
+        "chain only for a large saving) or usedpc (6.1's); default: the kernel's.",
+    )
+
+
+def variant_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Both class-table variant options (:func:`class_delta_option`, :func:`chain_rule_option`)."""
+    return class_delta_option()(chain_rule_option()(f))

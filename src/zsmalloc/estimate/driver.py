@@ -297,7 +297,9 @@ def _zswap_lengths(
 
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     """Compress one chunk with every algorithm and add it to the tally."""
-    with _COMPRESS_LOCK:
+    from zsmalloc._jit import dynamic_prange
+
+    with _COMPRESS_LOCK, dynamic_prange():
         _tally_chunk_locked(tally, pages)
 
 

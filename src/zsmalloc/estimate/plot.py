@@ -13,11 +13,17 @@ when a plot is asked for, keeping the command quick to start.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.render import human
 from zsmalloc.estimate.report import Report
+
+if TYPE_CHECKING:
+    from zsmalloc.estimate.whatif import Side
 
 HIST_BIN = 64  # bytes per histogram bar
 
@@ -134,6 +140,41 @@ def write_plot(rep: Report, path: str) -> None:
     fig.tight_layout()
     try:
         fig.savefig(path, dpi=90, format="png")
+    except OSError as exc:
+        raise InputError(f"cannot write the plot: {exc.strerror}", path=path) from None
+    finally:
+        plt.close(fig)
+
+
+def write_whatif_plot(ref: Side, variants: Sequence[Side], path: str) -> None:
+    """``whatif --plot``: each side's memory (compressed data and what is lost around it)
+    and, per class size, the pages each side uses (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sides = [ref, *variants]
+    labels = [s.label + (" (reference)" if s is ref else "") for s in sides]
+    mib = 2**20
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 1.2 + 0.45 * len(sides) + 3))
+    y = np.arange(len(sides))[::-1]
+    data = np.array([s.mm_stat.compr_data_size for s in sides]) / mib
+    lost = np.array([s.lost_bytes for s in sides]) / mib
+    left.barh(y, data, label="compressed data", color="#4c72b0")
+    left.barh(y, lost, left=data, label="lost to fragmentation", color="#c44e52")
+    left.set_yticks(y, labels, fontsize=8)
+    left.set_xlabel("mem_used_total (MiB)")
+    left.legend(loc="lower right", fontsize=8)
+    for s in sides:
+        used = s.obj_used > 0
+        right.step(s.size[used], s.pages_used[used], where="mid", label=s.label, linewidth=1)
+    right.set_xlabel("class size (bytes)")
+    right.set_ylabel("pages used")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        fig.savefig(path, dpi=100)
     except OSError as exc:
         raise InputError(f"cannot write the plot: {exc.strerror}", path=path) from None
     finally:

@@ -69,6 +69,7 @@ def input_lines(rep: Report) -> list[str]:
         f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
         f"{KernelProfile(rep.kernel, rep.page_size, rep.chain_size).chain_size}, "
         f"huge_class_size {rep.huge_class_size}"
+        + (f"; class-table variant: {rep.class_table_variant}" if rep.class_table_variant else "")
     )
     if t.cluster:
         c = t.cluster

@@ -36,6 +36,7 @@ from zsmalloc.estimate.fill import (
     fill_state,
     kernel_version_totals,
 )
+from zsmalloc.mm.memdesc import memdesc_cost
 from zsmalloc.profile import DEFAULT_VERSION, KernelProfile
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
@@ -117,6 +118,8 @@ class AlgoReport:
             "compact_frees_bytes": self.mm_stat_after_compact.pages_compacted * ps,
             "classes_used": int((st.obj_used > 0).sum()),
             "metadata_bytes_approx": self.metadata_bytes(),
+            # struct page today against memdesc's word + zpdesc slab (zsmalloc.mm.memdesc)
+            "memdesc_what_if": memdesc_cost(st.total_pages, ps).as_dict(),
         }
 
     def metadata_bytes(self) -> dict[str, int]:
@@ -195,6 +198,7 @@ class Report:
     algos: dict[str, AlgoReport]
     default_input: str | None = None  # why this input was chosen, when no SOURCE was given
     kernel: str = DEFAULT_VERSION  # the profile row whose zram and zswap are modelled
+    class_table_variant: str | None = None  # --class-delta/--chain-rule: "class delta 64"
 
     @property
     def page_size(self) -> int:
@@ -233,6 +237,7 @@ class Report:
             "kernel": f"Linux {self.kernel} zram + zsmalloc (model)",
             "page_size": t.page_size,
             "chain_size": self.chain_size,
+            "class_table_variant": self.class_table_variant,
             "level": t.level,
             "huge_class_size": self.huge_class_size,
             "input": {
@@ -304,6 +309,8 @@ def build_report(
     run_pool: bool = False,
     kernel: str = DEFAULT_VERSION,
     zpool: str | None = None,
+    class_delta: int | None = None,
+    chain_rule: str | None = None,
 ) -> Report:
     """Turn a tally into the full report (the fill model per algorithm).
 
@@ -313,7 +320,9 @@ def build_report(
     profile row) gives the class table, the huge threshold and the allocator's rules, and
     zswap's rules; ``zpool`` limits the zswap view to that allocator.
     """
-    table = class_table(KernelProfile(kernel, tally.page_size, chain_size))
+    table = class_table(
+        KernelProfile(kernel, tally.page_size, chain_size, class_delta, chain_rule)
+    )
     algos = {}
     for algo in tally.algos:
         h = tally.len_hist[algo]
@@ -338,4 +347,5 @@ def build_report(
         algos=algos,
         default_input=default_input,
         kernel=KernelProfile(kernel).version,
+        class_table_variant=table.profile.variant_label() or None,
     )

@@ -50,6 +50,7 @@ every caller passes it up, and the Python API turns it into
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 from typing import NamedTuple
@@ -98,16 +99,25 @@ PAGE_DTYPE = STRUCT_PAGE.dtype
 # MAP_NORESERVE: no commit charge for what is never touched, so a large reservation is
 # not refused by the overcommit heuristic (it still counts against ``ulimit -v``).
 _ANON_FLAGS = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+_MADV_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
-def anon_zeros(count: int, dtype: npt.DTypeLike) -> np.ndarray:
+def anon_zeros(count: int, dtype: npt.DTypeLike, *, huge: bool = False) -> np.ndarray:
     """A zero-filled array in its own anonymous mapping: untouched pages cost no RSS.
 
+    ``huge`` asks for transparent huge pages (``MADV_HUGEPAGE``), for the arena and
+    mem_map: both are touched from their start upwards (frames are handed out in pfn
+    order), so at most one 2 MiB page is partly unused, and the allocator's random
+    accesses into hundreds of megabytes stop missing the TLB (bench/replay.py: a third
+    fewer cycles).  The other tables keep 4 KiB pages.
     Raises OSError (ENOMEM) or MemoryError when the host refuses the reservation.
     """
     dt = np.dtype(dtype)
     nbytes = max(1, count * dt.itemsize)
     buf = mmap.mmap(-1, nbytes, flags=_ANON_FLAGS)
+    if huge and _MADV_HUGEPAGE is not None:
+        with contextlib.suppress(OSError):  # THP not built in, or refused: 4 KiB pages
+            buf.madvise(_MADV_HUGEPAGE)
     return np.frombuffer(buf, dtype=np.uint8, count=count * dt.itemsize).view(dt)
 
 

@@ -155,8 +155,8 @@ def new_mem_map(
             f"frames: expected 2 <= nr_frames {nr_frames} <= max_frames {max_frames} "
             f"<= {MAX_FRAMES}"
         )
-    mem_map = anon_zeros(nr_frames, PAGE_DTYPE)
-    arena = anon_zeros(nr_frames * page_size, np.uint8)
+    mem_map = anon_zeros(nr_frames, PAGE_DTYPE, huge=True)
+    arena = anon_zeros(nr_frames * page_size, np.uint8, huge=True)
     free_stack = anon_zeros(nr_frames, np.int32)
     vars_ = np.zeros(1, MM_VARS_DTYPE).view(np.recarray)
     vars_[0].hwm = 1  # pfn 0 is never handed out: 0 means NULL
@@ -181,8 +181,8 @@ def grow_mem_map(mem_map: np.ndarray, mm: MemMap, nr_frames: int) -> tuple[np.nd
             f"{v.max_frames}"
         )
     page_size = mm.page_size
-    new_map = anon_zeros(nr_frames, PAGE_DTYPE)
-    arena = anon_zeros(nr_frames * page_size, np.uint8)
+    new_map = anon_zeros(nr_frames, PAGE_DTYPE, huge=True)
+    arena = anon_zeros(nr_frames * page_size, np.uint8, huge=True)
     free_stack = anon_zeros(nr_frames, np.int32)
     hwm, depth = int(v.hwm), int(v.nr_free)
     new_map[:hwm] = mem_map[:hwm]

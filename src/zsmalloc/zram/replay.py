@@ -22,6 +22,7 @@ any counter, so 0 is stored.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import time
@@ -60,6 +61,8 @@ from zsmalloc.zram.trace import (
     parse_trace,
 )
 from zsmalloc.zs.core import zs_compact, zs_get_total_pages, zs_pages_compacted
+from zsmalloc.zs.pool import Pool
+from zsmalloc.zs.size_class import class_table
 from zsmalloc.zs.state import PoolState, pool_short
 
 ENOMEM: Final = errno.ENOMEM
@@ -288,6 +291,54 @@ def replay(
     piece by piece (``chunk_bytes`` of text at a time: any length, bounded memory).
     A corrupt line raises InputError naming it, also after earlier pieces replayed.
     """
+    return _replay(trace, profile, chunk_bytes, check=True)[0]
+
+
+def replay_pool(
+    trace: Trace | str | os.PathLike[str],
+    profile: KernelProfile | None = None,
+    *,
+    check: bool = True,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> tuple[ReplayResult, Pool, ZramTable]:
+    """:func:`replay`, and the device's pool and slot table as the replay left them.
+
+    ``check=False`` drops the trace's ``m`` lines (reading mm_stat changes nothing):
+    the operations replay to the end under a profile the trace was not recorded on
+    (``zsmalloc whatif``), whose figures are meant to differ.
+    """
+    res, rep = _replay(trace, None, chunk_bytes, check=check, model=profile)
+    return res, rep.pool, rep.zt
+
+
+def _as_variant(piece: Trace, model: KernelProfile) -> Trace:
+    """The piece without its ``m`` lines, its writes stored as ``model``'s zram would.
+
+    A trace records what zram stored: the compressed length, or PAGE_SIZE for a page
+    that compressed to at least the recording kernel's huge_class_size.  Under a model
+    whose huge_class_size is lower, a length from there up is stored raw too (the test
+    of zram_write_page()); under a higher one a recorded PAGE_SIZE stays PAGE_SIZE, as
+    its compressed length is not in the trace.
+    """
+    keep = piece.op != OP_MM_STAT
+    b = piece.b[keep]
+    huge = (piece.op[keep] == OP_WRITE) & (b >= class_table(model).huge_class_size)
+    b = np.where(huge, model.page_size, b)
+    return dataclasses.replace(
+        piece, op=piece.op[keep], a=piece.a[keep], b=b, line_of=piece.line_of[keep],
+    )
+
+
+def _replay(
+    trace: Trace | str | os.PathLike[str],
+    profile: KernelProfile | None,
+    chunk_bytes: int,
+    *,
+    check: bool,
+    model: KernelProfile | None = None,
+) -> tuple[ReplayResult, _Replayer]:
+    """Replay pieces parsed under ``profile`` (the recording kernel's, by default the
+    header's) on a device of ``model`` (by default the same); see :func:`replay_pool`."""
     pieces: Iterable[Trace]
     if isinstance(trace, Trace):
         pieces, path = [trace], trace.path
@@ -298,10 +349,12 @@ def replay(
     algorithm = None
     for piece in pieces:
         if rep is None:
-            profile = profile or piece.profile
+            profile = model or profile or piece.profile
             rep = _Replayer(piece.disksize, piece.header.get("mem_limit", "0"), profile)
             rep.warm_up(piece)
             algorithm = piece.algorithm
+        if not check:
+            piece = _as_variant(piece, rep.profile)
         status, index = rep.run(piece)
         if status == REPLAY_MISMATCH:
             result = ReplayResult(
@@ -318,7 +371,7 @@ def replay(
             result.mismatch_line = int(piece.line_of[index])
             result.kernel_row = MmStat(*(int(v) for v in piece.mrows[piece.a[index]]))
             result.model_row = MmStat.from_record(rep.row[0])
-            return result
+            return result, rep
         ops += len(piece)
         m_lines += int(piece.mrows.shape[0])
     if rep is None:  # iter_trace yields at least one piece
@@ -326,4 +379,4 @@ def replay(
     return ReplayResult(
         path, ops, m_lines, rep.checked, rep.seconds, ops_replayed=ops,
         final_mm_stat=rep.mm_stat(), algorithm=algorithm, profile=profile,
-    )
+    ), rep

@@ -21,6 +21,8 @@ Public API (stable; other modules code against these names)::
     zs_malloc(st, size) -> handle > 0, or -EINVAL (size 0), -ENOSPC (size > PAGE_SIZE),
                            -ENOMEM (arena, zspage or handle table exhausted)
     zs_free(st, handle) -> 0, or -EINVAL for a freed, forged or never-allocated handle
+    zs_malloc_inline, zs_free_inline: the same two, inlined into a caller that is itself
+                           compiled without NRT (hot_njit): no call, no copy of the state
     zs_obj_write(st, handle, src, length) -> 0 / -EINVAL: copy src[:length] into the object
     zs_obj_read(st, handle, dst, length) -> 0 / -EINVAL: copy the object's first length
                            bytes into dst[:length]
@@ -45,7 +47,7 @@ from errno import EINVAL, ENOMEM
 
 import numpy as np
 
-from zsmalloc.mm.hotpath import hot_njit
+from zsmalloc.mm.hotpath import hot_inline, hot_njit
 from zsmalloc.mm.page import EBUG, memcpy, pfn_valid
 from zsmalloc.mm.zpdesc import kmap_local_zpdesc
 from zsmalloc.profile import ZS_HANDLE_SIZE
@@ -100,9 +102,11 @@ __all__ = [
     "zs_can_compact_total",
     "zs_compact",
     "zs_free",
+    "zs_free_inline",
     "zs_get_total_pages",
     "zs_huge_class_size",
     "zs_malloc",
+    "zs_malloc_inline",
     "zs_obj_capacity",
     "zs_obj_read",
     "zs_obj_write",
@@ -292,3 +296,9 @@ def zs_get_total_pages(st: PoolState) -> int:
 def zs_huge_class_size(st: PoolState) -> int:
     """Mirrors zs_huge_class_size(): requests of at least this size are stored huge."""
     return st.vars[0].huge_class_size
+
+
+# zs_malloc and zs_free inlined into the caller (mm/hotpath.py, hot_inline): for loops
+# compiled without NRT that call the allocator for every operation (bench/replay.py).
+zs_malloc_inline = hot_inline(zs_malloc)
+zs_free_inline = hot_inline(zs_free)

@@ -1,7 +1,9 @@
 """Size classes: which slot size, pages per zspage and objects per zspage serve a request.
 
 Mirrors the class setup of ``zs_create_pool()`` and ``calculate_zspage_chain_size()``
-in mm/zsmalloc.c (6.18), ``get_pages_per_zspage()`` of 6.1 for the old table, and the
+in mm/zsmalloc.c (6.18), ``get_pages_per_zspage()`` of 6.1 for the old table, the
+class-table variants a profile may name (a class delta, the RFC's waste-threshold chain
+rule; checked against the RFC author's simulator, tests/data/simulator), and the
 class arithmetic every user of the table needs: ``get_size_class_index()``,
 ``get_fullness_group()`` and ``zs_can_compact()``.  Each formula is written once, as a
 one-value ``@hot_njit`` function the allocator calls; the vectorised forms that
@@ -161,7 +163,65 @@ def pages_per_zspage_61(size: int, page_size: int, max_chain: int = 4) -> int:
     return best
 
 
-CHAIN_RULES = {"least-waste": chain_size_for, "usedpc": pages_per_zspage_61}
+def chain_size_waste_threshold(size: int, page_size: int, max_chain: int) -> int:
+    """Pages per zspage for slot ``size``, the waste-threshold rule of the RFC.
+
+    The RFC "zsmalloc: size-classes chain-length tunings" (Sergey Senozhatsky, January
+    2026, patch 2/2; the rule of his simulator, github.com/sergey-senozhatsky/
+    simulate-zsmalloc) weighs tail waste against objects that span pages: a longer chain
+    wastes less but splits more objects across pages, and each split object costs two
+    kmaps and a copy on every read.  So a longer chain is taken only for a large saving:
+
+    * the first chain length is taken, then each longer one only if it saves: anything,
+      while the best so far wastes more than 10 % of its zspage; at least a quarter of
+      the waste (``4 * waste < 3 * best``), once the best is below that;
+    * a chain with no tail waste at all ends the search, and so does a best that wastes at
+      most 1/64 (about 1.5 %) of its zspage;
+    * powers of two take one page, as with least waste.
+
+    The simulator starts its minimum at INT_MAX, which overflows in ``min * 10``; the
+    first length is taken either way, as here.
+    """
+    if size & (size - 1) == 0:
+        return 1
+    best, min_waste = 1, -1  # -1: nothing taken yet
+    for i in range(1, max_chain + 1):
+        waste = (i * page_size) % size
+        if waste == 0:
+            return i
+        if min_waste < 0:
+            take = True
+        elif min_waste * 10 > best * page_size:  # the best so far wastes > 10 %
+            take = waste < min_waste
+        else:  # good already: only a saving of more than a quarter counts
+            take = waste * 4 < min_waste * 3
+        if take:
+            best, min_waste = i, waste
+        if min_waste * 64 <= best * page_size:  # <= 1/64 of the zspage: good enough
+            break
+    return best
+
+
+CHAIN_RULES = {
+    "least-waste": chain_size_for,
+    "usedpc": pages_per_zspage_61,
+    "waste-threshold": chain_size_waste_threshold,
+}
+
+
+def objs_spanning(size: int, objs: int, page_size: int) -> int:
+    """How many of the first ``objs`` slots of ``size`` bytes straddle a page boundary.
+
+    Slot k covers ``[k * size, (k + 1) * size)`` of the zspage; it spans two pages when
+    ``offset_in_page(k * size) + size > PAGE_SIZE``, the test zs_obj_read_begin() (6.18)
+    and zs_map_object() make with ``class->size``.  A slot is never larger than a page,
+    so it straddles at most one boundary, and boundary ``b * PAGE_SIZE`` lies inside a
+    slot unless a slot starts exactly there or the boundary is past the last slot: the
+    count is the boundaries strictly inside the first ``objs`` slots that are not a
+    multiple of ``size``.  (The simulator walks the slots one by one; same count.)
+    """
+    end = objs * size
+    return sum(1 for b in range(page_size, end, page_size) if b % size)
 
 
 @dataclass(frozen=True)
@@ -180,6 +240,7 @@ class ClassTable:
     pages_per_zspage: np.ndarray = field(repr=False)
     objs_per_zspage: np.ndarray = field(repr=False)
     huge: np.ndarray = field(repr=False)
+    span: np.ndarray = field(repr=False)  # objects of a full zspage that straddle two pages
 
     # ---- the profile's constants, for readers of the table -----------------------------
     @property
@@ -233,6 +294,44 @@ class ClassTable:
             self.pages_per_zspage[idx] * self.page_size
             - self.objs_per_zspage[idx] * self.size[idx]
         )
+
+    def waste_pct(self, idx: int) -> float:
+        """:meth:`waste` as a percentage of the zspage (the simulator's ``Waste (%)``,
+        computed in its order so that it rounds the same)."""
+        return self.waste(idx) / (int(self.pages_per_zspage[idx]) * self.page_size) * 100.0
+
+    @property
+    def chain_rule(self) -> str:
+        """The rule that chose pages per zspage (:data:`CHAIN_RULES`)."""
+        return self.profile.zspage_chain_rule
+
+    # ---- the simulator's summary lines (simulate-zsmalloc's print_summary) --------------
+    def total_span(self) -> int:
+        """Spanning slots of one full zspage, summed over every index (merged ones count
+        their real class again): the simulator's "Total Span (All Logicals)"."""
+        return int(self.span.astype(np.int64).sum())
+
+    def avg_effective_waste_pct(self) -> float:
+        """The simulator's "Avg Effective Waste (User Requests)", in percent.
+
+        For slot sizes 32, 48, .., PAGE_SIZE (every 16 bytes; the handle is not added),
+        the bytes a slot of that size loses in its class (rounding up to the class size
+        plus its share of the zspage tail) over the memory one object takes, averaged.
+        Computed in the simulator's order of floating-point operations, so the printed
+        value is the same to the last digit.
+        """
+        total, count = 0.0, 0
+        ps = self.page_size
+        for req in range(self.min_alloc_size, ps + 1, 16):
+            i = int(self.index[self.get_size_class_index(req)])
+            size, objs = int(self.size[i]), int(self.objs_per_zspage[i])
+            zspage = int(self.pages_per_zspage[i]) * ps
+            internal = size - req
+            tail_per_obj = (zspage % size) / objs
+            per_obj = zspage / objs
+            total += ((internal + tail_per_obj) / per_obj) * 100.0
+            count += 1
+        return total / count
 
     # ---- request size -> class ------------------------------------------------------------
     def get_size_class_index(self, size: int) -> int:
@@ -323,7 +422,7 @@ def class_table(profile: KernelProfile = DEFAULT_PROFILE) -> ClassTable:
     """Build ``size_class[]`` as zs_create_pool() does for ``profile`` (cached; read-only)."""
     page_size = profile.page_size
     chain = profile.ZS_MAX_PAGES_PER_ZSPAGE
-    pages_for = CHAIN_RULES[profile.chain_rule]
+    pages_for = CHAIN_RULES[profile.zspage_chain_rule]
     min_alloc = profile.ZS_MIN_ALLOC_SIZE
     delta = profile.ZS_SIZE_CLASS_DELTA
     nr = profile.ZS_SIZE_CLASSES
@@ -347,7 +446,10 @@ def class_table(profile: KernelProfile = DEFAULT_PROFILE) -> ClassTable:
         size[i], index[i], ppz[i], objs[i] = s, i, p, o
         prev = i
     huge = (ppz == 1) & (objs == 1)
-    for a in (size, index, ppz, objs, huge):
+    span = np.zeros(nr, np.int32)
+    for real in np.flatnonzero(index == np.arange(nr)):
+        span[index == real] = objs_spanning(int(size[real]), int(objs[real]), page_size)
+    for a in (size, index, ppz, objs, huge, span):
         a.setflags(write=False)
     return ClassTable(
         profile=profile,
@@ -357,4 +459,5 @@ def class_table(profile: KernelProfile = DEFAULT_PROFILE) -> ClassTable:
         pages_per_zspage=ppz,
         objs_per_zspage=objs,
         huge=huge,
+        span=span,
     )

@@ -15,7 +15,8 @@ Mirrors the data of ``struct zs_pool``, ``struct size_class`` and ``struct zspag
   then ZS_OBJS_ALLOCATED and ZS_OBJS_INUSE.  Changed only by ``class_stat_add/sub``.
 * The zspage table replaces the ``zspage`` slab cache: ids 1.. (0 = NULL), recycled
   LIFO through ``zs_next``.  ``zs_bits`` packs the kernel's bitfields
-  ``huge:1 fullness:4 class:9 magic:8`` at the same bit positions.
+  ``huge:1 fullness:4 class:9 magic:8`` in the kernel's order, the class field
+  widened to 13 bits for class-table variants with more indices.
 * The handle table replaces the ``zs_handle`` slab cache.  A handle is ``id << 3``
   (8-aligned like a slab object address, so ``handle | OBJ_ALLOCATED_TAG`` works);
   ``handle_obj[id]`` is the 8-byte slot holding ``obj``.  A live slot holds ``obj > 0``
@@ -75,7 +76,7 @@ from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import MemMap, anon_zeros
 from zsmalloc.mm.zpdesc import grow_mem_map, new_mem_map
-from zsmalloc.profile import CLASS_BITS, MAX_CHAIN_SIZE, KernelProfile
+from zsmalloc.profile import MAX_CHAIN_SIZE, MAX_CLASS_BITS, KernelProfile
 from zsmalloc.zs.size_class import NR_FULLNESS_GROUPS, ClassTable
 
 # ---- fixed constants (x86_64) ------------------------------------------------------------
@@ -88,13 +89,16 @@ NR_CLASS_STAT_TYPES = NR_FULLNESS_GROUPS + 2  # 14
 HANDLE_SHIFT = 3  # handles are 8-aligned, like slab object addresses
 MAX_SCRATCH = 4 * MAX_CHAIN_SIZE  # >= the longest page chain
 
-# zspage bitfield positions (struct zspage: huge:1, fullness:4, class:CLASS_BITS+1, magic:8)
+# zspage bitfield positions (struct zspage: huge:1, fullness:4, class:CLASS_BITS+1, magic:8).
+# The kernel's class field is 9 bits (CLASS_BITS 8); the model's is MAX_CLASS_BITS + 1 = 13,
+# wide enough for the class-table variants with finer deltas (8189 indices at delta 8 on
+# 64 KiB pages).  Nothing outside the model reads these words, so only the order matters.
 ZS_HUGE_SHIFT = 0
 ZS_FULLNESS_SHIFT = 1
 ZS_FULLNESS_MASK = 0xF
 ZS_CLASS_SHIFT = 5
-ZS_CLASS_MASK = (1 << (CLASS_BITS + 1)) - 1
-ZS_MAGIC_SHIFT = ZS_CLASS_SHIFT + CLASS_BITS + 1
+ZS_CLASS_MASK = (1 << (MAX_CLASS_BITS + 1)) - 1
+ZS_MAGIC_SHIFT = ZS_CLASS_SHIFT + MAX_CLASS_BITS + 1
 ZS_MAGIC_MASK = 0xFF
 # 6.1 and 6.6 also count the zspage's pages isolated for migration (isolated:3, between
 # class and magic there; above magic here, so one layout serves every version).
