@@ -10,6 +10,7 @@ so agreement between the two is evidence, not tautology.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from zsmalloc.zs.size_class import ClassTable, class_table
@@ -255,3 +256,93 @@ class NaiveZsmalloc61(NaiveZsmalloc):
             if src.group == ZS_EMPTY:
                 self._free_zspage(src)
                 freed += int(self.t.pages_per_zspage[cls])
+
+
+# ---- zbud (mm/zbud.c, 6.1) ------------------------------------------------------------------
+@dataclass(eq=False)
+class NaiveZbudPage:
+    first: int = 0  # chunks of the first buddy, 0 = free
+    last: int = 0
+
+
+class NaiveZbud:
+    """zbud re-stated with Python lists: ``unbuddied[i][0]`` and ``lru[0]`` are list heads.
+
+    From the comments of mm/zbud.c alone: 64 chunks a page, the first for the header;
+    an allocation takes the first page of the lowest unbuddied list with room, else a
+    new page; a page goes back at the head of its list; the LRU has the most recently
+    allocated-into page first; reclaim takes the last LRU page, evicts first then last,
+    and puts a page it could not empty back at the LRU head.  Handles are (page, buddy).
+    """
+
+    NCHUNKS = 63
+    CHUNK = 64
+
+    def __init__(self, lru: bool = True) -> None:
+        self.unbuddied: list[list[NaiveZbudPage]] = [[] for _ in range(self.NCHUNKS)]
+        self.buddied: list[NaiveZbudPage] = []
+        self.lru: list[NaiveZbudPage] = []
+        self.has_lru = lru
+        self.pages = 0
+
+    def _place(self, pg: NaiveZbudPage) -> None:
+        if pg.first and pg.last:
+            self.buddied.insert(0, pg)
+        else:
+            self.unbuddied[self.NCHUNKS - pg.first - pg.last].insert(0, pg)
+
+    def _unlist(self, pg: NaiveZbudPage) -> None:
+        for lst in (*self.unbuddied, self.buddied):
+            if pg in lst:
+                lst.remove(pg)
+
+    def malloc(self, size: int) -> tuple[NaiveZbudPage, str]:
+        assert 0 < size <= 4096 - 2 * self.CHUNK
+        chunks = -(-size // self.CHUNK)
+        for i in range(chunks, self.NCHUNKS):
+            if self.unbuddied[i]:
+                pg = self.unbuddied[i].pop(0)
+                bud = "first" if pg.first == 0 else "last"
+                break
+        else:
+            pg, bud = NaiveZbudPage(), "first"
+            self.pages += 1
+        setattr(pg, bud, chunks)
+        self._place(pg)
+        if self.has_lru:
+            if pg in self.lru:
+                self.lru.remove(pg)
+            self.lru.insert(0, pg)
+        return pg, bud
+
+    def free(self, handle: tuple[NaiveZbudPage, str], reclaiming: bool = False) -> None:
+        pg, bud = handle
+        setattr(pg, bud, 0)
+        if reclaiming:
+            return
+        self._unlist(pg)
+        if pg.first == 0 and pg.last == 0:
+            if pg in self.lru:
+                self.lru.remove(pg)
+            self.pages -= 1
+        else:
+            self._place(pg)
+
+    def reclaim(self, evict_ok: Iterator[bool]) -> tuple[NaiveZbudPage | None, bool]:
+        """One round: the page taken and whether it was freed; ``evict_ok`` answers each
+        eviction attempt in turn (a buddy that is free is not attempted)."""
+        if not self.lru:
+            return None, False
+        pg = self.lru.pop()
+        self._unlist(pg)
+        for bud in ("first", "last"):
+            if getattr(pg, bud):
+                if not next(evict_ok):
+                    break
+                setattr(pg, bud, 0)
+        if pg.first == 0 and pg.last == 0:
+            self.pages -= 1
+            return pg, True
+        self._place(pg)
+        self.lru.insert(0, pg)
+        return pg, False

@@ -327,3 +327,31 @@ def test_a_dead_worker_is_replaced_and_its_task_rerun(
     want = run_estimate([open_path(tmp_path / "tree", PAGE)], ["lz4"])
     assert np.array_equal(got.len_hist["lz4"], want.len_hist["lz4"])
     assert (got.pages, got.same_pages) == (want.pages, want.same_pages)
+
+
+def test_cluster_zswap_on_61_is_what_the_guest_measured(
+    local_cluster: Any,
+    testdata: Path,
+    kernel_pages: bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """zbud and z3fold pack pages in swap-out order: chunks that finish out of order
+    must still reach them in page order, so each pool's figures are the 6.1 guest's."""
+    rec_dir = testdata / "kernels" / "zswap-6.1"
+    want = {}
+    for p in rec_dir.glob("shared-*-*.txt"):
+        _, zpool, comp = p.stem.split("-")
+        after = p.read_text().split("# after\n", 1)[1]
+        vals = dict(line.split() for line in after.splitlines()[:2])  # same_filled, stored
+        size = next(ln for ln in after.splitlines() if ln.startswith("pool_total_size"))
+        want[(zpool, comp)] = (int(size.split()[1]), int(vals["stored_pages"]))
+    flags = ["--algo", "lzo,lz4", "--json", "--zswap", "--kernel", "6.1"]
+    on_cluster = [*flags, "--scheduler", local_cluster.scheduler_address, "--task-pages", "33"]
+    (tmp_path / "image").write_bytes(kernel_pages)  # raw: cut into 32 chunks
+    code, out, err = run_cli(["estimate", str(tmp_path / "image"), *on_cluster], capsys)
+    assert code == 0, err
+    algos = json.loads(out)["algorithms"]
+    got = {(pool, a): (v["pool_total_size"], v["stored_pages"])
+           for a in ("lzo", "lz4") for pool, v in algos[a]["zswap_pools"].items()}
+    assert got == want

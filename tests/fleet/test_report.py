@@ -225,3 +225,49 @@ def test_json_stays_json_when_nothing_is_stored(
     rep = json.loads(out, parse_constant=refuse)
     assert rep["totals"]["lz4"]["effective_ratio"] is None
     assert rep["results"][0]["algorithms"]["lz4"]["compression_ratio"] is None
+
+
+def _guest_pool_total(testdata: Path, pset: str, zpool: str, algo: str) -> int:
+    """pool_total_size after the pageout in a 6.1 zswap guest recording (tests/data/kernels)."""
+    import gzip
+
+    if pset == "shared":
+        text = (testdata / "kernels" / "zswap-6.1" / f"shared-{zpool}-{algo}.txt").read_text()
+    else:
+        path = testdata / "kernels" / "zswap" / f"6.1-{pset}-{zpool}-{algo}.txt.gz"
+        text = gzip.decompress(path.read_bytes()).decode()
+    return int(re.search(r"^pool_total_size (\d+)$", text.split("# after", 1)[1], re.M)[1])
+
+
+def test_zswap_on_each_results_kernel_and_pool_is_what_the_guests_measured(
+    testdata: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two machines on 6.1, one with zswap on zbud, one on z3fold (its pages in another
+    order): the fleet's zswap pool is the sum of what the 6.1 guests measured, and each
+    result says which kernel and pool it is for."""
+    import gzip
+
+    data = gzip.decompress((testdata / "shared_pages.bin.gz").read_bytes())
+    order = gzip.decompress((testdata / "kernels" / "zswap" / "shuffled_order.gz").read_bytes())
+    shuffled = b"".join(data[int(i) * 4096 : (int(i) + 1) * 4096] for i in order.split())
+    (tmp_path / "shuffled.bin").write_bytes(shuffled)
+    runs = {"a": ("shared_pages.bin.gz", "zbud", "shared"), "b": ("", "z3fold", "shuffled")}
+    paths = []
+    for name, (src, zpool, _) in runs.items():
+        source = str(testdata / src) if src else str(tmp_path / "shuffled.bin")
+        code, out, err = run_cli(["estimate", source, "--algo", "lzo,lz4", "--zswap", "--kernel",
+                                  "6.1", "--zpool", zpool, "--json"], capsys)
+        assert code == 0, err
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(out)
+    code, out, _ = run_cli(["report", *map(str, paths), "--json"], capsys)
+    assert code == 0
+    rep = json.loads(out)
+    for algo in ("lzo", "lz4"):
+        want = [_guest_pool_total(testdata, pset, zpool, algo) for _, zpool, pset in runs.values()]
+        assert rep["totals"][algo]["zswap_pool_total_size"] == sum(want)
+        got = [r["algorithms"][algo] for r in rep["results"]]
+        assert [g["zswap_pool_total_size"] for g in got] == want
+        assert [g["zswap_pool"] for g in got] == ["6.1 zbud", "6.1 z3fold"]
+    code, out, _ = run_cli(["report", *map(str, paths)], capsys)
+    assert "zswap instead" in out and "6.1 z3fold" in out

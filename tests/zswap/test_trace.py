@@ -158,6 +158,6 @@ def test_expect_mismatch_is_reported(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert "MISMATCH at line 6: stored_pages expected 2, model 1" in out.stdout
     bad = write(tmp_path, "expect stored_pages\n", "bad.trace")
-    assert "takes 2..22 fields" in cli("replay", str(bad)).stderr
+    assert "takes 2..26 fields" in cli("replay", str(bad)).stderr
     bad.write_text(HEADER + "expect nosuch 1\n")
     assert "not a debugfs counter" in cli("replay", str(bad)).stderr

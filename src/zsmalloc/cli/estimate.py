@@ -349,8 +349,16 @@ def cluster_tally(
 @click.option(
     "--zswap",
     is_flag=True,
-    help="Also show what zswap would hold for the same pages, each swapped out once "
-    "(all-zero pages go to the swap zero map; no pool limit).",
+    help="Also show what zswap would hold for the same pages, each swapped out once, on "
+    "the --kernel's zswap: pool_total_size and stored_pages for every pool that kernel "
+    "offers (6.1: zbud, z3fold, zsmalloc; 6.12: zbud, zsmalloc; later: zsmalloc), next to "
+    "zram (no pool limit).",
+)
+@click.option(
+    "--zpool",
+    type=click.Choice(["zbud", "z3fold", "zsmalloc"]),
+    default=None,
+    help="With --zswap: only this allocator (zswap.zpool; the kernel must have it).",
 )
 @click.option(
     "--as",
@@ -413,6 +421,7 @@ def estimate(
     compact: bool,
     verify: bool,
     zswap: bool,
+    zpool: str | None,
     zram_as: str | None,
     scheduler: str | None,
     workers: int | None,
@@ -450,6 +459,12 @@ def estimate(
             "--zswap with --level or --deflate-winbits: zswap compresses with each "
             "compressor's defaults (it has no algorithm_params); drop one of them"
         )
+    if zpool is not None:
+        from zsmalloc.zswap.rules import zswap_rules
+
+        if not zswap:
+            raise InputError("--zpool chooses zswap's allocator: use it with --zswap")
+        zswap_rules(kernel).check_zpool(zpool) if zpool != "zsmalloc" else None
     if plot:
         parent = Path(plot).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
@@ -458,7 +473,7 @@ def estimate(
     default_input = None
     # checked before the pass: a bad --class-delta is one error line, not a wasted read
     KernelProfile(kernel, ps, chain_size, class_delta, chain_rule)
-    profile = KernelProfile(kernel, ps, chain_size)
+    profile = KernelProfile(kernel, page_size=ps, chain_size=chain_size)  # its swap rules
     if scheduler is not None:
         if pids or all_processes or not sources:
             raise InputError(
@@ -487,7 +502,7 @@ def estimate(
     what = "giving the objects to a Pool and compacting it" if run_pool else "summing up"
     with status(err, what):
         report = build_report(
-            tally, chain_size, default_input, run_pool=run_pool, kernel=kernel,
+            tally, chain_size, default_input, run_pool=run_pool, kernel=kernel, zpool=zpool,
             class_delta=class_delta, chain_rule=chain_rule,
         )
     if verify:

@@ -1,9 +1,10 @@
 """``zsmalloc zswap``: the zswap model from the command line.
 
-* ``zsmalloc zswap replay TRACE [--every N] [--worker sync|manual] [--ram SIZE] [--json]``
-  replays a swap trace (format: :mod:`zsmalloc.zswap.trace`, docs/zswap.md) and
-  prints the debugfs counters over time: at each ``stat`` line, every N events,
-  and at the end.
+* ``zsmalloc zswap replay TRACE [--kernel V] [--every N] [--worker sync|manual] [--ram SIZE]
+  [--json]`` replays a swap trace (format: :mod:`zsmalloc.zswap.trace`, docs/zswap.md)
+  through the zswap of kernel V (6.18 by default; its zpool, same-filled pages and
+  counters: :mod:`zsmalloc.zswap.rules`) and prints that kernel's debugfs counters over
+  time: at each ``stat`` line, every N events, and at the end.
 * ``zsmalloc zswap verify [--pages N] [--ops N] [--seed S] [--algo A] [--limit]``:
   the live check; an alias of ``zsmalloc verify --zswap`` (:mod:`zsmalloc.cli.verify`),
   same options, same defaults.
@@ -18,8 +19,8 @@ import sys
 
 import click
 
+from zsmalloc.cli.options import kernel_option
 from zsmalloc.cli.verify import zswap_verify_cmd
-from zsmalloc.zswap.stats import DEBUGFS_FILES
 
 # Short column titles for the text table, in debugfs order.
 _TITLES = {
@@ -34,6 +35,8 @@ _TITLES = {
     "pool_total_size": "pool_total_size",
     "stored_pages": "stored",
     "stored_incompressible_pages": "incomp",
+    "duplicate_entry": "dup",
+    "same_filled_pages": "same",
 }
 
 
@@ -60,10 +63,15 @@ def zswap_cmd() -> None:
     "only at 'w' lines (manual).",
 )
 @click.option("--ram", default=None, help="totalram, e.g. 16G (overrides the trace's 'ram').")
+@kernel_option(help="Kernel whose zswap replays the trace (its zpool, rules and counters).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per report line.")
-def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bool) -> None:
+def replay_cmd(
+    trace: str, every: int, worker: str, ram: str | None, kernel: str, as_json: bool
+) -> None:
     """Replay a zswap swap trace; print the debugfs counters over time."""
     from zsmalloc.errors import InputError
+    from zsmalloc.profile import KernelProfile
+    from zsmalloc.zswap.rules import zswap_rules
     from zsmalloc.zswap.trace import parse_size, replay, scan_trace
 
     ram_bytes = None
@@ -74,7 +82,11 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
             raise InputError(f"--ram: expected bytes like 16G, found {ram!r}") from None
     t = scan_trace(trace)  # every line checked before any output; nothing kept
     mismatches: list[tuple[int, str, int, int]] = []
-    rows = replay(t, every=every, worker=worker, ram=ram_bytes, mismatches=mismatches)
+    profile = KernelProfile(kernel)
+    rows = replay(
+        t, every=every, worker=worker, ram=ram_bytes, mismatches=mismatches, profile=profile
+    )
+    files = zswap_rules(profile).debugfs
     if as_json:
         for line, counters in rows:  # printed as the replay goes
             click.echo(json.dumps({"line": line, **counters}))
@@ -83,16 +95,16 @@ def replay_cmd(trace: str, every: int, worker: str, ram: str | None, as_json: bo
                 json.dumps({"mismatch": line, "counter": name, "expected": want, "model": got})
             )
         sys.exit(1 if mismatches else 0)
-    widths = [max(len(_TITLES[n]), 6) for n in DEBUGFS_FILES]
+    widths = [max(len(_TITLES[n]), 6) for n in files]
     header = f"{'line':>8} " + " ".join(
-        f"{_TITLES[n]:>{w}}" for n, w in zip(DEBUGFS_FILES, widths, strict=True)
+        f"{_TITLES[n]:>{w}}" for n, w in zip(files, widths, strict=True)
     )
     for k, (line, counters) in enumerate(rows):
         if k == 0:  # after the first event ran: a refused first event prints nothing
             click.echo(header)
         click.echo(
             f"{line:>8} "
-            + " ".join(f"{counters[n]:>{w}}" for n, w in zip(DEBUGFS_FILES, widths, strict=True))
+            + " ".join(f"{counters[n]:>{w}}" for n, w in zip(files, widths, strict=True))
         )
     for line, name, want, got in mismatches:
         click.echo(f"MISMATCH at line {line}: {name} expected {want}, model {got}")

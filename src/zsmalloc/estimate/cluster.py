@@ -232,6 +232,7 @@ def run_estimate_on_cluster(
         on_plan(plan, run)
     summaries = [SourceSummary(s.label, s.kind, 0, {}, rules) for s in plan.sources]
     lengths: dict[int, dict[str, list[np.ndarray]]] = {}
+    zlengths: dict[int, dict[str, list[np.ndarray]]] = {}  # zbud and z3fold pack in order
     futures = client.map(tally_chunk, plan.chunks, spec=spec, retries=retries, pure=False)
     try:
         for fut in as_completed(futures):
@@ -242,6 +243,9 @@ def run_estimate_on_cluster(
             if res.tally.lengths is not None:
                 lengths[res.index] = res.tally.lengths
                 res.tally.lengths = {a: [] for a in algos}
+            if res.tally.zswap_lengths is not None:
+                zlengths[res.index] = res.tally.zswap_lengths
+                res.tally.zswap_lengths = {a: [] for a in algos}
             tally.merge(res.tally)
             summaries[res.source].merge(res.summary)
             run.unreadable += res.unreadable
@@ -257,6 +261,10 @@ def run_estimate_on_cluster(
         for idx in sorted(lengths):
             for a in algos:
                 tally.lengths[a].extend(lengths[idx][a])
+    if tally.zswap_lengths is not None:  # swap-out order: the order zbud and z3fold pack
+        for idx in sorted(zlengths):
+            for a in algos:
+                tally.zswap_lengths[a].extend(zlengths[idx][a])
     tally.sources = summaries
     tally.cluster = run.as_dict()
     check_not_empty(tally)

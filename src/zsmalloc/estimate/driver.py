@@ -195,6 +195,10 @@ class Tally:
     peak_rss: int | None = None  # this process's VmHWM after the pass (bytes)
     # zswap's compressed lengths (0 = all-zero page), capped at PAGE_SIZE, with --zswap
     zswap_hist: dict[str, np.ndarray] | None = None
+    # ... and per page, in order, uncapped (up to PAGE_SIZE + 1: "does not fit"), a
+    # same-filled page's with ZSWAP_SAME_FLAG set: each kernel's zswap reads them its way
+    # (6.1 keeps every same-filled page as a word; zbud and z3fold pack in order)
+    zswap_lengths: dict[str, list[np.ndarray]] | None = None
     cluster: dict[str, Any] | None = None  # how a Dask cluster computed it (--scheduler)
     # the setup's backends, made once per process (not pickled: a worker makes its own)
     _backends: dict[str, Backend] = field(default_factory=dict, repr=False, compare=False)
@@ -230,6 +234,8 @@ class Tally:
                 self.zswap_hist[a] += other.zswap_hist[a]
             if self.lengths is not None and other.lengths is not None:
                 self.lengths[a].extend(other.lengths[a])
+            if self.zswap_lengths is not None and other.zswap_lengths is not None:
+                self.zswap_lengths[a].extend(other.zswap_lengths[a])
         self.pages += other.pages
         self.same_pages += other.same_pages
         self.interrupted |= other.interrupted
@@ -261,6 +267,14 @@ class Tally:
         if b is None:
             b = self._backends[algo] = self.setup.backend(algo)
         return b
+
+    def zswap_page_lengths(self, algo: str) -> np.ndarray:
+        """zswap's per-page lengths in swap-out order (see :attr:`zswap_lengths`), with the
+        pages the sources left in the swap zero map appended as all-zero pages."""
+        if self.zswap_lengths is None:
+            raise ValueError("zswap lengths were not kept (zswap=False)")
+        parts = [*self.zswap_lengths[algo], np.zeros(self.zero_map_pages, np.int32)]
+        return np.concatenate(parts)
 
     def page_lengths(self, algo: str) -> np.ndarray:
         """Per-page compressed lengths in write order (0 = same-filled); needs keep_lengths."""
@@ -308,6 +322,34 @@ def warm_up(
             _compress_lengths(page, setup.backend(algo))
 
 
+ZSWAP_SAME_FLAG = 1 << 30
+"""Marks a same-filled page's entry in :attr:`Tally.zswap_lengths` (its length below)."""
+
+
+def _zswap_lengths(
+    pages: np.ndarray,
+    lengths: np.ndarray,
+    nonzero_same: np.ndarray,
+    backend: Backend,
+    tally: Tally,
+) -> np.ndarray:
+    """zswap's view of a chunk: every page's compressed length with unlimited room (int32).
+
+    ``lengths`` are zram's (0 same-filled, capped at PAGE_SIZE); zswap needs what they
+    hide: the length of a same-filled page that is not all zeros (6.12 on compress it;
+    it is marked with :data:`ZSWAP_SAME_FLAG` for 6.1 and 6.6, which keep it as a word),
+    and whether a page at the cap fits a page exactly (stored before 6.18) or not.
+    """
+    zl = lengths.astype(np.int32)
+    capped = np.flatnonzero(lengths >= tally.page_size)
+    if len(capped):
+        zl[capped] = np.minimum(backend.compress_lengths(pages[capped]), tally.page_size + 1)
+    if len(nonzero_same):
+        raw = backend.compress_lengths(pages[nonzero_same])
+        zl[nonzero_same] = np.minimum(raw, tally.page_size + 1) | ZSWAP_SAME_FLAG
+    return zl
+
+
 def _tally_chunk(tally: Tally, pages: np.ndarray) -> None:
     """Compress one chunk with every algorithm and add it to the tally."""
     from zsmalloc._jit import dynamic_prange
@@ -334,14 +376,12 @@ def _tally_chunk_locked(tally: Tally, pages: np.ndarray) -> None:
             # zswap skips only all-zero pages; other same-filled pages are compressed.
             if nonzero_same is None:
                 nonzero_same = same_idx[pages[same_idx].any(axis=1)]
-            if len(nonzero_same):
-                clens = lengths.copy()
-                clens[nonzero_same] = np.minimum(
-                    backend.compress_lengths(pages[nonzero_same]), tally.page_size
-                )
-            else:
-                clens = lengths
-            tally.zswap_hist[algo] += np.bincount(clens, minlength=hist_len)
+            zl = _zswap_lengths(pages, lengths, nonzero_same, backend, tally)
+            tally.zswap_hist[algo] += np.bincount(
+                np.minimum(zl & ~ZSWAP_SAME_FLAG, tally.page_size), minlength=hist_len
+            )
+            if tally.zswap_lengths is not None:
+                tally.zswap_lengths[algo].append(zl)
     tally.pages += len(pages)
 
 
@@ -415,6 +455,7 @@ def new_tally(
         setup=setup,
         lengths={a: [] for a in algos} if keep_lengths else None,
         zswap_hist={a: np.zeros(hist_len, dtype=np.int64) for a in algos} if zswap else None,
+        zswap_lengths={a: [] for a in algos} if zswap else None,
     )
 
 

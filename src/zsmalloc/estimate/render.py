@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from zsmalloc.estimate.report import LOSS_CAUSES, MM_STAT_COLUMNS, Report
+from zsmalloc.profile import KernelProfile
 
 
 def human(n: float) -> str:
@@ -66,7 +67,8 @@ def input_lines(rep: Report) -> list[str]:
     lines.append(
         f"{t.pages} pages of {t.page_size} B ({human(t.pages * t.page_size)}) reach zram, "
         f"{t.same_pages} same-filled; model: Linux {rep.kernel} zram, zsmalloc chain size "
-        f"{rep.chain_size}, huge_class_size {rep.huge_class_size}"
+        f"{KernelProfile(rep.kernel, rep.page_size, rep.chain_size).chain_size}, "
+        f"huge_class_size {rep.huge_class_size}"
         + (f"; class-table variant: {rep.class_table_variant}" if rep.class_table_variant else "")
     )
     params = [
@@ -165,7 +167,14 @@ def derived_table(rep: Report) -> Table:
 
 
 def chain_table(rep: Report) -> Table:
-    tab = algo_table(rep, "RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE", "chain size")
+    # CONFIG_ZSMALLOC_CHAIN_SIZE exists since 6.3: the rows are that Kconfig's choices
+    # (6.18's classes).  A kernel without it (6.1 always chains up to 4 pages) gets the
+    # table as the alternative it is, with no row marked as the model.
+    fixed = KernelProfile(rep.kernel, rep.page_size, rep.chain_size).chain_size != rep.chain_size
+    title = "RAM used at other CONFIG_ZSMALLOC_CHAIN_SIZE"
+    if fixed:
+        title += f" (6.3 and later; Linux {rep.kernel} has no such setting)"
+    tab = algo_table(rep, title, "chain size")
     base = {a: r.chain_totals[rep.chain_size] for a, r in rep.algos.items()}
     for chain in (4, 6, 8, 10, 12, 16):
         cells = []
@@ -176,7 +185,8 @@ def chain_table(rep: Report) -> Table:
             cells.append(
                 human(v) + ("" if chain == rep.chain_size else f" ({sign}{human(abs(delta))})")
             )
-        tab.add_row(str(chain) + (" (model)" if chain == rep.chain_size else ""), *cells)
+        model = chain == rep.chain_size and not fixed
+        tab.add_row(str(chain) + (" (model)" if model else ""), *cells)
     return tab
 
 
@@ -190,9 +200,8 @@ def kernel_table(rep: Report) -> Table:
             v, delta = r.kernel_totals[version], r.kernel_totals[version] - r.kernel_totals[base]
             sign = "+" if delta > 0 else "-"
             cells.append(human(v) + (f" ({sign}{human(abs(delta))})" if delta else ""))
-        label = version + (" (model)" if version == base else "")
-        if version == "6.1":
-            label += " (4-page zspages)"
+        label = {"6.1": "6.1 (4-page zspages)"}.get(version, version)
+        label += " (model)" if version == rep.kernel else ""
         tab.add_row(label, *cells)
     return tab
 
@@ -217,20 +226,45 @@ def top_loss_table(rep: Report, top: int = 5) -> Table:
 
 
 def zswap_table(rep: Report) -> Table:
-    tab = algo_table(
-        rep, "zswap instead (before a swap file, THPs split; store-only, no pool limit)", "figure"
+    """zswap on the report's kernel: every pool it offers side by side, next to zram."""
+    first = next(r.zswap for r in rep.algos.values() if r.zswap)
+    kernel, default = first["kernel"], first["zpool"]
+    pools = list(next(iter(rep.algos.values())).zswap_pools or {default: first})
+    title = (
+        f"zswap instead, Linux {kernel} (before a swap file, THPs split; store-only, "
+        "no pool limit)"
     )
-    z = {a: r.zswap or {} for a, r in rep.algos.items()}
+    tab = algo_table(rep, title, "figure")
+    z = {a: r.zswap_pools or {default: r.zswap or {}} for a, r in rep.algos.items()}
 
-    def row(name: str, key: str, f: object = str) -> None:
-        tab.add_row(name, *[f(z[a][key]) for a in rep.algos])  # type: ignore[operator]
+    def row(name: str, pool: str, key: str, f: object = str) -> None:
+        tab.add_row(name, *[f(z[a][pool][key]) for a in rep.algos])  # type: ignore[operator]
 
-    row("zero-filled pages (zero map or zero page)", "zero_pages")
-    row("pages stored in zswap", "stored_pages")
-    row("  of which stored as-is (4 KiB)", "stored_incompressible_pages")
-    row("compressed bytes", "compressed_bytes", human)
-    row("pool_total_size", "pool_total_size", human)
-    row("RAM saved", "saved_bytes", human)
+    tab.add_row("zram: RAM used (mem_used_total)",
+                *[human(r.mm_stat.mem_used_total) for r in rep.algos.values()])
+    approximate = False
+    for pool in pools:
+        label = pool + (" (default)" if pool == default and len(pools) > 1 else "")
+        row(f"{label}: pool_total_size", pool, "pool_total_size", human)
+        row(f"{label}: stored_pages", pool, "stored_pages")
+        if any(z[a][pool]["reject_compress_poor"] for a in rep.algos):
+            row(f"{label}: too big for it (reject_compress_poor)", pool, "reject_compress_poor")
+        row(f"{label}: RAM saved", pool, "saved_bytes", human)
+        approximate |= any(z[a][pool]["approximate"] for a in rep.algos)
+    if any(z[a][default]["same_filled_pages"] for a in rep.algos):
+        row("same-filled pages (stored as a word, no pool memory)", default, "same_filled_pages")
+    else:
+        row("zero-filled pages (swap zero map)", default, "zero_pages")
+    if any(z[a][default]["stored_incompressible_pages"] for a in rep.algos):
+        row("stored as-is (a page each)", default, "stored_incompressible_pages")
+    row("pages it would not take (to the swap device)", default, "rejected_pages")
+    row("compressed bytes", default, "compressed_bytes", human)
+    if approximate:
+        tab.caption = (
+            "approximate: 6.6 spreads entries over 32 pools by their slab addresses, "
+            "which no model knows (dealt out in turn here)"
+        )
+        tab.caption_justify = "left"
     return tab
 
 

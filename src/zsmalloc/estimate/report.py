@@ -15,8 +15,10 @@ never disagree.  For each algorithm it holds:
 * the per-class table (debugfs ``classes`` layout, fullness bands included)
   and the compressed-length histogram, for ``--classes`` and ``--plot``;
 * with ``--zswap``, zswap's view of the same pages (swapped out once each:
-  stored, zero-filled, incompressible, pool size), from
-  :func:`zsmalloc.zswap.estimate.estimate_zswap`.
+  stored, zero-filled, incompressible, pool size) on the report's kernel, from
+  :func:`zsmalloc.zswap.estimate.estimate_zswap`: for the kernel's default pool, and
+  side by side for every pool that kernel offers (``zswap_pools``: zbud, z3fold,
+  zsmalloc on 6.1; zbud and zsmalloc on 6.12; zsmalloc from 6.16).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from zsmalloc.estimate.fill import (
     kernel_version_totals,
 )
 from zsmalloc.mm.memdesc import memdesc_cost
-from zsmalloc.profile import KernelProfile, kernel_version
+from zsmalloc.profile import DEFAULT_VERSION, KernelProfile, kernel_version
 from zsmalloc.zram.stats import MM_STAT_COLUMNS, MmStat
 from zsmalloc.zs.size_class import class_table
 
@@ -70,6 +72,7 @@ class AlgoReport:
     kernel_totals: dict[str, int]  # mem_used_total per kernel version's class table
     verified: dict[str, object] | None = None  # replay_check's summary, with --verify
     zswap: dict[str, Any] | None = None  # zswap's view of the same pages, with --zswap
+    zswap_pools: dict[str, dict[str, Any]] | None = None  # ... on each pool the kernel offers
     pool: PoolResult | None = None  # the objects in a real Pool, compacted (run_pool)
     zero_map_pages: int = 0  # zero-filled folios the swap layer kept (never in zram)
 
@@ -195,6 +198,7 @@ class AlgoReport:
             "verified_by_replay": self.verified,
             "compaction_run_in_pool": self.pool is not None,
             "zswap": self.zswap,
+            "zswap_pools": self.zswap_pools,
         }
 
 
@@ -241,7 +245,7 @@ class Report:
 
     @property
     def kernel(self) -> str:
-        """The kernel whose zsmalloc the figures are (a :mod:`zsmalloc.profile` row)."""
+        """The kernel whose zram, zsmalloc and zswap the figures are (a profile row)."""
         return next(iter(self.algos.values())).state.table.profile.version
 
     def to_json(self) -> dict[str, Any]:
@@ -276,20 +280,44 @@ class Report:
         }
 
 
-def zswap_view(tally: Tally, algo: str) -> dict[str, Any] | None:
-    """zswap's store-only figures for the same pages (zsmalloc.zswap.estimate), or None."""
+def zswap_view(
+    tally: Tally,
+    algo: str,
+    kernel: str = DEFAULT_VERSION,
+    chain_size: int = 8,
+    zpool: str | None = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]] | None:
+    """zswap's store-only figures for the same pages on ``kernel`` (zsmalloc.zswap.estimate):
+    (the default pool's, or ``zpool``'s; every offered pool's by name), or None.
+
+    The pages go in the order they were read: zbud and z3fold pack by order.  Pages the
+    sources already left in the swap zero map come last, as all-zero pages (6.1 and 6.6
+    have no zero map: zswap keeps them as same-filled words, in no pool page).
+    """
     if tally.zswap_hist is None:
         return None
-    from zsmalloc.zswap.estimate import estimate_zswap
+    from zsmalloc.estimate.driver import ZSWAP_SAME_FLAG
+    from zsmalloc.zswap.estimate import estimate_zswap_pools
+    from zsmalloc.zswap.rules import zswap_rules
 
-    h = tally.zswap_hist[algo].copy()
-    # Zero-filled folios the sources already left in the swap zero map never reach zswap
-    # either: they count with zswap's all-zero pages (length 0).
-    h[0] += tally.zero_map_pages
-    # Only the counts matter for a store-only run with no pool limit: any order will do.
-    clens = np.repeat(np.arange(len(h)), h)
-    profile = KernelProfile(tally.setup.kernel, tally.page_size)
-    return estimate_zswap(clens=clens, compressor=algo, profile=profile).as_dict()
+    profile = KernelProfile(kernel, tally.page_size, chain_size)
+    rules = zswap_rules(profile)
+    if tally.zswap_lengths is not None:
+        zl = tally.zswap_page_lengths(algo)
+        same = (zl & ZSWAP_SAME_FLAG) != 0
+        clens = np.where(same & rules.same_filled, 0, zl & ~ZSWAP_SAME_FLAG)
+    else:  # a tally without the order: counts only (enough for zsmalloc's closed form)
+        h = tally.zswap_hist[algo].copy()
+        h[0] += tally.zero_map_pages
+        clens = np.repeat(np.arange(len(h)), h)
+    names = (zpool,) if zpool else None
+    views = {
+        v.zpool: v.as_dict()
+        for v in estimate_zswap_pools(clens=clens, compressor=algo, profile=profile, zpools=names)
+    }
+    default = zpool or (rules.default_zpool if rules.zpool else "zsmalloc")
+    main = views[default] if default in views else next(iter(views.values()))
+    return main, views
 
 
 def build_report(
@@ -299,6 +327,7 @@ def build_report(
     *,
     run_pool: bool = False,
     kernel: str | None = None,
+    zpool: str | None = None,
     class_delta: int | None = None,
     chain_rule: str | None = None,
 ) -> Report:
@@ -308,7 +337,8 @@ def build_report(
     zs_compact on it (:mod:`zsmalloc.estimate.pool_fill`): the after-compact
     columns and the debugfs table then come from the allocator model.  ``kernel`` (a
     profile row or a release; default: the kernel whose compressors made the tally)
-    gives the class table, the huge threshold and the allocator's rules.
+    gives the class table, the huge threshold and the allocator's rules, and zswap's
+    rules; ``zpool`` limits the zswap view to that allocator.
     """
     version = tally.setup.kernel if kernel is None else kernel_version(kernel)
     table = class_table(
@@ -323,15 +353,20 @@ def build_report(
             len_hist=h,
             chain_totals=chain_size_totals(h, tally.same_pages, tally.page_size, CHAIN_SIZES),
             kernel_totals=kernel_version_totals(h, tally.same_pages, tally.page_size, chain_size),
-            zswap=zswap_view(tally, algo),
             zero_map_pages=tally.zero_map_pages,
             compressor=tally.backend(algo).describe(),
         )
+        view = zswap_view(tally, algo, version, chain_size, zpool)
+        if view is not None:
+            algos[algo].zswap, algos[algo].zswap_pools = view
         if run_pool:
             from zsmalloc.estimate.pool_fill import fill_pool  # the numba allocator: lazily
 
             algos[algo].pool = fill_pool(algos[algo].state)
     return Report(
-        tally=tally, chain_size=chain_size, algos=algos, default_input=default_input,
+        tally=tally,
+        chain_size=chain_size,
+        algos=algos,
+        default_input=default_input,
         class_table_variant=table.profile.variant_label() or None,
     )

@@ -40,9 +40,43 @@ def results_table(fleet: Fleet) -> Table:
     return tab
 
 
+def zswap_table(fleet: Fleet) -> Table | None:
+    """zswap's pool per result and algorithm, on the kernel and allocator each result
+    was estimated for (``estimate --zswap --kernel K --zpool P``); None unless every
+    result measured it."""
+    if any(fleet.totals[a].zswap_pool_bytes is None for a in fleet.algos):
+        return None
+    tab = Table(
+        title="zswap instead (pool_total_size, on each result's kernel and zpool)",
+        title_justify="left",
+    )
+    tab.add_column("result")
+    tab.add_column("kernel zpool")
+    for a in fleet.algos:
+        tab.add_column(a, justify="right")
+    for r in fleet.results:
+        pools = {r.algos[a].zswap_pool for a in fleet.algos}
+        tab.add_row(
+            r.name,
+            "/".join(sorted(p or "?" for p in pools)),
+            *[human(r.algos[a].zswap_pool_bytes or 0) for a in fleet.algos],
+        )
+    tab.add_row(
+        "[bold]all results[/]",
+        "",
+        *[f"[bold]{human(fleet.totals[a].zswap_pool_bytes or 0)}[/]" for a in fleet.algos],
+        end_section=True,
+    )
+    return tab
+
+
 def render(fleet: Fleet, console: Console) -> None:
-    """Print the report: per-result table, the verdict, the setting and why, notes."""
+    """Print the report: per-result table (and zswap's), the verdict, the setting and
+    why, notes."""
     console.print(results_table(fleet))
+    zt = zswap_table(fleet)
+    if zt is not None:
+        console.print(zt)
     rec = fleet.recommendation
     best = fleet.totals[fleet.best]
     console.print(

@@ -38,6 +38,7 @@ class AlgoResult:
     kernel_exact: bool  # lzo, lzo-rle, lz4: the kernel's lengths; others approximate
     metadata_bytes: int  # slot table, handles, zspage structs (outside mem_used_total)
     zswap_pool_bytes: int | None  # zswap's pool for the same pages, when --zswap was given
+    zswap_pool: str | None = None  # ... on which kernel and allocator ("6.1 zbud"), if said
     histogram: dict[int, int] = field(default_factory=dict)  # compressed length -> pages
 
     @property
@@ -82,8 +83,16 @@ def _algo(name: str, a: dict[str, Any]) -> AlgoResult:
         kernel_exact=bool(a.get("kernel_exact", False)),
         metadata_bytes=int(derived.get("metadata_bytes_approx", {}).get("total", 0)),
         zswap_pool_bytes=int(zswap["pool_total_size"]) if zswap else None,
+        zswap_pool=_zswap_pool(zswap),
         histogram={int(n): int(p) for n, p in zip(hist["length"], hist["pages"], strict=True) if p},
     )
+
+
+def _zswap_pool(zswap: dict[str, Any] | None) -> str | None:
+    """"KERNEL ZPOOL" of an estimate's zswap view (results before --kernel say neither)."""
+    if not zswap or "kernel" not in zswap:
+        return None
+    return f"{zswap['kernel']} {zswap.get('zpool') or 'zsmalloc'}"
 
 
 def parse_result(doc: Any, path: str, name: str | None = None) -> Result:

@@ -146,6 +146,8 @@ class Fleet:
                             "mem_used_total": r.algos[a].mem_used,
                             "effective_ratio": _finite(r.algos[a].effective_ratio),
                             "compression_ratio": _finite(r.algos[a].compression_ratio),
+                            "zswap_pool_total_size": r.algos[a].zswap_pool_bytes,
+                            "zswap_pool": r.algos[a].zswap_pool,
                         }
                         for a in self.algos
                     },

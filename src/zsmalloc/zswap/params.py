@@ -1,7 +1,9 @@
 """zswap's module parameters, parsed and checked as the kernel's setters do.
 
 Mirrors the parameter block at the top of mm/zswap.c (6.18) and the table of
-spec §2.  Each parameter's ``kernel_param_ops``:
+spec §2, and the parameters older kernels had (which ones a kernel has is
+``ZswapRules.params``, :mod:`zsmalloc.zswap.rules`).  Each parameter's
+``kernel_param_ops``:
 
 ============================  ======================================  ======================
 parameter                     declared as                             setter parses with
@@ -12,6 +14,10 @@ parameter                     declared as                             setter par
 ``max_pool_percent``          ``module_param_named(..., uint, ...)``  ``param_set_uint``
 ``accept_threshold_percent``  ``module_param_named(..., uint, ...)``  ``param_set_uint``
 ``shrinker_enabled``          ``module_param_named(..., bool, ...)``  ``param_set_bool``
+``zpool`` (to 6.17)           ``module_param_cb``, own ops            ``strstrip``, then
+                                                                      ``zpool_has_pool``
+``same_filled_pages_enabled``,  ``module_param_named(..., bool, ...)``  ``param_set_bool``
+``non_same_filled_pages_enabled``, ``exclusive_loads`` (6.1, 6.6)
 ============================  ======================================  ======================
 
 So the numbers are ``kstrtouint(val, 0)``: ``010`` is 8, ``0x10`` 16, any
@@ -20,7 +26,8 @@ check, as the live 6.18.44 kernel confirmed; above 100 there is simply no
 hysteresis, spec §6), ``" 1"`` and ``1_0`` EINVAL.  Booleans are
 ``kstrtobool``: ``Y/y/1/on`` and ``N/n/0/off``, on the first one or two
 characters.  The parsing is :mod:`zsmalloc.kparse`, shared with zram.  There
-is no ``zpool`` parameter in 6.18 (zswap calls zsmalloc directly).
+is no ``zpool`` parameter in 6.18 (zswap calls zsmalloc directly); before, an
+allocator the kernel does not have is -ENOENT.
 
 Values are the strings one would write to ``/sys/module/zswap/parameters/NAME``;
 a value the kernel refuses raises :class:`~zsmalloc.errors.SysfsError` with the
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import errno
 import numbers
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from zsmalloc.errors import SysfsError, UnknownAlgorithmError
@@ -53,25 +60,60 @@ def check_compressor(name: str) -> str:
     return v
 
 
+BOOL_PARAMS = (
+    "enabled",
+    "shrinker_enabled",
+    "same_filled_pages_enabled",
+    "non_same_filled_pages_enabled",
+    "exclusive_loads",
+)
+STRING_PARAMS = ("compressor", "zpool")
+DEFAULT_KNOWN = (
+    "enabled",
+    "compressor",
+    "max_pool_percent",
+    "accept_threshold_percent",
+    "shrinker_enabled",
+)
+"""The parameters of 6.18, which :class:`ZswapParams` checks names against by default."""
+
+
 @dataclass(frozen=True)
 class ZswapParams:
-    """The five 6.18 parameters with the kernel's defaults (spec §2, §0.2)."""
+    """zswap's parameters with the kernel's defaults (spec §2, §0.2).
+
+    The first five are 6.18's; ``zpool`` (None: the kernel's CONFIG_ZSWAP_ZPOOL_DEFAULT)
+    and the last three belong to older kernels, which the model reads only where the
+    kernel has them.
+    """
 
     enabled: bool = False
     compressor: str = "lzo"
     max_pool_percent: int = 20
     accept_threshold_percent: int = 90
     shrinker_enabled: bool = False
+    zpool: str | None = None
+    same_filled_pages_enabled: bool = True
+    non_same_filled_pages_enabled: bool = True
+    exclusive_loads: bool = False
 
-    def with_value(self, name: str, value: str | int | bool) -> ZswapParams:
+    def with_value(
+        self,
+        name: str,
+        value: str | int | bool,
+        known: tuple[str, ...] = DEFAULT_KNOWN,
+        version: str = "6.18",
+        zpools: tuple[str, ...] = (),
+    ) -> ZswapParams:
         """A copy with parameter ``name`` set from a sysfs-style value (validated first).
 
         ``True``/``False`` are written as ``Y``/``N`` and integers in decimal.
+        ``known`` are the parameters the kernel ``version`` has, ``zpools`` the
+        allocators its ``zpool`` parameter takes.
         """
-        known = [f.name for f in fields(self)]
         if name not in known:  # no such file: open() fails before any write
             raise SysfsError(
-                f"zswap has no parameter {name!r} in 6.18; known: {', '.join(known)}",
+                f"zswap has no parameter {name!r} in {version}; known: {', '.join(known)}",
                 errno=errno.ENOENT,
             )
         if isinstance(value, bool):
@@ -90,20 +132,30 @@ class ZswapParams:
             return self
         attr = f"zswap parameter {name}"
         value_: Any  # the field named by ``name``
-        if name in ("enabled", "shrinker_enabled"):
+        if name in BOOL_PARAMS:
             value_ = param_set_bool(text, attr=attr)
         elif name == "compressor":
             value_ = check_compressor(text)
+        elif name == "zpool":
+            value_ = strstrip(text)
+            if value_ not in zpools:  # zpool_has_pool() failed
+                raise UnknownAlgorithmError(
+                    f"zpool {value_!r} is not available in {version}; "
+                    f"known: {', '.join(zpools)}",
+                    errno=errno.ENOENT,
+                )
         else:
             value_ = param_set_uint(text, attr=attr)
         return replace(self, **{name: value_})
 
-    def as_sysfs(self) -> dict[str, str]:
-        """The values as ``/sys/module/zswap/parameters`` prints them."""
-        return {
-            "accept_threshold_percent": str(self.accept_threshold_percent),
-            "compressor": self.compressor,
-            "enabled": param_get_bool(self.enabled),
-            "max_pool_percent": str(self.max_pool_percent),
-            "shrinker_enabled": param_get_bool(self.shrinker_enabled),
-        }
+    def as_sysfs(self, known: tuple[str, ...] = DEFAULT_KNOWN) -> dict[str, str]:
+        """The values as ``/sys/module/zswap/parameters`` prints them (``known`` ones),
+        sorted by name as a directory listing is."""
+        out = {}
+        for name in sorted(known):
+            value = getattr(self, name)
+            if isinstance(value, bool):
+                out[name] = param_get_bool(value)
+            else:
+                out[name] = "" if value is None else str(value)
+        return out

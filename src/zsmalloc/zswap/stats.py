@@ -1,29 +1,22 @@
 """zswap's counters: the debugfs files, the vmstat events and ``/proc/meminfo`` lines.
 
 Mirrors the ``zswap_*`` statics and ``zswap_debugfs_init()`` in mm/zswap.c
-(6.18), spec §10 and §11.  The debugfs names are the kernel's, in its order;
-``pool_total_size`` is not stored but computed when read, as the kernel does
-(``zswap_total_pages() * PAGE_SIZE``), and so is passed in, with PAGE_SIZE.
+(6.18), spec §10 and §11, and the two counters older kernels had
+(``same_filled_pages`` and ``duplicate_entry``, 6.1 and 6.6).  The debugfs names are
+the kernel's, in its order (each kernel's list: ``ZswapRules.debugfs``);
+``pool_total_size`` is not stored here: 6.12 and later compute it when read
+(``zswap_total_pages() * PAGE_SIZE``), 6.1 and 6.6 keep it in a variable the model
+keeps (:class:`zsmalloc.zswap.zswap.Zswap`), so it is passed in.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-# Every file of /sys/kernel/debug/zswap in 6.18, in zswap_debugfs_init() order.
-DEBUGFS_FILES = (
-    "pool_limit_hit",
-    "reject_reclaim_fail",
-    "reject_alloc_fail",
-    "reject_kmemcache_fail",
-    "reject_compress_fail",
-    "reject_compress_poor",
-    "decompress_fail",
-    "written_back_pages",
-    "pool_total_size",
-    "stored_pages",
-    "stored_incompressible_pages",
-)
+from zsmalloc.zswap.rules import DEBUGFS_618
+
+DEBUGFS_FILES = DEBUGFS_618
+"""Every file of /sys/kernel/debug/zswap in 6.18, in zswap_debugfs_init() order."""
 
 
 @dataclass
@@ -40,6 +33,8 @@ class ZswapCounters:
     written_back_pages: int = 0
     stored_pages: int = 0
     stored_incompressible_pages: int = 0
+    same_filled_pages: int = 0  # 6.1, 6.6
+    duplicate_entry: int = 0  # 6.1, 6.6
     # /proc/vmstat events (global; they only grow)
     zswpin: int = 0
     zswpout: int = 0
@@ -49,11 +44,16 @@ class ZswapCounters:
         """Add one to the counter called ``name`` (a debugfs file name)."""
         setattr(self, name, getattr(self, name) + 1)
 
-    def debugfs(self, total_pages: int, page_size: int) -> dict[str, int]:
-        """What ``grep . /sys/kernel/debug/zswap/*`` would show, in the kernel's order."""
+    def debugfs(
+        self, total_pages: int, page_size: int, files: tuple[str, ...] = DEBUGFS_FILES
+    ) -> dict[str, int]:
+        """What ``grep . /sys/kernel/debug/zswap/*`` would show, in the kernel's order.
+
+        ``total_pages * page_size`` is ``pool_total_size``; ``files`` the kernel's list.
+        """
         values = asdict(self)
         values["pool_total_size"] = total_pages * page_size
-        return {name: values[name] for name in DEBUGFS_FILES}
+        return {name: values[name] for name in files}
 
     def vmstat(self) -> dict[str, int]:
         return {"zswpin": self.zswpin, "zswpout": self.zswpout, "zswpwb": self.zswpwb}

@@ -61,7 +61,7 @@ from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
 from zsmalloc.streams import open_input, read_exact_into, text_lines
 from zsmalloc.zswap.compression import page_clens
 from zsmalloc.zswap.params import ZswapParams
-from zsmalloc.zswap.stats import DEBUGFS_FILES
+from zsmalloc.zswap.rules import ALL_DEBUGFS, zswap_rules
 from zsmalloc.zswap.zswap import ZsPoolLike, Zswap
 
 _SUFFIX = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -81,7 +81,7 @@ _ARITY = {
     "w": (0, 0),
     "shrink": (1, 2),
     "stat": (0, 0),
-    "expect": (2, 2 * len(DEBUGFS_FILES)),
+    "expect": (2, 2 * len(ALL_DEBUGFS)),
 }
 
 
@@ -211,7 +211,7 @@ def _check_event(trace: Trace, n: int, op: str, args: tuple[str, ...]) -> None:
         if len(args) % 2:
             raise trace.error(n, "expect takes NAME VALUE pairs")
         for name, value in zip(args[::2], args[1::2], strict=True):
-            if name not in DEBUGFS_FILES:
+            if name not in ALL_DEBUGFS:
                 raise trace.error(n, f"expect: {name!r} is not a debugfs counter")
             _int(trace, n, value, name)
 
@@ -226,10 +226,10 @@ class _Pages:
     def __init__(self, path: Path, trace: Trace, page_size: int) -> None:
         self.path = path
         self.page_size = page_size
-        self._clens: dict[str, np.ndarray] = {}
+        self._clens: dict[tuple[str, bool], np.ndarray] = {}
         self.nr = self._lengths(None).size  # one pass: readable, whole pages, how many
 
-    def _lengths(self, compressor: str | None) -> np.ndarray:
+    def _lengths(self, compressor: str | None, same_filled: bool = False) -> np.ndarray:
         """clen of every page (or zeros, to count them), read chunk by chunk."""
         page_size = self.page_size
         out: list[np.ndarray] = []
@@ -249,15 +249,20 @@ class _Pages:
                 if compressor is None:
                     out.append(np.zeros(n, np.int32))
                 elif n:
-                    out.append(np.asarray(page_clens(buf[:n], compressor), np.int32))
+                    out.append(
+                        np.asarray(page_clens(buf[:n], compressor, same_filled), np.int32)
+                    )
                 if n < PAGES_CHUNK:
                     break
         return np.concatenate(out) if out else np.zeros(0, np.int32)
 
-    def clen(self, idx: int, compressor: str) -> int:
-        if compressor not in self._clens:
-            self._clens[compressor] = self._lengths(compressor)
-        return int(self._clens[compressor][idx])
+    def clen(self, idx: int, compressor: str, same_filled: bool = False) -> int:
+        """The page's compressed length; 0 for a page zswap keeps as a word (all zeros;
+        ``same_filled``: any same-filled page, 6.1 and 6.6)."""
+        key = (compressor, same_filled)
+        if key not in self._clens:
+            self._clens[key] = self._lengths(compressor, same_filled)
+        return int(self._clens[key][idx])
 
 
 def replay(
@@ -290,6 +295,15 @@ def replay(
         profile=profile,
     )
     pages = _Pages(trace.pages_path, trace, profile.page_size) if trace.pages_path else None
+    known = zswap_rules(profile).debugfs
+    # A counter this kernel lacks is refused before anything runs (one more streamed pass).
+    for ev in trace.iter_events() if trace.expect_lines else ():
+        if ev.op == "expect":
+            for name in ev.args[::2]:
+                if name not in known:
+                    raise trace.error(
+                        ev.line, f"expect: Linux {profile.version} has no debugfs file {name!r}"
+                    )
     last, reported = 0, -1
     for k, ev in enumerate(trace.iter_events(), start=1):
         try:
@@ -329,7 +343,7 @@ def _apply(z: Zswap, ev: Event, pages: _Pages | None, trace: Trace) -> None:
         idx = int(a[1])
         if idx >= pages.nr:
             raise trace.error(ev.line, f"page index {idx} out of range 0..{pages.nr - 1}")
-        clen = pages.clen(idx, z.current_compressor)
+        clen = pages.clen(idx, z.current_compressor, z.rules.same_filled)
         z.store(int(a[0]), clen=clen, memcg=a[2] if len(a) > 2 else None)
     elif op in ("l", "L"):
         z.load(int(a[0]), swapcache=op == "l")

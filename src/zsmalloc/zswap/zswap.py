@@ -1,10 +1,23 @@
-"""zswap: the compressed swap cache in front of a swap device, on zsmalloc pools.
+"""zswap: the compressed swap cache in front of a swap device, on every kernel's pools.
 
 Mirrors mm/zswap.c (6.18) as ../shared/spec/zswap.md describes it, with the
 kernel's names: ``zswap_store`` / ``zswap_store_page``, ``zswap_load``,
 ``zswap_invalidate``, ``zswap_entry_free``, ``zswap_check_limits``,
 ``zswap_writeback_entry``, ``shrink_memcg_cb``, ``shrink_memcg``,
-``shrink_worker``, ``zswap_shrinker_count`` / ``zswap_shrinker_scan``.
+``shrink_worker``, ``zswap_shrinker_count`` / ``zswap_shrinker_scan``; and the
+zswap of older kernels where :mod:`zsmalloc.zswap.rules` says they differ:
+
+* 6.1 (``zswap_frontswap_store``): the pool is a zpool of the ``zpool`` parameter's
+  allocator (:mod:`zsmalloc.zpool`: zbud, z3fold or zsmalloc); pages whose words are
+  all equal are kept as that word (``same_filled_pages``); ``zswap_is_full`` /
+  ``zswap_can_accept`` on the cached ``zswap_pool_total_size``; writeback is the
+  allocator's: the shrink work asks the last pool's zpool to reclaim one page
+  (``zpool_shrink``), which evicts its objects through ``zswap_writeback_entry``,
+  finding each entry by the 8-byte ``struct zswap_header`` stored before the data;
+  loads leave the entry in place (frontswap).
+* 6.6: the same, with zswap's own LRU per pool (``zswap_reclaim_entry``), 32 zpools a
+  pool and the ``exclusive_loads`` parameter.
+* 6.12 to 6.17: 6.18's zswap on a zpool (zbud or zsmalloc), nothing stored as-is.
 
 The picture (spec §1)::
 
@@ -18,14 +31,17 @@ The picture (spec §1)::
     slot freed: zswap_invalidate(OFF)
 
 State (spec §3): one tree (offset -> entry) for the one modelled swap device;
-a list of pools, the first current, each a zsmalloc :class:`~zsmalloc.Pool`
-with its compressor; one LRU per memcg; the counters of spec §10.
+a list of pools, the first current, each with its compressor and its zpool(s)
+(:class:`~zsmalloc.zpool.zpool.Zpool`: a zsmalloc :class:`~zsmalloc.Pool`, or zbud or
+z3fold before 6.15); one LRU per memcg (6.12+) or per pool (6.6); the counters of
+spec §10 and the kernel's debugfs list.
 
 Where the model has to pick what concurrency decides in the kernel, it says so:
 
 * The pool-limit shrink worker is queued by a rejected store while the pool is
   full.  ``worker="sync"`` (default) runs it to completion right after that
   store; ``worker="manual"`` leaves it pending until :meth:`run_shrink_worker`.
+  (6.1's work item reclaims one allocator page each time it runs.)
 * The dynamic shrinker is driven by reclaim; the model runs it only when asked
   (:meth:`shrinker_scan`), with the kernel's count (:meth:`shrinker_count`).
 * Writeback never meets a page already in the swap cache (-EEXIST) unless the
@@ -45,6 +61,7 @@ pages are buffers of PAGE_SIZE raw bytes, cgroups are names (or this model's own
 from __future__ import annotations
 
 import errno
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,13 +72,14 @@ from zsmalloc.errors import (
     InputError,
     InvalidSizeError,
     InvalidTypeError,
-    OutOfMemoryError,
     SysfsError,
 )
 from zsmalloc.locking import serialized
 from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile
+from zsmalloc.zpool.zpool import Zpool
 from zsmalloc.zs.pool import Pool
 from zsmalloc.zswap.compression import (
+    is_same_filled,
     is_zero_filled,
     length_function,
     zswap_compress_outcome,
@@ -69,6 +87,7 @@ from zsmalloc.zswap.compression import (
 from zsmalloc.zswap.lru import ListLru
 from zsmalloc.zswap.memcg import MemCgroup, MemCgroupTree
 from zsmalloc.zswap.params import ZswapParams
+from zsmalloc.zswap.rules import ZswapRules, zswap_rules
 from zsmalloc.zswap.stats import ZswapCounters
 
 MAX_RECLAIM_RETRIES = 16  # include/linux/swap.h
@@ -90,12 +109,33 @@ def default_pool_factory(profile: KernelProfile = DEFAULT_PROFILE) -> ZsPoolLike
 
 @dataclass(eq=False)
 class ZswapPool:
-    """``struct zswap_pool``: one zsmalloc pool and its compressor."""
+    """``struct zswap_pool``: its compressor and its zpool(s) (one; 32 in 6.6)."""
 
     name: str  # "zswap<n>"
     compressor: str
-    zs_pool: ZsPoolLike
+    zpool_type: str  # "zsmalloc" (the only one from 6.15), "zbud", "z3fold"
+    zpools: list[Zpool]
     nr_entries: int = 0  # stands for the percpu_ref the entries hold
+    lru: ListLru[ZswapEntry] | None = None  # 6.6: pool->lru (oldest first)
+    next_zpool: int = 0  # 6.6: which zpool the next entry goes to (see zpool_for)
+
+    @property
+    def zs_pool(self) -> ZsPoolLike:
+        """The allocator's pool behind the (first) zpool."""
+        return self.zpools[0].pool
+
+    def total_pages(self) -> int:
+        return sum(z.total_pages() for z in self.zpools)
+
+    def zpool_for(self) -> Zpool:
+        """zswap_find_zpool() for a new entry.
+
+        The kernel hashes the entry's slab address (``hash_ptr``) over the 32 zpools of
+        6.6; the model cannot know it and takes them in turn.
+        """
+        z = self.zpools[self.next_zpool]
+        self.next_zpool = (self.next_zpool + 1) % len(self.zpools)
+        return z
 
 
 @dataclass(eq=False, slots=True)
@@ -103,11 +143,12 @@ class ZswapEntry:
     """``struct zswap_entry``: the stored form of one swapped-out page."""
 
     offset: int
-    length: int  # 1..4095 compressed, 4096 stored as-is
-    pool: ZswapPool
+    length: int  # 1..4095 compressed, 4096 stored as-is; 0 same-filled (6.1, 6.6)
+    pool: ZswapPool | None  # None for a same-filled entry
     handle: int
     memcg: MemCgroup
     referenced: bool = True
+    zpool: Zpool | None = None  # the zpool holding the object
 
 
 @dataclass
@@ -125,11 +166,14 @@ class StoreResult:
 
 
 class Zswap:
-    """The zswap model.
+    """The zswap model of one kernel (``profile``; 6.18 by default).
 
     >>> z = Zswap(totalram_pages=1 << 18, params=ZswapParams(enabled=True))  # doctest: +SKIP
     >>> z.store(0, clen=1200); z.debugfs()["stored_pages"]                      # doctest: +SKIP
     1
+
+    ``pool_factory`` makes the zsmalloc pools (tests inject one); zbud and z3fold pools
+    come from :mod:`zsmalloc.zpool`.
     """
 
     def __init__(
@@ -159,8 +203,10 @@ class Zswap:
                 raise InvalidSizeError(f"nr_swap_slots must be positive, found {nr_swap_slots}")
         self.lock = threading.RLock()
         self.totalram_pages = totalram_pages
-        self.params = ZswapParams()
         self.profile = profile
+        self.rules: ZswapRules = zswap_rules(profile)
+        # CONFIG_ZSWAP_ZPOOL_DEFAULT until the user writes the parameter.
+        self.params = ZswapParams(zpool=self.rules.default_zpool if self.rules.zpool else None)
         self.page_size = profile.page_size
         self.pool_factory = pool_factory or (lambda: default_pool_factory(profile))
         self.worker = worker
@@ -176,10 +222,12 @@ class Zswap:
         self.shrink_work_pending = False
         self.next_shrink: MemCgroup | None = None  # zswap_next_shrink
         self.ever_enabled = False
+        self.cached_total_size = 0  # zswap_pool_total_size (6.1, 6.6), bytes
         self._clen_fns: dict[str, Callable[[bytes], int]] = {}
         self._nr_pools_created = 0
-        for name, value in (params or ZswapParams()).as_sysfs().items():
-            if name != "enabled":
+        given = params or ZswapParams()
+        for name, value in given.as_sysfs(self.rules.params).items():
+            if name != "enabled" and not (name == "zpool" and given.zpool is None):
                 self.set_param(name, value)
         if params is not None and params.enabled:
             self.set_param("enabled", "Y")
@@ -188,12 +236,19 @@ class Zswap:
     @serialized
     def set_param(self, name: str, value: str | int | bool) -> None:
         """Write ``/sys/module/zswap/parameters/NAME``; refused values change nothing."""
-        new = self.params.with_value(as_str(name, "zswap parameter name"), value)
-        if name == "compressor" and self.ever_enabled and new.compressor != self.current_compressor:
-            self._switch_pool(new.compressor)
+        r = self.rules
+        new = self.params.with_value(
+            as_str(name, "zswap parameter name"), value, r.params, r.version, r.allocators
+        )
+        if (
+            name in ("compressor", "zpool")
+            and self.ever_enabled
+            and (new.compressor, new.zpool) != (self.current_compressor, self.current_zpool)
+        ):
+            self._switch_pool(new.zpool, new.compressor)
         if name == "enabled" and new.enabled and not self.ever_enabled:
-            # zswap_setup(): the first pool is made with the compressor set by then.
-            self._switch_pool(new.compressor)
+            # zswap_setup(): the first pool is made with the parameters set by then.
+            self._switch_pool(new.zpool, new.compressor)
             self.ever_enabled = True
         self.params = new
 
@@ -201,15 +256,40 @@ class Zswap:
     def current_compressor(self) -> str:
         return self.pools[0].compressor if self.pools else self.params.compressor
 
-    def _switch_pool(self, compressor: str) -> None:
-        """__zswap_param_set(): revive a draining pool of that compressor, or create one."""
+    @property
+    def current_zpool(self) -> str | None:
+        """The current pool's allocator (None without a zpool layer: zsmalloc)."""
+        if not self.rules.zpool:
+            return None
+        return self.pools[0].zpool_type if self.pools else self.params.zpool
+
+    def _new_zpool(self, kind: str) -> Zpool:
+        """zpool_create_pool() with zswap's ops (writeback through eviction in 6.1)."""
+        lru = self.rules.zpool_lru
+        if kind == "zsmalloc":
+            zp = Zpool(kind, self.profile, pool=self.pool_factory())
+        else:
+            zp = Zpool(kind, self.profile, lru=lru)
+        if lru:
+            zp.set_evict(functools.partial(self._zswap_writeback_handle, zp))
+        return zp
+
+    def _switch_pool(self, zpool: str | None, compressor: str) -> None:
+        """__zswap_param_set(): revive a draining pool of that kind, or create one."""
+        kind = zpool or "zsmalloc"
         for p in self.pools:
-            if p.compressor == compressor:
+            if p.compressor == compressor and p.zpool_type == kind:
                 self.pools.remove(p)
                 self.pools.insert(0, p)
                 break
         else:
-            pool = ZswapPool(f"zswap{self._nr_pools_created:x}", compressor, self.pool_factory())
+            zpools = [self._new_zpool(kind) for _ in range(self.rules.nr_zpools)]
+            lru: ListLru[ZswapEntry] | None = (
+                ListLru() if self.rules.writeback == "pool-lru" else None
+            )
+            pool = ZswapPool(
+                f"zswap{self._nr_pools_created:x}", compressor, kind, zpools, lru=lru
+            )
             self._nr_pools_created += 1
             self.pools.insert(0, pool)
         self._drop_drained_pools()
@@ -221,8 +301,23 @@ class Zswap:
     # -- sizes ------------------------------------------------------------------------
     @serialized
     def total_pages(self) -> int:
-        """Mirrors zswap_total_pages(): zsmalloc pages of every pool, draining ones too."""
-        return sum(p.zs_pool.total_pages() for p in self.pools)
+        """Mirrors zswap_total_pages(): pages of every pool's allocator, draining ones too."""
+        return sum(p.total_pages() for p in self.pools)
+
+    def pool_total_size(self) -> int:
+        """debugfs ``pool_total_size`` in bytes.
+
+        6.12 on compute it when read; 6.1 and 6.6 read ``zswap_pool_total_size``, which
+        zswap_update_total_size() refreshes after each store and each freed entry only,
+        so a page an allocator frees later (zbud's reclaim) still counts until then.
+        """
+        if self.rules.limits == "check_limits":
+            return self.total_pages() * self.page_size
+        return self.cached_total_size
+
+    def _update_total_size(self) -> None:
+        """zswap_update_total_size() (6.1, 6.6)."""
+        self.cached_total_size = self.total_pages() * self.page_size
 
     @serialized
     def max_pages(self) -> int:
@@ -245,10 +340,32 @@ class Zswap:
             self.reached_full = False
         return self.reached_full
 
+    def _cached_pages(self) -> int:
+        """DIV_ROUND_UP(zswap_pool_total_size, PAGE_SIZE) (6.1, 6.6)."""
+        return -(-self.cached_total_size // self.page_size)
+
+    @serialized
+    def is_full(self) -> bool:
+        """Mirrors zswap_is_full() (6.1, 6.6): strictly more pages than the limit."""
+        return self.max_pages() < self._cached_pages()
+
+    @serialized
+    def can_accept(self) -> bool:
+        """Mirrors zswap_can_accept() (6.1, 6.6): below accept_threshold_percent of the limit.
+
+        The kernel computes ``totalram * accept / 100 * max / 100``, rounding twice.
+        """
+        p = self.params
+        thr = self.totalram_pages * p.accept_threshold_percent // 100 * p.max_pool_percent // 100
+        return thr > self._cached_pages()
+
     @serialized
     def writeback_enabled(self, memcg: MemCgroup) -> bool:
-        """Mirrors mem_cgroup_zswap_writeback_enabled(): always true when zswap is off."""
+        """Mirrors mem_cgroup_zswap_writeback_enabled(): always true when zswap is off,
+        and before memory.zswap.writeback existed (6.8)."""
         memcg = self.memcg(memcg)
+        if self.rules.writeback != "memcg-lru":
+            return True
         return not self.params.enabled or memcg.writeback_enabled()
 
     # -- cgroups ----------------------------------------------------------------------
@@ -318,8 +435,10 @@ class Zswap:
         """Swap out a folio of ``n`` pages at offsets ``offset..offset+n-1``.
 
         Mirrors swap_writeout() (zero map) then zswap_store(folio) (spec §1, §4).
-        Exactly one of ``pages`` (4096-byte each) and ``clens`` (each >= 1, or 0 for
-        an all-zero page) is given.  All input is validated before any state changes.
+        Exactly one of ``pages`` (PAGE_SIZE bytes each) and ``clens`` is given.  A
+        ``clen`` is >= 1, or 0 for a page zswap never compresses: an all-zero page, and
+        in 6.1 and 6.6 any same-filled page (then stored as its word).  All input is
+        validated before any state changes.
         """
         mc = self.memcg(memcg)
         if (pages is None) == (clens is None):
@@ -355,14 +474,28 @@ class Zswap:
             if not zero and any(c == 0 for c in clens):  # type: ignore[union-attr]
                 raise InvalidSizeError("clen 0 (a zero page) mixed with data pages in one folio")
 
-        if zero:
+        if zero and self.profile.swap_zero_map:
             # is_folio_zero_filled(): zero map, no I/O; zswap is not called at all.
             for k in range(n):
                 self.slots[offset + k] = SwapSlot("zero", mc)
             return StoreResult(False, "zero")
-        if pages is not None:
-            clens = [self._clen(p, self.current_compressor) for p in pages]
-        ok = self._zswap_store(offset, clens, mc)  # type: ignore[arg-type]
+        if self.rules.same_filled:
+            if pages is not None:
+                keep_word = self.params.same_filled_pages_enabled
+                clens = [
+                    0 if keep_word and is_same_filled(p) else self._clen(p, self.current_compressor)
+                    for p in pages
+                ]
+            elif zero and not self.params.same_filled_pages_enabled:
+                raise InputError(
+                    "clen 0 with same_filled_pages_enabled=N: zswap would compress the "
+                    "page; give its content or its compressed length"
+                )
+            ok = self._store_old(offset, clens, mc)  # type: ignore[arg-type]
+        else:
+            if pages is not None:
+                clens = [self._clen(p, self.current_compressor) for p in pages]
+            ok = self._zswap_store(offset, clens, mc)  # type: ignore[arg-type]
         if ok:
             for k in range(n):
                 self.slots.pop(offset + k, None)
@@ -374,8 +507,10 @@ class Zswap:
         return StoreResult(False, where)
 
     def _zswap_store(self, offset: int, clens: Sequence[int], mc: MemCgroup) -> bool:
-        """Mirrors zswap_store() in mm/zswap.c (6.18), for a folio of ``len(clens)`` pages."""
+        """Mirrors zswap_store() in mm/zswap.c (6.18; 6.12 on), for a folio of ``len(clens)``."""
         n = len(clens)
+        if n > 1 and not self.rules.large_folios:
+            return False  # "Large folios aren't supported" (6.12): before check_old
         ret = self.params.enabled and self._zswap_store_pages(offset, clens, mc)
         if not ret and self.params.enabled and self.reached_full:
             self._queue_shrink_work()
@@ -402,44 +537,135 @@ class Zswap:
         mc.count_event("zswpout", len(clens))
         return True
 
-    def _store_page(self, offset: int, clen: int, pool: ZswapPool, mc: MemCgroup) -> bool:
-        """Mirrors zswap_store_page(): compress, zs_malloc, tree insert, charge, LRU add."""
+    def _compress_and_alloc(self, clen: int, pool: ZswapPool, mc: MemCgroup) -> ZswapEntry | None:
+        """zswap_compress(): compress (by length), zpool_malloc; the reject counters."""
         outcome = zswap_compress_outcome(
-            pool.compressor, clen, self.writeback_enabled(mc), self.page_size
+            pool.compressor, clen, self.writeback_enabled(mc), self.page_size, self.rules
         )
         if outcome.length is None:
-            self.counters.bump(outcome.reject_counter)  # type: ignore[arg-type]
-            return False
-        try:
-            handle = pool.zs_pool.malloc(outcome.length)
-        except OutOfMemoryError:
+            if outcome.reject_counter is not None:
+                self.counters.bump(outcome.reject_counter)
+            return None
+        zpool = pool.zpool_for()
+        hlen = self.rules.zswap_header if zpool.evictable else 0
+        handle = zpool.malloc(hlen + outcome.length)
+        if handle == -errno.ENOSPC:
+            self.counters.reject_compress_poor += 1
+            return None
+        if handle < 0:
             self.counters.reject_alloc_fail += 1
+            return None
+        return ZswapEntry(-1, outcome.length, pool, handle, mc, zpool=zpool)
+
+    def _store_page(self, offset: int, clen: int, pool: ZswapPool, mc: MemCgroup) -> bool:
+        """Mirrors zswap_store_page(): compress, zs_malloc, tree insert, charge, LRU add."""
+        entry = self._compress_and_alloc(clen, pool, mc)
+        if entry is None:
             return False
+        entry.offset = offset
         old = self.tree.get(offset)
-        entry = ZswapEntry(offset, outcome.length, pool, handle, mc)
         self.tree[offset] = entry
         if old is not None:
             self._entry_free(old)
         pool.nr_entries += 1
         mc.charge(entry.length)
         self.counters.stored_pages += 1
-        if entry.length == self.page_size:
+        if entry.length == self.page_size and self.rules.store_incompressible:
             self.counters.stored_incompressible_pages += 1
         self._lru(mc).add(entry)
+        return True
+
+    def _store_old(self, offset: int, clens: Sequence[int], mc: MemCgroup) -> bool:
+        """zswap_frontswap_store() (6.1) and zswap_store() of 6.6, per page.
+
+        A large folio is refused whole (THPs were split before zswap saw them); its
+        pages go to the swap device.
+        """
+        if len(clens) > 1:
+            return False
+        if self.rules.writeback == "zpool":
+            # __frontswap_store(): an old copy at this offset is invalidated first,
+            # whether or not the new one is stored (no counter).
+            self._invalidate_entry(offset)
+        if not self.params.enabled or not self.pools:
+            return False
+        if self.rules.writeback == "pool-lru" and offset in self.tree:
+            self.counters.duplicate_entry += 1  # 6.6: removed before the store
+            self._invalidate_entry(offset)
+        if not mc.may_zswap():
+            return False  # no shrinking for memory.zswap.max before 6.8
+        if self.is_full():
+            self.counters.pool_limit_hit += 1
+            self.reached_full = True
+            self._queue_shrink_work()
+            return False
+        if self.reached_full:
+            if not self.can_accept():
+                if self.rules.limits == "6.6":
+                    self._queue_shrink_work()
+                return False
+            self.reached_full = False
+        clen = clens[0]
+        if clen == 0:
+            entry = ZswapEntry(offset, 0, None, 0, mc)
+            self.counters.same_filled_pages += 1
+        else:
+            if not self.params.non_same_filled_pages_enabled:
+                return False
+            pool = self.pools[0]
+            made = self._compress_and_alloc(clen, pool, mc)
+            if made is None:
+                return False
+            entry = made
+            entry.offset = offset
+            assert entry.zpool is not None
+            if entry.zpool.evictable:  # struct zswap_header: the swap entry (type 0)
+                entry.zpool.write(entry.handle, offset.to_bytes(8, "little"))
+            pool.nr_entries += 1
+        mc.charge(entry.length)
+        mc.count_event("zswpout")
+        self.tree[offset] = entry
+        if entry.length and entry.pool is not None and entry.pool.lru is not None:
+            entry.pool.lru.add(entry)
+        self.counters.stored_pages += 1
+        self._update_total_size()
+        self.counters.zswpout += 1
         return True
 
     # -- free, load, invalidate -------------------------------------------------------
     def _entry_free(self, entry: ZswapEntry) -> None:
         """Mirrors zswap_entry_free() (spec §8); the caller took it out of the tree."""
-        self._lru(entry.memcg).delete(entry)
-        entry.pool.zs_pool.free(entry.handle)
-        entry.pool.nr_entries -= 1
-        if entry.pool is not self.pools[0] and not entry.pool.nr_entries:
-            self._drop_drained_pools()
+        pool = entry.pool
+        if pool is None:  # a same-filled entry (6.1, 6.6)
+            self.counters.same_filled_pages -= 1
+        else:
+            if self.rules.writeback == "memcg-lru":
+                self._lru(entry.memcg).delete(entry)
+            elif pool.lru is not None:
+                pool.lru.delete(entry)
+            assert entry.zpool is not None
+            entry.zpool.free(entry.handle)
+            pool.nr_entries -= 1
+            if pool is not self.pools[0] and not pool.nr_entries:
+                self._drop_drained_pools()
         entry.memcg.uncharge(entry.length)
-        if entry.length == self.page_size:
+        if entry.length == self.page_size and self.rules.store_incompressible:
             self.counters.stored_incompressible_pages -= 1
         self.counters.stored_pages -= 1
+        if self.rules.limits != "check_limits":
+            self._update_total_size()
+
+    def _invalidate_entry(self, offset: int) -> None:
+        entry = self.tree.pop(offset, None)
+        if entry is not None:
+            self._entry_free(entry)
+
+    def _exclusive_load(self, swapcache: bool) -> bool:
+        """Does a load take the entry out of zswap (6.12 on: through the swap cache)?"""
+        rule = self.rules.exclusive_loads
+        if rule == "always":
+            return swapcache
+        return rule == "param" and self.params.exclusive_loads
 
     @serialized
     def load(self, offset: int, *, swapcache: bool = True) -> str:
@@ -447,8 +673,9 @@ class Zswap:
 
         Mirrors swap_read_folio() -> zswap_load() (spec §1, §7).  Through the swap
         cache (the normal case) the entry is freed; ``swapcache=False`` is the
-        SWP_SYNCHRONOUS_IO fault that keeps it.  A disk read adds one to the
-        memcg's ``nr_disk_swapins``.  The slot stays allocated until invalidated.
+        SWP_SYNCHRONOUS_IO fault that keeps it.  6.1 (frontswap) always keeps it, 6.6
+        unless ``exclusive_loads``.  A disk read adds one to the memcg's
+        ``nr_disk_swapins``.  The slot stays allocated until invalidated.
         """
         offset = self._check_offset(offset)
         if not isinstance(swapcache, bool):
@@ -460,11 +687,13 @@ class Zswap:
         if entry is not None:
             self.counters.zswpin += 1
             entry.memcg.count_event("zswpin")
-            if swapcache:
+            if self._exclusive_load(swapcache):
                 del self.tree[offset]
                 self._entry_free(entry)
                 # The page is now in memory (dirty); the slot still belongs to it.
                 self.slots[offset] = SwapSlot("memory", entry.memcg)
+            elif entry.pool is not None and entry.pool.lru is not None and entry.length:
+                entry.pool.lru.move_tail(entry)  # 6.6: list_move to the LRU's head
             return "zswap"
         if slot is None:
             raise InputError(f"swap offset {offset} holds no page (never stored, or invalidated)")
@@ -478,9 +707,7 @@ class Zswap:
         offset = self._check_offset(offset)
         self.slots.pop(offset, None)
         self.swapcache.discard(offset)
-        entry = self.tree.pop(offset, None)
-        if entry is not None:
-            self._entry_free(entry)
+        self._invalidate_entry(offset)
 
     @serialized
     def swapcache_add(self, offset: int) -> None:
@@ -498,11 +725,29 @@ class Zswap:
         if entry.offset in self.swapcache:
             return -errno.EEXIST
         del self.tree[entry.offset]
-        self.counters.zswpwb += 1
-        entry.memcg.count_event("zswpwb")
+        if self.rules.shrinker:  # the ZSWPWB event exists since 6.8
+            self.counters.zswpwb += 1
+            entry.memcg.count_event("zswpwb")
         self._entry_free(entry)
         self.slots[entry.offset] = SwapSlot("disk", entry.memcg)
         return 0
+
+    def _zswap_writeback_handle(self, zpool: Zpool, handle: int) -> int:
+        """Mirrors 6.1's zswap_writeback_entry(zpool, handle), the allocator's evict op.
+
+        The entry is found through the swap entry in the object's ``struct
+        zswap_header``; one already invalidated is done (0).  Written back, it is
+        counted in ``written_back_pages`` and freed (its object freed back into the
+        page the allocator is reclaiming).
+        """
+        offset = int.from_bytes(zpool.read(handle, 8), "little")
+        entry = self.tree.get(offset)
+        if entry is None:
+            return 0
+        ret = self._writeback_entry(entry)
+        if ret == 0:
+            self.counters.written_back_pages += 1
+        return ret
 
     def _walk(self, memcg: MemCgroup, nr_to_walk: int, stop_on_eexist: bool) -> tuple[int, int]:
         """list_lru_walk_one() with shrink_memcg_cb(): (entries written back, visited).
@@ -552,8 +797,58 @@ class Zswap:
 
     @serialized
     def run_shrink_worker(self) -> None:
-        """Mirrors shrink_worker(): round-robin over memcgs until total <= accept threshold."""
+        """Run the pending shrink work: the kernel's shrink_worker() of this version."""
         self.shrink_work_pending = False
+        if self.rules.writeback == "zpool":
+            self._shrink_worker_61()
+        elif self.rules.writeback == "pool-lru":
+            self._shrink_worker_66()
+        else:
+            self._shrink_worker()
+
+    def _shrink_worker_61(self) -> None:
+        """6.1: the last pool's zpool reclaims one page (zpool_shrink(pool, 1))."""
+        if not self.pools:
+            return
+        ret = 0
+        for zp in self.pools[-1].zpools:
+            ret, _ = zp.shrink(1)
+        if ret:
+            self.counters.reject_reclaim_fail += 1
+
+    def _reclaim_entry_66(self, pool: ZswapPool) -> int:
+        """Mirrors zswap_reclaim_entry() (6.6): write back the oldest entry of the pool."""
+        assert pool.lru is not None
+        entry = pool.lru.head()
+        if entry is None:
+            return -errno.EINVAL
+        ret = self._writeback_entry(entry)
+        if ret:
+            pool.lru.move_tail(entry)  # back at the head of the kernel's list
+            return -errno.EAGAIN
+        self.counters.written_back_pages += 1
+        return 0
+
+    def _shrink_worker_66(self) -> None:
+        """6.6: reclaim from the last pool's LRU until the pool can accept again."""
+        if not self.pools:
+            return
+        pool = self.pools[-1]
+        failures = 0
+        while True:
+            ret = self._reclaim_entry_66(pool)
+            if ret:
+                self.counters.reject_reclaim_fail += 1
+                if ret != -errno.EAGAIN:
+                    break
+                failures += 1
+                if failures == MAX_RECLAIM_RETRIES:
+                    break
+            if self.can_accept():
+                break
+
+    def _shrink_worker(self) -> None:
+        """Mirrors shrink_worker(): round-robin over memcgs until total <= accept threshold."""
         thr = self.accept_thr_pages()
         failures = attempts = 0
         while True:
@@ -578,8 +873,13 @@ class Zswap:
 
     @serialized
     def shrinker_count(self, memcg: str | MemCgroup | None = None) -> int:
-        """Mirrors zswap_shrinker_count() for one memcg (spec §9); consumes disk swap-ins."""
+        """Mirrors zswap_shrinker_count() for one memcg (spec §9); consumes disk swap-ins.
+
+        0 on kernels without the shrinker (before 6.8).
+        """
         mc = self.memcg(memcg)
+        if not self.rules.shrinker:
+            return 0
         if not self.params.shrinker_enabled or not self.writeback_enabled(mc):
             return 0
         nr_backing, nr_stored = mc.zswap_b // self.page_size, mc.zswapped
@@ -602,6 +902,8 @@ class Zswap:
         nr_to_scan = as_int(nr_to_scan, "nr_to_scan")
         if nr_to_scan < 0:
             raise InputError(f"nr_to_scan must be >= 0, found {nr_to_scan}")
+        if not self.rules.shrinker:
+            return 0
         if not self.params.shrinker_enabled or not self.writeback_enabled(mc):
             return 0
         shrunk, _ = self._walk(mc, nr_to_scan, stop_on_eexist=True)
@@ -610,8 +912,10 @@ class Zswap:
     # -- views ------------------------------------------------------------------------
     @serialized
     def debugfs(self) -> dict[str, int]:
-        """``/sys/kernel/debug/zswap/*`` now."""
-        return self.counters.debugfs(self.total_pages(), self.page_size)
+        """``/sys/kernel/debug/zswap/*`` now, the kernel's files in its order."""
+        return self.counters.debugfs(
+            self.pool_total_size() // self.page_size, self.page_size, self.rules.debugfs
+        )
 
     @serialized
     def lru_order(self, memcg: str | MemCgroup | None = None) -> list[int]:
@@ -624,6 +928,6 @@ class Zswap:
         return {
             "debugfs": self.debugfs(),
             "vmstat": self.counters.vmstat(),
-            "params": self.params.as_sysfs(),
+            "params": self.params.as_sysfs(self.rules.params),
             "reached_full": self.reached_full,
         }
