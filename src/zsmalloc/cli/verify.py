@@ -104,15 +104,29 @@ def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="--guest: QEMU accelerator (auto: KVM where it runs stock kernels, else TCG).",
 )
+@click.option(
+    "--record",
+    is_flag=True,
+    help="--guest: record zsmalloc's calls there with `zsmalloc record`'s kprobe events, "
+    "replay the recording in the model, compare pool pages and pages_compacted after every "
+    "operation (--save: the zs trace).",
+)
 @check_options
-def verify_cmd(mode: str | None, packages: tuple[str, ...], accel: str, **options: Any) -> None:
+def verify_cmd(
+    mode: str | None, packages: tuple[str, ...], accel: str, record: bool, **options: Any
+) -> None:
     """Run a workload on a real kernel and on the model; compare the counters.
 
     Options left out take the chosen check's defaults (shown in brackets).
     """
+    if record and not packages:
+        raise click.UsageError("--record checks the recorder in a guest: give --guest DEB")
     if packages:
         if mode is not None:
             raise click.UsageError("--guest checks zram in a guest: not with --kernel or --zswap")
+        if record:
+            run_record_check(packages, accel=accel, **options)
+            return
         run_check("guest", packages=packages, accel=accel, **options)
         return
     if mode is None:
@@ -203,3 +217,51 @@ def run_check(
         if save:
             click.echo(f"  kernel run saved to {save}")
     sys.exit(0 if result.ok else 1)
+
+
+def run_record_check(
+    packages: tuple[str, ...],
+    *,
+    algo: str | None,
+    n_ops: int | None,
+    seed: int | None,
+    nr_pages: int | None,
+    limit: bool,
+    save: str | None,
+    process_mib: int | None,
+    as_json: bool,
+    accel: str = "auto",
+) -> None:
+    """``verify --guest DEB --record``: print the recording's check, exit with its status."""
+    from zsmalloc.guest.record import verify_guest_record
+
+    if limit or process_mib is not None:
+        raise click.UsageError("--record takes --algo, --ops, --seed, --pages and --save")
+    try:
+        check = verify_guest_record(
+            packages,
+            GUEST["algorithm"] if algo is None else algo,
+            GUEST["n_ops"] if n_ops is None else n_ops,
+            GUEST["seed"] if seed is None else seed,
+            GUEST["nr_pages"] if nr_pages is None else nr_pages,
+            save=save,
+            accel=accel,
+        )
+    except KernelUnavailableError as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": None, "error": str(exc)}))
+        click.echo(f"zsmalloc: no kernel device can be used: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(check.to_dict(), indent=2))
+        sys.exit(0 if check.ok else 1)
+    from zsmalloc.cli.record import render_replay
+
+    click.echo(f"{check.release}: {check.ops} operations recorded in the guest, "
+               f"{check.counts.events} kprobe events ({'; '.join(check.notes)})")
+    click.echo(f"  {check.counts.as_words()}")
+    for line in render_replay(check.replay):
+        click.echo(f"  {line}")
+    if save:
+        click.echo(f"  zs trace saved to {save}")
+    sys.exit(0 if check.ok else 1)

@@ -105,7 +105,8 @@ def render_classes(ref: Side, var: Side) -> list[str]:
               "rule=least-waste,waste-threshold,usedpc).")
 @click.option("--trace", "trace", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               metavar="TRACE",
-              help="Instead of pages: a zram size trace (zsmalloc replay's format), replayed "
+              help="Instead of pages: a zram size trace (zsmalloc replay's format) or a zs trace "
+                   "(zsmalloc record's), replayed "
               "step by step; the reference is the kernel its header names unless --kernel.")
 @click.option("--pid", "pids", type=int, multiple=True, metavar="PID",
               help="Also read live process PID (as estimate --pid).")
@@ -177,19 +178,43 @@ def whatif_cmd(
 def _trace_sides(
     trace: str, kernel: str | None, chain_size: int | None, axes: dict[str, list[str]]
 ) -> tuple[Side, list[Side], dict[str, Any]]:
-    """The trace replayed as recorded (checked against its ``m`` lines), then per variant."""
+    """The trace replayed as recorded (checked against its ``m`` lines), then per variant.
+
+    A zs trace (``zsmalloc record``'s, recognised by its header) replays in bare pools."""
     from zsmalloc.cli.notice import compile_notice
-    from zsmalloc.estimate.whatif import price_trace
+    from zsmalloc.estimate.whatif import price_trace, price_zs_trace
     from zsmalloc.zram.trace import iter_trace
+    from zsmalloc.zs.trace import iter_zs_trace, sniff_zs_trace
 
     if trace == "-":
         raise InputError("--trace -: whatif reads the trace once per variant; give a file")
-    ref_profile = next(iter(iter_trace(trace, chunk_bytes=1 << 16))).profile  # the header's
+    zs = sniff_zs_trace(trace)
+    ref_profile = (  # the header's
+        next(iter(iter_zs_trace(trace, chunk_bytes=1 << 16))).profile
+        if zs else next(iter(iter_trace(trace, chunk_bytes=1 << 16))).profile
+    )
     # (the generator, freed at once, closes the file)
     if kernel is not None or chain_size is not None:
         ref_profile = KernelProfile(kernel or ref_profile.version, ref_profile.page_size,
                                     chain_size or ref_profile.chain_size)
     profiles = variant_profiles(ref_profile, axes)
+    if zs:
+        with compile_notice("the replay loop"):
+            ref, zres = price_zs_trace(trace, ref_profile, check=True)
+        if zres.mismatch_line is not None:
+            raise InputError(
+                f"the reference ({ref_profile.describe()}) differs from the trace's "
+                f"recorded answers at line {zres.mismatch_line}: no exact reference to "
+                "compare with (`zsmalloc replay` shows them)", path=trace,
+            )
+        variants = [price_zs_trace(trace, p, check=False)[0] for p in profiles]
+        summary = f"{trace}: zs trace, {zres.ops} operations, {zres.checks} answers matched"
+        if zres.incomplete:
+            summary += f" (INCOMPLETE recording: {'; '.join(zres.incomplete)})"
+        return ref, variants, {
+            "kind": "zs trace", "trace": trace, "ops": zres.ops, "checks": zres.checks,
+            "complete": not zres.incomplete, "summary": summary,
+        }
     with compile_notice("the replay loop"):
         ref, res = price_trace(trace, ref_profile, check=True)
     if res.mismatch_line is not None:

@@ -54,6 +54,7 @@ from zsmalloc.zs.state import ZS_OBJS_ALLOCATED, ZS_OBJS_INUSE
 
 if TYPE_CHECKING:
     from zsmalloc.zram.replay import ReplayResult
+    from zsmalloc.zs.replay import ZsReplayResult
 
 AXES = ("kernel", "chain", "delta", "rule")
 
@@ -244,6 +245,45 @@ def price_trace(trace: str, profile: KernelProfile, *, check: bool) -> tuple[Sid
         st.stats[real, ZS_OBJS_ALLOCATED].astype(np.int64),
         span[real],
     ), res
+
+
+def price_zs_trace(
+    trace: str, profile: KernelProfile, *, check: bool
+) -> tuple[Side, ZsReplayResult]:
+    """One side for a zs trace (``zsmalloc record``'s): its pools replayed on ``profile``.
+
+    The pools are summed.  A zs trace knows objects, not pages: its mm_stat counts each
+    live object as one stored page (``orig_data_size`` = objects x PAGE_SIZE), an object
+    of PAGE_SIZE bytes as huge, and has no same-filled pages and no limit;
+    ``mem_used_max`` is the sum of the pools' peaks.  The recorded sizes are what
+    zsmalloc was asked for, so a variant keeps them (a zram variant with another
+    huge_class_size would have asked for other sizes: not in the trace).
+    """
+    from zsmalloc.zs.copy_cost import span_by_class
+    from zsmalloc.zs.replay import C_BYTES, C_MAX, replay_zs
+
+    res = replay_zs(trace, profile, check=check)
+    table = class_table(profile)
+    real = table.real_indices
+    used = np.zeros(real.size, np.int64)
+    allocated = np.zeros(real.size, np.int64)
+    span = np.zeros(table.nr_size_classes, np.int64)
+    objects = huge = nbytes = peak = compacted = 0
+    for p in res.pools.values():
+        st = p.pool.state
+        used += st.stats[real, ZS_OBJS_INUSE].astype(np.int64)
+        allocated += st.stats[real, ZS_OBJS_ALLOCATED].astype(np.int64)
+        live = p.handles != 0
+        span_by_class(st, p.handles[live], span)
+        objects += int(live.sum())
+        huge += int((p.sizes[live] == profile.page_size).sum())
+        nbytes += int(p.counters[C_BYTES])
+        peak += int(p.counters[C_MAX])
+        compacted += p.summary()["pages_compacted"]  # type: ignore[operator]
+    ps = profile.page_size
+    mm = MmStat(objects * ps, nbytes, res.total_pages * ps, 0, peak * ps, 0, compacted,
+                huge, huge)
+    return Side(profile, table, mm, real, used, allocated, span[real]), res
 
 
 def class_rows(ref: Side, var: Side) -> list[dict[str, Any]]:

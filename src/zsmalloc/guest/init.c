@@ -19,6 +19,12 @@
  *                        there (zeros when nothing or after a discard or a refused write)
  *   l BYTES              write BYTES to mem_limit (-1: mem_used_total + 4096, resolved here)
  *   x                    write 0 to mem_used_max
+ *   kprobe DEF           (before disksize) append DEF to tracefs kprobe_events: the event
+ *                        definitions of zsmalloc.zs.record, so the guest records zsmalloc's
+ *                        calls exactly as `zsmalloc record` would
+ *   trace on             (before disksize) a large ring buffer, the global trace clock, the
+ *                        zsmalloc_rec events enabled; from then on a trace_marker line
+ *                        "zsrec op N" follows the setup (N = 0) and each operation N
  * Output on /dev/ttyS1 (raw), line by line:
  *   # key value          facts: uname, attrs (the device's sysfs files), comp_algorithm ...
  *   i C1 .. C9           mm_stat after setup
@@ -26,6 +32,9 @@
  *   m C1 .. C9           mm_stat after the op
  *   o C1 .. C4           io_stat after the op
  *   t NAME HEX           at the end, the stat files as text (hex of their bytes)
+ *   k LINE               with "trace on", at the end: the ring buffer's text (tracefs trace),
+ *   K LINE               kprobe_profile (hits, misses per event) and
+ *   S LINE               per_cpu/cpu0/stats (overruns, dropped events), line by line
  *   # end ops=N          the last line; then the guest powers off
  */
 #define _GNU_SOURCE
@@ -53,6 +62,7 @@
 #define PAGE 4096
 #define SYSDIR "/sys/block/zram0"
 #define DEVICE "/dev/zram0"
+#define TRACEFS "/sys/kernel/tracing"
 
 static FILE *out;
 
@@ -145,6 +155,49 @@ static void print_text(const char *name)
 	for (int i = 0; i < n; i++)
 		fprintf(out, "%02x", (unsigned char)buf[i]);
 	fputc('\n', out);
+}
+
+static void tracefs_write(const char *name, const char *val, int append)
+{
+	char path[256];
+	snprintf(path, sizeof path, TRACEFS "/%s", name);
+	int fd = open(path, O_WRONLY | (append ? O_APPEND : O_TRUNC));
+	if (fd < 0)
+		fail("open %s: %s", path, strerror(errno));
+	ssize_t n = write(fd, val, strlen(val));
+	if (n != (ssize_t)strlen(val))
+		fail("write '%s' to %s: %s", val, path, n < 0 ? strerror(errno) : "short");
+	close(fd);
+}
+
+/* A tracefs file, line by line, each line after TAG and a space. */
+static void dump_tracefs(char tag, const char *name)
+{
+	char path[256], line[4096];
+	snprintf(path, sizeof path, TRACEFS "/%s", name);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(out, "# error open %s: %s\n", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		size_t n = strlen(line);
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		fprintf(out, "%c %s\n", tag, line);
+	}
+	fclose(f);
+}
+
+static int tracing;
+
+static void mark(long long n)
+{
+	char buf[64];
+	if (!tracing)
+		return;
+	snprintf(buf, sizeof buf, "zsrec op %lld\n", n);
+	tracefs_write("trace_marker", buf, 1);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -277,6 +330,23 @@ int main(void)
 			fprintf(out, "# param %s\n", trim(s + 6));
 			continue;
 		}
+		if (!strncmp(s, "kprobe ", 7)) {
+			if (stat(TRACEFS "/kprobe_events", &st) != 0 &&
+			    mount("tracefs", TRACEFS, "tracefs", 0, NULL) != 0)
+				fail("mount tracefs: %s", strerror(errno));
+			snprintf(buf, sizeof buf, "%s\n", trim(s + 7));
+			tracefs_write("kprobe_events", buf, 1);
+			continue;
+		}
+		if (!strcmp(s, "trace on")) {
+			tracefs_write("buffer_size_kb", "65536", 0);
+			tracefs_write("trace_clock", "global", 0);
+			tracefs_write("events/zsmalloc_rec/enable", "1", 0);
+			tracefs_write("tracing_on", "1", 0);
+			tracing = 1;
+			fprintf(out, "# tracing on\n");
+			continue;
+		}
 		if (!strncmp(s, "disksize ", 9)) {
 			disksize = strtoull(s + 9, NULL, 10);
 			attr_write("disksize", s + 9);
@@ -288,6 +358,7 @@ int main(void)
 			fd = open(DEVICE, O_RDWR | O_DIRECT);
 			if (fd < 0 || !held)
 				fail("open " DEVICE ": %s", strerror(errno));
+			mark(0);
 			print_row('i', "mm_stat");
 			continue;
 		}
@@ -331,14 +402,21 @@ int main(void)
 		} else {
 			fail("cannot do '%s'", s);
 		}
+		nops++;
+		mark(nops);
 		print_row('m', "mm_stat");
 		print_row('o', "io_stat");
-		nops++;
 	}
 	const char *texts[] = {"mm_stat", "io_stat", "debug_stat", "bd_stat",
 			       "comp_algorithm", "disksize", "initstate"};
 	for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
 		print_text(texts[i]);
+	if (tracing) {
+		tracefs_write("tracing_on", "0", 0);
+		dump_tracefs('k', "trace");
+		dump_tracefs('K', "kprobe_profile");
+		dump_tracefs('S', "per_cpu/cpu0/stats");
+	}
 	fprintf(out, "# ops %lld\n", nops);
 	finish(0);
 	return 0;

@@ -40,7 +40,12 @@ class GuestReport:
     initial: tuple[int, ...] = ()
     steps: list[GuestStep] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)
+    # with "trace on": tracefs files as the guest dumped them at the end (see init.c)
+    trace: list[str] = field(default_factory=list)  # the ring buffer's text
+    kprobe_profile: list[str] = field(default_factory=list)
+    buffer_stats: list[str] = field(default_factory=list)
     modules_failed: list[str] = field(default_factory=list)
+    raw: str = ""  # the report's text as the guest printed it
     status: int | None = None  # None: the report ends early (the guest crashed)
 
     @property
@@ -62,9 +67,17 @@ def guest_program(
     disksize: int,
     algorithm: str,
     params: str = "",
+    kprobes: Iterable[str] = (),
 ) -> tuple[str, bytes, list[Op]]:
-    """(ops.txt, pages.bin, the ops as a list) for ``ops`` on a device of ``disksize``."""
-    lines = [f"algo {algorithm}"]
+    """(ops.txt, pages.bin, the ops as a list) for ``ops`` on a device of ``disksize``.
+
+    ``kprobes``: event definitions (:func:`zsmalloc.zs.record.event_definitions`) the
+    guest sets up and records from before the device exists.
+    """
+    lines = [f"kprobe {d}" for d in kprobes]
+    if lines:
+        lines.append("trace on")
+    lines.append(f"algo {algorithm}")
     if params:
         lines.append(f"param {params}")
     lines.append(f"disksize {disksize}")
@@ -95,6 +108,9 @@ def guest_program(
     return "\n".join(lines) + "\n", b"".join(pages), done
 
 
+_DUMPS = {"k": "trace", "K": "kprobe_profile", "S": "buffer_stats"}
+
+
 def _ints(words: list[str], line: str) -> tuple[int, ...]:
     try:
         return tuple(int(w) for w in words)
@@ -108,7 +124,7 @@ def parse_report(text: str) -> GuestReport:
     A finished report (``# end``) whose operations lack their mm_stat or io_stat row, or
     any line that is not in the format, raises InputError.
     """
-    rep = GuestReport()
+    rep = GuestReport(raw=text)
     step: GuestStep | None = None
     for raw in text.splitlines():
         line = raw.strip()
@@ -124,6 +140,9 @@ def parse_report(text: str) -> GuestReport:
                 rep.facts[key] = value
             continue
         tag, _, rest = line.partition(" ")
+        if tag in _DUMPS:
+            getattr(rep, _DUMPS[tag]).append(rest)
+            continue
         words = rest.split()
         if tag == "i":
             rep.initial = _ints(words, line)

@@ -123,6 +123,7 @@ def run_guest(
     disksize: int,
     timeout: float = 1800,
     accel: str = "auto",
+    kprobes: Iterable[str] = (),
 ) -> tuple[GuestReport, float]:
     """Boot ``kernel`` with the workload; its parsed report and the seconds it took.
 
@@ -130,7 +131,7 @@ def run_guest(
     ZsmallocError; one that stops without finishing raises KernelUnavailableError with
     the console's tail.
     """
-    ops_txt, pages, _ = guest_program(ops, disksize, algorithm)
+    ops_txt, pages, _ = guest_program(ops, disksize, algorithm, kprobes=kprobes)
     initrd = build_initramfs(
         build_init(), kernel.modules, [("ops.txt", ops_txt.encode()), ("pages.bin", pages)]
     )
