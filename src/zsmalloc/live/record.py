@@ -72,7 +72,15 @@ def find_tracefs() -> Path | None:
 
 
 def record_unavailable_reason(tracefs: Path | None = None) -> str | None:
-    """Why this machine cannot record zsmalloc's calls (one line), or None."""
+    """Why this machine cannot record zsmalloc's calls (one line), or None.
+
+    ``tracefs``: record through this directory instead of the machine's tracefs (it
+    must hold ``kprobe_events``; nothing else about the machine is asked then).
+    """
+    if tracefs is not None:
+        if not (tracefs / "kprobe_events").exists():
+            return f"{tracefs} has no kprobe_events: not a tracefs with kprobe events"
+        return None
     release = os.uname().release
     config = kernel_config()
     for option in ("CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS"):
@@ -80,22 +88,21 @@ def record_unavailable_reason(tracefs: Path | None = None) -> str | None:
             return (f"this kernel ({release}) has no kprobe events ({option} is not set): "
                     "record on a kernel that has them (Debian's do), or check the "
                     "recorder in a guest: zsmalloc verify --guest PKG --record")
-    if tracefs is None and os.geteuid() != 0:
+    if os.geteuid() != 0:
         return "zsmalloc record needs root (it writes tracefs kprobe_events)"
-    root = tracefs or find_tracefs()
+    root = find_tracefs()
     if root is None:
         if not any(Path(d).is_dir() for d in TRACEFS_DIRS):
             return f"this kernel ({release}) has no tracefs (CONFIG_TRACING is not set)"
         return ("tracefs is not mounted, or this kernel has no kprobe events: no "
                 "kprobe_events under /sys/kernel/tracing (mount -t tracefs nodev "
                 "/sys/kernel/tracing)")
-    if tracefs is None:
-        syms = ""
-        with contextlib.suppress(OSError):
-            syms = Path("/proc/kallsyms").read_text("utf-8", "replace")
-        if not re.search(r" zs_malloc(\s|$)", syms):
-            return ("zsmalloc is not loaded: no zs_malloc in /proc/kallsyms (set up a zram "
-                    "device or zswap first)")
+    syms = ""
+    with contextlib.suppress(OSError):
+        syms = Path("/proc/kallsyms").read_text("utf-8", "replace")
+    if not re.search(r" zs_malloc(\s|$)", syms, re.MULTILINE):
+        return ("zsmalloc is not loaded: no zs_malloc in /proc/kallsyms (set up a zram "
+                "device or zswap first)")
     return None
 
 

@@ -275,12 +275,12 @@ def parse_nmissed(kprobe_profile: str, group: str = GROUP) -> dict[str, int]:
 
 
 def parse_buffer_stats(stats: str) -> dict[str, int]:
-    """``per_cpu/cpuN/stats``: ``overrun`` and ``dropped events`` (the losses)."""
+    """``per_cpu/cpuN/stats``: ``overrun``, ``commit overrun``, ``dropped events`` (losses)."""
     out: dict[str, int] = {}
     for line in stats.splitlines():
         key, _, value = line.partition(":")
         value = value.strip().split(" ")[0]
-        if key.strip() in ("overrun", "dropped events") and value.isdigit():
+        if key.strip() in ("overrun", "commit overrun", "dropped events") and value.isdigit():
             out[key.strip()] = int(value)
     return out
 

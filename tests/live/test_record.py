@@ -1,0 +1,93 @@
+"""``zsmalloc record``: its refusal where the kernel has no kprobes, and its tracefs plumbing.
+
+This project's development host has no kprobes (CONFIG_KPROBES unset), so the live
+recorder cannot run here: the command must refuse in one line with exit status 2.
+The plumbing (events defined, an instance of its own set up, trace_pipe read and
+converted, losses checked, everything removed) runs against a directory laid out as
+tracefs, whose trace_pipe holds what a Debian guest's ring buffer held
+(tests/data/record); the events themselves are checked in the guests
+(tests/guest/test_guest_record.py).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import run_cli
+from zsmalloc.errors import KernelUnavailableError
+from zsmalloc.guest.record import read_report, report_to_zs_trace
+from zsmalloc.live import record as live_record
+from zsmalloc.live.record import Recorder, record_unavailable_reason
+from zsmalloc.zs.record import GROUP, event_definitions
+from zsmalloc.zs.replay import replay_zs
+from zsmalloc.zs.trace import parse_zs_trace
+
+REASON = record_unavailable_reason()
+
+
+@pytest.mark.skipif(REASON is None, reason="this machine can record: nothing to refuse")
+def test_record_refuses_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["record", "--duration", "1"], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert REASON is not None and REASON in err
+
+
+def test_no_kprobes_is_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_record, "kernel_config",
+                        lambda: "CONFIG_TRACING=y\n# CONFIG_KPROBES is not set\n")
+    reason = record_unavailable_reason()
+    assert reason is not None and "CONFIG_KPROBES is not set" in reason
+    with pytest.raises(KernelUnavailableError, match="CONFIG_KPROBES"):
+        Recorder(io.StringIO())
+
+
+def fake_tracefs(root: Path, pipe_text: str, nmissed: int = 0) -> Path:
+    inst = root / "instances" / GROUP
+    (inst / "options").mkdir(parents=True)
+    (inst / "events" / GROUP).mkdir(parents=True)
+    (inst / "per_cpu" / "cpu0").mkdir(parents=True)
+    (inst / "per_cpu" / "cpu0" / "stats").write_text("entries: 0\noverrun: 0\n"
+                                                      "dropped events: 0\n")
+    (root / "kprobe_events").write_text("")
+    (root / "kprobe_profile").write_text(
+        "".join(f"  {GROUP}/{d.split()[0].split('/')[1]}  10  "
+                f"{nmissed if 'malloc_ret' in d else 0}\n" for d in event_definitions()))
+    (inst / "trace_pipe").write_text(pipe_text)
+    return root
+
+
+@pytest.mark.parametrize("nmissed", [0, 2])
+def test_recorder_plumbing(tmp_path: Path, testdata: Path, nmissed: int) -> None:
+    report = read_report(testdata / "record" / "6.12.118+deb13-amd64.report.xz")
+    lines = [line for line in report.trace if not line.startswith("#")]
+    root = fake_tracefs(tmp_path, "\n".join(lines) + "\n", nmissed)
+    out = io.StringIO()
+    rec = Recorder(out, tracefs=root)
+    rec.start()
+    inst = root / "instances" / GROUP
+    assert (inst / "trace_clock").read_text() == "global"
+    assert (inst / "options" / "overwrite").read_text() == "0"
+    assert (inst / "events" / GROUP / "enable").read_text() == "1"
+    rec.run(duration=0.05)
+    counts = rec.stop()
+    # every definition written, then every event removed again; the instance is gone
+    written = (root / "kprobe_events").read_text().splitlines()
+    assert [w for w in written if not w.startswith("-:")] == event_definitions()
+    assert written[-len(event_definitions()):] == [
+        f"-:{d.split()[0].split(':', 1)[1]}" for d in event_definitions()]
+    # the same zs trace as the guest's conversion (without its mm_stat markers)
+    text = out.getvalue()
+    guest_text, _ = report_to_zs_trace(report, 8)
+    body = [w for w in text.splitlines()[1:] if not w.startswith("#")]
+    assert body == [w for w in guest_text.splitlines()[1:]
+                    if not w.startswith(("#", "m "))]
+    assert counts.allocs > 1000
+    res = replay_zs(parse_zs_trace(text.encode()))
+    assert res.checks == 74  # the zs_compact returns, all matched
+    assert res.ok is (nmissed == 0) or res.incomplete
+    assert bool(res.incomplete) is (nmissed > 0)
+    assert rec.conv.incomplete == res.incomplete
