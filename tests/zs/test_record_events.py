@@ -48,7 +48,8 @@ def test_definitions_use_arguments_not_registers() -> None:
     assert all(d.split()[0].split(":")[1].startswith(GROUP + "/") for d in defs)
     assert not any("%" in d for d in defs)  # $argN/$retval: x86-64 and arm64 alike
     assert {d.split()[1] for d in defs} == {"zs_create_pool", "zs_destroy_pool", "zs_malloc",
-                                            "zs_free", "zs_compact"}
+                                            "zs_free", "zs_compact", "__zs_compact",
+                                            "zs_shrinker_scan"}
 
 
 def test_pool_life_and_objects() -> None:
@@ -130,3 +131,38 @@ def test_loss_counters() -> None:
 def test_chain_size_from_config() -> None:
     assert chain_size_from_config("CONFIG_ZSMALLOC=y\nCONFIG_ZSMALLOC_CHAIN_SIZE=8\n") == 8
     assert chain_size_from_config("CONFIG_ZSMALLOC=m\n") is None
+
+
+def shrink(pid: int, inner: list[str], freed: str) -> list[str]:
+    return [ev(pid, "zs_shrinker_scan", "", "(zs_shrinker_scan+0x4/0x30)"), *inner,
+            ev(pid, "zs_shrinker_scan_ret", f"freed={freed}",
+               "(do_shrink_slab+0x14a/0x3d0 <- zs_shrinker_scan)")]
+
+
+def compact_class(pid: int, freed: int, pool: str = POOL) -> list[str]:
+    return [ev(pid, "zs_compact_class", f'pool={pool} name="zram0"', "(__zs_compact+0x4/0x9)"),
+            ev(pid, "zs_compact_class_ret", f"freed={freed}", "(zs_compact+0x20 <- __zs_compact)")]
+
+
+def test_the_shrinker_with_zs_compact_inlined() -> None:
+    """6.16 and later: the classes' compaction inside the shrinker's run is one c line."""
+    inner = compact_class(1, 0) + compact_class(1, 2) + compact_class(1, 1)
+    out, conv = convert([*malloc(1, 100, "0xffff000000001000"), *shrink(1, inner, "3")])
+    assert out[2] == "c 0 3"
+    assert (conv.counts.compactions, conv.counts.shrinker_compactions) == (1, 1)
+
+
+def test_the_shrinker_through_zs_compact_is_one_compaction() -> None:
+    inner = [ev(1, "zs_compact", f'pool={POOL} name="zram0"'), *compact_class(1, 2),
+             ev(1, "zs_compact_ret", "freed=2", "(zs_shrinker_scan+0x12/0x30 <- zs_compact)")]
+    out, conv = convert([*malloc(1, 100, "0xffff000000001000"), *shrink(1, inner, "2")])
+    assert out[2] == "c 0 2" and not out[3].startswith("c ")
+    assert (conv.counts.compactions, conv.counts.shrinker_compactions) == (1, 0)
+
+
+def test_a_shrinker_run_that_freed_unseen_pages_is_incomplete() -> None:
+    out, conv = convert([*malloc(1, 100, "0xffff000000001000"), *shrink(1, [], "4")])
+    assert conv.counts.unattributed == 1 and out[-1].endswith("complete=0")
+    _, conv = convert([*malloc(1, 100, "0xffff000000001000"),
+                       *shrink(1, [], str((1 << 64) - 1))])  # SHRINK_STOP: nothing freed
+    assert conv.counts.unattributed == 0

@@ -19,9 +19,13 @@
  *                        there (zeros when nothing or after a discard or a refused write)
  *   l BYTES              write BYTES to mem_limit (-1: mem_used_total + 4096, resolved here)
  *   x                    write 0 to mem_used_max
+ *   z                    write 2 to /proc/sys/vm/drop_caches: the slab shrinkers run, zsmalloc's
+ *                        pool shrinker among them (it compacts the pool)
  *   kprobe DEF           (before disksize) append DEF to tracefs kprobe_events: the event
  *                        definitions of zsmalloc.zs.record, so the guest records zsmalloc's
  *                        calls exactly as `zsmalloc record` would
+ *   kprobe? DEF          the same, for a function the kernel may have inlined: a definition
+ *                        the kernel refuses is left out ("# kprobe-skipped DEF")
  *   trace on             (before disksize) a large ring buffer, the global trace clock, the
  *                        zsmalloc_rec events enabled; from then on a trace_marker line
  *                        "zsrec op N" follows the setup (N = 0) and each operation N
@@ -330,12 +334,22 @@ int main(void)
 			fprintf(out, "# param %s\n", trim(s + 6));
 			continue;
 		}
-		if (!strncmp(s, "kprobe ", 7)) {
+		if (!strncmp(s, "kprobe ", 7) || !strncmp(s, "kprobe? ", 8)) {
+			int optional = s[6] == '?';
+			char *def = trim(s + (optional ? 8 : 7));
 			if (stat(TRACEFS "/kprobe_events", &st) != 0 &&
 			    mount("tracefs", TRACEFS, "tracefs", 0, NULL) != 0)
 				fail("mount tracefs: %s", strerror(errno));
-			snprintf(buf, sizeof buf, "%s\n", trim(s + 7));
-			tracefs_write("kprobe_events", buf, 1);
+			snprintf(buf, sizeof buf, "%s\n", def);
+			if (optional) {
+				int kfd = open(TRACEFS "/kprobe_events", O_WRONLY | O_APPEND);
+				if (kfd < 0 || write(kfd, buf, strlen(buf)) != (ssize_t)strlen(buf))
+					fprintf(out, "# kprobe-skipped %s\n", def);
+				if (kfd >= 0)
+					close(kfd);
+			} else {
+				tracefs_write("kprobe_events", buf, 1);
+			}
 			continue;
 		}
 		if (!strcmp(s, "trace on")) {
@@ -399,6 +413,11 @@ int main(void)
 			fprintf(out, "L %lld\n", idx);
 		} else if (op == 'x' && !s[1]) {
 			attr_write("mem_used_max", "0");
+		} else if (op == 'z' && !s[1]) {
+			int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+			if (dc < 0 || write(dc, "2", 1) != 1)
+				fail("drop_caches: %s", strerror(errno));
+			close(dc);
 		} else {
 			fail("cannot do '%s'", s);
 		}

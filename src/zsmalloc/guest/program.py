@@ -24,7 +24,7 @@ GUEST_PAGE = 4096  # x86-64 guests
 class GuestStep:
     """One operation as the guest did it."""
 
-    line: str  # "w 3 17", "d 3", "c", "r 3", "l -1", "x"
+    line: str  # "w 3 17", "d 3", "c", "r 3", "l -1", "x", "z"
     mm_stat: tuple[int, ...] = ()
     io_stat: tuple[int, ...] = ()
     errno: int = 0  # a write the kernel refused (EIO when zram is over mem_limit)
@@ -44,6 +44,7 @@ class GuestReport:
     trace: list[str] = field(default_factory=list)  # the ring buffer's text
     kprobe_profile: list[str] = field(default_factory=list)
     buffer_stats: list[str] = field(default_factory=list)
+    kprobes_skipped: list[str] = field(default_factory=list)  # optional ones refused
     modules_failed: list[str] = field(default_factory=list)
     raw: str = ""  # the report's text as the guest printed it
     status: int | None = None  # None: the report ends early (the guest crashed)
@@ -74,7 +75,9 @@ def guest_program(
     ``kprobes``: event definitions (:func:`zsmalloc.zs.record.event_definitions`) the
     guest sets up and records from before the device exists.
     """
-    lines = [f"kprobe {d}" for d in kprobes]
+    from zsmalloc.zs.record import OPTIONAL_EVENTS, event_name
+
+    lines = [f"kprobe{'?' if event_name(d) in OPTIONAL_EVENTS else ''} {d}" for d in kprobes]
     if lines:
         lines.append("trace on")
     lines.append(f"algo {algorithm}")
@@ -103,6 +106,8 @@ def guest_program(
             lines.append(f"l {op.value}")
         elif op.kind == "reset_max":
             lines.append("x")
+        elif op.kind == "shrink":  # the record check only (verify's model has no shrinker)
+            lines.append("z")
         else:
             raise InputError(f"the guest cannot run a {op.kind!r} operation")
     return "\n".join(lines) + "\n", b"".join(pages), done
@@ -136,6 +141,8 @@ def parse_report(text: str) -> GuestReport:
                 rep.status = int(value.partition("=")[2] or 0)
             elif key == "insmod" and "failed" in value:
                 rep.modules_failed.append(value)
+            elif key == "kprobe-skipped":
+                rep.kprobes_skipped.append(value)
             elif key != "insmod":
                 rep.facts[key] = value
             continue
@@ -146,7 +153,7 @@ def parse_report(text: str) -> GuestReport:
         words = rest.split()
         if tag == "i":
             rep.initial = _ints(words, line)
-        elif tag in ("w", "d", "c", "r", "l", "x"):
+        elif tag in ("w", "d", "c", "r", "l", "x", "z"):
             step = GuestStep(line)
             rep.steps.append(step)
         elif tag == "t" and len(words) in (1, 2):

@@ -3,9 +3,10 @@
 The kernel of this project's development host has no kprobes, so the recorder is
 checked where Debian's kernels run: the guest's /init (init.c) writes the recorder's
 own event definitions (:func:`zsmalloc.zs.record.event_definitions`) into tracefs before
-the zram device exists, runs the same random zram workload as ``verify --guest``, and
-marks the ring buffer after each operation (``zsrec op N``) before printing mm_stat.
-At the end it dumps the ring buffer's text, ``kprobe_profile`` and the buffer's stats.
+the zram device exists, runs the same random zram workload as ``verify --guest`` with a
+run of the slab shrinkers (``drop_caches``) after every 50th operation, and marks the
+ring buffer after each operation (``zsrec op N``) before printing mm_stat.  At the end
+it dumps the ring buffer's text, ``kprobe_profile`` and the buffer's stats.
 
 On the host the ring-buffer text goes through the recorder's converter
 (:class:`~zsmalloc.zs.record.KprobeConverter`) into a zs trace, and each marker becomes
@@ -29,7 +30,7 @@ from zsmalloc.guest.deb import cached_kernel
 from zsmalloc.guest.initramfs import cache_dir
 from zsmalloc.guest.program import GUEST_PAGE, GuestReport, parse_report
 from zsmalloc.live.defaults import GUEST
-from zsmalloc.live.workload import zram_ops
+from zsmalloc.live.workload import Op, zram_ops
 from zsmalloc.streams import open_input
 from zsmalloc.zs.record import (
     KprobeConverter,
@@ -139,7 +140,7 @@ def verify_guest_record(
 
     t0 = time.perf_counter()
     kernel = cached_kernel(packages, cache_dir())
-    ops = list(zram_ops(n_ops, seed, nr_pages, files))
+    ops = with_shrinks(list(zram_ops(n_ops, seed, nr_pages, files)))
     report, seconds = run_guest(kernel, ops, algorithm, nr_pages * GUEST_PAGE, timeout, accel,
                                 kprobes=event_definitions())
     if save_report is not None:
@@ -150,6 +151,22 @@ def verify_guest_record(
     check.seconds = time.perf_counter() - t0
     check.notes.append(f"{kernel.release} in QEMU ({seconds:.1f} s)")
     return check
+
+
+SHRINK_EVERY = 50
+"""The record check runs the slab shrinkers (drop_caches=2) after every 50th operation."""
+
+
+def with_shrinks(ops: list[Op]) -> list[Op]:
+    """``ops`` with a run of the shrinkers after every :data:`SHRINK_EVERY`-th one: zsmalloc's
+    pool shrinker must go through zs_compact (it is the only other way pages leave a
+    pool), so its compactions must be in the trace, or the next mm_stat differs."""
+    out: list[Op] = []
+    for i, op in enumerate(ops, 1):
+        out.append(op)
+        if i % SHRINK_EVERY == 0:
+            out.append(Op("shrink"))
+    return out
 
 
 def _write_text(path: str | Path, text: str) -> None:

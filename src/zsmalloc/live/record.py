@@ -39,10 +39,12 @@ from typing import IO
 from zsmalloc.errors import KernelUnavailableError, ZsmallocError
 from zsmalloc.zs.record import (
     GROUP,
+    OPTIONAL_EVENTS,
     KprobeConverter,
     RecordCounts,
     chain_size_from_config,
     event_definitions,
+    event_name,
     lost_events,
     trace_header,
 )
@@ -130,6 +132,7 @@ class Recorder:
         self.writer = ZsTraceWriter(out, header)
         self.conv = KprobeConverter(self.writer, pool_filter=pool)
         self.defined: list[str] = []
+        self.skipped: list[str] = []  # optional definitions this kernel refused
         self._carry = ""
 
     def _write(self, path: Path, text: str, append: bool = False) -> None:
@@ -144,7 +147,13 @@ class Recorder:
         """Define the events, make the instance, enable, start tracing."""
         self._remove_events()  # a previous run's, killed before it cleaned up
         for d in event_definitions():
-            self._write(self.root / "kprobe_events", d + "\n", append=True)
+            try:
+                self._write(self.root / "kprobe_events", d + "\n", append=True)
+            except ZsmallocError:
+                if event_name(d) in OPTIONAL_EVENTS:  # inlined in this kernel: not needed
+                    self.skipped.append(d)
+                    continue
+                raise
             self.defined.append(d.split()[0].split(":", 1)[1])
         with contextlib.suppress(FileExistsError):
             self.inst.mkdir()

@@ -63,10 +63,27 @@ def event_definitions(group: str = GROUP) -> list[str]:
         f"{r}:{group}/zs_free_ret zs_free",
         f"p:{group}/zs_compact zs_compact pool=$arg1:x64 {name}",
         f"{r}:{group}/zs_compact_ret zs_compact freed=$retval:u64",
+        f"p:{group}/zs_compact_class __zs_compact pool=$arg1:x64 {name}",
+        f"{r}:{group}/zs_compact_class_ret __zs_compact freed=$retval:u64",
+        f"p:{group}/zs_shrinker_scan zs_shrinker_scan",
+        f"{r}:{group}/zs_shrinker_scan_ret zs_shrinker_scan freed=$retval:u64",
     ]
 
 
-EVENTS = tuple(d.split()[0].split("/")[1] for d in event_definitions())
+OPTIONAL_EVENTS = frozenset(
+    ("zs_compact_class", "zs_compact_class_ret", "zs_shrinker_scan", "zs_shrinker_scan_ret")
+)
+"""Events whose function a kernel may not have as a symbol of its own (inlined): their
+definitions may fail, and are then left out."""
+SHRINK_STOP = (1 << 64) - 1  # ~0UL: what a shrinker's scan returns when it freed nothing
+
+
+def event_name(definition: str) -> str:
+    """``zs_malloc`` of ``p:zsmalloc_rec/zs_malloc zs_malloc ...``."""
+    return definition.split()[0].split("/")[1]
+
+
+EVENTS = tuple(event_name(d) for d in event_definitions())
 
 # "  task-1234  [001] d..1.  123.456789: zs_malloc: (zs_malloc+0x0/0x2e0) pool=0x.. size=.."
 # (the flags column and a tgid column are there or not, as tracefs options say)
@@ -92,6 +109,8 @@ class RecordCounts:
     orphan_returns: int = 0  # returns whose entry came before the recording began
     lost_entries: int = 0  # a second entry of a task before the first one's return
     overlaps: int = 0  # calls on one pool that overlapped in time
+    shrinker_compactions: int = 0  # compactions of the shrinker with zs_compact inlined
+    unattributed: int = 0  # shrinker runs that freed pages, and no compaction seen
     filtered: int = 0  # events of pools --pool left out
     unparsed: int = 0  # ring-buffer lines that are none of ours (e.g. "CPU 1 buffer started")
     pools: dict[int, str] = field(default_factory=dict)
@@ -125,6 +144,8 @@ class KprobeConverter:
         self.pending_name: dict[int, str] = {}  # zs_create_pool entry per pid
         self.in_flight: dict[int, set[int]] = {}  # pool pointer -> pids inside a call
         self.incomplete: list[str] = []  # set by finish()
+        # pid -> (a zs_compact ran inside, {pool pointer: pages __zs_compact freed})
+        self.shrinking: dict[int, tuple[list[bool], dict[int, int]]] = {}
 
     def feed(self, lines: Iterable[str]) -> None:
         for line in lines:
@@ -217,6 +238,8 @@ class KprobeConverter:
                 self._leave(entry[0], pid)
         elif event == "zs_compact":
             ptr = int(args["pool"], 0)
+            if pid in self.shrinking:
+                self.shrinking[pid][0][0] = True
             self._enter(ptr, pid)
             self._push("compact", pid, (ptr,))
             self._pool(ptr, name)
@@ -232,6 +255,32 @@ class KprobeConverter:
                 return
             self.counts.compactions += 1
             self.w.compact(no, int(args["freed"], 0))
+        elif event == "zs_compact_class":
+            self._push("class", pid, (int(args["pool"], 0),))
+            self._pool(int(args["pool"], 0), name)
+        elif event == "zs_compact_class_ret":
+            entry = self.pending.pop(("class", pid), None)
+            if entry is not None and ("compact", pid) not in self.pending and pid in self.shrinking:
+                # zs_compact inlined into zs_shrinker_scan: only its classes are seen
+                runs = self.shrinking[pid][1]
+                runs[entry[0]] = runs.get(entry[0], 0) + int(args["freed"], 0)
+        elif event == "zs_shrinker_scan":
+            self.shrinking[pid] = ([False], {})
+        elif event == "zs_shrinker_scan_ret":
+            run = self.shrinking.pop(pid, None)
+            if run is None or run[0][0]:
+                return  # (its zs_compact was recorded as such)
+            for ptr, freed in run[1].items():
+                no = self._pool(ptr, None)
+                if no is None:
+                    self.counts.filtered += 1
+                    continue
+                self.counts.compactions += 1
+                self.counts.shrinker_compactions += 1
+                self.w.compact(no, freed)
+            freed = int(args["freed"], 0)
+            if not run[1] and freed not in (0, SHRINK_STOP):
+                self.counts.unattributed += 1
         elif event == "zs_create_pool":
             self.pending_name[pid] = name or ""
         elif event == "zs_create_pool_ret":
@@ -257,6 +306,9 @@ class KprobeConverter:
         if c.lost_entries:
             reasons.append(f"{c.lost_entries} calls entered twice by one task without a "
                            "return between (a kretprobe missed)")
+        if c.unattributed:
+            reasons.append(f"{c.unattributed} runs of zsmalloc's shrinker freed pages and no "
+                           "compaction was seen (zs_compact and __zs_compact inlined?)")
         for r in reasons:
             self.w.comment(f"incomplete {r}")
         self.w.comment(f"end {c.as_words()} complete={int(not reasons)}")
