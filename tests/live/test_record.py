@@ -91,3 +91,8 @@ def test_recorder_plumbing(tmp_path: Path, testdata: Path, nmissed: int) -> None
     assert res.ok is (nmissed == 0) or res.incomplete
     assert bool(res.incomplete) is (nmissed > 0)
     assert rec.conv.incomplete == res.incomplete
+
+
+def test_verify_record_needs_a_guest(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["verify", "--record"], capsys)
+    assert code == 2 and "--record" in err and "--guest" in err

@@ -61,9 +61,12 @@ def render_replay(res: Any) -> list[str]:
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
               help="Seconds to record (default: until Ctrl-C or SIGTERM).")
 @click.option("--pool", default=None, help="Only the pool of this name (zram0, zswap...).")
-@click.option("--buffer-kb", type=click.IntRange(64), default=65536, show_default=True,
-              help="Ring buffer per CPU while recording (KiB).")
-def record_cmd(output: str, duration: float | None, pool: str | None, buffer_kb: int) -> None:
+@click.option("--buffer-kb", type=click.IntRange(64), default=None,
+              help="Ring buffer per CPU while recording (KiB; default: 256 MiB split between "
+              "the CPUs, 4..64 MiB each).")
+def record_cmd(
+    output: str, duration: float | None, pool: str | None, buffer_kb: int | None
+) -> None:
     """Record zs_malloc/zs_free/zs_compact on this machine into a zs trace (root, kprobes)."""
     import gzip
 

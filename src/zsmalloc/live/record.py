@@ -52,8 +52,15 @@ from zsmalloc.zs.trace import ZsTraceWriter
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 INSTANCE = GROUP
-BUFFER_KB = 65536
-"""Ring buffer per CPU (KiB) while recording: a burst this large waits to be read."""
+BUFFER_KB_TOTAL = 256 << 10
+"""Ring buffers of all CPUs together (KiB) while recording, by default: a burst this
+large waits to be read.  Split between the CPUs, 4..64 MiB each."""
+
+
+def default_buffer_kb() -> int:
+    """The ring buffer per CPU (KiB): :data:`BUFFER_KB_TOTAL` split between the CPUs."""
+    cpus = os.cpu_count() or 1
+    return max(4096, min(65536, BUFFER_KB_TOTAL // cpus))
 
 
 def kernel_config() -> str:
@@ -115,7 +122,7 @@ class Recorder:
         self,
         out: IO[str],
         pool: str | None = None,
-        buffer_kb: int = BUFFER_KB,
+        buffer_kb: int | None = None,
         tracefs: Path | None = None,
     ) -> None:
         reason = record_unavailable_reason(tracefs)
@@ -125,7 +132,7 @@ class Recorder:
         assert root is not None  # record_unavailable_reason() found it
         self.root: Path = root
         self.inst = self.root / "instances" / INSTANCE
-        self.buffer_kb = buffer_kb
+        self.buffer_kb = buffer_kb or default_buffer_kb()
         release = os.uname().release
         header = trace_header(release, os.sysconf("SC_PAGE_SIZE"),
                               chain_size_from_config(kernel_config()), "kprobe")
