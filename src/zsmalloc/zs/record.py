@@ -14,15 +14,23 @@ and arm64 (CONFIG_HAVE_FUNCTION_ARG_ACCESS_API, both since 4.20)::
     zs_malloc(pool, size, ...)  entry: pool, size, pool->name; return: the handle
     zs_free(pool, handle)       entry: pool, handle, pool->name; return (overlap check)
     zs_compact(pool)            entry: pool, pool->name; return: the pages it freed
+    __zs_compact(pool, class)   entry: pool, pool->name; return: the pages freed (optional)
+    zs_shrinker_scan(...)       entry; return: the pages the shrinker freed (optional)
 
 ``pool->name`` is ``+0(+0($arg1)):string``: the name is the first member of struct
 zs_pool on every kernel the model knows (6.1 .. 7.x), so a pool that existed before the
 recording began is named at its first call.  Every other change of a pool's page count
 goes through these functions: zram's and zswap's stores and frees call zs_malloc and
-zs_free, ``compact`` and the pool's shrinker call zs_compact (zs_shrinker_scan() calls
-it, out of line: checked in 6.1's zsmalloc.ko), and page migration moves a zspage's
-pages without changing their number.  (6.1 frees a zspage that emptied while isolated
-for migration from a work item, later than its zs_free: a replay sees it freed at once.)
+zs_free, ``compact`` and the pool's shrinker compact through zs_compact(), and page
+migration moves a zspage's pages without changing their number.  The shrinker's
+zs_compact() is a call in Debian's 6.1 and 6.12, but from 6.16 on the compiler inlined
+it into zs_shrinker_scan() (the guests showed it): there only the classes' compaction,
+__zs_compact() (a function of its own in those kernels), and the shrinker's return are
+seen, and the __zs_compact() calls of one shrinker run that no zs_compact() call
+encloses make one ``c`` line.  Where __zs_compact() is inlined (6.1, 6.12) its
+definitions fail and are left out (:data:`OPTIONAL_EVENTS`).  (6.1 frees a zspage
+that emptied while isolated for migration from a work item, later than its zs_free: a
+replay sees it freed at once.)
 
 A zs_malloc may sleep, so its return is paired with its entry by task (pid).  It
 failed when it returned 0 (old kernels) or an error value (-4095..-1).  A kretprobe
