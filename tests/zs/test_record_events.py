@@ -43,6 +43,11 @@ def malloc(pid: int, size: int, handle: str, pool: str = POOL, name: str = "zram
                "(zram_submit_bio+0x7a9/0x860 [zram] <- zs_malloc)")]
 
 
+def free(pid: int, handle: str, pool: str = POOL, name: str = "zram0") -> list[str]:
+    return [ev(pid, "zs_free", f'pool={pool} handle={handle} name="{name}"', "(zs_free+0x4)"),
+            ev(pid, "zs_free_ret", "", "(zram_free_page+0x5c/0x1a0 [zram] <- zs_free)")]
+
+
 def test_definitions_use_arguments_not_registers() -> None:
     defs = event_definitions()
     assert all(d.split()[0].split(":")[1].startswith(GROUP + "/") for d in defs)
@@ -83,9 +88,9 @@ def test_failed_handles() -> None:
 
 
 def test_a_pool_from_before_the_recording() -> None:
-    lines = [ev(5, "zs_free", f'pool={POOL2} handle=0xffff000000001000 name="zswap0"'),
+    lines = [*free(5, "0xffff000000001000", POOL2, "zswap0"),
              *malloc(5, 700, "0xffff000000002000", POOL2, "zswap0"),
-             ev(5, "zs_free", f'pool={POOL2} handle=0x0 name="zswap0"')]  # zs_free(0): no-op
+             *free(5, "0x0", POOL2, "zswap0")]  # zs_free(0): nothing done
     out, conv = convert(lines)
     assert out[:3] == ["# pool 0 existing name=zswap0", "f 0 0", "a 0 1 700"]
     assert conv.counts.unknown_frees == 1 and conv.counts.frees == 1
@@ -166,3 +171,14 @@ def test_a_shrinker_run_that_freed_unseen_pages_is_incomplete() -> None:
     _, conv = convert([*malloc(1, 100, "0xffff000000001000"),
                        *shrink(1, [], str((1 << 64) - 1))])  # SHRINK_STOP: nothing freed
     assert conv.counts.unattributed == 0
+
+
+def test_frees_are_written_at_their_return() -> None:
+    """Task 2 frees H; before its zs_free returns, task 1's zs_malloc gets H again (the
+    handle's slab object was freed inside zs_free): the objects stay apart, and the
+    free comes after the malloc that held the pool's lock first."""
+    h = "0xffff000000001000"
+    out, conv = convert([*malloc(1, 100, h), free(2, h)[0], *malloc(1, 200, h), free(2, h)[1],
+                         *free(1, h)])
+    assert out[1:5] == ["a 0 1 100", "a 0 2 200", "f 0 1", "f 0 2"]
+    assert conv.counts.overlaps == 1 and conv.counts.unknown_frees == 0

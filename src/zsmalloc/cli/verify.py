@@ -111,9 +111,22 @@ def check_options(f: Callable[..., Any]) -> Callable[..., Any]:
     "replay the recording in the model, compare pool pages and pages_compacted after every "
     "operation (--save: the zs trace).",
 )
+@click.option(
+    "--parallel",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="--record: a guest of two CPUs where, every 50 operations, two tasks write N pages "
+    "each at once (calls into the pool overlap).",
+)
 @check_options
 def verify_cmd(
-    mode: str | None, packages: tuple[str, ...], accel: str, record: bool, **options: Any
+    mode: str | None,
+    packages: tuple[str, ...],
+    accel: str,
+    record: bool,
+    parallel: int | None,
+    **options: Any,
 ) -> None:
     """Run a workload on a real kernel and on the model; compare the counters.
 
@@ -121,11 +134,13 @@ def verify_cmd(
     """
     if record and not packages:
         raise click.UsageError("--record checks the recorder in a guest: give --guest DEB")
+    if parallel is not None and not record:
+        raise click.UsageError("--parallel is for --guest DEB --record")
     if packages:
         if mode is not None:
             raise click.UsageError("--guest checks zram in a guest: not with --kernel or --zswap")
         if record:
-            run_record_check(packages, accel=accel, **options)
+            run_record_check(packages, accel=accel, parallel=parallel or 0, **options)
             return
         run_check("guest", packages=packages, accel=accel, **options)
         return
@@ -231,6 +246,7 @@ def run_record_check(
     process_mib: int | None,
     as_json: bool,
     accel: str = "auto",
+    parallel: int = 0,
 ) -> None:
     """``verify --guest DEB --record``: print the recording's check, exit with its status."""
     from zsmalloc.guest.record import verify_guest_record
@@ -246,6 +262,8 @@ def run_record_check(
             GUEST["nr_pages"] if nr_pages is None else nr_pages,
             save=save,
             accel=accel,
+            parallel=parallel,
+            cpus=2 if parallel else 1,
         )
     except KernelUnavailableError as exc:
         if as_json:

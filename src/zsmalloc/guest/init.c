@@ -19,6 +19,10 @@
  *                        there (zeros when nothing or after a discard or a refused write)
  *   l BYTES              write BYTES to mem_limit (-1: mem_used_total + 4096, resolved here)
  *   x                    write 0 to mem_used_max
+ *   p N                  two processes at once, each N random writes (and one discard in
+ *                        eight) of pages.bin's pages to its own half of the slots: calls
+ *                        into one pool from two tasks (two CPUs with -smp 2); the slots'
+ *                        contents are forgotten (a later r of them is not meaningful)
  *   z                    write 2 to /proc/sys/vm/drop_caches: the slab shrinkers run, zsmalloc's
  *                        pool shrinker among them (it compacts the pool)
  *   kprobe DEF           (before disksize) append DEF to tracefs kprobe_events: the event
@@ -58,6 +62,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/utsname.h>
 #include <termios.h>
 #include <time.h>
@@ -202,6 +207,25 @@ static void mark(long long n)
 		return;
 	snprintf(buf, sizeof buf, "zsrec op %lld\n", n);
 	tracefs_write("trace_marker", buf, 1);
+}
+
+/* One of the two processes of "p N": N writes or discards in slots [base, base + n). */
+static void parallel_child(int fd, unsigned char *io, const unsigned char *pages,
+			   long long npages, long long base, long long n, long long count,
+			   unsigned seed)
+{
+	for (long long i = 0; i < count; i++) {
+		seed = seed * 1103515245u + 12345u;
+		long long slot = base + (seed >> 8) % (unsigned long long)n;
+		if ((seed & 7) == 0) {
+			uint64_t range[2] = {(uint64_t)slot * PAGE, PAGE};
+			ioctl(fd, BLKDISCARD, range);
+		} else if (npages) {
+			memcpy(io, pages + ((seed >> 4) % (unsigned long long)npages) * PAGE, PAGE);
+			(void)!pwrite(fd, io, PAGE, slot * PAGE); /* EIO over mem_limit: fine */
+		}
+	}
+	_exit(0);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -413,6 +437,25 @@ int main(void)
 			fprintf(out, "L %lld\n", idx);
 		} else if (op == 'x' && !s[1]) {
 			attr_write("mem_used_max", "0");
+		} else if (op == 'p' && sscanf(s + 1, "%lld", &idx) == 1 && idx > 0 && nslots >= 2) {
+			pid_t kids[2];
+			for (int c = 0; c < 2; c++) {
+				kids[c] = fork();
+				if (kids[c] == 0) {
+					int cfd = open(DEVICE, O_RDWR | O_DIRECT);
+					if (cfd < 0)
+						_exit(1);
+					parallel_child(cfd, io, pages, npages, c * (nslots / 2),
+						       nslots / 2, idx, 1234u + 77u * c + (unsigned)nops);
+				}
+			}
+			for (int c = 0; c < 2; c++) {
+				int status = 0;
+				if (kids[c] < 0 || waitpid(kids[c], &status, 0) < 0 || status != 0)
+					fail("parallel writer %d failed", c);
+			}
+			for (long long k = 0; k < nslots; k++)
+				held[k] = 0;
 		} else if (op == 'z' && !s[1]) {
 			int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
 			if (dc < 0 || write(dc, "2", 1) != 1)

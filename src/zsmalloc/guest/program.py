@@ -108,6 +108,8 @@ def guest_program(
             lines.append("x")
         elif op.kind == "shrink":  # the record check only (verify's model has no shrinker)
             lines.append("z")
+        elif op.kind == "parallel":  # the record check only: two tasks at once
+            lines.append(f"p {op.value}")
         else:
             raise InputError(f"the guest cannot run a {op.kind!r} operation")
     return "\n".join(lines) + "\n", b"".join(pages), done
@@ -153,7 +155,7 @@ def parse_report(text: str) -> GuestReport:
         words = rest.split()
         if tag == "i":
             rep.initial = _ints(words, line)
-        elif tag in ("w", "d", "c", "r", "l", "x", "z"):
+        elif tag in ("w", "d", "c", "r", "l", "x", "z", "p"):
             step = GuestStep(line)
             rep.steps.append(step)
         elif tag == "t" and len(words) in (1, 2):

@@ -55,7 +55,7 @@ def pick_accel(choice: str = "auto") -> str:
 
 
 def boot(
-    vmlinuz: bytes, initrd: bytes, timeout: float = 1800, accel: str = "auto"
+    vmlinuz: bytes, initrd: bytes, timeout: float = 1800, accel: str = "auto", cpus: int = 1
 ) -> GuestRun:
     """Boot, wait for the power-off, return both serial outputs.
 
@@ -72,7 +72,7 @@ def boot(
         (d / "initrd").write_bytes(initrd)
         console, report = d / "console.log", d / "report.txt"
         cmd = [QEMU, *(["-enable-kvm"] if accel == "kvm" else ["-accel", "tcg"])]
-        cmd += ["-smp", "1", "-m", "2G", "-nographic", "-no-reboot", "-monitor", "none"]
+        cmd += ["-smp", str(cpus), "-m", "2G", "-nographic", "-no-reboot", "-monitor", "none"]
         cmd += ["-serial", f"file:{console}", "-serial", f"file:{report}"]
         cmd += ["-kernel", str(d / "vmlinuz"), "-initrd", str(d / "initrd"), "-append", APPEND]
         t0 = time.perf_counter()

@@ -130,19 +130,22 @@ def verify_guest_record(
     timeout: float = 1800,
     accel: str = "auto",
     files: list[Path] | None = None,
+    parallel: int = 0,
+    cpus: int = 1,
 ) -> RecordCheck:
     """Boot the package's kernel, record the workload's zsmalloc calls, replay, compare.
 
     ``save`` writes the converted zs trace (``.gz``: compressed), ``save_report`` the
-    guest's whole report (what tests/data/record holds).
+    guest's whole report (what tests/data/record holds).  ``parallel``/``cpus``: two
+    tasks writing at once on a guest of ``cpus`` CPUs (see :func:`with_shrinks`).
     """
     from zsmalloc.guest.verify import run_guest
 
     t0 = time.perf_counter()
     kernel = cached_kernel(packages, cache_dir())
-    ops = with_shrinks(list(zram_ops(n_ops, seed, nr_pages, files)))
+    ops = with_shrinks(list(zram_ops(n_ops, seed, nr_pages, files)), parallel)
     report, seconds = run_guest(kernel, ops, algorithm, nr_pages * GUEST_PAGE, timeout, accel,
-                                kprobes=event_definitions())
+                                kprobes=event_definitions(), cpus=cpus)
     if save_report is not None:
         _write_text(save_report, report.raw)
     check = check_recording(report, chain_size_from_config(kernel.config))
@@ -157,14 +160,20 @@ SHRINK_EVERY = 50
 """The record check runs the slab shrinkers (drop_caches=2) after every 50th operation."""
 
 
-def with_shrinks(ops: list[Op]) -> list[Op]:
+def with_shrinks(ops: list[Op], parallel: int = 0) -> list[Op]:
     """``ops`` with a run of the shrinkers after every :data:`SHRINK_EVERY`-th one: zsmalloc's
     pool shrinker must go through zs_compact (it is the only other way pages leave a
-    pool), so its compactions must be in the trace, or the next mm_stat differs."""
+    pool), so its compactions must be in the trace, or the next mm_stat differs.
+
+    ``parallel``: before each shrinker run, two tasks write that many pages each at once
+    (init.c's ``p``), so that calls into the pool overlap.
+    """
     out: list[Op] = []
     for i, op in enumerate(ops, 1):
         out.append(op)
         if i % SHRINK_EVERY == 0:
+            if parallel:
+                out.append(Op("parallel", value=parallel))
             out.append(Op("shrink"))
     return out
 

@@ -124,6 +124,7 @@ def run_guest(
     timeout: float = 1800,
     accel: str = "auto",
     kprobes: Iterable[str] = (),
+    cpus: int = 1,
 ) -> tuple[GuestReport, float]:
     """Boot ``kernel`` with the workload; its parsed report and the seconds it took.
 
@@ -135,7 +136,7 @@ def run_guest(
     initrd = build_initramfs(
         build_init(), kernel.modules, [("ops.txt", ops_txt.encode()), ("pages.bin", pages)]
     )
-    run = boot(kernel.vmlinuz, initrd, timeout=timeout, accel=accel)
+    run = boot(kernel.vmlinuz, initrd, timeout=timeout, accel=accel, cpus=cpus)
     report = parse_report(run.report)
     if report.error:
         why = report.error

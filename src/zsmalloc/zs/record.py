@@ -12,7 +12,7 @@ and arm64 (CONFIG_HAVE_FUNCTION_ARG_ACCESS_API, both since 4.20)::
     zs_create_pool(name)        entry: the name; return: the pool
     zs_destroy_pool(pool)       entry
     zs_malloc(pool, size, ...)  entry: pool, size, pool->name; return: the handle
-    zs_free(pool, handle)       entry: pool, handle, pool->name; return (overlap check)
+    zs_free(pool, handle)       entry: pool, handle, pool->name; return (written then)
     zs_compact(pool)            entry: pool, pool->name; return: the pages it freed
     __zs_compact(pool, class)   entry: pool, pool->name; return: the pages freed (optional)
     zs_shrinker_scan(...)       entry; return: the pages the shrinker freed (optional)
@@ -32,7 +32,12 @@ definitions fail and are left out (:data:`OPTIONAL_EVENTS`).  (6.1 frees a zspag
 that emptied while isolated for migration from a work item, later than its zs_free: a
 replay sees it freed at once.)
 
-A zs_malloc may sleep, so its return is paired with its entry by task (pid).  It
+A zs_malloc may sleep, so its return is paired with its entry by task (pid); so is a
+zs_free's.  Both are written at their return, after the pool's locks were released:
+two tasks' calls are in the order they left the pool, which is the order they held its
+class lock unless a task was preempted between the unlock and the return (a free
+written at its entry came before a zs_malloc that held the lock first: the guests
+with two CPUs showed it).  It
 failed when it returned 0 (old kernels) or an error value (-4095..-1).  A kretprobe
 that found no free instance is counted in ``kprobe_profile`` (nmissed), a full ring
 buffer in ``per_cpu/cpuN/stats`` (overrun, dropped events): the recorder checks both
@@ -229,21 +234,30 @@ class KprobeConverter:
                 self.counts.allocs += 1
                 self.w.alloc(no, handle, size)
         elif event == "zs_free":
+            # the object is known by its handle at the entry, its line written at the
+            # return: after the pool's locks, as a zs_malloc's is (the order they took
+            # them), and the handle may be handed out again before the return
             ptr, handle = int(args["pool"], 0), int(args["handle"], 0)
             self._enter(ptr, pid)
-            self._push("free", pid, (ptr,))
             no = self._pool(ptr, name)
+            oid = -1  # nothing to write: filtered, or a handle zs_free() ignores
             if no is None:
                 self.counts.filtered += 1
-            elif handle != 0 and not is_failed_handle(handle):  # zs_free() ignores those
-                before = self.w.unknown_frees
-                self.w.free(no, handle)
-                self.counts.frees += 1
-                self.counts.unknown_frees += self.w.unknown_frees - before
+            elif handle != 0 and not is_failed_handle(handle):
+                oid = self.w.detach(no, handle)
+            self._push("free", pid, (ptr, oid))
         elif event == "zs_free_ret":
             entry = self.pending.pop(("free", pid), None)
-            if entry is not None:
-                self._leave(entry[0], pid)
+            if entry is None:
+                self.counts.orphan_returns += 1
+                return
+            ptr, oid = entry
+            self._leave(ptr, pid)
+            no = self.pool_no.get(ptr)
+            if oid >= 0 and no is not None:
+                self.w.free_id(no, oid)
+                self.counts.frees += 1
+                self.counts.unknown_frees += oid == 0
         elif event == "zs_compact":
             ptr = int(args["pool"], 0)
             if pid in self.shrinking:

@@ -332,10 +332,19 @@ class ObjectIds:
 
     def drop(self, handle: int) -> int:
         """The ID of ``handle`` (now free), or 0 for a handle not allocated in the trace."""
-        oid = self.by_handle.pop(handle, 0)
+        oid = self.detach(handle)
+        self.release(oid)
+        return oid
+
+    def detach(self, handle: int) -> int:
+        """The ID of ``handle``, no longer found by it (its zs_free has begun: the kernel
+        may hand the handle out again before that zs_free returns), not yet free."""
+        return self.by_handle.pop(handle, 0)
+
+    def release(self, oid: int) -> None:
+        """A detached ID is free (its zs_free returned)."""
         if oid:
             heapq.heappush(self._free, oid)
-        return oid
 
     def __len__(self) -> int:
         return len(self.by_handle)
@@ -381,7 +390,15 @@ class ZsTraceWriter:
         self.lines += 1
 
     def free(self, pool: int, handle: int) -> None:
-        oid = self._ids(pool).drop(handle)
+        self.free_id(pool, self.detach(pool, handle))
+
+    def detach(self, pool: int, handle: int) -> int:
+        """At a zs_free's entry: its object's ID (0: unknown), written by :meth:`free_id`."""
+        return self._ids(pool).detach(handle)
+
+    def free_id(self, pool: int, oid: int) -> None:
+        """At the zs_free's return: the ``f`` line, and the ID free for new objects."""
+        self._ids(pool).release(oid)
         self.unknown_frees += oid == 0
         self._f.write(f"f {pool} {oid}\n")
         self.lines += 1
