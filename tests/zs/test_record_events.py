@@ -182,3 +182,12 @@ def test_frees_are_written_at_their_return() -> None:
                          *free(1, h)])
     assert out[1:5] == ["a 0 1 100", "a 0 2 200", "f 0 1", "f 0 2"]
     assert conv.counts.overlaps == 1 and conv.counts.unknown_frees == 0
+
+
+def test_overlaps_mark_the_order_inexact() -> None:
+    a = malloc(1, 100, "0xffff000000001000")
+    b = malloc(2, 200, "0xffff000000002000")
+    out, _ = convert([a[0], b[0], b[1], a[1]])
+    t = parse_zs_trace(("# zs trace v1 kernel=6.12\n" + "\n".join(out) + "\n").encode())
+    assert len(t.inexact) == 1 and t.inexact[0].startswith("1 calls into a pool")
+    assert not t.incomplete

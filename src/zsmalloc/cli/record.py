@@ -38,6 +38,8 @@ def render_replay(res: Any) -> list[str]:
         )
     for why in res.incomplete:
         lines.append(f"INCOMPLETE recording: {why}")
+    for why in res.inexact:
+        lines.append(f"INEXACT order: {why}")
     if res.mismatch_line is not None:
         k, m = res.kernel_value, res.model_value
         if res.what == "m":
@@ -109,6 +111,9 @@ def record_cmd(
     lost = rec.conv.incomplete
     click.echo(f"{counts.allocs} zs_malloc, {counts.frees} zs_free, {counts.compactions} "
                f"zs_compact in {len(counts.pools)} pools ({counts.events} events)", err=True)
+    if counts.overlaps:
+        click.echo(f"note: {counts.overlaps} calls overlapped in time: a replay may differ from "
+                   "the kernel by a few pages (docs/record.md)", err=True)
     if lost:
         click.echo(f"zsmalloc: record: incomplete trace: {'; '.join(lost)}", err=True)
         sys.exit(1)

@@ -333,6 +333,11 @@ class KprobeConverter:
                            "compaction was seen (zs_compact and __zs_compact inlined?)")
         for r in reasons:
             self.w.comment(f"incomplete {r}")
+        if c.overlaps:
+            self.w.comment(
+                f"inexact {c.overlaps} calls into a pool began while another task was inside "
+                "one: the model runs calls one at a time (a zs_malloc that allocates a "
+                "zspage does so outside the class lock)")
         self.w.comment(f"end {c.as_words()} complete={int(not reasons)}")
         self.incomplete = reasons
         return reasons

@@ -177,6 +177,7 @@ class ZsReplayResult:
     kernel_value: tuple[int, int] | None = None  # (pages, pages_compacted) or (freed, -)
     model_value: tuple[int, int] | None = None
     what: str = ""  # "m" or "c"
+    inexact: list[str] = field(default_factory=list)  # the recorder's ``# inexact`` lines
 
     @property
     def checks(self) -> int:
@@ -196,6 +197,7 @@ class ZsReplayResult:
             "path": self.path, "kernel_profile": self.profile.describe(), "ok": self.ok,
             "ops": self.ops, "checks": self.checks, "seconds": round(self.seconds, 6),
             "complete": not self.incomplete, "incomplete": self.incomplete,
+            "exact_order": not self.inexact, "inexact": self.inexact,
             "mismatch_line": self.mismatch_line, "mismatch_pool": self.mismatch_pool,
             "mismatch_what": self.what or None,
             "kernel": list(self.kernel_value) if self.kernel_value else None,
@@ -228,6 +230,7 @@ class ZsReplayer:
     def run(self, piece: ZsTrace, result: ZsReplayResult) -> bool:
         """Replay one piece; False when it stopped at a difference (filled in ``result``)."""
         self.incomplete += piece.incomplete
+        result.inexact += piece.inexact
         for no, (state, name) in piece.pools.items():
             if state != "destroyed" or no not in self.known:
                 self.known[no] = (state, name)

@@ -26,6 +26,9 @@ mean something:
   ``# pool N destroyed``;
 * ``# incomplete REASON``: the recorder lost events (a kretprobe missed, the ring
   buffer overran); a replay says so and its numbers are not the kernel's;
+* ``# inexact REASON``: calls into one pool overlapped in time; the model runs them
+  one after the other, which the kernel did not quite (docs/record.md), so a replay
+  may differ from the kernel by a few pages;
 * ``# end KEY=VALUE ...``: the recorder's counts at the end.
 
 POOL numbers name the kernel's pools in the order the recorder first saw them.  Object
@@ -78,6 +81,7 @@ _ERRORS = {
 _POOL_COMMENT = re.compile(rb"^# pool (\d+) (created|existing|destroyed)(?: name=(\S*))?",
                            re.MULTILINE)
 _INCOMPLETE = re.compile(rb"^# incomplete (.*)$", re.MULTILINE)
+_INEXACT = re.compile(rb"^# inexact (.*)$", re.MULTILINE)
 
 
 @njit
@@ -169,6 +173,7 @@ class ZsTrace:
     profile: KernelProfile
     pools: dict[int, tuple[str, str]] = field(default_factory=dict)  # N -> (state, name)
     incomplete: list[str] = field(default_factory=list)  # the recorder's reasons
+    inexact: list[str] = field(default_factory=list)  # why the order may not be the kernel's
 
     def __len__(self) -> int:
         return int(self.op.size)
@@ -227,6 +232,7 @@ def parse_piece(
             )
         t.incomplete = [m.group(1).decode("utf-8", "replace") for m in
                         _INCOMPLETE.finditer(raw)]
+        t.inexact = [m.group(1).decode("utf-8", "replace") for m in _INEXACT.finditer(raw)]
     _validate(t)
     return t
 
