@@ -96,3 +96,21 @@ def test_recorder_plumbing(tmp_path: Path, testdata: Path, nmissed: int) -> None
 def test_verify_record_needs_a_guest(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(["verify", "--record"], capsys)
     assert code == 2 and "--record" in err and "--guest" in err
+
+
+@pytest.mark.parametrize(("nmissed", "status"), [(0, 0), (3, 1)])
+def test_record_cli(tmp_path: Path, testdata: Path, capsys: pytest.CaptureFixture[str],
+                    nmissed: int, status: int) -> None:
+    report = read_report(testdata / "record" / "6.18.15+deb13-amd64.report.xz")
+    root = fake_tracefs(tmp_path / "tracefs",
+                        "\n".join(w for w in report.trace if not w.startswith("#")) + "\n",
+                        nmissed)
+    out = tmp_path / "t.zs.gz"
+    code, _, err = run_cli(["record", "--tracefs", str(root), "--duration", "0.05",
+                            "--pool", "zram0", "-o", str(out)], capsys)
+    assert code == status, err
+    assert ("incomplete trace: zs_malloc_ret: 3 missed" in err) is (nmissed > 0)
+    assert "1204 zs_malloc, 1029 zs_free, 89 zs_compact in 1 pools" in err
+    code, text, _ = run_cli(["replay", str(out)], capsys)
+    assert code == 0 and "all 89 answers match" in text  # the compactions' returns
+    assert ("INCOMPLETE recording" in text) is (nmissed > 0)

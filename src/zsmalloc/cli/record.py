@@ -63,18 +63,26 @@ def render_replay(res: Any) -> list[str]:
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
               help="Seconds to record (default: until Ctrl-C or SIGTERM).")
 @click.option("--pool", default=None, help="Only the pool of this name (zram0, zswap...).")
+@click.option("--tracefs", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Where tracefs is mounted (default: /sys/kernel/tracing, or under debugfs).")
 @click.option("--buffer-kb", type=click.IntRange(64), default=None,
               help="Ring buffer per CPU while recording (KiB; default: 256 MiB split between "
               "the CPUs, 4..64 MiB each).")
 def record_cmd(
-    output: str, duration: float | None, pool: str | None, buffer_kb: int | None
+    output: str,
+    duration: float | None,
+    pool: str | None,
+    tracefs: str | None,
+    buffer_kb: int | None,
 ) -> None:
     """Record zs_malloc/zs_free/zs_compact on this machine into a zs trace (root, kprobes)."""
     import gzip
+    from pathlib import Path
 
     from zsmalloc.live.record import Recorder, record_unavailable_reason
 
-    reason = record_unavailable_reason()
+    root = Path(tracefs) if tracefs else None
+    reason = record_unavailable_reason(root)
     if reason:
         click.echo(f"zsmalloc: record: {reason}", err=True)
         sys.exit(2)
@@ -95,15 +103,17 @@ def record_cmd(
         stopping = True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    rec = Recorder(out, pool=pool, buffer_kb=buffer_kb)
+    rec: Recorder | None = None
     try:
+        rec = Recorder(out, pool=pool, buffer_kb=buffer_kb, tracefs=root)
         rec.start()
         click.echo("recording zsmalloc's calls" + (f" for {duration:g} s" if duration else
                    " (Ctrl-C to stop)"), err=True)
         rec.run(duration, lambda: stopping)
         counts = rec.stop()
     finally:
-        rec.teardown()
+        if rec is not None:
+            rec.teardown()
         for s, h in old.items():
             signal.signal(s, h)
         if out is not sys.stdout:
