@@ -211,9 +211,12 @@ def _trace_sides(
         summary = f"{trace}: zs trace, {zres.ops} operations, {zres.checks} answers matched"
         if zres.incomplete:
             summary += f" (INCOMPLETE recording: {'; '.join(zres.incomplete)})"
+        if zres.inexact:
+            summary += f" (INEXACT order: {'; '.join(zres.inexact)})"
         return ref, variants, {
             "kind": "zs trace", "trace": trace, "ops": zres.ops, "checks": zres.checks,
-            "complete": not zres.incomplete, "summary": summary,
+            "complete": not zres.incomplete, "exact_order": not zres.inexact,
+            "summary": summary,
         }
     with compile_notice("the replay loop"):
         ref, res = price_trace(trace, ref_profile, check=True)
