@@ -151,3 +151,16 @@ def test_a_recording_that_began_late(recording: tuple[GuestReport, int | None]) 
     s = res.pools[0].summary()
     assert s["unknown_frees"] == counts.unknown_frees and s["checks"] == 0
     assert s["checks_skipped"] > 0 and not res.ok and res.mismatch_line is None
+
+
+@pytest.mark.guest
+@pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+def test_two_tasks_at_once_are_flagged(tmp_path: Path) -> None:
+    """Two CPUs, two tasks writing at once: calls overlap, and the trace says its order
+    is inexact (whether the replay still matches depends on the interleaving)."""
+    from zsmalloc.guest.record import verify_guest_record
+
+    check = verify_guest_record([PACKAGES[-1]], n_ops=200, seed=3, nr_pages=64, files=[],
+                                parallel=40, cpus=2)
+    assert check.counts.overlaps > 0 and check.replay.inexact
+    assert not check.replay.incomplete and check.counts.unknown_frees == 0

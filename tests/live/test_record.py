@@ -114,3 +114,8 @@ def test_record_cli(tmp_path: Path, testdata: Path, capsys: pytest.CaptureFixtur
     code, text, _ = run_cli(["replay", str(out)], capsys)
     assert code == 0 and "all 89 answers match" in text  # the compactions' returns
     assert ("INCOMPLETE recording" in text) is (nmissed > 0)
+
+
+def test_verify_parallel_needs_record(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["verify", "--kernel", "--parallel", "4"], capsys)
+    assert code == 2 and "--parallel" in err
