@@ -62,9 +62,14 @@ def test_cold_python_runs_without_numba() -> None:
         "s = new_stats(); s[0]['pages_stored'] = 3; s[0]['compr_data_size'] = 5000\n"
         "m = build_mm_stat(s, 0, 2, 1, 12)\n"
         "cold = 'numba' in sys.modules\n"
-        "compiled = t.class_index_for_malloc(100)\n"  # the allocator's own, compiled
+        "from zsmalloc.profile import ZS_HANDLE_SIZE\n"
+        "from zsmalloc.zs.size_class import size_class_index\n"  # compiled, as zs_malloc runs it
+        "compiled = int(t.index[size_class_index(100 + ZS_HANDLE_SIZE, t.min_alloc_size,\n"
+        "                                        t.size_class_delta, t.nr_size_classes)])\n"
+        "cold = [cold, t.class_index_for_malloc(100), 'numba' in sys.modules]\n"
         "print(json.dumps([int(cls[100]), compiled, m.orig_data_size,\n"
         "                  m.mem_used_total, m.pages_compacted, cold]))"
     )
     assert got[0] == got[1]  # type: ignore[index]
-    assert got[2:] == [3 << 12, 2 << 12, 1, False]  # type: ignore[index]
+    assert got[2:5] == [3 << 12, 2 << 12, 1]  # type: ignore[index]
+    assert got[5] == [False, got[0], True]  # type: ignore[index]

@@ -290,6 +290,18 @@ _LOAD_LOCK = threading.RLock()
 prange: Callable[..., Any] = _numba.prange if _numba is not None else _Prange()
 
 
+def cold_call(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``, as Python while numba is not loaded (see ``cold_python``): for a
+    compiled scalar function that Python code calls once or a few thousand times."""
+    if isinstance(func, Deferred) and func.dispatcher is None:
+        _cold.depth = _cold_depth() + 1
+        try:
+            return func.py_func(*args)
+        finally:
+            _cold.depth -= 1
+    return func(*args)
+
+
 def on_numba_load(hook: Callable[[], None]) -> Callable[[], None]:
     """Run ``hook`` when numba is loaded, before anything is compiled (at once if it is).
 

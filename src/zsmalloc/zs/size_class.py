@@ -44,7 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from zsmalloc._jit import njit
+from zsmalloc._jit import cold_call, njit
 from zsmalloc.errors import InvalidSizeError
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.profile import DEFAULT_PROFILE, ZS_HANDLE_SIZE, KernelProfile
@@ -337,7 +337,13 @@ class ClassTable:
     def get_size_class_index(self, size: int) -> int:
         """Mirrors get_size_class_index(): the index for a slot of ``size`` bytes (no header)."""
         return int(
-            size_class_index(size, self.min_alloc_size, self.size_class_delta, self.nr_size_classes)
+            cold_call(
+                size_class_index,
+                size,
+                self.min_alloc_size,
+                self.size_class_delta,
+                self.nr_size_classes,
+            )
         )
 
     def lookup_class_index(self, size: int) -> int:
