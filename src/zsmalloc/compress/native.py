@@ -315,8 +315,8 @@ def native_lengths(build_if_missing: bool = True) -> NativeLengths | None:
                     raise
                 build()
                 _loaded = NativeLengths()
-        except (NativeUnavailable, OSError, RuntimeError) as exc:
-            _failed = str(exc)
+        except Exception as exc:  # broad on purpose: the build leans on numba's and
+            _failed = f"{type(exc).__name__}: {exc}"  # llvmlite's internals; numba's loop remains
         return _loaded
 
 
