@@ -29,8 +29,11 @@ shared by several checkouts, so there the :data:`KEEP_SHARED` most recently used
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -38,14 +41,11 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_numba: Any  # the numba module, or None where it is not installed
-try:
+_numba: Any = None  # the numba module once loaded (at once when the JIT is disabled)
+_NUMBA_SPEC = importlib.util.find_spec("numba")
+HAVE_NUMBA = _NUMBA_SPEC is not None and os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
+if _NUMBA_SPEC is not None and not HAVE_NUMBA:  # numba's own NUMBA_DISABLE_JIT handling
     import numba as _numba
-
-    HAVE_NUMBA = os.environ.get("NUMBA_DISABLE_JIT", "0") in ("", "0")
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    _numba = None
-    HAVE_NUMBA = False
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 STALE_SECONDS = 600
@@ -122,10 +122,21 @@ def compiled_sources(package_dir: str = PACKAGE_DIR) -> list[str]:
     return [sources[module][0] for module in _compiled_modules(sources)]
 
 
+def _numba_version_stamp() -> bytes:
+    """numba's version, without importing it: its ``_version.py`` (versioneer's record)."""
+    if _NUMBA_SPEC is None or _NUMBA_SPEC.origin is None:
+        return b"numba None\0"
+    try:
+        with open(os.path.join(os.path.dirname(_NUMBA_SPEC.origin), "_version.py"), "rb") as f:
+            return b"numba " + f.read() + b"\0"
+    except OSError:
+        return b"numba ?\0"
+
+
 def source_digest(package_dir: str = PACKAGE_DIR) -> str:
     """Hex digest of numba's version and the source of :func:`compiled_sources`."""
     sources = _read_package(package_dir)
-    h = hashlib.sha256(f"numba {_numba.__version__ if _numba else None}\0".encode())
+    h = hashlib.sha256(_numba_version_stamp())
     for module in _compiled_modules(sources):
         file, src = sources[module]
         h.update(f"{file}\0{len(src)}\0".encode())
@@ -206,29 +217,200 @@ def _decorate(decorator: Callable[[F], F], func: F) -> F:
             config.CACHE_LOCATOR_CLASSES = saved_locators
 
 
-def njit(*args: Any, **kwargs: Any) -> Any:
-    """``numba.njit(cache=True, ...)`` cached in :data:`CACHE_DIR`, or the identity.
+class Deferred:
+    """A function decorated with :func:`njit` before numba was loaded.
 
-    Code outside the package that calls package functions (bench/) must use this one:
-    numba's own ``cache=True`` would stamp it with its own file only, and go stale.
+    Importing numba and preparing its typing tables costs about half a second, more
+    than an estimate of a gigabyte takes to compress; most commands never run compiled
+    code (or run it through :mod:`zsmalloc.compress.native` without numba).  So until
+    something calls compiled code, ``njit`` only records the function.  The first call
+    (or attribute access) loads numba with :func:`load_numba`, which decorates every
+    recorded function and puts the dispatchers in place of these records in every
+    module's globals, where numba will look for them when it compiles the callers.
     """
-    if _numba is None:
-        if args and callable(args[0]):
-            return args[0]
-        return lambda f: f
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        cold_python: bool = False,
+    ) -> None:
+        self.py_func = func
+        self.cold_python = cold_python
+        self.args = args
+        self.kwargs = kwargs
+        self.dispatcher: Any = None
+        self.__name__ = func.__name__
+        self.__qualname__ = func.__qualname__
+        self.__doc__ = func.__doc__
+        self.__module__ = func.__module__
+        self.__wrapped__ = func
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.dispatcher is None and (self.cold_python or _cold_depth() > 0):
+            _cold.depth = _cold_depth() + 1
+            try:
+                return self.py_func(*args, **kwargs)
+            finally:
+                _cold.depth -= 1
+        return self.materialize()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.materialize(), name)
+
+    def __repr__(self) -> str:
+        return f"<deferred njit {self.__module__}.{self.__qualname__}>"
+
+    def materialize(self) -> Any:
+        """The numba dispatcher (numba is loaded first if it is not yet)."""
+        if self.dispatcher is None:
+            load_numba()
+        return self.dispatcher
+
+
+class _Prange:
+    """``prange`` before numba is loaded: :func:`load_numba` puts ``numba.prange`` in its
+    place in every module's globals (numba recognises the loop by that very object)."""
+
+    def __call__(self, *args: int) -> range:
+        return range(*args)
+
+
+_cold = threading.local()  # depth of cold_python calls running as Python in this thread
+
+
+def _cold_depth() -> int:
+    depth: int = getattr(_cold, "depth", 0)
+    return depth
+
+_DEFERRED: list[Deferred] = []
+_ON_LOAD: list[Callable[[], None]] = []
+_LOAD_LOCK = threading.RLock()
+prange: Callable[..., Any] = _numba.prange if _numba is not None else _Prange()
+
+
+def cold_call(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)``, as Python while numba is not loaded (see ``cold_python``): for a
+    compiled scalar function that Python code calls once or a few thousand times."""
+    if isinstance(func, Deferred) and func.dispatcher is None:
+        _cold.depth = _cold_depth() + 1
+        try:
+            return func.py_func(*args)
+        finally:
+            _cold.depth -= 1
+    return func(*args)
+
+
+def on_numba_load(hook: Callable[[], None]) -> Callable[[], None]:
+    """Run ``hook`` when numba is loaded, before anything is compiled (at once if it is).
+
+    For what must exist before compiled code is typed: ``@overload`` and ``@intrinsic``
+    definitions.  Hooks run in the order they were registered.
+    """
     if not HAVE_NUMBA:
-        return _numba.njit(*args, **kwargs)  # numba's own NUMBA_DISABLE_JIT handling
+        return hook
+    with _LOAD_LOCK:
+        if _numba is not None:
+            hook()
+        else:
+            _ON_LOAD.append(hook)
+    return hook
+
+
+def numba_loaded() -> bool:
+    """Has this process loaded numba (so compiled code costs nothing more to start)?"""
+    return _numba is not None
+
+
+def load_numba() -> Any:
+    """Import numba, run the :func:`on_numba_load` hooks, decorate every :class:`Deferred`.
+
+    Then every module global that holds a :class:`Deferred` (or the ``prange``
+    placeholder) is replaced by numba's object, so that compiled callers find
+    dispatchers, and Python callers skip the indirection.  Returns numba.
+    """
+    global _numba, prange
+    with _LOAD_LOCK:
+        if _numba is not None:
+            return _numba
+        if not HAVE_NUMBA:
+            raise RuntimeError("numba is not installed or its JIT is disabled")
+        import numba
+        from numba.core import types as nb_types
+        from numba.extending import typeof_impl
+
+        @typeof_impl.register(Deferred)
+        def _typeof_deferred(val: Deferred, c: Any) -> Any:
+            # A record held where the globals pass does not reach (a container).
+            return nb_types.Dispatcher(val.materialize())
+
+        for hook in _ON_LOAD:
+            hook()
+        _ON_LOAD.clear()
+        _numba = numba  # from here on njit decorates at once
+        if getattr(_dynamic, "depth", 0):  # loaded inside dynamic_prange()
+            numba.set_parallel_chunksize(1)
+        for d in _DEFERRED:
+            d.dispatcher = _decorate_now(d.py_func, d.args, d.kwargs)
+        swap = {id(d): d.dispatcher for d in _DEFERRED}
+        placeholder = prange
+        prange = numba.prange
+        swap[id(placeholder)] = numba.prange
+        _DEFERRED.clear()
+        for module in list(sys.modules.values()):
+            namespace = getattr(module, "__dict__", None)
+            if not isinstance(namespace, dict):
+                continue
+            for name, value in list(namespace.items()):
+                new = swap.get(id(value))
+                if new is not None and (value is placeholder or isinstance(value, Deferred)):
+                    namespace[name] = new
+        return numba
+
+
+def _decorate_now(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """numba's njit on ``func`` with ``args``/``kwargs`` (numba loaded), cached in CACHE_DIR."""
+    kwargs = dict(kwargs)
     # Never numba's own cache: without CACHE_DIR, nothing is cached.
     kwargs["cache"] = kwargs.get("cache", True) and CACHE_DIR is not None
     if not kwargs["cache"]:
-        return _numba.njit(*args, **kwargs)
-    if args and callable(args[0]):  # @njit or njit(func, ...)
-        return _decorate(_numba.njit(*args[1:], **kwargs), args[0])
-    decorator = _numba.njit(*args, **kwargs)  # @njit(signature, ...) or @njit(option=...)
-    return lambda func: _decorate(decorator, func)
+        return _numba.njit(*args, **kwargs)(func)
+    return _decorate(_numba.njit(*args, **kwargs), func)
 
 
-prange: Callable[..., Any] = _numba.prange if _numba is not None else range
+def njit(*args: Any, **kwargs: Any) -> Any:
+    """``numba.njit(cache=True, ...)`` cached in :data:`CACHE_DIR`, or the identity.
+
+    Before numba is loaded this records the function (:class:`Deferred`); a signature
+    as first argument is kept for then.  ``cold_python=True`` is for small functions
+    called from Python (a few thousand operations, such as a class table's elementwise
+    forms): while numba is not loaded they run as Python, their callees too, rather than
+    load numba for them.  Code outside the package that calls package
+    functions (bench/) must use this one: numba's own ``cache=True`` would stamp it with
+    its own file only, and go stale.
+    """
+    if not HAVE_NUMBA:
+        kwargs.pop("cold_python", None)
+        if _numba is not None:
+            return _numba.njit(*args, **kwargs)  # numba's own NUMBA_DISABLE_JIT handling
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+    if args and callable(args[0]) and not isinstance(args[0], str):  # @njit, njit(func, ...)
+        return _njit_one(args[0], args[1:], kwargs)
+    return lambda func: _njit_one(func, args, kwargs)  # @njit(signature, ...), @njit(option=)
+
+
+def _njit_one(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    kwargs = dict(kwargs)
+    cold_python = kwargs.pop("cold_python", False)
+    with _LOAD_LOCK:
+        if _numba is not None:
+            return _decorate_now(func, args, kwargs)
+        d = Deferred(func, args, kwargs, cold_python)
+        _DEFERRED.append(d)
+        return d
 
 
 def dynamic_prange() -> AbstractContextManager[object]:
@@ -241,4 +423,22 @@ def dynamic_prange() -> AbstractContextManager[object]:
     """
     if not HAVE_NUMBA:
         return nullcontext()
-    return _numba.parallel_chunksize(1)
+    return _DynamicPrange()
+
+
+_dynamic = threading.local()  # depth of dynamic_prange() blocks in this thread
+
+
+class _DynamicPrange:
+    """numba's ``parallel_chunksize(1)``, also when numba gets loaded inside the block."""
+
+    def __enter__(self) -> None:
+        _dynamic.depth = getattr(_dynamic, "depth", 0) + 1
+        self.old = _numba.set_parallel_chunksize(1) if _numba is not None else None
+
+    def __exit__(self, *exc: object) -> None:
+        _dynamic.depth -= 1
+        if self.old is not None:
+            _numba.set_parallel_chunksize(self.old)
+        elif _numba is not None:  # loaded in the block, while the chunk size was the default
+            _numba.set_parallel_chunksize(0)

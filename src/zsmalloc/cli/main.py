@@ -22,6 +22,10 @@ import importlib
 import os
 import sys
 
+# numpy's OpenBLAS starts a thread per CPU, which spins after each call; no command needs
+# threaded BLAS, and estimate's compressing threads want those cycles (before numpy loads).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import click
 
 from zsmalloc.errors import ZsmallocError

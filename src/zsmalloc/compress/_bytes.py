@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zsmalloc._jit import HAVE_NUMBA, njit
+from zsmalloc._jit import HAVE_NUMBA, njit, on_numba_load
 from zsmalloc.profile import DEFAULT_PROFILE
 
 PAGE_SIZE = DEFAULT_PROFILE.page_size  # the page the kernel-exact compressors are checked on
@@ -73,97 +73,100 @@ def copy_bytes(dst: np.ndarray, op: int, src: np.ndarray, start: int, n: int) ->
 
 
 if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
-    from llvmlite import ir
-    from numba.core import cgutils, types
-    from numba.extending import intrinsic, overload
 
-    def _unaligned_load(bits: int):  # type: ignore[no-untyped-def]
+    @on_numba_load
+    def _define_overloads() -> None:
+        from llvmlite import ir
+        from numba.core import cgutils, types
+        from numba.extending import intrinsic, overload
+
+        def _unaligned_load(bits: int):  # type: ignore[no-untyped-def]
+            @intrinsic
+            def load(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+                def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                    ary = context.make_array(signature.args[0])(context, builder, args[0])
+                    ptr = builder.gep(ary.data, [args[1]])
+                    wide = builder.bitcast(ptr, ir.IntType(bits).as_pointer())
+                    value = builder.load(wide, align=1)
+                    if bits < 64:
+                        value = builder.zext(value, ir.IntType(64))
+                    return value
+
+                return types.int64(arr, types.intp), codegen
+
+            return load
+
+        _load32 = _unaligned_load(32)
+        _load64 = _unaligned_load(64)
+
+        def _bytewise32(buf, p):  # type: ignore[no-untyped-def]
+            return (
+                np.int64(buf[p])
+                | (np.int64(buf[p + 1]) << 8)
+                | (np.int64(buf[p + 2]) << 16)
+                | (np.int64(buf[p + 3]) << 24)
+            )
+
+        @overload(read32, inline="always")
+        def _read32_jit(buf, p):  # type: ignore[no-untyped-def]
+            if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+                return lambda buf, p: _load32(buf, p)
+            return _bytewise32
+
+        @overload(read64, inline="always")
+        def _read64_jit(buf, p):  # type: ignore[no-untyped-def]
+            if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+                return lambda buf, p: _load64(buf, p)
+            return lambda buf, p: _bytewise32(buf, p) | (_bytewise32(buf, p + 4) << 32)
+
+        def _equal_bytes8_loop(buf, p, q):  # type: ignore[no-untyped-def]
+            k = 0
+            while k < 8 and buf[p + k] == buf[q + k]:
+                k += 1
+            return k
+
         @intrinsic
-        def load(typingctx, arr, idx):  # type: ignore[no-untyped-def]
+        def _equal_bytes8(typingctx, arr, p, q):  # type: ignore[no-untyped-def]
             def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
                 ary = context.make_array(signature.args[0])(context, builder, args[0])
-                ptr = builder.gep(ary.data, [args[1]])
-                wide = builder.bitcast(ptr, ir.IntType(bits).as_pointer())
-                value = builder.load(wide, align=1)
-                if bits < 64:
-                    value = builder.zext(value, ir.IntType(64))
-                return value
+                i64 = ir.IntType(64)
+                pa = builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer())
+                pb = builder.bitcast(builder.gep(ary.data, [args[2]]), i64.as_pointer())
+                a = builder.load(pa, align=1)
+                b = builder.load(pb, align=1)
+                # cttz(0) is 64 (flag false: defined), so equal words give 8.
+                tz = builder.cttz(builder.xor(a, b), ir.Constant(ir.IntType(1), 0))
+                return builder.lshr(tz, ir.Constant(i64, 3))
 
-            return types.int64(arr, types.intp), codegen
+            return types.int64(arr, types.intp, types.intp), codegen
 
-        return load
+        @overload(equal_bytes8, inline="always")
+        def _equal_bytes8_jit(buf, p, q):  # type: ignore[no-untyped-def]
+            if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+                return lambda buf, p, q: _equal_bytes8(buf, p, q)
+            return _equal_bytes8_loop
 
-    _load32 = _unaligned_load(32)
-    _load64 = _unaligned_load(64)
+        @intrinsic
+        def _memcpy(typingctx, dst, op, src, start, n):  # type: ignore[no-untyped-def]
+            def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                d = context.make_array(signature.args[0])(context, builder, args[0])
+                s = context.make_array(signature.args[2])(context, builder, args[2])
+                dptr = builder.gep(d.data, [args[1]])
+                sptr = builder.gep(s.data, [args[3]])
+                cgutils.raw_memcpy(builder, dptr, sptr, args[4], 1)
+                return context.get_dummy_value()
 
-    def _bytewise32(buf, p):  # type: ignore[no-untyped-def]
-        return (
-            np.int64(buf[p])
-            | (np.int64(buf[p + 1]) << 8)
-            | (np.int64(buf[p + 2]) << 16)
-            | (np.int64(buf[p + 3]) << 24)
-        )
+            return types.none(dst, types.intp, src, types.intp, types.intp), codegen
 
-    @overload(read32, inline="always")
-    def _read32_jit(buf, p):  # type: ignore[no-untyped-def]
-        if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
-            return lambda buf, p: _load32(buf, p)
-        return _bytewise32
+        def _copy_loop(dst, op, src, start, n):  # type: ignore[no-untyped-def]
+            for k in range(n):
+                dst[op + k] = src[start + k]
 
-    @overload(read64, inline="always")
-    def _read64_jit(buf, p):  # type: ignore[no-untyped-def]
-        if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
-            return lambda buf, p: _load64(buf, p)
-        return lambda buf, p: _bytewise32(buf, p) | (_bytewise32(buf, p + 4) << 32)
-
-    def _equal_bytes8_loop(buf, p, q):  # type: ignore[no-untyped-def]
-        k = 0
-        while k < 8 and buf[p + k] == buf[q + k]:
-            k += 1
-        return k
-
-    @intrinsic
-    def _equal_bytes8(typingctx, arr, p, q):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            ary = context.make_array(signature.args[0])(context, builder, args[0])
-            i64 = ir.IntType(64)
-            pa = builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer())
-            pb = builder.bitcast(builder.gep(ary.data, [args[2]]), i64.as_pointer())
-            a = builder.load(pa, align=1)
-            b = builder.load(pb, align=1)
-            # cttz(0) is 64 (flag false: defined), so equal words give 8.
-            tz = builder.cttz(builder.xor(a, b), ir.Constant(ir.IntType(1), 0))
-            return builder.lshr(tz, ir.Constant(i64, 3))
-
-        return types.int64(arr, types.intp, types.intp), codegen
-
-    @overload(equal_bytes8, inline="always")
-    def _equal_bytes8_jit(buf, p, q):  # type: ignore[no-untyped-def]
-        if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
-            return lambda buf, p, q: _equal_bytes8(buf, p, q)
-        return _equal_bytes8_loop
-
-    @intrinsic
-    def _memcpy(typingctx, dst, op, src, start, n):  # type: ignore[no-untyped-def]
-        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-            d = context.make_array(signature.args[0])(context, builder, args[0])
-            s = context.make_array(signature.args[2])(context, builder, args[2])
-            cgutils.raw_memcpy(
-                builder, builder.gep(d.data, [args[1]]), builder.gep(s.data, [args[3]]), args[4], 1
-            )
-            return context.get_dummy_value()
-
-        return types.none(dst, types.intp, src, types.intp, types.intp), codegen
-
-    def _copy_loop(dst, op, src, start, n):  # type: ignore[no-untyped-def]
-        for k in range(n):
-            dst[op + k] = src[start + k]
-
-    @overload(copy_bytes, inline="always")
-    def _copy_bytes_jit(dst, op, src, start, n):  # type: ignore[no-untyped-def]
-        if all(
-            isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.uint8
-            for a in (dst, src)
-        ):
-            return lambda dst, op, src, start, n: _memcpy(dst, op, src, start, n)
-        return _copy_loop
+        @overload(copy_bytes, inline="always")
+        def _copy_bytes_jit(dst, op, src, start, n):  # type: ignore[no-untyped-def]
+            if all(
+                isinstance(a, types.Array) and a.layout == "C" and a.dtype == types.uint8
+                for a in (dst, src)
+            ):
+                return lambda dst, op, src, start, n: _memcpy(dst, op, src, start, n)
+            return _copy_loop

@@ -52,6 +52,7 @@ from zsmalloc.compress.batch import (
 from zsmalloc.compress.lz4 import LZ4_ACCELERATION_DEFAULT, lz4_decompress_page
 from zsmalloc.compress.lz4hc import LZ4HC_DEFAULT_CLEVEL, LZ4HC_MAX_CLEVEL
 from zsmalloc.compress.lzo import lzo_decompress_page
+from zsmalloc.compress.native import NATIVE_ALGOS, native_lengths
 from zsmalloc.compress.zstd import (
     ZSTD_MAX_CLEVEL,
     ZSTD_MIN_CLEVEL,
@@ -370,13 +371,19 @@ class KernelBackend(Backend):
 
     def compress_lengths(self, pages: object) -> np.ndarray:
         arr = as_pages(pages, "pages", self.page_size)
-        return _batch_lengths(
-            arr, self.algo, self._level, self._param, -1, _nchunks(arr.shape[0])
-        )
+        return self._lengths(arr, -1)
 
     def stored_sizes(self, pages: object, huge_class_size: int | None = None) -> np.ndarray:
         arr = as_pages(pages, "pages", self.page_size)
         huge_class_size = self._check_huge_class_size(huge_class_size)
+        return self._lengths(arr, huge_class_size)
+
+    def _lengths(self, arr: np.ndarray, huge_class_size: int) -> np.ndarray:
+        """Every page's length: the native loop where it runs this algorithm, else numba's."""
+        if self.name in NATIVE_ALGOS:
+            native = native_lengths()
+            if native is not None:
+                return native.lengths(arr, self.name, self._level, huge_class_size)
         return _batch_lengths(
             arr, self.algo, self._level, self._param, huge_class_size, _nchunks(arr.shape[0])
         )

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from zsmalloc._jit import HAVE_NUMBA, njit
+from zsmalloc._jit import HAVE_NUMBA, njit, on_numba_load
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,25 +28,35 @@ def _byte_loop(dst: Any, dst_off: int, src: Any, src_off: int, n: int) -> None:
         dst[dst_off + k] = src[src_off + k]
 
 
+_llvm_memcpy: Any = None  # the intrinsic, defined when numba is loaded
+
 if HAVE_NUMBA:
-    from numba import types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
 
-    @intrinsic
-    def _llvm_memcpy(typingctx: Any, dst: Any, dst_off: Any, src: Any, src_off: Any, n: Any) -> Any:
-        """llvm.memcpy between two byte arrays' data pointers (cacheable, no NRT)."""
-        sig = types.void(dst, dst_off, src, src_off, n)
+    @on_numba_load
+    def _define_intrinsics() -> None:
+        global _llvm_memcpy
+        from numba import types
+        from numba.core import cgutils
+        from numba.extending import intrinsic
 
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
-            d, doff, s, soff, count = args
-            dptr = context.make_array(signature.args[0])(context, builder, d).data
-            sptr = context.make_array(signature.args[2])(context, builder, s).data
-            cgutils.raw_memcpy(
-                builder, builder.gep(dptr, [doff]), builder.gep(sptr, [soff]), count, 1
-            )
+        @intrinsic
+        def llvm_memcpy(
+            typingctx: Any, dst: Any, dst_off: Any, src: Any, src_off: Any, n: Any
+        ) -> Any:
+            """llvm.memcpy between two byte arrays' data pointers (cacheable, no NRT)."""
+            sig = types.void(dst, dst_off, src, src_off, n)
 
-        return sig, codegen
+            def codegen(context: Any, builder: Any, signature: Any, args: Any) -> None:
+                d, doff, s, soff, count = args
+                dptr = context.make_array(signature.args[0])(context, builder, d).data
+                sptr = context.make_array(signature.args[2])(context, builder, s).data
+                cgutils.raw_memcpy(
+                    builder, builder.gep(dptr, [doff]), builder.gep(sptr, [soff]), count, 1
+                )
+
+            return sig, codegen
+
+        _llvm_memcpy = llvm_memcpy
 
     @njit(_nrt=False)
     def bytes_copy(dst: Any, dst_off: int, src: Any, src_off: int, n: int) -> None:
@@ -54,7 +64,7 @@ if HAVE_NUMBA:
         if n <= 0:
             return
         if dst.strides[0] == 1 and src.strides[0] == 1:
-            _llvm_memcpy(dst, dst_off, src, src_off, n)  # type: ignore[call-arg]
+            _llvm_memcpy(dst, dst_off, src, src_off, n)
         else:
             for k in range(n):
                 dst[dst_off + k] = src[src_off + k]

@@ -111,7 +111,7 @@ MM_STAT_DTYPE = np.dtype(
 )
 
 
-@njit
+@njit(cold_python=True)  # the estimate's report calls it from Python
 def mm_stat_show(
     out: np.ndarray,
     stats: np.ndarray,

@@ -44,7 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from zsmalloc._jit import njit
+from zsmalloc._jit import cold_call, njit
 from zsmalloc.errors import InvalidSizeError
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.profile import DEFAULT_PROFILE, ZS_HANDLE_SIZE, KernelProfile
@@ -110,7 +110,7 @@ def can_compact_pages(obj_allocated: int, obj_used: int, objs_per_zspage: int, p
     return (obj_allocated - obj_used) // objs_per_zspage * ppz
 
 
-@njit
+@njit(cold_python=True)
 def fullness_groups(inuse: np.ndarray, objs_per_zspage: np.ndarray) -> np.ndarray:
     """:func:`fullness_group` elementwise."""
     out = np.empty(inuse.shape[0], np.int64)
@@ -119,7 +119,7 @@ def fullness_groups(inuse: np.ndarray, objs_per_zspage: np.ndarray) -> np.ndarra
     return out
 
 
-@njit
+@njit(cold_python=True)
 def can_compact_pages_each(
     obj_allocated: np.ndarray, obj_used: np.ndarray, objs_per_zspage: np.ndarray, ppz: np.ndarray
 ) -> np.ndarray:
@@ -337,7 +337,13 @@ class ClassTable:
     def get_size_class_index(self, size: int) -> int:
         """Mirrors get_size_class_index(): the index for a slot of ``size`` bytes (no header)."""
         return int(
-            size_class_index(size, self.min_alloc_size, self.size_class_delta, self.nr_size_classes)
+            cold_call(
+                size_class_index,
+                size,
+                self.min_alloc_size,
+                self.size_class_delta,
+                self.nr_size_classes,
+            )
         )
 
     def lookup_class_index(self, size: int) -> int:
@@ -358,9 +364,8 @@ class ClassTable:
 
         Vectorised :meth:`class_index_for_malloc` for histograms of object sizes.
         """
-        slots = np.arange(self.page_size + 1, dtype=np.int64) + ZS_HANDLE_SIZE
-        idx = _size_class_indices(
-            slots, self.min_alloc_size, self.size_class_delta, self.nr_size_classes
+        idx = _slot_indices(
+            self.page_size, self.min_alloc_size, self.size_class_delta, self.nr_size_classes
         )
         return self.index[idx].astype(np.int64)
 
@@ -395,7 +400,17 @@ class ClassTable:
         return lo, hi
 
 
-@njit
+@lru_cache(maxsize=16)
+def _slot_indices(page_size: int, min_alloc: int, delta: int, nr: int) -> np.ndarray:
+    """get_size_class_index() of every slot size zs_malloc(0..page_size) asks for (the
+    same for every chain size: a what-if over chains computes it once)."""
+    slots = np.arange(page_size + 1, dtype=np.int64) + ZS_HANDLE_SIZE
+    idx = _size_class_indices(slots, min_alloc, delta, nr)
+    idx.flags.writeable = False
+    return idx
+
+
+@njit(cold_python=True)
 def _size_class_indices(sizes: np.ndarray, min_alloc: int, delta: int, nr: int) -> np.ndarray:
     out = np.empty(sizes.shape[0], np.int64)
     for i in range(sizes.shape[0]):

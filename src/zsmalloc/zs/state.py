@@ -71,7 +71,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from zsmalloc._jit import HAVE_NUMBA
+from zsmalloc._jit import HAVE_NUMBA, on_numba_load
 from zsmalloc.errors import OutOfMemoryError
 from zsmalloc.mm.hotpath import hot_njit
 from zsmalloc.mm.page import MemMap, anon_zeros
@@ -192,25 +192,28 @@ def compaction_61(st: PoolState) -> bool:
 
 
 if HAVE_NUMBA:
-    from numba.extending import overload
 
-    def _constant(answer: bool) -> Callable[[object], bool]:
-        # The implementation's parameters must read as the typing function's do.
-        def impl(st: object) -> bool:
-            return answer
+    @on_numba_load
+    def _define_overloads() -> None:
+        from numba.extending import overload
 
-        return impl
+        def _constant(answer: bool) -> Callable[[object], bool]:
+            # The implementation's parameters must read as the typing function's do.
+            def impl(st: object) -> bool:
+                return answer
 
-    def _type_is_61(st: object) -> bool:
-        return getattr(st, "instance_class", None) is PoolState61
+            return impl
 
-    @overload(fullness_4_groups, inline="always")
-    def _fullness_4_groups(st: object) -> Callable[[object], bool]:
-        return _constant(_type_is_61(st))
+        def _type_is_61(st: object) -> bool:
+            return getattr(st, "instance_class", None) is PoolState61
 
-    @overload(compaction_61, inline="always")
-    def _compaction_61(st: object) -> Callable[[object], bool]:
-        return _constant(_type_is_61(st))
+        @overload(fullness_4_groups, inline="always")
+        def _fullness_4_groups(st: object) -> Callable[[object], bool]:
+            return _constant(_type_is_61(st))
+
+        @overload(compaction_61, inline="always")
+        def _compaction_61(st: object) -> Callable[[object], bool]:
+            return _constant(_type_is_61(st))
 
 
 RESERVE_ARENA_BYTES = 4 << 30
