@@ -133,8 +133,9 @@ def test_verify_commands_are_one_command() -> None:
 
     assert zswap_cmd.get_command(None, "verify") is zswap_verify_cmd  # type: ignore[arg-type]
     shared = {p.name for p in zswap_verify_cmd.params}
-    # verify's own: which check, and --guest's package and accelerator
-    assert shared == {p.name for p in verify_cmd.params} - {"mode", "packages", "accel"}
+    # verify's own: which check, and --guest's package, accelerator and recorder check
+    assert shared == {p.name for p in verify_cmd.params} - {
+        "mode", "packages", "accel", "record", "parallel"}
     assert shared >= {"algo", "n_ops", "seed", "nr_pages", "limit", "save", "as_json"}
     assert zswap_verify_cmd.callback is not None and run_check is not None
     assert ZSWAP["n_ops"] > 0 and ZSWAP["nr_pages"] > 0  # a real workload, not 0 ops
