@@ -46,6 +46,7 @@ from zsmalloc.profile import DEFAULT_PROFILE, KernelProfile, profile_for_release
 from zsmalloc.streams import open_input
 from zsmalloc.zram.stats import MM_STAT_COLUMNS
 from zsmalloc.zs.size_class import class_table
+from zsmalloc.zs.trace import parse_fields
 
 OP_WRITE = 0
 OP_SAME = 1
@@ -125,35 +126,10 @@ def _parse(buf: np.ndarray, nfields: np.ndarray) -> tuple[
                 code = k
         if code < 0:
             return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 1, c
-        i += 1
-        if i < size and buf[i] != 32 and buf[i] != 9 and buf[i] != 10 and buf[i] != 13:
-            return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 6, c
         want = nfields[code]
-        got = 0
-        while True:
-            while i < size and (buf[i] == 32 or buf[i] == 9 or buf[i] == 13):
-                i += 1
-            if i >= size or buf[i] == 10:
-                break
-            if got == want:
-                return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 3, c
-            v = 0
-            digits = 0
-            while i < size and buf[i] >= 48 and buf[i] <= 57:
-                if v > 461168601842738790:  # v * 10 would pass 2**62
-                    return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 5, c
-                v = v * 10 + (int(buf[i]) - 48)
-                digits += 1
-                i += 1
-            if digits == 0 or (
-                i < size and buf[i] != 32 and buf[i] != 9 and buf[i] != 10 and buf[i] != 13
-            ):
-                return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 4, c
-            vals[got] = v
-            got += 1
-        i += 1
-        if got < want:
-            return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, 2, c
+        i, err = parse_fields(buf, i + 1, size, want, vals)
+        if err:
+            return op[:0], a[:0], b[:0], line_of[:0], mrows[:0], line, err, c
         op[n] = code
         line_of[n] = line
         if code == OP_MM_STAT:
