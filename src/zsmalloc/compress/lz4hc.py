@@ -86,7 +86,7 @@ def _low_limit(ip: int) -> int:
     return WINDOW if idx < WINDOW + WINDOW else idx - (WINDOW - 1)
 
 
-@njit
+@njit(inline="always")
 def _find_best_match(
     src: np.ndarray,
     hash_table: np.ndarray,
@@ -114,7 +114,7 @@ def _find_best_match(
     return ml, ref, next_idx
 
 
-@njit
+@njit(inline="always")
 def _find_wider_match(
     src: np.ndarray,
     hash_table: np.ndarray,
