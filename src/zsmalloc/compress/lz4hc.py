@@ -87,6 +87,24 @@ def _low_limit(ip: int) -> int:
 
 
 @njit(inline="always")
+def _byte_run(src: np.ndarray, ip: int, limit: int) -> tuple[int, int]:
+    """The run of one byte value through ``ip``, as (start, end) with ``end`` capped at
+    ``limit``, when the four bytes at ``ip`` are that value; else (ip, ip).
+
+    Not in the kernel: it lets the searches below know what LZ4_count() returns for a
+    candidate inside the same run without comparing (see :func:`_find_best_match`).
+    """
+    c = int(src[ip])
+    if read32(src, ip) != c * 0x01010101:
+        return ip, ip
+    end = ip + MINMATCH + count_equal(src, ip + MINMATCH, ip + MINMATCH - 1, limit)
+    start = ip
+    while start > 0 and src[start - 1] == c:
+        start -= 1
+    return start, end
+
+
+@njit(inline="always")
 def _find_best_match(
     src: np.ndarray,
     hash_table: np.ndarray,
@@ -96,9 +114,20 @@ def _find_best_match(
     ilimit: int,
     attempts: int,
 ) -> tuple[int, int, int]:
-    """LZ4HC_InsertAndFindBestMatch(): (length or 0, match position, nextToUpdate)."""
+    """LZ4HC_InsertAndFindBestMatch(): (length or 0, match position, nextToUpdate).
+
+    Two shortcuts give the kernel's result with less work.  A candidate ``m`` inside
+    the run of one byte that holds ``ip`` (``run_start <= m < ip``) matches exactly up
+    to the run's end: every byte from ``ip`` to there equals the one ``ip - m``
+    before it, and the byte at the end differs from that one, still in the run (or
+    the end is ``ilimit``).  LZ4 1.7.3 compares the whole run for each of up to 256
+    such candidates (a zero-filled stretch of a page).  And no candidate can match
+    more than ``ilimit - ip``: once that is found, the rest can only tie, and a tie
+    keeps the first, so the walk stops.
+    """
     next_idx = _insert(src, hash_table, chain, next_idx, ip + WINDOW)
     low = _low_limit(ip)
+    run_start, run_end = _byte_run(src, ip, ilimit)
     m_idx = int(hash_table[lz4hc_hash(read32(src, ip))])
     ml = 0
     ref = 0
@@ -106,10 +135,15 @@ def _find_best_match(
         attempts -= 1
         m = m_idx - WINDOW
         if src[m + ml] == src[ip + ml] and read32(src, m) == read32(src, ip):
-            mlt = MINMATCH + count_equal(src, ip + MINMATCH, m + MINMATCH, ilimit)
+            if run_start <= m < ip:
+                mlt = run_end - ip
+            else:
+                mlt = MINMATCH + count_equal(src, ip + MINMATCH, m + MINMATCH, ilimit)
             if mlt > ml:
                 ml = mlt
                 ref = m
+                if ml >= ilimit - ip:
+                    attempts = 0
         m_idx -= int(chain[m_idx & 0xFFFF])
     return ml, ref, next_idx
 
@@ -128,9 +162,17 @@ def _find_wider_match(
 ) -> tuple[int, int, int, int]:
     """LZ4HC_InsertAndGetWiderMatch(): a match at ``ip`` longer than ``longest`` once
     extended backwards (not before ``ilow``); (length, match position, start,
-    nextToUpdate), the length being ``longest`` and the positions -1 when none."""
+    nextToUpdate), the length being ``longest`` and the positions -1 when none.
+
+    The shortcuts of :func:`_find_best_match`: inside the run of one byte through
+    ``ip``, a candidate ``m`` matches forwards to the run's end and backwards to
+    ``m``'s distance from the run's start (the byte before the run differs from the
+    one ``ip - m`` after it, still in the run), or to ``ilow``; and no match can be
+    wider than ``ihigh - ilow``.
+    """
     next_idx = _insert(src, hash_table, chain, next_idx, ip + WINDOW)
     low = _low_limit(ip)
+    run_start, run_end = _byte_run(src, ip, ihigh)
     delta = ip - ilow
     m_idx = int(hash_table[lz4hc_hash(read32(src, ip))])
     matchpos = -1
@@ -139,15 +181,23 @@ def _find_wider_match(
         attempts -= 1
         m = m_idx - WINDOW
         if src[ilow + longest] == src[m - delta + longest] and read32(src, m) == read32(src, ip):
-            mlt = MINMATCH + count_equal(src, ip + MINMATCH, m + MINMATCH, ihigh)
-            back = 0
-            while ip + back > ilow and m + back > 0 and src[ip + back - 1] == src[m + back - 1]:
-                back -= 1
+            if run_start <= m < ip:
+                mlt = run_end - ip
+                back = -min(m - run_start, delta)
+            else:
+                mlt = MINMATCH + count_equal(src, ip + MINMATCH, m + MINMATCH, ihigh)
+                back = 0
+                while (
+                    ip + back > ilow and m + back > 0 and src[ip + back - 1] == src[m + back - 1]
+                ):
+                    back -= 1
             mlt -= back
             if mlt > longest:
                 longest = mlt
                 matchpos = m + back
                 startpos = ip + back
+                if longest >= ihigh - ilow:
+                    attempts = 0
         m_idx -= int(chain[m_idx & 0xFFFF])
     return longest, matchpos, startpos, next_idx
 
