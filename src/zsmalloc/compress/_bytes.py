@@ -67,6 +67,33 @@ def count_equal(buf: np.ndarray, p: int, q: int, limit: int) -> int:
     return p - start
 
 
+def equal_bytes8_back(buf: np.ndarray, p: int, q: int) -> int:
+    """How many of the 8 bytes before ``p`` and before ``q`` are equal, counted backwards
+    from the last one: ``__builtin_clzll(v) >> 3`` on ``v = le64(p - 8) ^ le64(q - 8)``."""
+    k = 0
+    while k < 8 and buf[p - 1 - k] == buf[q - 1 - k]:
+        k += 1
+    return k
+
+
+@njit(inline="always")
+def count_equal_back(buf: np.ndarray, p: int, q: int, n: int) -> int:
+    """Equal bytes going backwards from just before ``p`` and ``q``, at most ``n``.
+
+    What LZ4HC's byte-at-a-time backward extension of a match counts (its caller caps
+    ``n`` so that ``p - n`` and ``q - n`` stay in the buffer), 8 bytes at a time.
+    """
+    k = 0
+    while k + 8 <= n:
+        e = equal_bytes8_back(buf, p - k, q - k)
+        k += e
+        if e < 8:
+            return k
+    while k < n and buf[p - 1 - k] == buf[q - 1 - k]:
+        k += 1
+    return k
+
+
 def copy_bytes(dst: np.ndarray, op: int, src: np.ndarray, start: int, n: int) -> None:
     """memcpy(dst + op, src + start, n) between two different arrays (in bounds)."""
     dst[op : op + n] = src[start : start + n]
@@ -145,6 +172,34 @@ if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
             if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
                 return lambda buf, p, q: _equal_bytes8(buf, p, q)
             return _equal_bytes8_loop
+
+        def _equal_bytes8_back_loop(buf, p, q):  # type: ignore[no-untyped-def]
+            k = 0
+            while k < 8 and buf[p - 1 - k] == buf[q - 1 - k]:
+                k += 1
+            return k
+
+        @intrinsic
+        def _equal_bytes8_back(typingctx, arr, p, q):  # type: ignore[no-untyped-def]
+            def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+                ary = context.make_array(signature.args[0])(context, builder, args[0])
+                i64 = ir.IntType(64)
+                eight = ir.Constant(i64, -8)
+                pa = builder.gep(ary.data, [builder.add(args[1], eight)])
+                pb = builder.gep(ary.data, [builder.add(args[2], eight)])
+                a = builder.load(builder.bitcast(pa, i64.as_pointer()), align=1)
+                b = builder.load(builder.bitcast(pb, i64.as_pointer()), align=1)
+                # le64: the byte just before p is the top one; ctlz(0) is 64 (defined): 8.
+                lz = builder.ctlz(builder.xor(a, b), ir.Constant(ir.IntType(1), 0))
+                return builder.lshr(lz, ir.Constant(i64, 3))
+
+            return types.int64(arr, types.intp, types.intp), codegen
+
+        @overload(equal_bytes8_back, inline="always")
+        def _equal_bytes8_back_jit(buf, p, q):  # type: ignore[no-untyped-def]
+            if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+                return lambda buf, p, q: _equal_bytes8_back(buf, p, q)
+            return _equal_bytes8_back_loop
 
         @intrinsic
         def _memcpy(typingctx, dst, op, src, start, n):  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import count_equal, read32
+from zsmalloc.compress._bytes import count_equal, count_equal_back, read32
 from zsmalloc.compress.lz4 import (
     LASTLITERALS,
     MFLIMIT,
@@ -186,11 +186,9 @@ def _find_wider_match(
                 back = -min(m - run_start, delta)
             else:
                 mlt = MINMATCH + count_equal(src, ip + MINMATCH, m + MINMATCH, ihigh)
-                back = 0
-                while (
-                    ip + back > ilow and m + back > 0 and src[ip + back - 1] == src[m + back - 1]
-                ):
-                    back -= 1
+                # the kernel steps back one byte at a time while ip + back > ilow and
+                # m + back > 0: at most ip - ilow and m bytes
+                back = -count_equal_back(src, ip, m, min(delta, m))
             mlt -= back
             if mlt > longest:
                 longest = mlt
