@@ -6,7 +6,9 @@ negative-index check on each byte and LLVM cannot merge them, which made the
 hot loops ~2x slower; so under numba ``read32``/``read64`` are one unaligned
 load each (an ``@intrinsic``), while the plain-Python definitions below are
 what runs without numba (``NUMBA_DISABLE_JIT=1``).  Callers guarantee
-``0 <= p`` and ``p + 4`` (``p + 8``) ``<= len(buf)``.
+``0 <= p`` and ``p + 4`` (``p + 8``) ``<= len(buf)``.  ``read8`` is ``buf[p]``
+without numba's negative-index test (a compare and a masked add on every load),
+for hot loops whose indices are never negative.
 
 Every array read in the plain-Python path is wrapped in ``int()`` so numpy's
 small unsigned scalars cannot wrap (``np.uint8(1) << 8`` is 0 under NEP 50);
@@ -23,6 +25,11 @@ from zsmalloc._jit import HAVE_NUMBA, njit, on_numba_load
 from zsmalloc.profile import DEFAULT_PROFILE
 
 PAGE_SIZE = DEFAULT_PROFILE.page_size  # the page the kernel-exact compressors are checked on
+
+
+def read8(buf: np.ndarray, p: int) -> int:
+    """buf[p] with ``0 <= p`` guaranteed: compiled, no test for a negative index."""
+    return int(buf[p])
 
 
 def read32(buf: np.ndarray, p: int) -> int:
@@ -133,6 +140,14 @@ if HAVE_NUMBA:  # pragma: no branch - the compiled twins of read32/read64
                 | (np.int64(buf[p + 2]) << 16)
                 | (np.int64(buf[p + 3]) << 24)
             )
+
+        _load8 = _unaligned_load(8)
+
+        @overload(read8, inline="always")
+        def _read8_jit(buf, p):  # type: ignore[no-untyped-def]
+            if isinstance(buf, types.Array) and buf.layout == "C" and buf.dtype == types.uint8:
+                return lambda buf, p: _load8(buf, p)
+            return lambda buf, p: np.int64(buf[p])
 
         @overload(read32, inline="always")
         def _read32_jit(buf, p):  # type: ignore[no-untyped-def]

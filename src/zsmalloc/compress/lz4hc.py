@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
-from zsmalloc.compress._bytes import count_equal, count_equal_back, read32
+from zsmalloc.compress._bytes import count_equal, count_equal_back, read8, read32
 from zsmalloc.compress.lz4 import (
     LASTLITERALS,
     MFLIMIT,
@@ -134,7 +134,7 @@ def _find_best_match(
     while m_idx >= low and attempts > 0:
         attempts -= 1
         m = m_idx - WINDOW
-        if src[m + ml] == src[ip + ml] and read32(src, m) == read32(src, ip):
+        if read8(src, m + ml) == read8(src, ip + ml) and read32(src, m) == read32(src, ip):
             if run_start <= m < ip:
                 mlt = run_end - ip
             else:
@@ -180,7 +180,10 @@ def _find_wider_match(
     while m_idx >= low and attempts > 0:
         attempts -= 1
         m = m_idx - WINDOW
-        if src[ilow + longest] == src[m - delta + longest] and read32(src, m) == read32(src, ip):
+        if (
+            read8(src, ilow + longest) == read8(src, m - delta + longest)
+            and read32(src, m) == read32(src, ip)
+        ):
             if run_start <= m < ip:
                 mlt = run_end - ip
                 back = -min(m - run_start, delta)
