@@ -94,14 +94,10 @@ def _byte_run(src: np.ndarray, ip: int, limit: int) -> tuple[int, int]:
     Not in the kernel: it lets the searches below know what LZ4_count() returns for a
     candidate inside the same run without comparing (see :func:`_find_best_match`).
     """
-    c = int(src[ip])
-    if read32(src, ip) != c * 0x01010101:
+    if read32(src, ip) != read8(src, ip) * 0x01010101:
         return ip, ip
     end = ip + MINMATCH + count_equal(src, ip + MINMATCH, ip + MINMATCH - 1, limit)
-    start = ip
-    while start > 0 and src[start - 1] == c:
-        start -= 1
-    return start, end
+    return ip - count_equal_back(src, ip, ip + 1, ip), end
 
 
 @njit(inline="always")
@@ -230,7 +226,11 @@ _SEARCH2 = 0
 _SEARCH3 = 1
 
 
-@njit
+# _nrt=False: compiled without numba's reference counting, which this function does not
+# need (it allocates nothing).  With it, each inlined helper taking an array adds an
+# atomic incref/decref pair, which numba's pruning pass removes only while the function
+# stays small enough for it: past that, 2 to 5 times slower.
+@njit(_nrt=False)
 def lz4hc_compress_page(
     src: np.ndarray,
     dst: np.ndarray,
