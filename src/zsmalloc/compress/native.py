@@ -285,7 +285,7 @@ class NativeLengths:
         self._fn = _FN(addr)
         self._scratch16 = int(meta["scratch16"])
         self._local = threading.local()
-        self.threads = _thread_count()
+        self.threads = _jit.thread_count()
         self._pool_pid = -1
         self._pool: ThreadPoolExecutor | None = None
 
@@ -415,17 +415,6 @@ class NativeLengths:
 
 
 _POOL_LOCK = threading.Lock()
-
-
-def _thread_count() -> int:
-    """numba's thread count rule: NUMBA_NUM_THREADS, else the CPUs this process may use."""
-    env = os.environ.get("NUMBA_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 _loaded: NativeLengths | None = None
