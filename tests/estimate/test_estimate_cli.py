@@ -307,7 +307,7 @@ def test_sigint_prints_the_report_so_far(tmp_path: Path) -> None:
     """A real Ctrl-C (SIGINT) to the command: report of the pages done, summary, status 130.
 
     Event-driven, no sleeping: the command reads a FIFO, and a write to a FIFO returns
-    only once the reader has taken the bytes.  The reader thread holds at most three
+    only once the reader has taken the bytes.  The reader thread holds at most two
     chunks, so when four chunks and more than a pipe's buffer have been taken, the
     first chunk has been tallied; SIGINT then lands while the command waits for more.
     """
