@@ -60,6 +60,16 @@ def test_native_equals_numba(
             assert np.array_equal(got, want), (algo, page_size, level, huge)
 
 
+@pytest.mark.parametrize("n", [1, 31, 33, 255, 257, 300, 1025])
+def test_every_page_of_any_batch_size(
+    loop: native.NativeLengths, pages: np.ndarray, n: int
+) -> None:
+    """The threads take shrinking blocks toward the end of a batch: none is left out."""
+    batch = np.ascontiguousarray(np.resize(pages, (n, pages.shape[1])))
+    want = _batch_lengths(batch, ALGO_CODES["lzo"], 0, 0, 3625, 8)
+    assert np.array_equal(loop.lengths(batch, "lzo", 0, 3625), want)
+
+
 def test_native_in_forked_child(loop: native.NativeLengths, pages: np.ndarray) -> None:
     want = loop.lengths(pages[:600], "lz4", 1, 3625)
     r, w = os.pipe()

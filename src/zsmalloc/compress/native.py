@@ -60,8 +60,13 @@ NATIVE_ALGOS = {"lzo": 0, "lzo-rle": 1, "lz4": 2}
 """Algorithms the native loop runs (its own codes, not batch.ALGO_*)."""
 
 BLOCK_PAGES = 256
-"""Pages a thread takes at a time: about a millisecond of work, so the threads end
-together even when one loses its core, for a Python-level step per block."""
+"""Most pages a thread takes at a time: about a millisecond of work, for a Python-level
+step per block.  Toward the end of a batch the blocks shrink (a quarter of what each
+thread has left, at least :data:`MIN_BLOCK_PAGES`: guided self-scheduling), so the
+threads end together, even when one loses its core, and none waits out a whole block
+at every chunk the estimate hands over."""
+
+MIN_BLOCK_PAGES = 32
 
 _SYMBOL_PREFIXES = ("Py", "_Py", "mem")  # the C API and libc: resolved in this process
 _ABORT_OK = {  # numba's helpers, reached only when compiled code raises (see module doc)
@@ -369,20 +374,30 @@ class NativeLengths:
             self._pool_pid = os.getpid()
         return self._pool
 
-    def _run(self, pages: np.ndarray, out: np.ndarray, algo: int, level: int, huge: int,
-             counter: list[int], lock: threading.Lock) -> None:
+    def _run(
+        self,
+        pages: np.ndarray,
+        out: np.ndarray,
+        algo: int,
+        level: int,
+        huge: int,
+        counter: list[int],
+        lock: threading.Lock,
+        workers: int,
+    ) -> None:
         s16 = getattr(self._local, "s16", None)
         if s16 is None:
             s16 = self._local.s16 = np.empty(self._scratch16, np.uint16)
         n, page_size = pages.shape
         base, obase, sbase = pages.ctypes.data, out.ctypes.data, s16.ctypes.data
+        share = 2 * workers
         while True:
             with lock:
                 lo = counter[0]
-                counter[0] = lo + BLOCK_PAGES
-            if lo >= n:
+                k = min(BLOCK_PAGES, max(MIN_BLOCK_PAGES, -(-(n - lo) // share)), n - lo)
+                counter[0] = lo + k
+            if k <= 0:
                 return
-            k = min(BLOCK_PAGES, n - lo)
             self._fn(base + lo * page_size, k, page_size, obase + 4 * lo, algo, level, huge, sbase)
 
     def lengths(self, pages: np.ndarray, algo: str, level: int, huge: int) -> np.ndarray:
@@ -399,7 +414,7 @@ class NativeLengths:
         with _POOL_LOCK:
             pool = self._executor()
         futures = [
-            pool.submit(self._run, pages, out, code, level, huge, counter, lock)
+            pool.submit(self._run, pages, out, code, level, huge, counter, lock, workers)
             for _ in range(workers)
         ]
         try:
