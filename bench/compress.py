@@ -12,17 +12,25 @@ best of ``--repeat`` runs, wall clock) for:
 - ``batch bytes``: ``compress_pages(pages)`` (all cores, real output);
 
 next to the C library of the same format called once per page on the same pages in
-the same run (``C lib``, one thread), and the ratio of our batch figure to it:
+the same run (``C lib``, one thread), and the ratio of our ``batch len`` per thread
+(divided by the threads the batch ran on: numba's rule, ``NUMBA_NUM_THREADS`` or the
+CPUs, for numba, the native loop and zstd alike) to it, ``per core/C``:
 ``lz4.block.compress`` (LZ4 1.10 fast) for lzo, lzo-rle and lz4, python-lzo's
 ``lzo.compress`` (liblzo2 lzo1x_1) beside them when installed, ``lz4.block`` in
 high-compression mode 9 for lz4hc (a newer HC than the kernel's, the same work),
 ``zlib.compressobj(6, DEFLATED, -11, 8)`` for deflate (stock zlib; on 4 KiB pages
 the kernel's output), and ``zstandard`` itself for zstd (ours is that library, with
-the kernel's parameters).  Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap,
-integers, random, same-filled...) repeated to ``--pages``; ``--page-size`` reads
-them as 16 or 64 KiB pages.
+the kernel's parameters).  With ``--kernel-lib`` (the kernel's own lib/lzo, lib/lz4
+and lib/zlib_deflate built in user space by ``tools/kernel-lib/build.sh``) a last
+column gives our ``batch len`` per thread against that code, one page per call.
+Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap, integers, random,
+same-filled...) repeated to ``--pages``; ``--page-size`` reads them as 16 or 64 KiB
+pages.
 
     .venv/bin/python bench/compress.py --pages 8192 --repeat 5
+    NUMBA_NUM_THREADS=1 .venv/bin/python bench/compress.py   # one core each
+    tools/kernel-lib/build.sh SRC /tmp/k.so   # a kernel tree, then:
+    .venv/bin/python bench/compress.py --kernel-lib /tmp/k.so
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from collections.abc import Callable
 import numpy as np
 
 from zsmalloc import compress
+from zsmalloc._jit import thread_count
 from zsmalloc.testing.shared import testdata_dir
 
 
@@ -68,21 +77,17 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=8192)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--page-size", type=int, default=4096, choices=(4096, 16384, 65536))
+    ap.add_argument("--kernel-lib", help="libkernel-lib.so from tools/kernel-lib/build.sh")
     args = ap.parse_args()
 
     ps = args.page_size
     pages = load_pages(args.pages, ps)
     blobs = [p.tobytes() for p in pages]
     nbytes = pages.size
-    try:
-        import numba
-
-        threads = numba.get_num_threads()
-    except ImportError:
-        threads = 1
+    threads = thread_count()
     print(
         f"{pages.shape[0]} pages ({nbytes / 2**20:.0f} MiB), best of {args.repeat}; "
-        f"{os.cpu_count()} CPUs, {threads} numba threads; MB/s of input; load average "
+        f"{os.cpu_count()} CPUs, {threads} threads per batch; MB/s of input; load average "
         f"{os.getloadavg()[0]:.1f}"
     )
 
@@ -117,6 +122,8 @@ def main() -> None:
     except ImportError:
         pass
 
+    kernel_jobs = _kernel_lib_jobs(args.kernel_lib, pages) if args.kernel_lib else {}
+    jobs.update(kernel_jobs)
     cols = ["page bytes", "page len", "batch len", "batch stored", "batch bytes"]
     algos = [*compress.KERNEL_EXACT, "zstd"]
     for algo in algos:
@@ -135,7 +142,8 @@ def main() -> None:
     print(
         f"{'algorithm':<10}"
         + "".join(f"{c:>14}" for c in cols)
-        + f"{'C lib':>16}{'MB/s':>8}{'batch/C':>9}"
+        + f"{'C lib':>16}{'MB/s':>8}{'per core/C':>11}"
+        + (f"{'kernel C':>9}{'per core/kC':>12}" if kernel_jobs else "")
     )
     for algo in algos:
         figures = [rate[f"{algo}/{c}"] for c in cols]
@@ -143,10 +151,40 @@ def main() -> None:
         print(
             f"{algo:<10}"
             + "".join(f"{f:>14.0f}" for f in figures)
-            + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / rate[lib]:>8.2f}x"
+            + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / threads / rate[lib]:>10.2f}x"
+            + (_kernel_column(rate[f"kernel {algo}"], figures[2] / threads) if kernel_jobs else "")
         )
     if "python-lzo lzo1x_1" in rate:
         print(f"{'python-lzo lzo1x_1 (C, 1 thread)':<36}{rate['python-lzo lzo1x_1']:>10.0f}")
+
+
+def _kernel_column(kernel: float, ours_per_core: float) -> str:
+    return f"{kernel:>9.0f}{ours_per_core / kernel:>11.2f}x"
+
+
+def _kernel_lib_jobs(path: str, pages: np.ndarray) -> dict[str, Callable[[], object]]:
+    """The kernel's compressors (tools/kernel-lib/wrap.c), one ctypes call per page."""
+    import ctypes
+
+    lib = ctypes.CDLL(path)
+    n, ps = pages.shape
+    dst = ctypes.create_string_buffer(2 * ps)
+    base = pages.ctypes.data
+    calls: dict[str, tuple[Callable[..., int], tuple[int, ...]]] = {
+        "lzo": (lib.k_lzo, (0,)),
+        "lzo-rle": (lib.k_lzo, (1,)),
+        "lz4": (lib.k_lz4, (1,)),
+        "lz4hc": (lib.k_lz4hc, (9,)),
+        "deflate": (lib.k_deflate, (6, 11)),
+    }
+    for fn, _ in calls.values():
+        fn.restype = ctypes.c_int
+    ptr = ctypes.c_void_p
+
+    def job(fn: Callable[..., int], extra: tuple[int, ...]) -> Callable[[], object]:
+        return lambda: [fn(ptr(base + i * ps), ps, dst, *extra) for i in range(n)]
+
+    return {f"kernel {algo}": job(fn, extra) for algo, (fn, extra) in calls.items()}
 
 
 def _zlib(zlib: object, b: bytes) -> bytes:
