@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
+from zsmalloc.compress._bytes import equal_bytes8, read32, uncounted
 
 # ---- zlib constants (zlib.h, defutil.h, deftree.c) ------------------------------------
 Z_DEFAULT_COMPRESSION = -1
@@ -270,8 +271,11 @@ def _put_byte(st: np.ndarray, dst: np.ndarray, b: int, emit: bool) -> None:
 
 # ---- Huffman trees (deftree.c) ---------------------------------------------------------
 @njit(inline="always")
-def _smaller(freq: np.ndarray, depth: np.ndarray, n: int, m: int) -> bool:
-    return freq[n] < freq[m] or (freq[n] == freq[m] and depth[n] <= depth[m])
+def _heap_key(freq: np.ndarray, depth: np.ndarray, n: int) -> int:
+    """smaller(tree, n, m, depth) is ``key(n) <= key(m)``: frequency first, then depth
+    (under 2^16: a tree of at most 2 * L_CODES nodes).  One integer compare, which LLVM
+    turns into a conditional move instead of two unpredictable branches."""
+    return (int(freq[n]) << 16) | int(depth[n])
 
 
 @njit
@@ -280,11 +284,15 @@ def _pqdownheap(
 ) -> None:
     """Restore the heap property from node ``k`` down (depth breaks frequency ties)."""
     v = heap[k]
+    v_key = _heap_key(freq, depth, v)
     j = k << 1
     while j <= heap_len:
-        if j < heap_len and _smaller(freq, depth, heap[j + 1], heap[j]):
+        # the smaller of the two sons
+        if j < heap_len and _heap_key(freq, depth, heap[j + 1]) <= _heap_key(
+            freq, depth, heap[j]
+        ):
             j += 1
-        if _smaller(freq, depth, v, heap[j]):
+        if v_key <= _heap_key(freq, depth, heap[j]):
             break
         heap[k] = heap[j]
         k = j
@@ -664,7 +672,7 @@ def _flush_block(
 
 
 # ---- LZ77 (deflate.c) ------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _tally(
     st: np.ndarray, s8: np.ndarray, s16: np.ndarray, s32: np.ndarray, dist: int, lc: int,
     emit: bool,
@@ -689,6 +697,7 @@ def _tally(
         dist -= 1
         s32[LENGTH_CODE[lc] + LITERALS + 1] += 1
         s32[_LT + _d_code(dist)] += 1
+    bflush = last_lit == LIT_BUFSIZE - 1
     if (last_lit & 0xFFF) == 0 and st[_LEVEL] > 2:
         out_length = last_lit * 8
         in_length = st[_STRSTART] - st[_BLOCK_START]
@@ -696,8 +705,8 @@ def _tally(
             out_length += s32[_LT + dcode] * (5 + EXTRA_DBITS[dcode])
         out_length >>= 3
         if st[_MATCHES] < last_lit // 2 and out_length < in_length // 2:
-            return True
-    return last_lit == LIT_BUFSIZE - 1
+            bflush = True
+    return bflush
 
 
 @njit
@@ -740,7 +749,7 @@ def _fill_window(st: np.ndarray, src: np.ndarray, s8: np.ndarray, s16: np.ndarra
             return
 
 
-@njit(inline="always")
+@njit
 def _insert_string(
     s8: np.ndarray, s16: np.ndarray, wmask: int, ins_h: int, pos: int
 ) -> tuple[int, int]:
@@ -772,16 +781,17 @@ def _longest_match(
 
     Candidates must beat ``prev_length``; the chain is cut to a quarter once
     prev_length reaches good_match, and the search stops at nice_match (never more than
-    the lookahead).  Bytes 2 are not compared: equal hashes make them equal.
+    the lookahead).  Bytes 2 are not compared: equal hashes make them equal.  Reads go
+    up to 265 bytes past strstart, inside the scratch (S8_SIZE leaves room).
     """
     chain_length = max_chain
     scan = strstart
     best_len = prev_length
     limit = scan - max_dist if scan > max_dist else NIL
-    scan_end1 = s8[scan + best_len - 1]
-    scan_end = s8[scan + best_len]
-    scan0 = s8[scan]
-    scan1 = s8[scan + 1]
+    # zlib's UNALIGNED_OK variant: bytes 0-1 and bytes best_len-1..best_len compared as
+    # one 16-bit word each (the same test as its four byte compares)
+    scan_start = read32(s8, scan) & 0xFFFF
+    scan_end = read32(s8, scan + best_len - 1) & 0xFFFF
     if prev_length >= good_match:
         chain_length >>= 2
     if nice_match > lookahead:
@@ -789,21 +799,25 @@ def _longest_match(
     while True:
         match = cur_match
         if (
-            s8[match + best_len] == scan_end
-            and s8[match + best_len - 1] == scan_end1
-            and s8[match] == scan0
-            and s8[match + 1] == scan1
+            read32(s8, match + best_len - 1) & 0xFFFF == scan_end
+            and read32(s8, match) & 0xFFFF == scan_start
         ):
+            # the match length up to MAX_MATCH, 8 bytes per compare (the first
+            # difference is the lowest set byte of the XOR, as lz4's LZ4_count)
             k = 3
-            while k < MAX_MATCH and s8[scan + k] == s8[match + k]:
-                k += 1
+            while True:
+                equal = equal_bytes8(s8, scan + k, match + k)
+                k += equal
+                if equal < 8 or k >= MAX_MATCH:
+                    break
+            if k > MAX_MATCH:
+                k = MAX_MATCH
             if k > best_len:
                 match_start = cur_match
                 best_len = k
                 if k >= nice_match:
                     break
-                scan_end1 = s8[scan + best_len - 1]
-                scan_end = s8[scan + best_len]
+                scan_end = read32(s8, scan + best_len - 1) & 0xFFFF
         cur_match = int(s16[HASH_SIZE + (cur_match & wmask)])
         if cur_match <= limit:
             break
@@ -1030,7 +1044,15 @@ def deflate_compress_page(
     if w_bits < 9 or w_bits > MAX_WBITS or level < 0 or level > 9:
         return -1
     wsize = 1 << w_bits
-    st = np.zeros(_NSTATE, np.int64)
+    state = np.zeros(_NSTATE, np.int64)
+    # Every helper below receives these arrays; uncounted views spare the atomic reference
+    # counting on each call (the arrays themselves are held until the return).
+    st = uncounted(state)
+    src = uncounted(src)
+    dst = uncounted(dst)
+    s8 = uncounted(s8)
+    s16 = uncounted(s16)
+    s32 = uncounted(s32)
     st[_W_BITS] = w_bits
     st[_LEVEL] = level
     st[_MATCH_LENGTH] = MIN_MATCH - 1
@@ -1056,4 +1078,4 @@ def deflate_compress_page(
         adler = _adler32(src) if emit else 0
         for shift in (24, 16, 8, 0):
             _put_byte(st, dst, (adler >> shift) & 0xFF, emit)
-    return st[_BITS] >> 3
+    return state[_BITS] >> 3
