@@ -185,7 +185,7 @@ WINDOW_BYTES = 2 * (1 << MAX_WBITS) + 2 * MAX_MATCH  # window + room for reads p
 S8_SIZE = WINDOW_BYTES + LIT_BUFSIZE  # window, l_buf
 S16_SIZE = HASH_SIZE + (1 << MAX_WBITS) + LIT_BUFSIZE  # head, prev, d_buf
 # per tree node: freq, len, dad, code; trees: literal (HEAP_SIZE), distance
-# (2 * D_CODES + 1), bit length (2 * BL_CODES + 1); then heap, depth, bl_count
+# (2 * D_CODES + 1), bit length (2 * BL_CODES + 1); then heap, depth (as a heap key), bl_count
 _LT = HEAP_SIZE
 _DT = 2 * D_CODES + 1
 _BT = 2 * BL_CODES + 1
@@ -270,29 +270,21 @@ def _put_byte(st: np.ndarray, dst: np.ndarray, b: int, emit: bool) -> None:
 
 
 # ---- Huffman trees (deftree.c) ---------------------------------------------------------
-@njit(inline="always")
-def _heap_key(freq: np.ndarray, depth: np.ndarray, n: int) -> int:
-    """smaller(tree, n, m, depth) is ``key(n) <= key(m)``: frequency first, then depth
-    (under 2^16: a tree of at most 2 * L_CODES nodes).  One integer compare, which LLVM
-    turns into a conditional move instead of two unpredictable branches."""
-    return (int(freq[n]) << 16) | int(depth[n])
-
-
 @njit
-def _pqdownheap(
-    freq: np.ndarray, heap: np.ndarray, depth: np.ndarray, heap_len: int, k: int
-) -> None:
-    """Restore the heap property from node ``k`` down (depth breaks frequency ties)."""
+def _pqdownheap(heap: np.ndarray, key: np.ndarray, heap_len: int, k: int) -> None:
+    """Restore the heap property from node ``k`` down.
+
+    zlib's smaller(tree, n, m, depth) -- frequency first, then depth -- is
+    ``key[n] <= key[m]`` with ``key = freq << 16 | depth`` (see _build_tree): one load
+    and one integer compare per node, which LLVM turns into a conditional move.
+    """
     v = heap[k]
-    v_key = _heap_key(freq, depth, v)
+    v_key = key[v]
     j = k << 1
     while j <= heap_len:
-        # the smaller of the two sons
-        if j < heap_len and _heap_key(freq, depth, heap[j + 1]) <= _heap_key(
-            freq, depth, heap[j]
-        ):
-            j += 1
-        if v_key <= _heap_key(freq, depth, heap[j]):
+        if j < heap_len and key[heap[j + 1]] <= key[heap[j]]:
+            j += 1  # the smaller of the two sons
+        if v_key <= key[heap[j]]:
             break
         heap[k] = heap[j]
         k = j
@@ -317,7 +309,9 @@ def _build_tree(
     ``which``, their bits added to opt_len (and static_len); returns max_code."""
     freq, ln, dad, code = _tree(s32, which)
     heap = s32[4 * _TREE_NODES : 4 * _TREE_NODES + HEAP_SIZE]
-    depth = s32[4 * _TREE_NODES + HEAP_SIZE : 4 * _TREE_NODES + 2 * HEAP_SIZE]
+    # zlib's depth[], with each node's frequency above it: key = freq << 16 | depth (a
+    # block's frequencies sum to under 2^15, depths stay under 2^16: it fits an int32)
+    key = s32[4 * _TREE_NODES + HEAP_SIZE : 4 * _TREE_NODES + 2 * HEAP_SIZE]
     bl_count = s32[4 * _TREE_NODES + 2 * HEAP_SIZE :]
     heap_len = 0
     heap_max = HEAP_SIZE
@@ -327,7 +321,7 @@ def _build_tree(
             heap_len += 1
             heap[heap_len] = n
             max_code = n
-            depth[n] = 0
+            key[n] = freq[n] << 16  # depth 0
         else:
             ln[n] = 0
     # pkzip needs two codes at least: force codes 0 and 1 (or whichever are missing)
@@ -340,30 +334,30 @@ def _build_tree(
         heap_len += 1
         heap[heap_len] = node
         freq[node] = 1
-        depth[node] = 0
+        key[node] = 1 << 16
         st[_OPT_LEN] -= 1
         if use_static:
             st[_STATIC_LEN] -= stree_len[node]
     for n in range(heap_len // 2, 0, -1):
-        _pqdownheap(freq, heap, depth, heap_len, n)
+        _pqdownheap(heap, key, heap_len, n)
     node = elems
     while True:
         n = heap[1]  # pqremove
         heap[1] = heap[heap_len]
         heap_len -= 1
-        _pqdownheap(freq, heap, depth, heap_len, 1)
+        _pqdownheap(heap, key, heap_len, 1)
         m = heap[1]
         heap_max -= 1
         heap[heap_max] = n
         heap_max -= 1
         heap[heap_max] = m
         freq[node] = freq[n] + freq[m]
-        depth[node] = max(depth[n], depth[m]) + 1
+        key[node] = (freq[node] << 16) | (max(key[n] & 0xFFFF, key[m] & 0xFFFF) + 1)
         dad[n] = node
         dad[m] = node
         heap[1] = node
         node += 1
-        _pqdownheap(freq, heap, depth, heap_len, 1)
+        _pqdownheap(heap, key, heap_len, 1)
         if heap_len < 2:
             break
     heap_max -= 1
