@@ -12,7 +12,9 @@ best of ``--repeat`` runs, wall clock) for:
 - ``batch bytes``: ``compress_pages(pages)`` (all cores, real output);
 
 next to the C library of the same format called once per page on the same pages in
-the same run (``C lib``, one thread), and the ratio of our batch figure to it:
+the same run (``C lib``, one thread), and the ratio of our ``batch len`` per thread
+(divided by the threads the batch ran on: numba's rule, ``NUMBA_NUM_THREADS`` or the
+CPUs, for numba, the native loop and zstd alike) to it, ``per core/C``:
 ``lz4.block.compress`` (LZ4 1.10 fast) for lzo, lzo-rle and lz4, python-lzo's
 ``lzo.compress`` (liblzo2 lzo1x_1) beside them when installed, ``lz4.block`` in
 high-compression mode 9 for lz4hc (a newer HC than the kernel's, the same work),
@@ -23,6 +25,7 @@ integers, random, same-filled...) repeated to ``--pages``; ``--page-size`` reads
 them as 16 or 64 KiB pages.
 
     .venv/bin/python bench/compress.py --pages 8192 --repeat 5
+    NUMBA_NUM_THREADS=1 .venv/bin/python bench/compress.py   # one core each
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 from zsmalloc import compress
+from zsmalloc._jit import thread_count
 from zsmalloc.testing.shared import testdata_dir
 
 
@@ -74,15 +78,10 @@ def main() -> None:
     pages = load_pages(args.pages, ps)
     blobs = [p.tobytes() for p in pages]
     nbytes = pages.size
-    try:
-        import numba
-
-        threads = numba.get_num_threads()
-    except ImportError:
-        threads = 1
+    threads = thread_count()
     print(
         f"{pages.shape[0]} pages ({nbytes / 2**20:.0f} MiB), best of {args.repeat}; "
-        f"{os.cpu_count()} CPUs, {threads} numba threads; MB/s of input; load average "
+        f"{os.cpu_count()} CPUs, {threads} threads per batch; MB/s of input; load average "
         f"{os.getloadavg()[0]:.1f}"
     )
 
@@ -135,7 +134,7 @@ def main() -> None:
     print(
         f"{'algorithm':<10}"
         + "".join(f"{c:>14}" for c in cols)
-        + f"{'C lib':>16}{'MB/s':>8}{'batch/C':>9}"
+        + f"{'C lib':>16}{'MB/s':>8}{'per core/C':>11}"
     )
     for algo in algos:
         figures = [rate[f"{algo}/{c}"] for c in cols]
@@ -143,7 +142,7 @@ def main() -> None:
         print(
             f"{algo:<10}"
             + "".join(f"{f:>14.0f}" for f in figures)
-            + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / rate[lib]:>8.2f}x"
+            + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / threads / rate[lib]:>10.2f}x"
         )
     if "python-lzo lzo1x_1" in rate:
         print(f"{'python-lzo lzo1x_1 (C, 1 thread)':<36}{rate['python-lzo lzo1x_1']:>10.0f}")

@@ -413,6 +413,18 @@ def _njit_one(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         return d
 
 
+def thread_count() -> int:
+    """numba's thread count rule, for every pool of compressing threads (numba's, the
+    native loop's, zstd's): ``NUMBA_NUM_THREADS``, else the CPUs this process may use."""
+    env = os.environ.get("NUMBA_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def dynamic_prange() -> AbstractContextManager[object]:
     """While active, ``prange`` loops hand their iterations to the threads one at a time.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,16 @@ def test_native_equals_numba(
             assert np.array_equal(got, want), (algo, page_size, level, huge)
 
 
+@pytest.mark.parametrize("n", [1, 31, 33, 255, 257, 300, 1025])
+def test_every_page_of_any_batch_size(
+    loop: native.NativeLengths, pages: np.ndarray, n: int
+) -> None:
+    """The threads take shrinking blocks toward the end of a batch: none is left out."""
+    batch = np.ascontiguousarray(np.resize(pages, (n, pages.shape[1])))
+    want = _batch_lengths(batch, ALGO_CODES["lzo"], 0, 0, 3625, 8)
+    assert np.array_equal(loop.lengths(batch, "lzo", 0, 3625), want)
+
+
 def test_native_in_forked_child(loop: native.NativeLengths, pages: np.ndarray) -> None:
     want = loop.lengths(pages[:600], "lz4", 1, 3625)
     r, w = os.pipe()
@@ -75,16 +86,55 @@ def test_native_in_forked_child(loop: native.NativeLengths, pages: np.ndarray) -
     os.close(r)
 
 
-def test_damaged_object_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    obj, meta = native._paths()
+def _copy_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    """The built files copied into a cache directory of the test's own."""
+    native.native_lengths()  # built (it is kept beside numba's cache)
+    paths = native._paths()
     monkeypatch.setattr(_jit, "CACHE_DIR", str(tmp_path))
-    new_obj, new_meta = native._paths()
-    Path(new_meta).write_text(Path(meta).read_text())
-    data = bytearray(Path(obj).read_bytes())
+    new = native._paths()
+    for old_path, new_path in zip(paths, new, strict=True):
+        if os.path.exists(old_path):
+            Path(new_path).write_bytes(Path(old_path).read_bytes())
+    return new
+
+
+def _damage(path: str) -> None:
+    data = bytearray(Path(path).read_bytes())
     data[len(data) // 2] ^= 0xFF
-    Path(new_obj).write_bytes(bytes(data))
+    Path(path).write_bytes(bytes(data))
+
+
+def test_damaged_object_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    obj, so, _meta = _copy_build(tmp_path, monkeypatch)
+    Path(so).unlink(missing_ok=True)  # the object is what MCJIT links
+    _damage(obj)
     with pytest.raises(native.NativeUnavailable, match="does not match"):
         native.NativeLengths()
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler to link a shared library")
+def test_damaged_library_is_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _obj, so, _meta = _copy_build(tmp_path, monkeypatch)
+    _damage(so)
+    with pytest.raises(native.NativeUnavailable, match="does not match"):
+        native.NativeLengths()
+
+
+def test_object_alone_is_loaded_by_mcjit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pages: np.ndarray
+) -> None:
+    """Where no library was linked (no C compiler), llvmlite's MCJIT runs the object."""
+    _obj, so, _meta = _copy_build(tmp_path, monkeypatch)
+    Path(so).unlink(missing_ok=True)
+    mcjit = native.NativeLengths()
+    assert getattr(mcjit, "_library", None) is None
+    want = _batch_lengths(pages, ALGO_CODES["lzo-rle"], 0, 0, 3625, 8)
+    assert np.array_equal(mcjit.lengths(pages, "lzo-rle", 0, 3625), want)
+
+
+def test_no_compiler_links_no_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    assert native._link_shared(None, []) is None  # build() then keeps the object alone
 
 
 def test_estimate_does_not_import_numba(tmp_path: Path, testdata: Path) -> None:
@@ -100,11 +150,16 @@ def test_estimate_does_not_import_numba(tmp_path: Path, testdata: Path) -> None:
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(json.dumps('numba' in sys.modules))\n".replace("print(", "import json; print(")
+        "print(json.dumps(['numba' in sys.modules, 'llvmlite' in sys.modules]))\n".replace(
+            "print(", "import json; print("
+        )
     )
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     report, _, loaded = out.rstrip().rpartition("\n")
-    assert json.loads(loaded) is False
+    numba_loaded, llvmlite_loaded = json.loads(loaded)
+    assert numba_loaded is False
+    if os.path.exists(native._paths()[1]):  # a linked library: no LLVM at all
+        assert llvmlite_loaded is False
     assert json.loads(report)["input"]["pages"] == len(raw) // 4096

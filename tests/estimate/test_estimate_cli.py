@@ -307,7 +307,7 @@ def test_sigint_prints_the_report_so_far(tmp_path: Path) -> None:
     """A real Ctrl-C (SIGINT) to the command: report of the pages done, summary, status 130.
 
     Event-driven, no sleeping: the command reads a FIFO, and a write to a FIFO returns
-    only once the reader has taken the bytes.  The reader thread holds at most three
+    only once the reader has taken the bytes.  The reader thread holds at most two
     chunks, so when four chunks and more than a pipe's buffer have been taken, the
     first chunk has been tallied; SIGINT then lands while the command waits for more.
     """
@@ -409,3 +409,40 @@ def test_default_falls_back_when_the_processes_give_no_pages(
     rep = json.loads(out)
     assert rep["input"]["default_input"].endswith("the readable processes gave no pages")
     assert rep["input"]["pages"] == SampleSource(4096).nr_pages
+
+
+def test_terminal_stderr_gets_the_bar_and_the_same_answer(testdata: Path) -> None:
+    """On a terminal, stderr shows rich's bar (rich is imported only then); stdout's
+    report is the kernel's all the same."""
+    import pty
+    import shutil
+    import subprocess
+    import sys
+
+    exe = shutil.which("zsmalloc") or str(Path(sys.executable).with_name("zsmalloc"))
+    driver.warm_up(["lz4"])
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [exe, "estimate", str(testdata / "shared_pages.bin.gz"), "--algo", "lz4", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+        )
+        os.close(slave)
+        out, _ = proc.communicate(timeout=120)
+        seen = b""
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child's side is closed
+                break
+            if not data:
+                break
+            seen += data
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    assert b"compressing (lz4)" in seen
+    before, _after = kernel_mm_stat(testdata)["lz4"]
+    assert MmStat(**json.loads(out)["algorithms"]["lz4"]["mm_stat"]) == before

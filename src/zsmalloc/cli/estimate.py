@@ -1,6 +1,6 @@
 """``zsmalloc estimate``: what zram would really take for these pages, and why.
 
-Builds the page sources, runs the driver under a rich progress bar (stderr),
+Builds the page sources, runs the driver under a progress bar (stderr, a terminals),
 then prints the report (stdout): rich tables, or JSON with ``--json``.  With
 ``--scheduler`` the pass runs on a Dask cluster instead
 (:mod:`zsmalloc.estimate.cluster`, imported only then).
@@ -13,24 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from zsmalloc.cli.options import kernel_option, variant_options
+from zsmalloc.cli.progress import ErrConsole, progress_bar, status, stderr_console
 from zsmalloc.errors import InputError
 from zsmalloc.estimate.driver import (
     CompressorSetup,
@@ -55,26 +44,6 @@ from zsmalloc.profile import DEFAULT_PROFILE, MAX_CHAIN_SIZE, MIN_CHAIN_SIZE, Ke
 
 DEFAULT_ALGOS = "lzo-rle,lz4"
 UNREADABLE_SHOWN = 10  # unreadable files named on stderr (all of them are in --json)
-
-
-class PagesPerSecond(ProgressColumn):
-    """Throughput in pages/s and MiB/s."""
-
-    def __init__(self, page_size: int) -> None:
-        super().__init__()
-        self.page_size = page_size
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed:
-            return Text("-- pages/s", style="progress.data.speed")
-        mib = speed * self.page_size / 2**20
-        return Text(f"{speed:,.0f} pages/s ({mib:,.0f} MiB/s)", style="progress.data.speed")
-
-
-def status(console: Console, what: str) -> AbstractContextManager[object]:
-    """A spinner with ``what...`` on a terminal; nothing otherwise."""
-    return console.status(f"{what}...") if console.is_terminal else nullcontext()
 
 
 def any_readable(pids: list[int], page_size: int) -> bool:
@@ -142,19 +111,6 @@ def build_sources(
     return sources
 
 
-def progress_bar(console: Console, page_size: int) -> Progress:
-    """The pages/s progress bar (stderr; nothing when it is not a terminal)."""
-    columns = [
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        PagesPerSecond(page_size),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    return Progress(*columns, console=console, disable=not console.is_terminal, transient=True)
-
-
 def local_tally(
     srcs: list[PageSource],
     default_input: str | None,
@@ -163,7 +119,7 @@ def local_tally(
     zswap: bool,
     verify: bool,
     sample_rules: SwapRules,
-    err: Console,
+    err: ErrConsole,
 ) -> tuple[Tally, str | None]:
     """The pass in this process, on every core; falls back to the sample (read under
     ``sample_rules``) when the default input (the processes) gives nothing after all."""
@@ -213,7 +169,7 @@ def cluster_tally(
     zswap: bool,
     verify: bool,
     rules: SwapRules,
-    err: Console,
+    err: ErrConsole,
 ) -> Tally:
     """The pass on a Dask cluster (zsmalloc.estimate.cluster): the bar follows the
     chunks as the workers finish them."""
@@ -469,7 +425,7 @@ def estimate(
         parent = Path(plot).resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise InputError("cannot write the plot: no writable directory there", path=plot)
-    err = Console(stderr=True)
+    err = stderr_console()
     default_input = None
     # checked before the pass: a bad --class-delta is one error line, not a wasted read
     KernelProfile(kernel, ps, chain_size, class_delta, chain_rule)
@@ -522,6 +478,8 @@ def estimate(
         if tally.interrupted:
             err.print(report.summary_line())
     else:
+        from rich.console import Console
+
         from zsmalloc.estimate.render import render
 
         render(report, Console(), classes=classes, compact=compact)

@@ -16,7 +16,6 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 
 from zsmalloc.cli.options import kernel_option
 from zsmalloc.errors import InputError
@@ -245,6 +244,7 @@ def _page_set_sides(
 ) -> tuple[Side, list[Side], dict[str, Any]]:
     """estimate's pass over the pages, then one fill per side."""
     from zsmalloc.cli.estimate import build_sources, default_sources, local_tally, zram_rules
+    from zsmalloc.cli.progress import stderr_console
     from zsmalloc.estimate.driver import CompressorSetup, check_algorithms
     from zsmalloc.estimate.swap import BLOCK
     from zsmalloc.estimate.whatif import price_fill
@@ -255,7 +255,7 @@ def _page_set_sides(
         raise InputError("--algo: whatif prices one algorithm at a time")
     ref_profile = KernelProfile(kernel, 4096, chain_size)
     profiles = variant_profiles(ref_profile, axes)
-    err = Console(stderr=True)
+    err = stderr_console()
     default_input = None
     if not sources and not pids and not all_processes:
         srcs, default_input = default_sources(4096, None, ref_profile)

@@ -13,18 +13,27 @@ object file:
   callable (``@cfunc``), whose object code numba already produces for its own cache
   (the JIT's code model, this CPU's features) is written next to numba's cache, in
   :data:`zsmalloc._jit.CACHE_DIR`, named after the CPU and llvmlite;
-* **load** (no numba): llvmlite's MCJIT links that object into this process and the
-  loop is called through ctypes, which releases the GIL, so one thread per CPU each
-  take blocks of pages from a shared counter (a block at a time, as
-  :func:`~zsmalloc._jit.dynamic_prange` does for numba).
+* **shared object**: where a C compiler is found (``$CC``, else ``cc``), the same
+  optimised module is also emitted position-independent and linked into a shared
+  library (``native-lengths-<tag>.so``), beside a few lines of C that stand for
+  numba's helpers (see below);
+* **load** (no numba, no llvmlite): ``ctypes.CDLL`` maps that library, a millisecond;
+  without one, llvmlite's MCJIT links the object into this process (importing
+  llvmlite and starting LLVM cost a tenth of a second or two, which is why the
+  library comes first).  The loop is called through ctypes, which releases the GIL,
+  so one thread per CPU each take blocks of pages from a shared counter (a block at
+  a time, as :func:`~zsmalloc._jit.dynamic_prange` does for numba).
 
 The code is the numba code, not a second implementation: the same source digest
 names both caches, and tests compare the two on the recorded pages.  The object's
 undefined symbols are checked when it is built: the C API and libc, plus numba's
 helpers that only code raising an exception calls (the compressors index within
-bounds and allocate nothing, so never); those are pointed at ``abort`` unless this
-process already has them (numba loaded), and an object that needs anything else
-(an allocation in the loop) is refused, leaving the numba path.
+bounds and allocate nothing, so never); those are pointed at ``abort`` (in the shared
+library: defined there as calls to ``abort``; under MCJIT: unless this process already
+has them, numba loaded), and an object that needs anything else (an allocation in the
+loop) is refused, leaving the numba path.  The file names carry a tag of the CPU (its
+``/proc/cpuinfo`` identity and flags) and of the llvmlite build, read without
+importing llvmlite.
 
 lz4hc and deflate allocate and stay on numba; so do lengths under NUMBA_DISABLE_JIT.
 """
@@ -33,8 +42,12 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,8 +60,13 @@ NATIVE_ALGOS = {"lzo": 0, "lzo-rle": 1, "lz4": 2}
 """Algorithms the native loop runs (its own codes, not batch.ALGO_*)."""
 
 BLOCK_PAGES = 256
-"""Pages a thread takes at a time: about a millisecond of work, so the threads end
-together even when one loses its core, for a Python-level step per block."""
+"""Most pages a thread takes at a time: about a millisecond of work, for a Python-level
+step per block.  Toward the end of a batch the blocks shrink (a quarter of what each
+thread has left, at least :data:`MIN_BLOCK_PAGES`: guided self-scheduling), so the
+threads end together, even when one loses its core, and none waits out a whole block
+at every chunk the estimate hands over."""
+
+MIN_BLOCK_PAGES = 32
 
 _SYMBOL_PREFIXES = ("Py", "_Py", "mem")  # the C API and libc: resolved in this process
 _ABORT_OK = {  # numba's helpers, reached only when compiled code raises (see module doc)
@@ -81,21 +99,98 @@ class NativeUnavailable(Exception):
     """No native loop here (not built, built elsewhere, or refused): use numba."""
 
 
-def _tag() -> str:
-    """What the object code depends on besides the source: CPU, its features, llvmlite."""
-    import llvmlite
-    import llvmlite.binding as ll
+# /proc/cpuinfo fields naming the CPU and what it can do (x86 and arm64), not its state
+_CPU_KEYS = frozenset(
+    ("vendor_id", "cpu family", "model", "model name", "stepping", "flags", "Features",
+     "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "CPU revision")
+)
 
-    key = f"{ll.get_host_cpu_name()}\0{ll.get_host_cpu_features().flatten()}\0"
-    key += f"{llvmlite.__version__}\0{ll.get_default_triple()}"
+
+def _cpu_identity() -> str:
+    """This CPU as code generation sees it: the first processor's identity and flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            block = f.read().split("\n\n", 1)[0]
+    except OSError:  # not Linux: ask LLVM (imports llvmlite)
+        import llvmlite.binding as ll
+
+        return f"{ll.get_host_cpu_name()}\0{ll.get_host_cpu_features().flatten()}"
+    fields = (line.partition(":") for line in block.splitlines())
+    named = (f"{k.strip()}={v.strip()}" for k, _, v in fields if k.strip() in _CPU_KEYS)
+    return "\0".join(sorted(named))
+
+
+def _llvmlite_identity() -> str:
+    """The llvmlite build (its library's size and mtime), found without importing it."""
+    spec = importlib.util.find_spec("llvmlite")
+    for where in (spec.submodule_search_locations or []) if spec else []:
+        for name in ("libllvmlite.so", "libllvmlite.dylib", "llvmlite.dll"):
+            try:
+                st = os.stat(os.path.join(where, "binding", name))
+            except OSError:
+                continue
+            return f"{where}\0{st.st_size}\0{st.st_mtime_ns}"
+    raise NativeUnavailable("llvmlite's library was not found")
+
+
+def _tag() -> str:
+    """What the machine code depends on besides the source: the CPU and llvmlite."""
+    key = f"{_cpu_identity()}\0{_llvmlite_identity()}"
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _paths() -> tuple[str, str]:
+def _paths() -> tuple[str, str, str]:
+    """The object (MCJIT), the shared library and their record."""
     if _jit.CACHE_DIR is None:
         raise NativeUnavailable("numba's cache directory is not writable")
     base = os.path.join(_jit.CACHE_DIR, f"native-lengths-{_tag()}")
-    return base + ".o", base + ".json"
+    return base + ".o", base + ".so", base + ".json"
+
+
+def _write(path: str, data: bytes) -> None:
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)  # readers see the whole file or none
+
+
+def _link_shared(module: Any, undefined: list[str]) -> bytes | None:
+    """``module`` (numba's optimised LLVM module) as a shared library, or None without a
+    C compiler.  numba's helpers become functions calling ``abort`` (never reached: see
+    the module doc); the C API and libc are left to the process."""
+    cc = shutil.which(os.environ.get("CC") or "cc")
+    if cc is None:
+        return None
+    import llvmlite.binding as ll
+
+    mod = module.clone()  # code generation may rewrite the IR; numba keeps its own
+    target = ll.Target.from_triple(mod.triple)
+    tm = target.create_target_machine(
+        cpu=ll.get_host_cpu_name(),
+        features=ll.get_host_cpu_features().flatten(),
+        opt=3,
+        reloc="pic",
+        codemodel="default",
+    )
+    obj = tm.emit_object(mod)
+    needs = _object_undefined(obj)
+    stubs = [name for name in needs if name in _ABORT_OK]
+    if set(needs) - set(undefined) - set(stubs):
+        raise NativeUnavailable("the position-independent loop needs other symbols")
+    c = "#include <stdlib.h>\n" + "".join(f"void {n}(void) {{ abort(); }}\n" for n in stubs)
+    with tempfile.TemporaryDirectory(prefix="zsmalloc-native-") as d:
+        for name, data in (("loop.o", obj), ("helpers.c", c.encode())):
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(data)
+        out = os.path.join(d, "loop.so")
+        done = subprocess.run(
+            [cc, "-shared", "-fPIC", "-O2", "-o", out, "helpers.c", "loop.o"],
+            cwd=d, capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0:
+            raise NativeUnavailable(f"{cc} could not link the loop: {done.stderr.strip()[:200]}")
+        with open(out, "rb") as f:
+            return f.read()
 
 
 def build() -> None:
@@ -136,19 +231,24 @@ def build() -> None:
     bad = [s for s in undefined if not s.startswith(_SYMBOL_PREFIXES) and s not in _ABORT_OK]
     if bad:
         raise NativeUnavailable(f"the compiled loop needs {', '.join(bad)}")
-    obj_path, meta_path = _paths()
+    shared = None
+    try:
+        shared = _link_shared(compiled._library._final_module, undefined)
+    except Exception:  # broad on purpose (numba's and LLVM's internals): MCJIT remains
+        shared = None
+    obj_path, so_path, meta_path = _paths()
     meta = {
         "sha256": hashlib.sha256(obj).hexdigest(),
+        "shared_sha256": hashlib.sha256(shared).hexdigest() if shared else None,
         "symbol": compiled.native_name,
         "scratch16": int(SCRATCH16),
         "undefined": undefined,
         "numba": numba.__version__,
     }
-    for path, data in ((obj_path, obj), (meta_path, json.dumps(meta).encode())):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # readers see the whole file or none
+    _write(obj_path, obj)
+    if shared:
+        _write(so_path, shared)
+    _write(meta_path, json.dumps(meta).encode())
 
 
 def _object_undefined(obj: bytes) -> list[str]:
@@ -178,16 +278,60 @@ class NativeLengths:
     """The loaded loop, and the threads that run it."""
 
     def __init__(self) -> None:
-        obj_path, meta_path = _paths()
+        obj_path, so_path, meta_path = _paths()
         try:
             with open(meta_path) as f:
                 meta = json.load(f)
-            with open(obj_path, "rb") as f:
-                obj = f.read()
         except (OSError, ValueError) as exc:
             raise NativeUnavailable(f"not built ({exc})") from None
-        # Never hand the linker a damaged object (a full disk, an edit by hand).
-        if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(obj).hexdigest():
+        if not isinstance(meta, dict):
+            raise NativeUnavailable(f"{meta_path} is not a record")
+        addr = self._load_shared(so_path, meta) or self._load_object(obj_path, meta)
+        self._fn = _FN(addr)
+        self._scratch16 = int(meta["scratch16"])
+        self._local = threading.local()
+        self.threads = _jit.thread_count()
+        self._pool_pid = -1
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _load_shared(self, so_path: str, meta: dict[str, Any]) -> int | None:
+        """The loop's address in the shared library, or None where there is none (no C
+        compiler at build time, a file system mounted noexec...)."""
+        if not meta.get("shared_sha256"):
+            return None
+        try:
+            with open(so_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        # Never map a damaged library (a full disk, an edit by hand).
+        if meta["shared_sha256"] != hashlib.sha256(data).hexdigest():
+            raise NativeUnavailable(f"{so_path} does not match its record")
+        # Map the bytes just checked, not the path (which may change meanwhile).
+        try:
+            fd = os.memfd_create("zsmalloc-native-lengths", 0)
+        except (AttributeError, OSError):  # not Linux
+            return None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            self._library = ctypes.CDLL(f"/proc/self/fd/{fd}")
+            fn = self._library[meta["symbol"]]
+        except (OSError, AttributeError):  # no /proc, memfd mapped noexec
+            return None
+        finally:
+            os.close(fd)  # the mapping stays
+        return ctypes.cast(fn, ctypes.c_void_p).value
+
+    def _load_object(self, obj_path: str, meta: dict[str, Any]) -> int:
+        """The loop's address after llvmlite's MCJIT has linked the object in."""
+        try:
+            with open(obj_path, "rb") as f:
+                obj = f.read()
+        except OSError as exc:
+            raise NativeUnavailable(f"not built ({exc})") from None
+        if meta.get("sha256") != hashlib.sha256(obj).hexdigest():
             raise NativeUnavailable(f"{obj_path} does not match its record")
         import llvmlite.binding as ll
 
@@ -221,12 +365,7 @@ class NativeLengths:
         addr = self._engine.get_function_address(meta["symbol"])
         if not addr:
             raise NativeUnavailable(f"{meta['symbol']} is not in {obj_path}")
-        self._fn = _FN(addr)
-        self._scratch16 = int(meta["scratch16"])
-        self._local = threading.local()
-        self.threads = _thread_count()
-        self._pool_pid = -1
-        self._pool: ThreadPoolExecutor | None = None
+        return int(addr)
 
     def _executor(self) -> ThreadPoolExecutor:
         # A forked child inherits the pool without its threads: it gets its own.
@@ -235,20 +374,30 @@ class NativeLengths:
             self._pool_pid = os.getpid()
         return self._pool
 
-    def _run(self, pages: np.ndarray, out: np.ndarray, algo: int, level: int, huge: int,
-             counter: list[int], lock: threading.Lock) -> None:
+    def _run(
+        self,
+        pages: np.ndarray,
+        out: np.ndarray,
+        algo: int,
+        level: int,
+        huge: int,
+        counter: list[int],
+        lock: threading.Lock,
+        workers: int,
+    ) -> None:
         s16 = getattr(self._local, "s16", None)
         if s16 is None:
             s16 = self._local.s16 = np.empty(self._scratch16, np.uint16)
         n, page_size = pages.shape
         base, obase, sbase = pages.ctypes.data, out.ctypes.data, s16.ctypes.data
+        share = 2 * workers
         while True:
             with lock:
                 lo = counter[0]
-                counter[0] = lo + BLOCK_PAGES
-            if lo >= n:
+                k = min(BLOCK_PAGES, max(MIN_BLOCK_PAGES, -(-(n - lo) // share)), n - lo)
+                counter[0] = lo + k
+            if k <= 0:
                 return
-            k = min(BLOCK_PAGES, n - lo)
             self._fn(base + lo * page_size, k, page_size, obase + 4 * lo, algo, level, huge, sbase)
 
     def lengths(self, pages: np.ndarray, algo: str, level: int, huge: int) -> np.ndarray:
@@ -265,7 +414,7 @@ class NativeLengths:
         with _POOL_LOCK:
             pool = self._executor()
         futures = [
-            pool.submit(self._run, pages, out, code, level, huge, counter, lock)
+            pool.submit(self._run, pages, out, code, level, huge, counter, lock, workers)
             for _ in range(workers)
         ]
         try:
@@ -281,17 +430,6 @@ class NativeLengths:
 
 
 _POOL_LOCK = threading.Lock()
-
-
-def _thread_count() -> int:
-    """numba's thread count rule: NUMBA_NUM_THREADS, else the CPUs this process may use."""
-    env = os.environ.get("NUMBA_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 _loaded: NativeLengths | None = None

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from zsmalloc._jit import thread_count
 from zsmalloc.compress._bytes import PAGE_SIZE
 from zsmalloc.compress.batch import (
     ALGO_CODES,
@@ -438,8 +439,9 @@ class ZstdBackend(Backend):
         return bytes(self._cctx().compress(_page_array(page, self.page_size).tobytes()))
 
     def _compress_many(self, pages: object) -> Any:
-        """zstandard's multi_compress_to_buffer(): every page, on every core, in C (the
-        same frames as one compress() each); None where the build lacks it."""
+        """zstandard's multi_compress_to_buffer(): every page, in C, on as many threads
+        as numba would use (the same frames as one compress() each); None where the
+        build lacks it."""
         arr = as_pages(pages, "pages", self.page_size)
         n = arr.shape[0]
         if n == 0:
@@ -454,7 +456,7 @@ class ZstdBackend(Backend):
         with self._multi_lock:  # one call at a time per compressor object
             if self._multi is None:
                 self._multi = make_compressor(lib, self.profile, self.level)
-            return self._multi.multi_compress_to_buffer(data, threads=-1)
+            return self._multi.multi_compress_to_buffer(data, threads=thread_count())
 
     def compress_lengths(self, pages: object) -> np.ndarray:
         out = self._compress_many(pages)

@@ -3,8 +3,10 @@
 One pass over the sources, in fixed-size chunks of pages:
 
 * a reader thread fills chunk k+1 from the sources (``read_pages``) while the
-  main thread compresses chunk k, so I/O overlaps compression; two or three
-  chunk buffers are reused, so memory stays bounded whatever the input size;
+  main thread compresses chunk k, so I/O overlaps compression; two chunk buffers
+  are reused, so memory stays bounded whatever the input size (a third bought
+  nothing while reading outpaces compressing, and fresh memory is not free: on a
+  virtual machine a first touch costs ~1-2 ms per MiB);
 * each chunk is compressed once per algorithm through the batch API
   (:func:`zsmalloc.compress.stored_sizes`, a numba ``prange`` over pages), with
   the huge threshold at PAGE_SIZE so that the result is the same-filled mark (0)
@@ -44,7 +46,8 @@ from zsmalloc.profile import DEFAULT_PROFILE, kernel_version
 if TYPE_CHECKING:
     from zsmalloc.compress import Backend
 
-CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; three chunks in flight at most
+CHUNK_PAGES = 4096  # 16 MiB of 4 KiB pages per chunk; two chunks in flight at most
+CHUNK_BUFFERS = 2
 CHUNK_BYTES = CHUNK_PAGES * DEFAULT_PROFILE.page_size  # larger pages: fewer of them per chunk
 
 # numba's default (workqueue) threading layer aborts the process when two threads
@@ -472,7 +475,9 @@ def tally_pages(
     :class:`InputError` propagates (after every source is closed).
     """
     chunk_pages = max(1, min(chunk_pages, CHUNK_BYTES // tally.page_size))
-    buffers = [np.empty((chunk_pages, tally.page_size), dtype=np.uint8) for _ in range(3)]
+    buffers = [
+        np.empty((chunk_pages, tally.page_size), dtype=np.uint8) for _ in range(CHUNK_BUFFERS)
+    ]
     reader = _Reader(sources, buffers)
     reader.start()
     try:
