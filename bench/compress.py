@@ -20,12 +20,17 @@ CPUs, for numba, the native loop and zstd alike) to it, ``per core/C``:
 high-compression mode 9 for lz4hc (a newer HC than the kernel's, the same work),
 ``zlib.compressobj(6, DEFLATED, -11, 8)`` for deflate (stock zlib; on 4 KiB pages
 the kernel's output), and ``zstandard`` itself for zstd (ours is that library, with
-the kernel's parameters).  Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap,
-integers, random, same-filled...) repeated to ``--pages``; ``--page-size`` reads
-them as 16 or 64 KiB pages.
+the kernel's parameters).  With ``--kernel-lib`` (the kernel's own lib/lzo, lib/lz4
+and lib/zlib_deflate built in user space by ``tools/kernel-lib/build.sh``) a last
+column gives our ``batch len`` per thread against that code, one page per call.
+Pages: ``tests/data/shared_pages.bin.gz`` (text, ELF, heap, integers, random,
+same-filled...) repeated to ``--pages``; ``--page-size`` reads them as 16 or 64 KiB
+pages.
 
     .venv/bin/python bench/compress.py --pages 8192 --repeat 5
     NUMBA_NUM_THREADS=1 .venv/bin/python bench/compress.py   # one core each
+    tools/kernel-lib/build.sh SRC /tmp/k.so   # a kernel tree, then:
+    .venv/bin/python bench/compress.py --kernel-lib /tmp/k.so
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=8192)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--page-size", type=int, default=4096, choices=(4096, 16384, 65536))
+    ap.add_argument("--kernel-lib", help="libkernel-lib.so from tools/kernel-lib/build.sh")
     args = ap.parse_args()
 
     ps = args.page_size
@@ -116,6 +122,8 @@ def main() -> None:
     except ImportError:
         pass
 
+    kernel_jobs = _kernel_lib_jobs(args.kernel_lib, pages) if args.kernel_lib else {}
+    jobs.update(kernel_jobs)
     cols = ["page bytes", "page len", "batch len", "batch stored", "batch bytes"]
     algos = [*compress.KERNEL_EXACT, "zstd"]
     for algo in algos:
@@ -135,6 +143,7 @@ def main() -> None:
         f"{'algorithm':<10}"
         + "".join(f"{c:>14}" for c in cols)
         + f"{'C lib':>16}{'MB/s':>8}{'per core/C':>11}"
+        + (f"{'kernel C':>9}{'per core/kC':>12}" if kernel_jobs else "")
     )
     for algo in algos:
         figures = [rate[f"{algo}/{c}"] for c in cols]
@@ -143,9 +152,39 @@ def main() -> None:
             f"{algo:<10}"
             + "".join(f"{f:>14.0f}" for f in figures)
             + f"{lib:>16}{rate[lib]:>8.0f}{figures[2] / threads / rate[lib]:>10.2f}x"
+            + (_kernel_column(rate[f"kernel {algo}"], figures[2] / threads) if kernel_jobs else "")
         )
     if "python-lzo lzo1x_1" in rate:
         print(f"{'python-lzo lzo1x_1 (C, 1 thread)':<36}{rate['python-lzo lzo1x_1']:>10.0f}")
+
+
+def _kernel_column(kernel: float, ours_per_core: float) -> str:
+    return f"{kernel:>9.0f}{ours_per_core / kernel:>11.2f}x"
+
+
+def _kernel_lib_jobs(path: str, pages: np.ndarray) -> dict[str, Callable[[], object]]:
+    """The kernel's compressors (tools/kernel-lib/wrap.c), one ctypes call per page."""
+    import ctypes
+
+    lib = ctypes.CDLL(path)
+    n, ps = pages.shape
+    dst = ctypes.create_string_buffer(2 * ps)
+    base = pages.ctypes.data
+    calls: dict[str, tuple[Callable[..., int], tuple[int, ...]]] = {
+        "lzo": (lib.k_lzo, (0,)),
+        "lzo-rle": (lib.k_lzo, (1,)),
+        "lz4": (lib.k_lz4, (1,)),
+        "lz4hc": (lib.k_lz4hc, (9,)),
+        "deflate": (lib.k_deflate, (6, 11)),
+    }
+    for fn, _ in calls.values():
+        fn.restype = ctypes.c_int
+    ptr = ctypes.c_void_p
+
+    def job(fn: Callable[..., int], extra: tuple[int, ...]) -> Callable[[], object]:
+        return lambda: [fn(ptr(base + i * ps), ps, dst, *extra) for i in range(n)]
+
+    return {f"kernel {algo}": job(fn, extra) for algo, (fn, extra) in calls.items()}
 
 
 def _zlib(zlib: object, b: bytes) -> bytes:
