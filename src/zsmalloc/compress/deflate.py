@@ -40,6 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from zsmalloc._jit import njit
+from zsmalloc.compress._bytes import equal_bytes8, read32, uncounted
 
 # ---- zlib constants (zlib.h, defutil.h, deftree.c) ------------------------------------
 Z_DEFAULT_COMPRESSION = -1
@@ -184,7 +185,7 @@ WINDOW_BYTES = 2 * (1 << MAX_WBITS) + 2 * MAX_MATCH  # window + room for reads p
 S8_SIZE = WINDOW_BYTES + LIT_BUFSIZE  # window, l_buf
 S16_SIZE = HASH_SIZE + (1 << MAX_WBITS) + LIT_BUFSIZE  # head, prev, d_buf
 # per tree node: freq, len, dad, code; trees: literal (HEAP_SIZE), distance
-# (2 * D_CODES + 1), bit length (2 * BL_CODES + 1); then heap, depth, bl_count
+# (2 * D_CODES + 1), bit length (2 * BL_CODES + 1); then heap, depth (as a heap key), bl_count
 _LT = HEAP_SIZE
 _DT = 2 * D_CODES + 1
 _BT = 2 * BL_CODES + 1
@@ -269,22 +270,21 @@ def _put_byte(st: np.ndarray, dst: np.ndarray, b: int, emit: bool) -> None:
 
 
 # ---- Huffman trees (deftree.c) ---------------------------------------------------------
-@njit(inline="always")
-def _smaller(freq: np.ndarray, depth: np.ndarray, n: int, m: int) -> bool:
-    return freq[n] < freq[m] or (freq[n] == freq[m] and depth[n] <= depth[m])
-
-
 @njit
-def _pqdownheap(
-    freq: np.ndarray, heap: np.ndarray, depth: np.ndarray, heap_len: int, k: int
-) -> None:
-    """Restore the heap property from node ``k`` down (depth breaks frequency ties)."""
+def _pqdownheap(heap: np.ndarray, key: np.ndarray, heap_len: int, k: int) -> None:
+    """Restore the heap property from node ``k`` down.
+
+    zlib's smaller(tree, n, m, depth) -- frequency first, then depth -- is
+    ``key[n] <= key[m]`` with ``key = freq << 16 | depth`` (see _build_tree): one load
+    and one integer compare per node, which LLVM turns into a conditional move.
+    """
     v = heap[k]
+    v_key = key[v]
     j = k << 1
     while j <= heap_len:
-        if j < heap_len and _smaller(freq, depth, heap[j + 1], heap[j]):
-            j += 1
-        if _smaller(freq, depth, v, heap[j]):
+        if j < heap_len and key[heap[j + 1]] <= key[heap[j]]:
+            j += 1  # the smaller of the two sons
+        if v_key <= key[heap[j]]:
             break
         heap[k] = heap[j]
         k = j
@@ -309,7 +309,9 @@ def _build_tree(
     ``which``, their bits added to opt_len (and static_len); returns max_code."""
     freq, ln, dad, code = _tree(s32, which)
     heap = s32[4 * _TREE_NODES : 4 * _TREE_NODES + HEAP_SIZE]
-    depth = s32[4 * _TREE_NODES + HEAP_SIZE : 4 * _TREE_NODES + 2 * HEAP_SIZE]
+    # zlib's depth[], with each node's frequency above it: key = freq << 16 | depth (a
+    # block's frequencies sum to under 2^15, depths stay under 2^16: it fits an int32)
+    key = s32[4 * _TREE_NODES + HEAP_SIZE : 4 * _TREE_NODES + 2 * HEAP_SIZE]
     bl_count = s32[4 * _TREE_NODES + 2 * HEAP_SIZE :]
     heap_len = 0
     heap_max = HEAP_SIZE
@@ -319,7 +321,7 @@ def _build_tree(
             heap_len += 1
             heap[heap_len] = n
             max_code = n
-            depth[n] = 0
+            key[n] = freq[n] << 16  # depth 0
         else:
             ln[n] = 0
     # pkzip needs two codes at least: force codes 0 and 1 (or whichever are missing)
@@ -332,30 +334,30 @@ def _build_tree(
         heap_len += 1
         heap[heap_len] = node
         freq[node] = 1
-        depth[node] = 0
+        key[node] = 1 << 16
         st[_OPT_LEN] -= 1
         if use_static:
             st[_STATIC_LEN] -= stree_len[node]
     for n in range(heap_len // 2, 0, -1):
-        _pqdownheap(freq, heap, depth, heap_len, n)
+        _pqdownheap(heap, key, heap_len, n)
     node = elems
     while True:
         n = heap[1]  # pqremove
         heap[1] = heap[heap_len]
         heap_len -= 1
-        _pqdownheap(freq, heap, depth, heap_len, 1)
+        _pqdownheap(heap, key, heap_len, 1)
         m = heap[1]
         heap_max -= 1
         heap[heap_max] = n
         heap_max -= 1
         heap[heap_max] = m
         freq[node] = freq[n] + freq[m]
-        depth[node] = max(depth[n], depth[m]) + 1
+        key[node] = (freq[node] << 16) | (max(key[n] & 0xFFFF, key[m] & 0xFFFF) + 1)
         dad[n] = node
         dad[m] = node
         heap[1] = node
         node += 1
-        _pqdownheap(freq, heap, depth, heap_len, 1)
+        _pqdownheap(heap, key, heap_len, 1)
         if heap_len < 2:
             break
     heap_max -= 1
@@ -664,7 +666,7 @@ def _flush_block(
 
 
 # ---- LZ77 (deflate.c) ------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _tally(
     st: np.ndarray, s8: np.ndarray, s16: np.ndarray, s32: np.ndarray, dist: int, lc: int,
     emit: bool,
@@ -689,6 +691,7 @@ def _tally(
         dist -= 1
         s32[LENGTH_CODE[lc] + LITERALS + 1] += 1
         s32[_LT + _d_code(dist)] += 1
+    bflush = last_lit == LIT_BUFSIZE - 1
     if (last_lit & 0xFFF) == 0 and st[_LEVEL] > 2:
         out_length = last_lit * 8
         in_length = st[_STRSTART] - st[_BLOCK_START]
@@ -696,8 +699,8 @@ def _tally(
             out_length += s32[_LT + dcode] * (5 + EXTRA_DBITS[dcode])
         out_length >>= 3
         if st[_MATCHES] < last_lit // 2 and out_length < in_length // 2:
-            return True
-    return last_lit == LIT_BUFSIZE - 1
+            bflush = True
+    return bflush
 
 
 @njit
@@ -740,7 +743,7 @@ def _fill_window(st: np.ndarray, src: np.ndarray, s8: np.ndarray, s16: np.ndarra
             return
 
 
-@njit(inline="always")
+@njit
 def _insert_string(
     s8: np.ndarray, s16: np.ndarray, wmask: int, ins_h: int, pos: int
 ) -> tuple[int, int]:
@@ -772,16 +775,17 @@ def _longest_match(
 
     Candidates must beat ``prev_length``; the chain is cut to a quarter once
     prev_length reaches good_match, and the search stops at nice_match (never more than
-    the lookahead).  Bytes 2 are not compared: equal hashes make them equal.
+    the lookahead).  Bytes 2 are not compared: equal hashes make them equal.  Reads go
+    up to 265 bytes past strstart, inside the scratch (S8_SIZE leaves room).
     """
     chain_length = max_chain
     scan = strstart
     best_len = prev_length
     limit = scan - max_dist if scan > max_dist else NIL
-    scan_end1 = s8[scan + best_len - 1]
-    scan_end = s8[scan + best_len]
-    scan0 = s8[scan]
-    scan1 = s8[scan + 1]
+    # zlib's UNALIGNED_OK variant: bytes 0-1 and bytes best_len-1..best_len compared as
+    # one 16-bit word each (the same test as its four byte compares)
+    scan_start = read32(s8, scan) & 0xFFFF
+    scan_end = read32(s8, scan + best_len - 1) & 0xFFFF
     if prev_length >= good_match:
         chain_length >>= 2
     if nice_match > lookahead:
@@ -789,21 +793,25 @@ def _longest_match(
     while True:
         match = cur_match
         if (
-            s8[match + best_len] == scan_end
-            and s8[match + best_len - 1] == scan_end1
-            and s8[match] == scan0
-            and s8[match + 1] == scan1
+            read32(s8, match + best_len - 1) & 0xFFFF == scan_end
+            and read32(s8, match) & 0xFFFF == scan_start
         ):
+            # the match length up to MAX_MATCH, 8 bytes per compare (the first
+            # difference is the lowest set byte of the XOR, as lz4's LZ4_count)
             k = 3
-            while k < MAX_MATCH and s8[scan + k] == s8[match + k]:
-                k += 1
+            while True:
+                equal = equal_bytes8(s8, scan + k, match + k)
+                k += equal
+                if equal < 8 or k >= MAX_MATCH:
+                    break
+            if k > MAX_MATCH:
+                k = MAX_MATCH
             if k > best_len:
                 match_start = cur_match
                 best_len = k
                 if k >= nice_match:
                     break
-                scan_end1 = s8[scan + best_len - 1]
-                scan_end = s8[scan + best_len]
+                scan_end = read32(s8, scan + best_len - 1) & 0xFFFF
         cur_match = int(s16[HASH_SIZE + (cur_match & wmask)])
         if cur_match <= limit:
             break
@@ -1030,7 +1038,15 @@ def deflate_compress_page(
     if w_bits < 9 or w_bits > MAX_WBITS or level < 0 or level > 9:
         return -1
     wsize = 1 << w_bits
-    st = np.zeros(_NSTATE, np.int64)
+    state = np.zeros(_NSTATE, np.int64)
+    # Every helper below receives these arrays; uncounted views spare the atomic reference
+    # counting on each call (the arrays themselves are held until the return).
+    st = uncounted(state)
+    src = uncounted(src)
+    dst = uncounted(dst)
+    s8 = uncounted(s8)
+    s16 = uncounted(s16)
+    s32 = uncounted(s32)
     st[_W_BITS] = w_bits
     st[_LEVEL] = level
     st[_MATCH_LENGTH] = MIN_MATCH - 1
@@ -1056,4 +1072,4 @@ def deflate_compress_page(
         adler = _adler32(src) if emit else 0
         for shift in (24, 16, 8, 0):
             _put_byte(st, dst, (adler >> shift) & 0xFF, emit)
-    return st[_BITS] >> 3
+    return state[_BITS] >> 3
