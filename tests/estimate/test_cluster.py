@@ -314,12 +314,16 @@ def test_a_dead_worker_is_replaced_and_its_task_rerun(
     split_into_files(kernel_pages, tmp_path / "tree", 6, seed=6)
     marker = tmp_path / "died"
     monkeypatch.setattr(cluster, "tally_chunk", functools.partial(die_once, str(marker)))
+    environ = dict(os.environ)
     try:
         with cluster.connect("local", workers=2) as c:
             got = run_estimate_on_cluster(c, [str(tmp_path / "tree")], ["lz4"], task_pages=200)
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert marker.exists() and int(marker.read_text()) != os.getpid()
+    # The nannies set MALLOC_TRIM_THRESHOLD_ and friends in our environment to spawn
+    # their workers (the replacement too); none of it outlives the cluster.
+    assert dict(os.environ) == environ
     monkeypatch.undo()
     from zsmalloc.estimate.driver import run_estimate
     from zsmalloc.estimate.sources import open_path

@@ -71,7 +71,8 @@ def check(algo: str, zswap: bool = False, seed: int = 1) -> None:
     assert e["left_resident"] == 0  # so every comparison was exact
     assert all(c.rule in ("exact", ">= model") for c in result.comparisons)
     # The mix really has what the rules are about.
-    assert result.counts["zero_map"] > 0 and e["same_filled_pages"] > 0
+    mix = f"counts {result.counts}, events {e}"
+    assert result.counts["zero_map"] > 0 and e["same_filled_pages"] > 0, mix
     assert e["skipped: mlocked pages (never swapped)"] > 0
     assert e["skipped: MADV_FREE'd or droppable pages (discarded, not swapped)"] > 0
     rows = {c.name: c for c in result.comparisons}

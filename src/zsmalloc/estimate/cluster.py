@@ -111,6 +111,10 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
 
     if address == LOCAL:
         n = workers or os.cpu_count() or 1
+        # Each nanny writes its workers' environment (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS,
+        # ...) into ours before it spawns them; put ours back when the cluster is gone, or
+        # every process we start later inherits a retuned malloc and single-threaded BLAS.
+        saved = dict(os.environ)
         try:
             cluster = LocalCluster(
                 n_workers=n,
@@ -122,12 +126,14 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
                 env={"NUMBA_NUM_THREADS": "1"},
             )
         except Exception as exc:  # distributed raises many kinds; all mean "no cluster"
+            _restore_environ(saved)
             raise ClusterError(f"cannot start a local Dask cluster: {exc}") from None
         try:
             with Client(cluster) as client:
                 yield client
         finally:
             cluster.close()
+            _restore_environ(saved)
         return
     if workers is not None:
         raise InputError("--workers sizes a local cluster only (--scheduler local)")
@@ -137,6 +143,15 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client:
         yield client
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """Make ``os.environ`` ``saved`` again (only the keys that differ are touched)."""
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _gather_result(fut: Any, what: str) -> Any:

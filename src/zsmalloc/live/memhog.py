@@ -41,7 +41,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from zsmalloc.errors import KernelUnavailableError
@@ -178,6 +178,19 @@ sys.stdin.read()
 """
 
 
+def _allocator_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what retunes glibc's malloc for a child.
+
+    The mix above relies on malloc's defaults: a fixed ``MALLOC_TRIM_THRESHOLD_`` (which
+    Dask's distributed sets in its caller's environment) turns off malloc's dynamic mmap
+    threshold, so the large arrays land in unaligned mappings of their own and hardly any
+    of them in THPs: no same-filled pages inside THPs left to compare.
+    """
+    return {
+        k: v for k, v in environ.items() if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"
+    }
+
+
 class MemHog:
     """The :data:`SCRIPT` child, started (optionally inside a cgroup), stopped, killed.
 
@@ -208,6 +221,7 @@ class MemHog:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             preexec_fn=self.join_cgroup,
+            env=_allocator_defaults(os.environ),
         )
         try:
             assert self.proc.stdout is not None
