@@ -127,16 +127,23 @@ def main() -> None:
     median = sorted(x["ops_per_s"] for x in runs)[len(runs) // 2]
     print(f"{len(runs)} runs: best {r['ops_per_s']:,.0f} ops/s, median {median:,.0f} ops/s")
     kind = "malloc+write" if args.write else "size only"
-    print(f"numba: {HAVE_NUMBA}; {r['ops']:,} ops ({kind}) in {r['seconds']:.3f} s wall = "
-          f"{r['ops_per_s']:,.0f} ops/s; {r['cpu_seconds']:.3f} s CPU = "
-          f"{r['ops_per_cpu_s']:,.0f} ops per CPU-second (target >= 300,000 on one core)")
+    print(
+        f"numba: {HAVE_NUMBA}; {r['ops']:,} ops ({kind}) in {r['seconds']:.3f} s wall = "
+        f"{r['ops_per_s']:,.0f} ops/s; {r['cpu_seconds']:.3f} s CPU = "
+        f"{r['ops_per_cpu_s']:,.0f} ops per CPU-second (target >= 300,000 on one core)"
+    )
     print(f"end state: {r['live']:,} live objects, {r['pages']:,} pages, {r['zspages']:,} zspages")
-    detail = ", ".join(f"{k[5:]} {v:,}" for k, v in r.items() if k.startswith("host_")
-                       and k not in ("host_bytes", "host_per_obj"))
+    detail = ", ".join(
+        f"{k[5:]} {v:,}"
+        for k, v in r.items()
+        if k.startswith("host_") and k not in ("host_bytes", "host_per_obj")
+    )
     print(f"host metadata beyond the arena: {r['host_bytes']:,} B ({detail})")
-    print(f"  = {r['host_per_obj']:.1f} B per live object (target <= 64); kernel for the same "
-          f"state: {r['kernel_per_obj']:.1f} B per object; ratio "
-          f"{r['host_per_obj'] / r['kernel_per_obj']:.2f}")
+    print(
+        f"  = {r['host_per_obj']:.1f} B per live object (target <= 64); kernel for the same "
+        f"state: {r['kernel_per_obj']:.1f} B per object; ratio "
+        f"{r['host_per_obj'] / r['kernel_per_obj']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ def main() -> None:
         variants = [price_trace(str(path), p, check=False)[0] for p in profiles]
         seconds = time.perf_counter() - t0
     sides = 1 + len(variants)
-    print(f"{args.ops:,} operations x {sides} sides (reference + {len(variants)} variants): "
-          f"{seconds:.1f} s, {args.ops * sides / seconds:,.0f} ops/s")
+    print(
+        f"{args.ops:,} operations x {sides} sides (reference + {len(variants)} variants): "
+        f"{seconds:.1f} s, {args.ops * sides / seconds:,.0f} ops/s"
+    )
     print("\n".join(render_totals(ref, variants)))
 
 
