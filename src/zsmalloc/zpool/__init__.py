@@ -15,6 +15,8 @@ Module map, one concept each:
 - ``list``    ``struct list_head`` over arrays: the kernel's list order, exactly
 - ``zbud``    :class:`ZbudPool`: mm/zbud.c (6.1 with its LRU and reclaim; 6.5+ without)
 - ``z3fold``  :class:`Z3foldPool`: mm/z3fold.c (the same two versions)
+- ``driver``  :class:`ZpoolDriver`: the Python face zbud and z3fold share (argument
+              checks, errors, read/write, the reclaim loop, ``shrink``)
 - ``zpool``   :func:`zpool_create_pool`: the driver table, ``evictable``, ``shrink``,
               ``total_size`` and the zsmalloc driver over :class:`zsmalloc.Pool`
 

@@ -54,16 +54,15 @@ them (middle, then first, then last buddy, as the kernel does).
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from zsmalloc.args import as_byte_array, as_int
-from zsmalloc.errors import BadHandleError, InvalidSizeError, InvariantError, OutOfMemoryError
 from zsmalloc.mm.hotpath import as_i64, hot_njit
 from zsmalloc.mm.page import EBUG, MemMap, alloc_page, anon_zeros, free_page, memcpy
 from zsmalloc.mm.zpdesc import new_mem_map
+from zsmalloc.zpool.driver import DriverOps, ZpoolDriver
+from zsmalloc.zpool.driver import EvictFn as EvictFn  # re-exported: zpool_ops.evict
 from zsmalloc.zpool.list import (
     INIT_LIST_HEAD,
     list_add,
@@ -71,9 +70,7 @@ from zsmalloc.zpool.list import (
     list_del_init,
     list_empty,
     list_first,
-    list_nodes,
 )
-from zsmalloc.zs.pool import DEFAULT_ARENA_BYTES
 
 NCHUNKS_ORDER = 6
 ZHDR_SIZE = 88  # sizeof(struct z3fold_header): x86_64, no spinlock debugging, no lockdep
@@ -821,117 +818,56 @@ def z3fold_alloc_many(st: Z3foldState, sizes: np.ndarray, out: np.ndarray) -> No
 
 
 # ---- the Python face ------------------------------------------------------------------------
-EvictFn = Callable[[int], int]
-
-
-class Z3foldPool:
-    """One z3fold pool over its own arena of page frames.
-
-    ``lru=True`` is 6.1's z3fold (an LRU of pages and :meth:`reclaim_page`); 6.5 to 6.14
-    have none.  ``max_pages`` bounds the arena (default: 4 GiB worth of pages, only the
-    used ones resident).
-    """
+class Z3foldPool(ZpoolDriver[Z3foldState]):
+    """One z3fold pool over its own arena of page frames (arguments: :class:`ZpoolDriver`)."""
 
     kind = "z3fold"
-
-    def __init__(self, page_size: int = 4096, *, lru: bool = False, max_pages: int | None = None):
-        if page_size not in (4096, 16384, 65536):
-            raise InvalidSizeError(f"page size must be 4096, 16384 or 65536, found {page_size}")
-        if max_pages is None:
-            max_pages = DEFAULT_ARENA_BYTES // page_size
-        max_pages = as_int(max_pages, "max_pages")
-        if not 1 <= max_pages < 2**31 - 1:
-            raise InvalidSizeError(f"max_pages must be 1..2**31-2, found {max_pages}")
-        self.page_size = page_size
-        self.max_pages = max_pages
-        self.geometry = z3fold_geometry(page_size)
-        self.state = new_z3fold_state(max_pages + 1, page_size, lru)
-
-    @property
-    def has_lru(self) -> bool:
-        return bool(self.state.vars[0].has_lru)
+    _ops = DriverOps(
+        z3fold_geometry, new_z3fold_state, z3fold_alloc, z3fold_free, z3fold_reclaim_take
+    )
+    _broken = "the z3fold pool's structures are broken"
 
     @property
     def max_size(self) -> int:
         """The largest object: PAGE_SIZE (a headless page)."""
         return self.page_size
 
-    def _bug(self, res: int, what: str) -> int:
-        if res == -EBUG:
-            raise InvariantError(f"{what}: the z3fold pool's structures are broken (a bug)")
-        return res
-
-    def malloc(self, size: int) -> int:
-        """z3fold_alloc(size): a handle; InvalidSizeError (-EINVAL/-ENOSPC) or OutOfMemoryError."""
-        size = as_int(size, "z3fold_alloc size")
-        res = int(z3fold_alloc(self.state, size))
-        if res == -errno.ENOMEM:
-            raise OutOfMemoryError(
-                f"z3fold_alloc({size}): the arena of {self.max_pages} pages is exhausted"
-            )
-        if res < 0:
-            raise InvalidSizeError(
-                f"z3fold_alloc size must be 1..{self.page_size}, found {size}", errno=-res
-            )
-        return res
-
-    def _check(self, handle: object) -> tuple[int, int]:
-        """(handle, capacity in bytes) of a live handle, else BadHandleError."""
-        if isinstance(handle, bool) or not isinstance(handle, int | np.integer):
-            raise BadHandleError(f"expected an int handle from malloc, found {handle!r}")
-        h = int(handle)
+    def _capacity(self, h: int) -> int:
         st = self.state
         v = st.vars[0]
         hwm = int(st.mm.vars[0].hwm)
         if h > 0 and h & 1:
             pfn = h >> int(v.page_shift)
             if 1 <= pfn < hwm and st.mm.refcount[pfn] > 0 and test_bit(st, pfn, PAGE_HEADLESS):
-                return h, self.page_size
+                return self.page_size
         elif h > 0 and not h & 7:
             sid, idx = h >> SLOTS_SHIFT, (h >> 3) & BUDDY_MASK
             if FIRST_SLOTS <= sid < int(v.slots_hwm) and st.slot_val[sid, idx]:
                 pfn = int(st.slot_val[sid, idx]) >> int(v.page_shift)
                 if 1 <= pfn < hwm and st.mm.refcount[pfn] > 0:
                     bud = int(handle_to_buddy(st, h))
-                    chunks = {FIRST: st.first_chunks, MIDDLE: st.middle_chunks,
-                              LAST: st.last_chunks}.get(bud)
+                    chunks = {
+                        FIRST: st.first_chunks,
+                        MIDDLE: st.middle_chunks,
+                        LAST: st.last_chunks,
+                    }.get(bud)
                     if chunks is not None and chunks[pfn]:
-                        return h, int(chunks[pfn]) << int(v.chunk_shift)
-        raise BadHandleError(f"handle {h:#x} is not a live z3fold object")
+                        return int(chunks[pfn]) << int(v.chunk_shift)
+        return 0
 
-    def free(self, handle: int) -> None:
-        """z3fold_free(handle)."""
-        h, _ = self._check(handle)
-        self._bug(int(z3fold_free(self.state, h)), f"z3fold_free({h:#x})")
+    def _map(self, h: int) -> int:
+        return self._bug(int(z3fold_map(self.state, h)), f"z3fold_map({h:#x})")
+
+    def _unmap(self, h: int) -> None:
+        z3fold_unmap(self.state, h)
 
     def map(self, handle: int) -> int:
         """z3fold_map(): the object's address (an offset into the arena); unmap() after."""
         h, _ = self._check(handle)
-        return self._bug(int(z3fold_map(self.state, h)), f"z3fold_map({h:#x})")
+        return self._map(h)
 
     def unmap(self, handle: int) -> None:
-        z3fold_unmap(self.state, int(handle))
-
-    def write(self, handle: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        """Copy ``data`` to the start of the object (map, memcpy, unmap)."""
-        src = as_byte_array(data, "data to write")
-        h, cap = self._check(handle)
-        if len(src) > cap:
-            raise InvalidSizeError(f"write of {len(src)} bytes to a {cap}-byte z3fold object")
-        addr = self.map(h)
-        memcpy(self.state.mm.arena, addr, src, 0, len(src))
-        self.unmap(h)
-
-    def read(self, handle: int, size: int) -> bytes:
-        """The object's first ``size`` bytes."""
-        h, cap = self._check(handle)
-        size = as_int(size, "read size")
-        if not 0 <= size <= cap:
-            raise InvalidSizeError(f"read of {size} bytes from a {cap}-byte z3fold object")
-        addr = self.map(h)
-        out = self.state.mm.arena[addr : addr + size].tobytes()
-        self.unmap(h)
-        return out
+        self._unmap(int(handle))
 
     def read_unchecked(self, handle: int, size: int) -> bytes:
         """Read through any handle z3fold made, the reclaim's on-stack ones included."""
@@ -940,60 +876,20 @@ class Z3foldPool:
         z3fold_unmap(self.state, int(handle))
         return out
 
-    def total_pages(self) -> int:
-        """z3fold_get_pool_size(): pages in the pool."""
-        return int(self.state.vars[0].pages_nr)
+    def _reclaim_handles(self, pfn: int) -> list[int]:
+        # Middle first: z3fold_reclaim_page() evicts it before the first and last buddies.
+        return [int(z3fold_reclaim_handle(self.state, pfn, b)) for b in (MIDDLE, FIRST, LAST)]
 
-    def reclaim_page(self, retries: int, evict: EvictFn) -> int:
-        """Mirrors z3fold_reclaim_page(pool, retries) with ``evict`` as ``ops->evict``.
-
-        0 when a page was freed, -EINVAL with no LRU or an empty one, -EAGAIN otherwise.
-        """
-        st = self.state
-        if retries == 0:
-            return -errno.EINVAL
-        for _ in range(retries):
-            pfn = int(z3fold_reclaim_take(st))
-            if pfn < 0:
-                return pfn
-            if pfn == 0:
-                break
-            handles = [int(z3fold_reclaim_handle(st, pfn, b)) for b in (MIDDLE, FIRST, LAST)]
-            ret = -1
-            for h in handles:
-                if h:
-                    ret = evict(h)
-                    if ret:
-                        break
-            if self._bug(int(z3fold_reclaim_putback(st, pfn, ret)), "z3fold_reclaim") == 1:
-                return 0
-        return -errno.EAGAIN
-
-    def shrink(self, pages: int, evict: EvictFn) -> tuple[int, int]:
-        """Mirrors z3fold_zpool_shrink(): (return code, pages reclaimed); 8 retries a page."""
-        total, ret = 0, -errno.EINVAL
-        while total < pages:
-            ret = self.reclaim_page(8, evict)
-            if ret < 0:
-                break
-            total += 1
-        return ret, total
+    def _reclaim_putback(self, pfn: int, ret: int) -> int:
+        return self._bug(int(z3fold_reclaim_putback(self.state, pfn, ret)), "z3fold_reclaim")
 
     # ---- views for checks ------------------------------------------------------------
-    def unbuddied(self) -> dict[int, list[int]]:
-        st, base = self.state, int(self.state.vars[0].unbuddied)
-        out = {}
-        for i in range(int(st.vars[0].nchunks)):
-            nodes = list_nodes(st.buddy_nxt, base + i)
-            if nodes:
-                out[i] = nodes
-        return out
-
-    def lru(self) -> list[int]:
-        return list_nodes(self.state.lru_nxt, int(self.state.vars[0].lru))
-
     def layout(self, pfn: int) -> tuple[int, int, int, int]:
         """(first, middle, last chunks, start_middle) of a page."""
         st = self.state
-        return (int(st.first_chunks[pfn]), int(st.middle_chunks[pfn]),
-                int(st.last_chunks[pfn]), int(st.start_middle[pfn]))
+        return (
+            int(st.first_chunks[pfn]),
+            int(st.middle_chunks[pfn]),
+            int(st.last_chunks[pfn]),
+            int(st.start_middle[pfn]),
+        )

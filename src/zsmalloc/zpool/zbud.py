@@ -52,16 +52,15 @@ frees or returns the page, together the steps of ``zbud_reclaim_page``.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from zsmalloc.args import as_byte_array, as_int
-from zsmalloc.errors import BadHandleError, InvalidSizeError, InvariantError, OutOfMemoryError
 from zsmalloc.mm.hotpath import as_i64, hot_njit
-from zsmalloc.mm.page import EBUG, MemMap, alloc_page, anon_zeros, free_page, memcpy
+from zsmalloc.mm.page import MemMap, alloc_page, anon_zeros, free_page
 from zsmalloc.mm.zpdesc import new_mem_map
+from zsmalloc.zpool.driver import DriverOps, ZpoolDriver
+from zsmalloc.zpool.driver import EvictFn as EvictFn  # re-exported: zpool_ops.evict
 from zsmalloc.zpool.list import (
     INIT_LIST_HEAD,
     list_add,
@@ -71,7 +70,6 @@ from zsmalloc.zpool.list import (
     list_last,
     list_nodes,
 )
-from zsmalloc.zs.pool import DEFAULT_ARENA_BYTES
 
 NCHUNKS_ORDER = 6  # PAGE_SIZE / 64 bytes per chunk
 FIRST, LAST = 0, 1  # enum buddy
@@ -306,148 +304,45 @@ def zbud_alloc_many(st: ZbudState, sizes: np.ndarray, out: np.ndarray) -> None:
 
 
 # ---- the Python face ------------------------------------------------------------------------
-EvictFn = Callable[[int], int]
-"""``zpool_ops.evict``: called with a handle to write its object back; 0 on success (having
-freed the handle), else a negative errno."""
-
-
-class ZbudPool:
-    """One zbud pool over its own arena of page frames.
-
-    ``lru=True`` is 6.1's zbud (an LRU of pages and :meth:`reclaim_page`); 6.5 to 6.14
-    have none.  ``max_pages`` bounds the arena (default: 4 GiB worth of pages, only the
-    used ones resident) (``malloc`` then fails with -ENOMEM).
-    """
+class ZbudPool(ZpoolDriver[ZbudState]):
+    """One zbud pool over its own arena of page frames (arguments: :class:`ZpoolDriver`)."""
 
     kind = "zbud"
-
-    def __init__(self, page_size: int = 4096, *, lru: bool = False, max_pages: int | None = None):
-        if page_size not in (4096, 16384, 65536):
-            raise InvalidSizeError(f"page size must be 4096, 16384 or 65536, found {page_size}")
-        if max_pages is None:
-            max_pages = DEFAULT_ARENA_BYTES // page_size
-        max_pages = as_int(max_pages, "max_pages")
-        if not 1 <= max_pages < 2**31 - 1:
-            raise InvalidSizeError(f"max_pages must be 1..2**31-2, found {max_pages}")
-        self.page_size = page_size
-        self.max_pages = max_pages
-        self.geometry = zbud_geometry(page_size)
-        self.state = new_zbud_state(max_pages + 1, page_size, lru)
-
-    @property
-    def has_lru(self) -> bool:
-        return bool(self.state.vars[0].has_lru)
+    _ops = DriverOps(zbud_geometry, new_zbud_state, zbud_alloc, zbud_free, zbud_reclaim_take)
+    _broken = "a zbud page frame could not be freed"
+    _unbuddied_from = 1  # unbuddied[0] is the buddied list: buddied() shows it
 
     @property
     def max_size(self) -> int:
         """The largest object: PAGE_SIZE - ZHDR_SIZE_ALIGNED - CHUNK_SIZE."""
         return self.geometry["max_size"]
 
-    def _bug(self, res: int, what: str) -> int:
-        if res == -EBUG:
-            raise InvariantError(f"{what}: a zbud page frame could not be freed (a bug)")
-        return res
-
-    def malloc(self, size: int) -> int:
-        """zbud_alloc(size): a handle; InvalidSizeError (-EINVAL/-ENOSPC) or OutOfMemoryError."""
-        size = as_int(size, "zbud_alloc size")
-        res = int(zbud_alloc(self.state, size))
-        if res == -errno.ENOMEM:
-            raise OutOfMemoryError(
-                f"zbud_alloc({size}): the arena of {self.max_pages} pages is exhausted"
-            )
-        if res < 0:
-            limit = f"1..{self.max_size}"
-            raise InvalidSizeError(f"zbud_alloc size must be {limit}, found {size}", errno=-res)
-        return res
-
-    def _check(self, handle: object) -> tuple[int, int, int]:
-        """(handle, pfn, capacity in bytes) of a live handle, else BadHandleError."""
-        if isinstance(handle, bool) or not isinstance(handle, int | np.integer):
-            raise BadHandleError(f"expected an int handle from malloc, found {handle!r}")
-        h = int(handle)
+    def _capacity(self, h: int) -> int:
         st = self.state
         pfn = h >> int(st.vars[0].page_shift)
         if 1 <= pfn < int(st.mm.vars[0].hwm) and st.mm.refcount[pfn] > 0:
             shift = int(st.vars[0].chunk_shift)
             if handle_is_first(st, h) and st.first_chunks[pfn]:
-                return h, pfn, int(st.first_chunks[pfn]) << shift
+                return int(st.first_chunks[pfn]) << shift
             if st.last_chunks[pfn] and h == encode_handle(st, pfn, LAST):
-                return h, pfn, int(st.last_chunks[pfn]) << shift
-        raise BadHandleError(f"handle {h:#x} is not a live zbud object")
+                return int(st.last_chunks[pfn]) << shift
+        return 0
 
-    def free(self, handle: int) -> None:
-        """zbud_free(handle)."""
-        h, _, _ = self._check(handle)
-        self._bug(int(zbud_free(self.state, h)), f"zbud_free({h:#x})")
+    def _map(self, h: int) -> int:
+        return h  # zbud_map(): a handle is the object's address
 
-    def write(self, handle: int, data: bytes | bytearray | memoryview | np.ndarray) -> None:
-        """Copy ``data`` to the start of the object (zbud_map() + memcpy)."""
-        src = as_byte_array(data, "data to write")
-        h, _, cap = self._check(handle)
-        if len(src) > cap:
-            raise InvalidSizeError(f"write of {len(src)} bytes to a {cap}-byte zbud object")
-        memcpy(self.state.mm.arena, h, src, 0, len(src))
+    def _unmap(self, h: int) -> None:
+        pass
 
-    def read(self, handle: int, size: int) -> bytes:
-        """The object's first ``size`` bytes."""
-        h, _, cap = self._check(handle)
-        size = as_int(size, "read size")
-        if not 0 <= size <= cap:
-            raise InvalidSizeError(f"read of {size} bytes from a {cap}-byte zbud object")
-        return self.state.mm.arena[h : h + size].tobytes()
-
-    def total_pages(self) -> int:
-        """zbud_get_pool_size(): pages in the pool."""
-        return int(self.state.vars[0].pages_nr)
-
-    def reclaim_page(self, retries: int, evict: EvictFn) -> int:
-        """Mirrors zbud_reclaim_page(pool, retries) with ``evict`` as ``ops->evict``.
-
-        0 when a page was freed, -EINVAL with no LRU or an empty one, -EAGAIN when
-        ``retries`` pages could not be emptied.
-        """
+    def _reclaim_handles(self, pfn: int) -> list[int]:
         st = self.state
-        if retries == 0:
-            return -errno.EINVAL
-        for _ in range(retries):
-            pfn = int(zbud_reclaim_take(st))
-            if pfn < 0:
-                return pfn
-            # Encode the handles before evicting: eviction frees them.
-            first = int(encode_handle(st, pfn, FIRST)) if st.first_chunks[pfn] else 0
-            last = int(encode_handle(st, pfn, LAST)) if st.last_chunks[pfn] else 0
-            for h in (first, last):
-                if h and evict(h) != 0:
-                    break
-            if self._bug(int(zbud_reclaim_putback(st, pfn)), "zbud_reclaim_page") == 1:
-                return 0
-        return -errno.EAGAIN
+        first = int(encode_handle(st, pfn, FIRST)) if st.first_chunks[pfn] else 0
+        last = int(encode_handle(st, pfn, LAST)) if st.last_chunks[pfn] else 0
+        return [first, last]
 
-    def shrink(self, pages: int, evict: EvictFn) -> tuple[int, int]:
-        """Mirrors zbud_zpool_shrink(): (return code, pages reclaimed); 8 retries a page."""
-        total, ret = 0, -errno.EINVAL
-        while total < pages:
-            ret = self.reclaim_page(8, evict)
-            if ret < 0:
-                break
-            total += 1
-        return ret, total
+    def _reclaim_putback(self, pfn: int, ret: int) -> int:
+        return self._bug(int(zbud_reclaim_putback(self.state, pfn)), "zbud_reclaim_page")
 
     # ---- views for checks ------------------------------------------------------------
-    def unbuddied(self) -> dict[int, list[int]]:
-        """pfns on each non-empty unbuddied list (free chunks -> pages, first to last)."""
-        st, base = self.state, int(self.state.vars[0].unbuddied)
-        out = {}
-        for i in range(1, int(st.vars[0].nchunks)):
-            nodes = list_nodes(st.buddy_nxt, base + i)
-            if nodes:
-                out[i] = nodes
-        return out
-
     def buddied(self) -> list[int]:
         return list_nodes(self.state.buddy_nxt, int(self.state.vars[0].unbuddied))
-
-    def lru(self) -> list[int]:
-        """pfns on the LRU, newest first."""
-        return list_nodes(self.state.lru_nxt, int(self.state.vars[0].lru))

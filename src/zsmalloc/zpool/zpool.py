@@ -24,7 +24,6 @@ because the errno decides zswap's counters (-ENOSPC: ``reject_compress_poor``, o
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
 from typing import Protocol
 
 from zsmalloc.errors import (
@@ -33,14 +32,13 @@ from zsmalloc.errors import (
     UnknownAlgorithmError,
 )
 from zsmalloc.profile import KernelProfile
+from zsmalloc.zpool.driver import EvictFn, ZpoolDriver
 from zsmalloc.zpool.z3fold import Z3foldPool
 from zsmalloc.zpool.zbud import ZbudPool
 from zsmalloc.zs.pool import Pool
 
 DRIVERS = ("zbud", "z3fold", "zsmalloc")
 """Every zpool driver Linux had (``zpool_register_driver`` callers), in Kconfig order."""
-
-EvictFn = Callable[[int], int]
 
 
 class DriverPool(Protocol):
@@ -128,7 +126,7 @@ class Zpool:
 
     def shrink(self, pages: int) -> tuple[int, int]:
         """zpool_shrink(): (0 or -errno, pages reclaimed); -EINVAL without driver shrink."""
-        if not self.has_shrink or not isinstance(self.pool, ZbudPool | Z3foldPool):
+        if not self.has_shrink or not isinstance(self.pool, ZpoolDriver):
             return -errno.EINVAL, 0
         evict = self.evict if self.evict is not None else (lambda h: -errno.ENOENT)
         return self.pool.shrink(pages, evict)
