@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zsmalloc.errors import InputError
+from zsmalloc.estimate import swappable
 from zsmalloc.estimate.driver import run_estimate
 from zsmalloc.estimate.process import ProcessSource
 from zsmalloc.estimate.report import build_report
@@ -43,6 +44,7 @@ from zsmalloc.estimate.swappable import (
     PM_PRESENT,
     PM_SWAP,
     SINGLE,
+    SWAPPED_KINDS,
     Extent,
     Page,
     classify,
@@ -210,6 +212,25 @@ class FakeKPageFlags:
 
     def one(self, pfn: int) -> int:
         return self.flags.get(pfn, 0)
+
+
+@given(pfns=st.lists(st.integers(0, 3000), max_size=400), entries=st.integers(0, 2000))
+def test_kpageflags_read_is_one_entry_per_pfn(
+    pfns: list[int], entries: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """KPageFlags.read() gives each pfn its own entry of the file, in the caller's order
+    (duplicates, neighbours, pfns the read spans skip over), and 0 past the file's end."""
+    table = (np.arange(entries, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
+    path = tmp_path_factory.mktemp("kpf") / "kpageflags"
+    path.write_bytes(table.tobytes())
+    kpf = swappable.KPageFlags.__new__(swappable.KPageFlags)
+    kpf.fd = os.open(path, os.O_RDONLY)
+    try:
+        got = kpf.read(np.array(pfns, dtype=np.uint64))
+    finally:
+        kpf.close()
+    assert got.dtype == np.uint64
+    assert got.tolist() == [int(table[p]) if p < entries else 0 for p in pfns]
 
 
 def thp_flags(n: int) -> list[np.uint64]:
@@ -586,3 +607,43 @@ def test_without_root_mappings_and_contents_decide() -> None:
     assert isinstance(notes, list) and notes[0] == NO_PAGE_FLAGS
     assert a["thp"] == 0 and all("kB of THPs here" in n for n in notes[1:])  # page by page
     assert a["shmem"] == 4  # known by its mapping: /dev/zero (deleted)
+
+
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from([int(k) for k in Page]),
+                st.integers(0, 12),  # few frames: shared ones repeat
+                st.booleans(),  # mapped exclusively
+            ),
+            max_size=40,
+        ),
+        max_size=4,
+    )
+)
+def test_a_shared_frame_is_counted_at_its_first_mapping_only(
+    batches: list[list[tuple[int, int, bool]]],
+) -> None:
+    """Over batches (of one process or several), the first mapping of a frame that is not
+    mapped exclusively keeps its kind, every later one is SEEN; exclusive pages, pages of
+    other kinds and pages whose frame is hidden (pfn 0, not root) are left alone."""
+    from types import SimpleNamespace
+
+    holder = SimpleNamespace(seen_pfns=set())
+    seen: set[int] = set()
+    for batch in batches:
+        codes = np.array([c for c, _, _ in batch], dtype=np.uint8)
+        entries = np.array(
+            [pfn | PM_PRESENT | (PM_MMAP_EXCLUSIVE if excl else 0) for _, pfn, excl in batch],
+            dtype=np.uint64,
+        )
+        want = codes.copy()
+        for i, (code, pfn, excl) in enumerate(batch):
+            if code in SWAPPED_KINDS and not excl and pfn:
+                if pfn in seen:
+                    want[i] = Page.SEEN
+                seen.add(pfn)
+        ProcessSource._mark_seen(holder, codes, entries)  # type: ignore[arg-type]
+        assert codes.tolist() == want.tolist()
+        assert holder.seen_pfns == seen

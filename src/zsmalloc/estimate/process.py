@@ -205,13 +205,20 @@ class ProcessSource(PageSource):
         shared = np.flatnonzero(
             np.isin(codes, SWAPPED_KINDS) & ((entries & PM_MMAP_EXCLUSIVE) == 0)
         )
-        for i, pfn in zip(shared.tolist(), (entries[shared] & PM_PFN_MASK).tolist(), strict=True):
-            if pfn == 0:
-                continue  # no pfn without CAP_SYS_ADMIN: cannot tell, keep it
-            if pfn in self.seen_pfns:
-                codes[i] = Page.SEEN
-            else:
-                self.seen_pfns.add(pfn)
+        pfns = entries[shared] & PM_PFN_MASK
+        known = pfns != 0  # no pfn without CAP_SYS_ADMIN: cannot tell, keep the page
+        shared, pfns = shared[known], pfns[known]
+        # The first mapping of a frame in this batch keeps it unless an earlier batch (or
+        # process) had it; every later mapping is SEEN.  Set operations, not a loop.
+        uniq, first = np.unique(pfns, return_index=True)
+        listed = uniq.tolist()
+        before = self.seen_pfns.intersection(listed)
+        self.seen_pfns.update(listed)
+        seen = np.ones(len(pfns), dtype=bool)
+        seen[first] = False
+        if before:
+            seen |= np.isin(pfns, np.fromiter(before, dtype=np.uint64, count=len(before)))
+        codes[shared[seen]] = Page.SEEN
 
     def resident_pages(self) -> int:
         """How many pages swap could take from the process now, without reading them

@@ -77,6 +77,9 @@ KPF_THP: Final = np.uint64(1 << 22)  # any large anonymous (or shmem) folio, not
 KPF_ZERO_PAGE: Final = np.uint64(1 << 24)
 KPF_MLOCKED: Final = np.uint64(1 << 33)
 KPAGEFLAGS = "/proc/kpageflags"
+KPF_GAP: Final = 8
+"""pfns at most this far apart are read from kpageflags in one call (fewest calls plus
+entries read and dropped, measured over all processes of a machine)."""
 
 # Mappings the kernel makes for itself (install_special_mapping): never process memory.
 SPECIAL_MAPPINGS: Final = frozenset(
@@ -247,29 +250,43 @@ class KPageFlags:
         return os.access(KPAGEFLAGS, os.R_OK)
 
     def read(self, pfns: np.ndarray) -> np.ndarray:
-        """Flags of each pfn (0 where it cannot be read), one pread per run of neighbours."""
+        """Flags of each pfn (0 where it cannot be read).
+
+        The pfns of a process are scattered over physical memory: one pread each costs
+        a syscall and some numpy work (~7 us), while the kernel fills an entry in ~0.2 us.
+        So pfns up to :data:`KPF_GAP` apart share one read (the entries between are read
+        and dropped), every read lands in one buffer, and one gather picks the flags out.
+        """
         out = np.zeros(len(pfns), dtype=np.uint64)
         if not len(pfns):
             return out
         order = np.argsort(pfns, kind="stable")
         sp = pfns[order].astype(np.int64)
-        breaks = np.flatnonzero(np.diff(sp) > 1) + 1
-        flags_sorted = np.zeros(len(sp), dtype=np.uint64)
-        for lo, hi in zip(
-            np.concatenate(([0], breaks)).tolist(),
-            np.concatenate((breaks, [len(sp)])).tolist(),
+        breaks = np.flatnonzero(np.diff(sp) > KPF_GAP) + 1
+        starts = np.concatenate(([0], breaks))
+        ends = np.concatenate((breaks, [len(sp)]))
+        firsts = sp[starts]
+        lens = sp[ends - 1] - firsts + 1
+        offs = np.concatenate(([0], np.cumsum(lens)[:-1]))
+        buf = np.zeros(int(lens.sum()), dtype=np.uint64)  # what no read reaches stays 0
+        view = memoryview(buf.data).cast("B")
+        spans = zip(
+            firsts.tolist(),
+            offs.tolist(),
+            lens.tolist(),
+            starts.tolist(),
+            ends.tolist(),
             strict=True,
-        ):
-            first, last = int(sp[lo]), int(sp[hi - 1])
+        )
+        for first, off, n, lo, hi in spans:
             try:
-                raw = os.pread(self.fd, (last - first + 1) * 8, first * 8)
+                os.preadv(self.fd, [view[off * 8 : (off + n) * 8]], first * 8)
             except OSError:
-                continue
-            got = np.frombuffer(raw, dtype=np.uint64)
-            idx = sp[lo:hi] - first
-            ok = idx < len(got)
-            flags_sorted[lo:hi][ok] = got[idx[ok]]
-        out[order] = flags_sorted
+                # Not seen on a live kernel; where a span fails its own pfns may not.
+                for pfn in sp[lo:hi].tolist():
+                    buf[off + pfn - first] = self.one(pfn)
+        run = np.repeat(np.arange(len(starts)), ends - starts)
+        out[order] = buf[offs[run] + sp - firsts[run]]
         return out
 
     def one(self, pfn: int) -> int:
