@@ -4,6 +4,10 @@ A fill trace writes every page of a known page file once, slot by slot, into a f
 zram device of a Debian kernel booted in QEMU, and records what the kernel stored for
 each page and its mm_stat after each write.  Its comment lines name the kernel
 release, the algorithm and the ``algorithm_params`` line that configured it.
+
+Also what the tests and tools/guest_match.py both do with them: the estimate of a
+trace's fill, and the compressor configuration of a column of
+kernels/userspace-sizes.tsv.gz (the kernel's lib/ code built in user space).
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from zsmalloc.estimate.driver import Tally, run_estimate
+from zsmalloc.estimate.report import Report, build_report
+from zsmalloc.estimate.sources import ArraySource
 
 # workload -> (pages file under tests/data, PAGE_SIZE the pages are read as)
 WORKLOAD_PAGES = {
@@ -83,3 +91,35 @@ def read_fill_trace(path: Path) -> FillTrace:
 def load_pages(testdata: Path, trace: FillTrace) -> np.ndarray:
     raw = gzip.decompress((testdata / trace.pages_file).read_bytes())
     return np.frombuffer(raw, dtype=np.uint8).reshape(-1, trace.page_size)
+
+
+def estimate_fill(trace: FillTrace, pages: np.ndarray) -> tuple[Tally, Report, np.ndarray]:
+    """The estimate of the trace's fill as its guest ran it: the tally (lengths kept), its
+    report at chain size 8, and each page's stored size as zram keeps it (PAGE_SIZE once
+    huge), to compare with ``trace.stored``."""
+    tally = run_estimate(
+        [ArraySource(pages, trace.page_size, trace.name)],
+        [trace.algo],
+        page_size=trace.page_size,
+        level=trace.level,
+        kernel=trace.release,
+        winbits=trace.winbits,
+        keep_lengths=True,
+    )
+    report = build_report(tally, 8)
+    lengths = tally.page_lengths(trace.algo).astype(np.int64)
+    return tally, report, np.where(lengths >= report.huge_class_size, trace.page_size, lengths)
+
+
+def userspace_config(column: str) -> tuple[str, int | None, int | None]:
+    """A column of kernels/userspace-sizes.tsv.gz as (algorithm, level, deflate winbits):
+    ``lz4hc-l9`` -> ("lz4hc", 9, None); ``deflate-l6-wb-15`` -> ("deflate", 6, -15)."""
+    if column.startswith("lzo"):
+        return column, None, None
+    if column.startswith("lz4-a"):
+        return "lz4", int(column[5:]), None
+    if column == "lz4":
+        return "lz4", None, None
+    name, rest = column.split("-l", 1)
+    level, _, winbits = rest.partition("-wb")
+    return name, int(level), int(winbits) if winbits else None

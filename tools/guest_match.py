@@ -33,11 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from guest_traces import fill_trace_paths, load_pages, read_fill_trace  # noqa: E402
+from guest_traces import (  # noqa: E402
+    estimate_fill,
+    fill_trace_paths,
+    load_pages,
+    read_fill_trace,
+    userspace_config,
+)
 from zsmalloc import compress  # noqa: E402
-from zsmalloc.estimate.driver import run_estimate  # noqa: E402
-from zsmalloc.estimate.report import build_report  # noqa: E402
-from zsmalloc.estimate.sources import ArraySource  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 
@@ -47,19 +50,8 @@ def trace_rows() -> list[dict[str, object]]:
     for path in fill_trace_paths(DATA):
         t = read_fill_trace(path)
         pages = load_pages(DATA, t)
-        tally = run_estimate(
-            [ArraySource(pages, t.page_size, t.name)],
-            [t.algo],
-            page_size=t.page_size,
-            level=t.level,
-            kernel=t.release,
-            winbits=t.winbits,
-            keep_lengths=True,
-        )
-        rep = build_report(tally, 8)
+        tally, rep, ours = estimate_fill(t, pages)
         r = rep.algos[t.algo]
-        lengths = tally.page_lengths(t.algo).astype(np.int64)
-        ours = np.where(lengths >= rep.huge_class_size, t.page_size, lengths)
         backend = tally.backend(t.algo).describe()
         rows.append(
             {
@@ -108,19 +100,6 @@ def tsv_rows() -> list[dict[str, object]]:
     return rows
 
 
-def _config(column: str) -> tuple[str, int | None, int | None]:
-    """``lz4hc-l9`` -> ("lz4hc", 9, None); ``deflate-l6-wb-15`` -> ("deflate", 6, -15)."""
-    if column.startswith("lzo"):
-        return column, None, None
-    if column.startswith("lz4-a"):
-        return "lz4", int(column[5:]), None
-    if column == "lz4":
-        return "lz4", None, None
-    name, rest = column.split("-l", 1)
-    level, _, winbits = rest.partition("-wb")
-    return name, int(level), int(winbits) if winbits else None
-
-
 def userspace_rows() -> list[dict[str, object]]:
     rows = []
     text = gzip.decompress((DATA / "kernels/userspace-sizes.tsv.gz").read_bytes()).decode()
@@ -135,7 +114,7 @@ def userspace_rows() -> list[dict[str, object]]:
         raw = big if name == "bigpages64k" else shared_raw
         pages = np.frombuffer(raw, np.uint8).reshape(-1, ps)
         for k, col in enumerate(columns):
-            algo, level, winbits = _config(col)
+            algo, level, winbits = userspace_config(col)
             b = compress.get(algo, level, kernel="7.2", page_size=ps, winbits=winbits)
             want = np.array([int(r[3 + k]) for r in mine])
             got = b.compress_lengths(pages)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from guest_traces import userspace_config
 from zsmalloc import compress
 from zsmalloc.testing import shared
 
@@ -31,19 +32,6 @@ COLUMNS = (
     if _DATA is not None
     else []
 )
-
-
-def _config(column: str) -> tuple[str, int | None, int | None]:
-    """``lz4hc-l9`` -> ("lz4hc", 9, None); ``deflate-l6-wb-15`` -> ("deflate", 6, -15)."""
-    if column.startswith("lzo"):
-        return column, None, None
-    if column.startswith("lz4-a"):
-        return "lz4", int(column[5:]), None
-    if column == "lz4":
-        return "lz4", None, None
-    name, rest = column.split("-l", 1)
-    level, _, winbits = rest.partition("-wb")
-    return name, int(level), int(winbits) if winbits else None
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +57,7 @@ def recorded(testdata: Path) -> dict[str, dict[str, np.ndarray]]:
 def test_lengths_equal_the_kernels_code(
     recorded: dict[str, dict[str, np.ndarray]], column: str
 ) -> None:
-    name, level, winbits = _config(column)
+    name, level, winbits = userspace_config(column)
     for page_set, entry in recorded.items():
         pages = entry["pages"]
         b = compress.get(name, level, page_size=pages.shape[1], winbits=winbits)

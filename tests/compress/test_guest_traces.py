@@ -22,10 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from guest_traces import FillTrace, fill_trace_paths, load_pages, read_fill_trace
-from zsmalloc.estimate.driver import CompressorSetup, run_estimate
-from zsmalloc.estimate.report import build_report
-from zsmalloc.estimate.sources import ArraySource
+from guest_traces import FillTrace, estimate_fill, fill_trace_paths, load_pages, read_fill_trace
+from zsmalloc.estimate.driver import CompressorSetup
 from zsmalloc.testing import shared
 
 _DATA = shared.testdata_dir()
@@ -74,21 +72,9 @@ def test_trace_sizes_and_final_mm_stat(path: Path, testdata: Path) -> None:
         bad = np.flatnonzero(ours != t.stored[::SUBSET]) * SUBSET
         assert bad.size == 0, f"pages {bad[:5].tolist()} differ"
         return
-    tally = run_estimate(
-        [ArraySource(pages, t.page_size, t.name)],
-        [t.algo],
-        page_size=t.page_size,
-        level=t.level,
-        kernel=t.release,
-        winbits=t.winbits,
-        keep_lengths=True,
-    )
-    rep = build_report(tally, 8)
+    _, rep, ours = estimate_fill(t, pages)
     r = rep.algos[t.algo]
     assert r.kernel_exact
-    lengths = tally.page_lengths(t.algo).astype(np.int64)
-    huge = rep.huge_class_size
-    ours = np.where(lengths >= huge, t.page_size, lengths)
     bad = np.flatnonzero(ours != t.stored)
     assert bad.size == 0, (
         f"{bad.size} of {t.stored.size} pages differ, first {bad[:5].tolist()}: "
