@@ -55,3 +55,20 @@ def live_zram() -> Iterator[Callable[..., object]]:
     finally:
         for dev in made:
             dev.remove()
+
+
+# What a test may leave in os.environ: pytest's own marker, and the CLI's pin of numpy's
+# BLAS to one thread (set once by `zsmalloc` when run in-process, as in a real run).
+_ENVIRON_OWNED = {"PYTEST_CURRENT_TEST", "OPENBLAS_NUM_THREADS"}
+
+
+@pytest.fixture(autouse=True)
+def environ_unchanged() -> Iterator[None]:
+    """Fail the test that changes this process's environment and does not put it back:
+    every process started afterwards would inherit it (Dask's nannies once left
+    MALLOC_TRIM_THRESHOLD_ behind, and a later swap-out test saw a different process)."""
+    before = {k: v for k, v in os.environ.items() if k not in _ENVIRON_OWNED}
+    yield
+    after = {k: v for k, v in os.environ.items() if k not in _ENVIRON_OWNED}
+    changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    assert not changed, f"the test left os.environ changed: {changed}"
