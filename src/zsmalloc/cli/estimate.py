@@ -1,6 +1,6 @@
 """``zsmalloc estimate``: what zram would really take for these pages, and why.
 
-Builds the page sources, runs the driver under a progress bar (stderr, a terminals),
+Builds the page sources, runs the driver under a progress bar (stderr, on a terminal),
 then prints the report (stdout): rich tables, or JSON with ``--json``.  With
 ``--scheduler`` the pass runs on a Dask cluster instead
 (:mod:`zsmalloc.estimate.cluster`, imported only then).

@@ -61,8 +61,8 @@ NATIVE_ALGOS = {"lzo": 0, "lzo-rle": 1, "lz4": 2}
 
 BLOCK_PAGES = 256
 """Most pages a thread takes at a time: about a millisecond of work, for a Python-level
-step per block.  Toward the end of a batch the blocks shrink (a quarter of what each
-thread has left, at least :data:`MIN_BLOCK_PAGES`: guided self-scheduling), so the
+step per block.  Toward the end of a batch the blocks shrink (half of each thread's share
+of what is left, at least :data:`MIN_BLOCK_PAGES`: guided self-scheduling), so the
 threads end together, even when one loses its core, and none waits out a whole block
 at every chunk the estimate hands over."""
 

@@ -111,29 +111,24 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
 
     if address == LOCAL:
         n = workers or os.cpu_count() or 1
-        # Each nanny writes its workers' environment (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS,
-        # ...) into ours before it spawns them; put ours back when the cluster is gone, or
-        # every process we start later inherits a retuned malloc and single-threaded BLAS.
-        saved = dict(os.environ)
-        try:
-            cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: 8787 may be taken
-                silence_logs=logging.ERROR,
-                # One compressor thread per worker: the workers are the parallelism.
-                env={"NUMBA_NUM_THREADS": "1"},
-            )
-        except Exception as exc:  # distributed raises many kinds; all mean "no cluster"
-            _restore_environ(saved)
-            raise ClusterError(f"cannot start a local Dask cluster: {exc}") from None
-        try:
-            with Client(cluster) as client:
-                yield client
-        finally:
-            cluster.close()
-            _restore_environ(saved)
+        with _environ_kept():
+            try:
+                cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",  # a free port: 8787 may be taken
+                    silence_logs=logging.ERROR,
+                    # One compressor thread per worker: the workers are the parallelism.
+                    env={"NUMBA_NUM_THREADS": "1"},
+                )
+            except Exception as exc:  # distributed raises many kinds; all mean "no cluster"
+                raise ClusterError(f"cannot start a local Dask cluster: {exc}") from None
+            try:
+                with Client(cluster) as client:
+                    yield client
+            finally:
+                cluster.close()
         return
     if workers is not None:
         raise InputError("--workers sizes a local cluster only (--scheduler local)")
@@ -145,13 +140,23 @@ def connect(address: str, workers: int | None = None) -> Iterator[Client]:
         yield client
 
 
-def _restore_environ(saved: dict[str, str]) -> None:
-    """Make ``os.environ`` ``saved`` again (only the keys that differ are touched)."""
-    for key in set(os.environ) - set(saved):
-        del os.environ[key]
-    for key, value in saved.items():
-        if os.environ.get(key) != value:
-            os.environ[key] = value
+@contextmanager
+def _environ_kept() -> Iterator[None]:
+    """``os.environ`` as it was on entry, again on exit.
+
+    Each nanny of a local cluster writes its workers' environment (MALLOC_TRIM_THRESHOLD_,
+    OMP_NUM_THREADS, ...) into ours before it spawns them: left there, every process we
+    start later would inherit a retuned malloc and single-threaded BLAS.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 def _gather_result(fut: Any, what: str) -> Any:
